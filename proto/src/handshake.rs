@@ -1,0 +1,7 @@
+//! Bolt handshake (stub; being written).
+use thiserror::Error;
+#[derive(Debug, Error)]
+pub enum HandshakeError {
+    #[error("bad preamble")]
+    BadPreamble,
+}

@@ -1,0 +1,1 @@
+//! Server state machine (stub; being written).
