@@ -1,0 +1,142 @@
+//! # boltgate: a Bolt protocol proxy with TLS
+//!
+//! Where things live:
+//!
+//! | module        | role                                                                   |
+//! |---------------|------------------------------------------------------------------------|
+//! | [`cli`]       | the command line (`boltgate`, `boltgate check-config`)                  |
+//! | [`config`]    | neo4j.conf-style settings → one validated, immutable [`config::Config`] |
+//! | [`tls`]       | `dbms.ssl.policy.*` → rustls server and client configurations          |
+//! | [`listener`]  | accept, connection limit, `server.bolt.tls_level`, one span per client |
+//! | [`session`]   | one client: version negotiation on both sides, then the relay          |
+//! | [`upstream`]  | the upstream URI and dialing it (TCP, TLS, Bolt handshake)             |
+//! | [`shutdown`]  | drain on SIGTERM, then close after the grace period                     |
+//! | [`telemetry`] | logging setup                                                          |
+//!
+//! The wire protocol itself (handshake, chunks, PackStream, messages, states) is the
+//! `boltgate-proto` crate, which has no I/O.
+
+pub mod cli;
+pub mod config;
+pub mod error;
+pub mod listener;
+pub mod session;
+pub mod shutdown;
+pub mod telemetry;
+pub mod tls;
+pub mod upstream;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+pub use error::Error;
+
+use config::{Config, TlsLevel};
+use listener::Listener;
+use shutdown::Shutdown;
+use upstream::connect::Upstream;
+
+/// A bound, ready-to-serve proxy. Binding is separate from serving so that callers (tests,
+/// embedders) learn the address before the first client arrives.
+pub struct Server {
+    listener: Listener,
+    grace: std::time::Duration,
+}
+
+impl Server {
+    /// Builds everything that can fail (TLS material, the upstream's TLS config, the socket)
+    /// before anything is served, so a bad setup never half-starts.
+    pub async fn bind(config: &Config, shutdown: &Shutdown) -> Result<Server, Error> {
+        let upstream = Upstream::new(config.upstream.clone(), config.upstream_connect_timeout)?;
+        let tls = if config.ssl.bolt.enabled {
+            let server_config = tls::server::build(&config.ssl.bolt)?;
+            Some(tokio_rustls::TlsAcceptor::from(server_config))
+        } else {
+            None
+        };
+        if config.tls_level != TlsLevel::Disabled && tls.is_none() {
+            return Err(Error::Setup(
+                "server.bolt.tls_level is OPTIONAL or REQUIRED but dbms.ssl.policy.bolt.enabled \
+                 is false"
+                    .into(),
+            ));
+        }
+        let addr = config.listen_address.to_string();
+        let tcp = tokio::net::TcpListener::bind(config.listen_address.bind_target())
+            .await
+            .map_err(|source| Error::Bind {
+                addr: addr.clone(),
+                source,
+            })?;
+        let ctx = Arc::new(session::Context {
+            upstream: Arc::new(upstream),
+            handshake_timeout: config.handshake_timeout,
+            idle_timeout: config.idle_timeout,
+            max_message_size: config.max_message_size,
+            shutdown: shutdown.clone(),
+        });
+        let listener = Listener::new(tcp, tls, config.tls_level, config.max_connections, ctx);
+        Ok(Server {
+            listener,
+            grace: config.shutdown_grace_period,
+        })
+    }
+
+    pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
+        self.listener.local_addr()
+    }
+
+    /// Serves until `shutdown` starts draining, then waits for sessions to finish (up to the
+    /// grace period) and returns.
+    pub async fn run(self, shutdown: Shutdown) {
+        self.listener.serve(shutdown.clone()).await;
+        shutdown.drain_and_wait(self.grace).await;
+    }
+}
+
+/// The binary's entry point after the configuration is loaded: logging, runtime, signals.
+pub fn serve(config: Config) -> Result<(), Error> {
+    telemetry::init(
+        config.log_format,
+        &config.log_level,
+        config.log_tls_handshake_debug,
+    );
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Error::Setup(format!("cannot start the async runtime: {e}")))?;
+    runtime.block_on(async move {
+        let shutdown = Shutdown::new();
+        let server = Server::bind(&config, &shutdown).await?;
+        let addr = server.local_addr().map_err(|e| Error::Setup(e.to_string()))?;
+        tracing::info!(
+            listen = %addr,
+            tls_level = ?config.tls_level,
+            upstream = %config.upstream.address(),
+            "boltgate listening"
+        );
+        let signals = tokio::spawn(signals(shutdown.clone()));
+        server.run(shutdown).await;
+        signals.abort();
+        tracing::info!("boltgate stopped");
+        Ok(())
+    })
+}
+
+/// SIGTERM (orchestrators, `kill`) and SIGINT (Ctrl-C) start a graceful drain; a second signal
+/// closes every session at once for an operator who will not wait.
+async fn signals(shutdown: Shutdown) {
+    use tokio::signal::unix::{signal, SignalKind};
+    let (Ok(mut term), Ok(mut int)) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) else {
+        tracing::error!("cannot install signal handlers; stop boltgate with SIGKILL");
+        return;
+    };
+    tokio::select! { _ = term.recv() => {}, _ = int.recv() => {} }
+    tracing::info!("signal received: draining (send it again to close at once)");
+    shutdown.begin_drain();
+    tokio::select! { _ = term.recv() => {}, _ = int.recv() => {} }
+    shutdown.close_now();
+}

@@ -1,0 +1,54 @@
+//! How a session ended badly, and whether that is worth more than a debug line.
+
+use std::time::Duration;
+
+use boltgate_proto::chunk::ChunkError;
+use boltgate_proto::handshake::HandshakeError;
+use thiserror::Error;
+
+use crate::upstream::connect::UpstreamError;
+
+#[derive(Debug, Error)]
+pub enum SessionError {
+    #[error("client handshake: {0}")]
+    ClientHandshake(#[source] HandshakeError),
+    #[error("client sent nothing usable within {0:?} (handshake timeout)")]
+    HandshakeTimeout(Duration),
+    #[error("client proposed no Bolt version boltgate speaks ({proposed})")]
+    NoCommonVersion { proposed: String },
+    #[error("client framing: {0}")]
+    ClientFraming(#[source] ChunkError),
+    #[error("client sent an invalid message: {0}")]
+    ClientMessage(String),
+    #[error("upstream framing: {0}")]
+    UpstreamFraming(#[source] ChunkError),
+    #[error(transparent)]
+    Upstream(#[from] UpstreamError),
+    #[error("upstream closed the connection with {outstanding} request(s) unanswered")]
+    UpstreamClosed { outstanding: usize },
+    #[error("client i/o: {0}")]
+    ClientIo(#[source] std::io::Error),
+    #[error("upstream i/o: {0}")]
+    UpstreamIo(#[source] std::io::Error),
+    #[error("TLS handshake with the client failed: {0}")]
+    ClientTls(#[source] std::io::Error),
+}
+
+impl SessionError {
+    /// A client that just went away (reset, broken pipe, EOF) is normal life for a proxy: it is
+    /// logged at debug, not as an error an operator must act on.
+    pub fn is_disconnect(&self) -> bool {
+        use std::io::ErrorKind::*;
+        match self {
+            SessionError::ClientIo(e) => matches!(
+                e.kind(),
+                ConnectionReset | ConnectionAborted | BrokenPipe | UnexpectedEof
+            ),
+            SessionError::ClientFraming(ChunkError::Io(e)) => matches!(
+                e.kind(),
+                ConnectionReset | ConnectionAborted | BrokenPipe | UnexpectedEof
+            ),
+            _ => false,
+        }
+    }
+}

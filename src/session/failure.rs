@@ -1,0 +1,18 @@
+//! The FAILUREs boltgate itself sends, with the Neo4j status codes drivers act on.
+//!
+//! The rule: a client whose framing is intact gets a FAILURE saying what happened before the
+//! connection closes, so its driver raises a meaningful error (and retries where the code is
+//! transient) instead of a bare "connection closed".
+
+use boltgate_proto::chunk::Frame;
+use boltgate_proto::message::Response;
+use boltgate_proto::Version;
+
+/// The upstream cannot be reached or went away: transient, drivers retry.
+pub const DATABASE_UNAVAILABLE: &str = "Neo.TransientError.General.DatabaseUnavailable";
+/// The client sent something boltgate will not forward (too large, not a Bolt message).
+pub const REQUEST_INVALID: &str = "Neo.ClientError.Request.Invalid";
+
+pub fn failure(version: Version, code: &str, message: &str) -> Frame {
+    Frame::Message(Response::failure(version, code, message).into_bytes())
+}

@@ -1,0 +1,138 @@
+//! One client connection, from its first byte to its close.
+//!
+//! 1. [`handshake`]: read the client's proposals; dial the upstream offering only the versions
+//!    both the client and boltgate speak; answer the client with the version the upstream chose.
+//! 2. [`relay`]: forward messages both ways until GOODBYE, a close on either side, an error,
+//!    idleness, or shutdown.
+//!
+//! When the upstream cannot be reached, the client still completes its handshake and gets a
+//! FAILURE (`Neo.TransientError.General.DatabaseUnavailable`) to its first message: its driver
+//! then reports "database unavailable" and retries, instead of a bare connection error.
+
+pub mod error;
+pub mod failure;
+pub mod handshake;
+pub mod relay;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use boltgate_proto::chunk::{ChunkCodec, Frame};
+use boltgate_proto::handshake::ClientHello;
+use boltgate_proto::Version;
+use bytes::BytesMut;
+use futures_util::{SinkExt, StreamExt};
+use tokio::io::AsyncWriteExt;
+use tokio_util::codec::{FramedRead, FramedWrite};
+
+pub use error::SessionError;
+
+use crate::listener::stream::Stream;
+use crate::shutdown::Shutdown;
+use crate::upstream::connect::Upstream;
+
+/// What every session shares: where to go and the limits that apply.
+pub struct Context {
+    pub upstream: Arc<Upstream>,
+    pub handshake_timeout: Duration,
+    /// Close a client that has been idle (READY, nothing outstanding) this long.
+    pub idle_timeout: Option<Duration>,
+    pub max_message_size: usize,
+    pub shutdown: Shutdown,
+}
+
+/// How a session ended without an error.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum End {
+    Goodbye,
+    ClientClosed,
+    UpstreamClosed,
+    Drained,
+    IdleTimeout,
+    Shutdown,
+}
+
+pub async fn run(mut client: Stream, ctx: &Context) -> Result<End, SessionError> {
+    let mut buf = BytesMut::with_capacity(64);
+    let hello = tokio::time::timeout(
+        ctx.handshake_timeout,
+        handshake::read_client_hello(&mut client, &mut buf),
+    )
+    .await
+    .map_err(|_| SessionError::HandshakeTimeout(ctx.handshake_timeout))??;
+
+    let candidates = hello.acceptable(Version::SUPPORTED);
+    if candidates.is_empty() {
+        handshake::refuse_client(&mut client).await;
+        return Err(SessionError::NoCommonVersion {
+            proposed: describe(&hello),
+        });
+    }
+
+    // Always offer the upstream a manifest: a server that knows it lists what it speaks and we
+    // choose; an older one skips that proposal, as the protocol intends.
+    match ctx.upstream.connect(&candidates, true).await {
+        Ok((upstream, version, upstream_rest)) => {
+            tracing::Span::current().record("bolt.version", tracing::field::display(version));
+            tokio::time::timeout(
+                ctx.handshake_timeout,
+                handshake::answer_client(&mut client, &mut buf, &hello, version),
+            )
+            .await
+            .map_err(|_| SessionError::HandshakeTimeout(ctx.handshake_timeout))??;
+            relay::run(client, buf, upstream, upstream_rest, version, ctx).await
+        }
+        Err(e) if e.is_version_refusal() => {
+            handshake::refuse_client(&mut client).await;
+            Err(e.into())
+        }
+        Err(e) => {
+            unavailable(client, buf, &hello, candidates[0], ctx, &e.to_string()).await;
+            Err(e.into())
+        }
+    }
+}
+
+/// The upstream is out of reach: finish the handshake on the client's preferred version, answer
+/// its first message with a FAILURE, and close.
+async fn unavailable(
+    mut client: Stream,
+    mut buf: BytesMut,
+    hello: &ClientHello,
+    version: Version,
+    ctx: &Context,
+    why: &str,
+) {
+    let exchange = async {
+        handshake::answer_client(&mut client, &mut buf, hello, version).await?;
+        let (r, w) = tokio::io::split(client);
+        let mut rx = FramedRead::new(r, ChunkCodec::new(ctx.max_message_size));
+        rx.read_buffer_mut().extend_from_slice(&buf);
+        let mut tx = FramedWrite::new(w, ChunkCodec::new(ctx.max_message_size));
+        // Skip NOOPs; answer the first real message.
+        while let Some(frame) = rx.next().await {
+            if let Ok(Frame::Message(_)) = frame {
+                let message = format!("boltgate cannot reach the upstream server: {why}");
+                let _ = tx
+                    .send(failure::failure(version, failure::DATABASE_UNAVAILABLE, &message))
+                    .await;
+                break;
+            }
+            if frame.is_err() {
+                break;
+            }
+        }
+        let _ = tx.get_mut().shutdown().await;
+        Ok::<(), SessionError>(())
+    };
+    let _ = tokio::time::timeout(ctx.handshake_timeout, exchange).await;
+}
+
+fn describe(hello: &ClientHello) -> String {
+    hello
+        .proposals
+        .iter()
+        .map(|p| format!("{p:?}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}

@@ -1,0 +1,256 @@
+//! The relay: messages both ways, pipelined, with backpressure, decoding only what it must.
+//!
+//! Each direction is its own loop; both run in one task under `select!`, so a client pushing a
+//! long pipeline and a server streaming a long result never wait on each other (one loop
+//! blocked on a full socket does not stop the other). A loop forwards every message that is
+//! already buffered before it flushes, so pipelined requests and RECORD streams cost one write
+//! per batch rather than one per message.
+//!
+//! What is decoded: the signature of every message (a byte); the few summary fields the state
+//! tracker needs (SUCCESS `has_more`, FAILURE code). RECORD bodies are never decoded.
+
+use std::sync::Mutex;
+
+use boltgate_proto::chunk::{ChunkCodec, ChunkError, Frame};
+use boltgate_proto::message::{sig, RawMessage, RequestKind};
+use boltgate_proto::state::Tracker;
+use boltgate_proto::Version;
+use bytes::BytesMut;
+use futures_util::{FutureExt, SinkExt, StreamExt};
+use tokio::io::{AsyncWriteExt, ReadHalf, WriteHalf};
+use tokio_util::codec::{FramedRead, FramedWrite};
+
+use super::failure::{failure, DATABASE_UNAVAILABLE, REQUEST_INVALID};
+use super::{Context, End, SessionError};
+use crate::listener::stream::Stream;
+
+type Rx = FramedRead<ReadHalf<Stream>, ChunkCodec>;
+type Tx = FramedWrite<WriteHalf<Stream>, ChunkCodec>;
+
+/// Bytes buffered for writing before the sink applies backpressure. Larger than tokio-util's
+/// 8 KiB default so a RECORD stream goes out in fewer, fuller writes.
+const WRITE_BOUNDARY: usize = 64 * 1024;
+
+pub async fn run(
+    client: Stream,
+    client_rest: BytesMut,
+    upstream: Stream,
+    upstream_rest: BytesMut,
+    version: Version,
+    ctx: &Context,
+) -> Result<End, SessionError> {
+    let codec = || ChunkCodec::new(ctx.max_message_size);
+    let (cr, cw) = tokio::io::split(client);
+    let (ur, uw) = tokio::io::split(upstream);
+    let mut c_rx = FramedRead::new(cr, codec());
+    c_rx.read_buffer_mut().extend_from_slice(&client_rest);
+    let mut u_rx = FramedRead::new(ur, codec());
+    u_rx.read_buffer_mut().extend_from_slice(&upstream_rest);
+    let mut c_tx = FramedWrite::new(cw, codec());
+    c_tx.set_backpressure_boundary(WRITE_BOUNDARY);
+    let mut u_tx = FramedWrite::new(uw, codec());
+    u_tx.set_backpressure_boundary(WRITE_BOUNDARY);
+    let tracker = Mutex::new(Tracker::new(version));
+
+    let result = tokio::select! {
+        r = client_to_upstream(&mut c_rx, &mut u_tx, &tracker, version, ctx) => r,
+        r = upstream_to_client(&mut u_rx, &mut c_tx, &tracker, ctx) => r,
+        _ = ctx.shutdown.closing() => Ok(End::Shutdown),
+    };
+
+    // Say why, where the client can still understand it.
+    let outstanding = tracker.lock().expect("tracker lock").outstanding();
+    let last_word = match &result {
+        Err(SessionError::ClientFraming(ChunkError::MessageTooLarge { .. }))
+        | Err(SessionError::ClientMessage(_)) => Some((REQUEST_INVALID, result_text(&result))),
+        Err(SessionError::UpstreamClosed { .. })
+        | Err(SessionError::UpstreamIo(_))
+        | Err(SessionError::UpstreamFraming(_))
+            if outstanding > 0 =>
+        {
+            Some((DATABASE_UNAVAILABLE, result_text(&result)))
+        }
+        Ok(End::Shutdown) if outstanding > 0 => Some((
+            DATABASE_UNAVAILABLE,
+            "boltgate is shutting down; the grace period ended before this request finished"
+                .to_string(),
+        )),
+        _ => None,
+    };
+    if let Some((code, message)) = last_word {
+        let _ = c_tx.send(failure(version, code, &message)).await;
+    }
+    let close = async {
+        let _ = c_tx.flush().await;
+        let _ = c_tx.get_mut().shutdown().await;
+        let _ = u_tx.flush().await;
+        let _ = u_tx.get_mut().shutdown().await;
+    };
+    // A peer that stopped reading must not keep the session alive.
+    let _ = tokio::time::timeout(std::time::Duration::from_secs(2), close).await;
+    result
+}
+
+fn result_text(result: &Result<End, SessionError>) -> String {
+    match result {
+        Ok(end) => format!("{end:?}"),
+        Err(e) => format!("boltgate: {e}"),
+    }
+}
+
+async fn client_to_upstream(
+    rx: &mut Rx,
+    tx: &mut Tx,
+    tracker: &Mutex<Tracker>,
+    version: Version,
+    ctx: &Context,
+) -> Result<End, SessionError> {
+    let mut drain_seen = false;
+    loop {
+        let next = tokio::select! {
+            biased;
+            _ = ctx.shutdown.draining(), if !drain_seen => {
+                drain_seen = true;
+                if tracker.lock().expect("tracker lock").is_idle() {
+                    return Ok(End::Drained);
+                }
+                continue;
+            }
+            next = next_with_timeout(rx, ctx.idle_timeout) => next,
+        };
+        let mut frame = match next {
+            Next::Frame(frame) => frame,
+            Next::Eof => return Ok(End::ClientClosed),
+            Next::Err(e) => return Err(SessionError::ClientFraming(e)),
+            Next::Idle => {
+                if tracker.lock().expect("tracker lock").is_idle() {
+                    return Ok(End::IdleTimeout);
+                }
+                continue;
+            }
+        };
+        loop {
+            if let Frame::Message(bytes) = frame {
+                let raw =
+                    RawMessage::new(bytes).map_err(|e| SessionError::ClientMessage(e.to_string()))?;
+                let kind = RequestKind::of(version, raw.signature());
+                tracing::trace!(message = sig::name(raw.signature()), "client → upstream");
+                tracker.lock().expect("tracker lock").on_request(kind);
+                tx.feed(Frame::Message(raw.into_bytes()))
+                    .await
+                    .map_err(upstream_err)?;
+                if kind == RequestKind::Goodbye {
+                    tx.flush().await.map_err(upstream_err)?;
+                    return Ok(End::Goodbye);
+                }
+            } else {
+                tx.feed(Frame::Noop).await.map_err(upstream_err)?;
+            }
+            match rx.next().now_or_never() {
+                Some(Some(Ok(f))) => frame = f,
+                Some(Some(Err(e))) => {
+                    tx.flush().await.map_err(upstream_err)?;
+                    return Err(SessionError::ClientFraming(e));
+                }
+                Some(None) => {
+                    tx.flush().await.map_err(upstream_err)?;
+                    return Ok(End::ClientClosed);
+                }
+                None => break,
+            }
+        }
+        tx.flush().await.map_err(upstream_err)?;
+    }
+}
+
+async fn upstream_to_client(
+    rx: &mut Rx,
+    tx: &mut Tx,
+    tracker: &Mutex<Tracker>,
+    ctx: &Context,
+) -> Result<End, SessionError> {
+    loop {
+        let mut frame = match rx.next().await {
+            Some(Ok(frame)) => frame,
+            Some(Err(e)) => return Err(upstream_err(e)),
+            None => {
+                let outstanding = tracker.lock().expect("tracker lock").outstanding();
+                return if outstanding > 0 {
+                    Err(SessionError::UpstreamClosed { outstanding })
+                } else {
+                    Ok(End::UpstreamClosed)
+                };
+            }
+        };
+        loop {
+            if let Frame::Message(bytes) = &frame {
+                // RECORDs are the bulk of the traffic and change no state: forward unread.
+                if bytes.get(1) != Some(&sig::RECORD) {
+                    observe_response(bytes, tracker);
+                }
+            }
+            tx.feed(frame).await.map_err(client_err)?;
+            match rx.next().now_or_never() {
+                Some(Some(Ok(f))) => frame = f,
+                Some(Some(Err(e))) => {
+                    tx.flush().await.map_err(client_err)?;
+                    return Err(upstream_err(e));
+                }
+                Some(None) => break,
+                None => break,
+            }
+        }
+        tx.flush().await.map_err(client_err)?;
+        if ctx.shutdown.is_draining() && tracker.lock().expect("tracker lock").is_idle() {
+            return Ok(End::Drained);
+        }
+    }
+}
+
+/// Updates the state tracker from a summary. A message boltgate cannot read is still forwarded:
+/// the client may understand it even if the proxy does not.
+fn observe_response(bytes: &bytes::Bytes, tracker: &Mutex<Tracker>) {
+    match RawMessage::new(bytes.clone()).and_then(|raw| raw.summary()) {
+        Ok(summary) => {
+            tracing::trace!(?summary, "upstream → client");
+            tracker.lock().expect("tracker lock").on_response(&summary);
+        }
+        Err(e) => tracing::debug!(error = %e, "unreadable message from upstream, forwarded as is"),
+    }
+}
+
+enum Next {
+    Frame(Frame),
+    Eof,
+    Err(ChunkError),
+    Idle,
+}
+
+async fn next_with_timeout(rx: &mut Rx, idle: Option<std::time::Duration>) -> Next {
+    let next = match idle {
+        Some(d) => match tokio::time::timeout(d, rx.next()).await {
+            Ok(n) => n,
+            Err(_) => return Next::Idle,
+        },
+        None => rx.next().await,
+    };
+    match next {
+        Some(Ok(f)) => Next::Frame(f),
+        Some(Err(e)) => Next::Err(e),
+        None => Next::Eof,
+    }
+}
+
+fn upstream_err(e: ChunkError) -> SessionError {
+    match e {
+        ChunkError::Io(e) => SessionError::UpstreamIo(e),
+        other => SessionError::UpstreamFraming(other),
+    }
+}
+
+fn client_err(e: ChunkError) -> SessionError {
+    match e {
+        ChunkError::Io(e) => SessionError::ClientIo(e),
+        other => SessionError::ClientFraming(other),
+    }
+}

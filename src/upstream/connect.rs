@@ -1,0 +1,220 @@
+//! Dialing the upstream server: TCP, then TLS when the URI asks for it, then the Bolt handshake.
+//!
+//! Every error says which side failed and whether trying again may help, because the session
+//! turns it into the FAILURE a client's driver decides to retry on.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use boltgate_proto::handshake::{
+    encode_proposals, ManifestChoice, ManifestOffer, ServerReply, PREAMBLE,
+};
+use boltgate_proto::Version;
+use bytes::BytesMut;
+use rustls::pki_types::ServerName;
+use thiserror::Error;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+use super::uri::{Target, TlsMode};
+use crate::listener::stream::Stream;
+use crate::tls;
+
+#[derive(Debug, Error)]
+pub enum UpstreamError {
+    #[error("cannot connect to {addr}: {source}")]
+    Connect {
+        addr: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("connecting to {addr} timed out after {timeout:?}")]
+    ConnectTimeout { addr: String, timeout: Duration },
+    #[error("TLS handshake with {addr} failed: {source}")]
+    Tls {
+        addr: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("Bolt handshake with {addr} failed: {problem}")]
+    Handshake { addr: String, problem: String },
+    #[error("{addr} speaks none of the Bolt versions the client proposed ({proposed})")]
+    NoCommonVersion { addr: String, proposed: String },
+    #[error("{addr} closed the connection")]
+    Closed { addr: String },
+}
+
+impl UpstreamError {
+    /// Whether the upstream refused the client's versions, as opposed to being unreachable: the
+    /// client then gets a handshake refusal, as it would from the server itself.
+    pub fn is_version_refusal(&self) -> bool {
+        matches!(self, UpstreamError::NoCommonVersion { .. })
+    }
+}
+
+/// How to reach the one upstream server, built once at start.
+pub struct Upstream {
+    pub target: Target,
+    tls: Option<(tokio_rustls::TlsConnector, ServerName<'static>)>,
+    connect_timeout: Duration,
+}
+
+impl Upstream {
+    pub fn new(target: Target, connect_timeout: Duration) -> Result<Self, tls::TlsError> {
+        let tls = match target.tls {
+            TlsMode::Plain => None,
+            TlsMode::Verified | TlsMode::SelfSigned => {
+                let config = if target.tls == TlsMode::Verified {
+                    tls::client::verified()
+                } else {
+                    tracing::warn!(
+                        upstream = %target.address(),
+                        "bolt+ssc: the upstream's certificate is not verified; traffic is \
+                         encrypted but not protected from an active man in the middle"
+                    );
+                    tls::client::any_certificate()
+                };
+                let name = ServerName::try_from(target.server_name().to_string()).map_err(|e| {
+                    tls::TlsError::Setting {
+                        setting: "boltgate.upstream.uri".into(),
+                        problem: format!("`{}` is not a valid TLS server name: {e}", target.host),
+                    }
+                })?;
+                Some((tokio_rustls::TlsConnector::from(config), name))
+            }
+        };
+        Ok(Upstream {
+            target,
+            tls,
+            connect_timeout,
+        })
+    }
+
+    /// Dial and negotiate: the upstream is offered exactly `candidates` (the versions both the
+    /// client and boltgate speak, in the client's order). Returns the stream, the version
+    /// agreed and any bytes read past the handshake.
+    pub async fn connect(
+        &self,
+        candidates: &[Version],
+        manifest: bool,
+    ) -> Result<(Stream, Version, BytesMut), UpstreamError> {
+        let addr = self.target.address();
+        let tcp = tokio::time::timeout(self.connect_timeout, TcpStream::connect(&addr))
+            .await
+            .map_err(|_| UpstreamError::ConnectTimeout {
+                addr: addr.clone(),
+                timeout: self.connect_timeout,
+            })?
+            .map_err(|source| UpstreamError::Connect {
+                addr: addr.clone(),
+                source,
+            })?;
+        // Bolt is request/response with small messages: Nagle would add up to 40 ms a turn.
+        let _ = tcp.set_nodelay(true);
+        let mut stream = match &self.tls {
+            None => Stream::Plain(tcp),
+            Some((connector, name)) => {
+                let tls = tokio::time::timeout(
+                    self.connect_timeout,
+                    connector.connect(name.clone(), tcp),
+                )
+                .await
+                .map_err(|_| UpstreamError::ConnectTimeout {
+                    addr: addr.clone(),
+                    timeout: self.connect_timeout,
+                })?
+                .map_err(|source| UpstreamError::Tls {
+                    addr: addr.clone(),
+                    source,
+                })?;
+                Stream::ClientTls(Box::new(tls))
+            }
+        };
+        let (version, rest) = tokio::time::timeout(
+            self.connect_timeout,
+            handshake(&mut stream, &addr, candidates, manifest),
+        )
+        .await
+        .map_err(|_| UpstreamError::Handshake {
+            addr: addr.clone(),
+            problem: format!("no answer within {:?}", self.connect_timeout),
+        })??;
+        Ok((stream, version, rest))
+    }
+}
+
+async fn handshake(
+    stream: &mut Stream,
+    addr: &str,
+    candidates: &[Version],
+    manifest: bool,
+) -> Result<(Version, BytesMut), UpstreamError> {
+    let handshake_err = |problem: String| UpstreamError::Handshake {
+        addr: addr.to_string(),
+        problem,
+    };
+    let io_err = |e: std::io::Error| handshake_err(e.to_string());
+    let proposals = encode_proposals(candidates, manifest);
+    let mut hello = Vec::with_capacity(20);
+    hello.extend_from_slice(&PREAMBLE);
+    for p in &proposals {
+        hello.extend_from_slice(&p.to_bytes());
+    }
+    stream.write_all(&hello).await.map_err(io_err)?;
+    stream.flush().await.map_err(io_err)?;
+
+    let mut buf = BytesMut::with_capacity(64);
+    while buf.len() < 4 {
+        if stream.read_buf(&mut buf).await.map_err(io_err)? == 0 {
+            return Err(UpstreamError::Closed {
+                addr: addr.to_string(),
+            });
+        }
+    }
+    let reply: [u8; 4] = buf[..4].try_into().expect("four bytes were read");
+    let _ = buf.split_to(4);
+    let refused = || UpstreamError::NoCommonVersion {
+        addr: addr.to_string(),
+        proposed: candidates
+            .iter()
+            .map(|v| v.to_string())
+            .collect::<Vec<_>>()
+            .join(", "),
+    };
+    match ServerReply::parse(reply).map_err(|e| handshake_err(e.to_string()))? {
+        ServerReply::Refused => Err(refused()),
+        ServerReply::Version(v) if candidates.contains(&v) => Ok((v, buf)),
+        ServerReply::Version(v) => Err(handshake_err(format!(
+            "the server chose {v}, which boltgate did not offer"
+        ))),
+        ServerReply::Manifest => {
+            let offer = loop {
+                if let Some((offer, used)) =
+                    ManifestOffer::parse_after_marker(&buf).map_err(|e| handshake_err(e.to_string()))?
+                {
+                    let _ = buf.split_to(used);
+                    break offer;
+                }
+                if stream.read_buf(&mut buf).await.map_err(io_err)? == 0 {
+                    return Err(UpstreamError::Closed {
+                        addr: addr.to_string(),
+                    });
+                }
+            };
+            let Some(version) = offer.choose(candidates) else {
+                // Tell the server nothing was acceptable, as the manifest protocol asks.
+                let _ = stream.write_all(&[0, 0, 0, 0, 0]).await;
+                return Err(refused());
+            };
+            let mut out = BytesMut::new();
+            ManifestChoice {
+                version,
+                capabilities: 0,
+            }
+            .encode(&mut out);
+            stream.write_all(&out).await.map_err(io_err)?;
+            stream.flush().await.map_err(io_err)?;
+            Ok((version, buf))
+        }
+    }
+}
