@@ -253,7 +253,7 @@ impl Builder {
                 self.errors.push(ConfigError::Uri {
                     at,
                     key: UPSTREAM_URI.to_string(),
-                    uri,
+                    uri: redact_userinfo(&uri),
                     source,
                 });
                 return None;
@@ -372,6 +372,18 @@ impl Builder {
     }
 }
 
+/// The URI with any `user:password@` replaced, so an error message does not print a password.
+fn redact_userinfo(uri: &str) -> String {
+    let Some((scheme, rest)) = uri.split_once("://") else {
+        return uri.to_string();
+    };
+    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    match rest[..authority_end].rfind('@') {
+        Some(at) => format!("{scheme}://{}{}", super::ssl_policy::REDACTED, &rest[at..]),
+        None => uri.to_string(),
+    }
+}
+
 /// Relative to the working directory, as the process sees it at load time.
 fn absolute(path: PathBuf) -> PathBuf {
     if path.is_absolute() {
@@ -434,4 +446,19 @@ fn parse_max_message_size(s: &str) -> Result<usize, ValueError> {
     }
     usize::try_from(n)
         .map_err(|_| ValueError::new(format!("`{s}` does not fit this platform's memory")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn userinfo_is_redacted() {
+        assert_eq!(
+            redact_userinfo("bolt://neo4j:secret@db:7687/x"),
+            "bolt://<redacted>@db:7687/x"
+        );
+        assert_eq!(redact_userinfo("bolt://db?a=b@c"), "bolt://db?a=b@c");
+        assert_eq!(redact_userinfo("no scheme"), "no scheme");
+    }
 }

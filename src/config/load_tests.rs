@@ -248,7 +248,7 @@ fn routing_uris_are_refused_for_now() {
     let got = problems("boltgate.upstream.uri=bolt://u:p@h\n", &[]);
     assert_eq!(
         got,
-        ["t.conf:1: boltgate.upstream.uri: invalid upstream URI `bolt://u:p@h`: credentials in the URI are not allowed; clients send their own with HELLO/LOGON"]
+        ["t.conf:1: boltgate.upstream.uri: invalid upstream URI `bolt://<redacted>@h`: credentials in the URI are not allowed; clients send their own with HELLO/LOGON"]
     );
 }
 
