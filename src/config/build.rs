@@ -32,6 +32,8 @@ struct Builder {
     values: HashMap<String, Entry>,
     /// Keys whose value already produced an error.
     failed: HashSet<String>,
+    /// Keys the build asked for; a test checks it is every key in the table.
+    read: HashSet<String>,
     errors: Vec<ConfigError>,
 }
 
@@ -42,38 +44,7 @@ pub(super) fn build(
     overrides: &[String],
     opts: &LoadOptions,
 ) -> Result<Config, ConfigErrors> {
-    let (file_entries, mut errors) = file::parse(text, label);
-    let (set_entries, set_errors) = file::parse_overrides(overrides);
-    errors.extend(set_errors);
-
-    if opts.expand_commands
-        && file_writable_by_others
-        && file_entries
-            .iter()
-            .any(|e| file::command_of(&e.value).is_some())
-    {
-        errors.push(ConfigError::UnsafeFile {
-            path: label.to_string(),
-        });
-    }
-
-    let mut b = Builder {
-        values: HashMap::new(),
-        failed: HashSet::new(),
-        errors,
-    };
-    for mut entry in file::merge(file_entries, set_entries) {
-        if let Err(unknown) = settings::lookup(&entry.key) {
-            b.errors.push(unknown_error(entry, unknown));
-            continue;
-        }
-        if let Err(e) = file::expand(&mut entry, opts.expand_commands) {
-            b.failed.insert(entry.key.clone());
-            b.errors.push(e);
-        }
-        b.values.insert(entry.key.clone(), entry);
-    }
-
+    let mut b = Builder::new(text, label, file_writable_by_others, overrides, opts);
     let config = b.config(label);
     let mut errors = b.errors;
     match config {
@@ -82,6 +53,52 @@ pub(super) fn build(
             errors.sort_by_key(origin_order);
             Err(ConfigErrors(errors))
         }
+    }
+}
+
+impl Builder {
+    /// Reads the text and overrides, resolves keys and expands commands; values are parsed later.
+    fn new(
+        text: &str,
+        label: &str,
+        file_writable_by_others: bool,
+        overrides: &[String],
+        opts: &LoadOptions,
+    ) -> Builder {
+        let (file_entries, mut errors) = file::parse(text, label);
+        let (set_entries, set_errors) = file::parse_overrides(overrides);
+        errors.extend(set_errors);
+
+        if opts.expand_commands
+            && file_writable_by_others
+            && file_entries
+                .iter()
+                .any(|e| file::command_of(&e.value).is_some())
+        {
+            errors.push(ConfigError::UnsafeFile {
+                path: label.to_string(),
+            });
+        }
+
+        let mut b = Builder {
+            values: HashMap::new(),
+            failed: HashSet::new(),
+            read: HashSet::new(),
+            errors,
+        };
+        for mut entry in file::merge(file_entries, set_entries) {
+            if let Err(unknown) = settings::lookup(&entry.key) {
+                b.errors.push(unknown_error(entry, unknown));
+                continue;
+            }
+            if let Err(e) = file::expand(&mut entry, opts.expand_commands) {
+                b.failed.insert(entry.key.clone());
+                b.errors.push(e);
+            }
+            b.values.insert(entry.key.clone(), entry);
+        }
+
+        b
     }
 }
 
@@ -124,7 +141,8 @@ fn origin_order(e: &ConfigError) -> (u8, usize) {
 
 impl Builder {
     /// The value for `key` (None when unset) and where it came from; None overall when it already failed.
-    fn raw(&self, key: &str) -> Option<(Option<String>, Origin)> {
+    fn raw(&mut self, key: &str) -> Option<(Option<String>, Origin)> {
+        self.read.insert(key.to_string());
         if self.failed.contains(key) {
             return None;
         }
@@ -451,6 +469,24 @@ fn parse_max_message_size(s: &str) -> Result<usize, ValueError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_build_reads_every_setting_in_the_table() {
+        let mut b = Builder::new(
+            super::super::DEFAULT_CONF,
+            "t",
+            false,
+            &[],
+            &LoadOptions::default(),
+        );
+        assert!(b.config("t").is_some());
+        for (key, _) in settings::all_keys() {
+            assert!(
+                b.read.contains(&key),
+                "{key} is in the table but never read"
+            );
+        }
+    }
 
     #[test]
     fn userinfo_is_redacted() {

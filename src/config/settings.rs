@@ -46,9 +46,15 @@ impl Kind {
             Kind::Bool => value::parse_bool(value).map(drop),
             Kind::Duration => value::parse_duration(value).map(drop),
             Kind::Size => value::parse_size(value).map(drop),
-            Kind::Count => value.parse::<u64>().map(drop).map_err(|_| {
-                ValueError::with_hint(format!("`{value}` is not a whole number"), "e.g. 10000")
-            }),
+            Kind::Count => value
+                .bytes()
+                .all(|b| b.is_ascii_digit())
+                .then(|| value.parse::<u64>().ok())
+                .flatten()
+                .map(drop)
+                .ok_or_else(|| {
+                    ValueError::with_hint(format!("`{value}` is not a whole number"), "e.g. 10000")
+                }),
             Kind::ListenAddress => value::parse_listen_address(value).map(drop),
             Kind::Path | Kind::Secret => Ok(()),
             Kind::List => value::parse_list(value).map(drop),
