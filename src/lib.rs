@@ -47,22 +47,22 @@ impl Server {
     /// Builds everything that can fail (TLS material, the upstream's TLS config, the socket)
     /// before anything is served, so a bad setup never half-starts.
     pub async fn bind(config: &Config, shutdown: &Shutdown) -> Result<Server, Error> {
-        let upstream = Upstream::new(config.upstream.clone(), config.upstream_connect_timeout)?;
+        let upstream = Upstream::new(config.upstream.uri.clone(), config.upstream.connect_timeout)?;
         let tls = if config.ssl.bolt.enabled {
             let server_config = tls::server::build(&config.ssl.bolt)?;
             Some(tokio_rustls::TlsAcceptor::from(server_config))
         } else {
             None
         };
-        if config.tls_level != TlsLevel::Disabled && tls.is_none() {
+        if config.bolt.tls_level != TlsLevel::Disabled && tls.is_none() {
             return Err(Error::Setup(
                 "server.bolt.tls_level is OPTIONAL or REQUIRED but dbms.ssl.policy.bolt.enabled \
                  is false"
                     .into(),
             ));
         }
-        let addr = config.listen_address.to_string();
-        let tcp = tokio::net::TcpListener::bind(config.listen_address.bind_target())
+        let addr = config.bolt.listen_address.to_string();
+        let tcp = tokio::net::TcpListener::bind((config.bolt.listen_address.host.as_str(), config.bolt.listen_address.port))
             .await
             .map_err(|source| Error::Bind {
                 addr: addr.clone(),
@@ -70,12 +70,12 @@ impl Server {
             })?;
         let ctx = Arc::new(session::Context {
             upstream: Arc::new(upstream),
-            handshake_timeout: config.handshake_timeout,
-            idle_timeout: config.idle_timeout,
+            handshake_timeout: config.client.handshake_timeout,
+            idle_timeout: config.client.idle_timeout,
             max_message_size: config.max_message_size,
             shutdown: shutdown.clone(),
         });
-        let listener = Listener::new(tcp, tls, config.tls_level, config.max_connections, ctx);
+        let listener = Listener::new(tcp, tls, config.bolt.tls_level, config.client.max_connections, ctx);
         Ok(Server {
             listener,
             grace: config.shutdown_grace_period,
@@ -97,9 +97,9 @@ impl Server {
 /// The binary's entry point after the configuration is loaded: logging, runtime, signals.
 pub fn serve(config: Config) -> Result<(), Error> {
     telemetry::init(
-        config.log_format,
-        &config.log_level,
-        config.log_tls_handshake_debug,
+        config.log.format,
+        &config.log.level,
+        config.log.tls_handshake_debug,
     );
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -111,8 +111,8 @@ pub fn serve(config: Config) -> Result<(), Error> {
         let addr = server.local_addr().map_err(|e| Error::Setup(e.to_string()))?;
         tracing::info!(
             listen = %addr,
-            tls_level = ?config.tls_level,
-            upstream = %config.upstream.address(),
+            tls_level = ?config.bolt.tls_level,
+            upstream = %config.upstream.uri.address(),
             "boltgate listening"
         );
         let signals = tokio::spawn(signals(shutdown.clone()));

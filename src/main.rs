@@ -1,1 +1,67 @@
-fn main() {}
+//! The boltgate binary: parse the command line, load and validate the configuration (every problem is
+//! printed and the exit code is 64 before any port is bound), then check-config exits or the proxy
+//! serves.
+
+use std::process::ExitCode;
+
+use boltgate::cli::{Cli, Command, EXIT_CONFIG};
+use boltgate::config::Config;
+use clap::Parser;
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            // --help and --version are "errors" that print to stdout and succeed.
+            let _ = e.print();
+            return if e.use_stderr() {
+                ExitCode::from(EXIT_CONFIG as u8)
+            } else {
+                ExitCode::SUCCESS
+            };
+        }
+    };
+    let args = &cli.config;
+    let config = match Config::load(args.config.as_deref(), &args.overrides, args.load_options()) {
+        Ok(config) => config,
+        Err(errors) => {
+            for e in &errors {
+                eprintln!("{}", e.report());
+            }
+            let n = errors.len();
+            eprintln!(
+                "boltgate: {n} configuration problem{}; nothing was started",
+                if n == 1 { "" } else { "s" }
+            );
+            return ExitCode::from(EXIT_CONFIG as u8);
+        }
+    };
+    match cli.command {
+        Some(Command::CheckConfig) => {
+            println!("configuration OK: {}", config.source);
+            println!("upstream: {} ({})", config.upstream.uri, tls_words(&config));
+            println!(
+                "listener: {} (tls_level {})",
+                config.bolt.listen_address, config.bolt.tls_level
+            );
+            ExitCode::SUCCESS
+        }
+        None => match boltgate::serve(config) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("boltgate: {e}");
+                ExitCode::FAILURE
+            }
+        },
+    }
+}
+
+/// How the upstream connection is secured, in words.
+fn tls_words(config: &Config) -> &'static str {
+    use boltgate::upstream::uri::TlsMode;
+    match config.upstream.uri.tls {
+        TlsMode::Plain => "plaintext",
+        TlsMode::Verified => "TLS, certificate verified",
+        TlsMode::SelfSigned => "TLS, any certificate accepted",
+    }
+}

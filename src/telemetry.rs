@@ -8,11 +8,7 @@
 
 use tracing_subscriber::EnvFilter;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum LogFormat {
-    Text,
-    Json,
-}
+use crate::config::LogFormat;
 
 /// Installs the global subscriber. `RUST_LOG`, when set, wins over `level`.
 /// `tls_handshake_debug` is boltgate's `javax.net.debug=ssl:handshake`: rustls's own handshake

@@ -1,0 +1,88 @@
+//! The command line: `boltgate` serves, `boltgate check-config` validates and exits. Both take the
+//! same configuration flags, which may come before or after the subcommand.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::config::LoadOptions;
+
+/// The exit code for a configuration or usage error (sysexits EX_USAGE), before any port is bound.
+pub const EXIT_CONFIG: i32 = 64;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "boltgate",
+    version,
+    about = "A Bolt protocol proxy for Neo4j clients and servers"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+    #[command(flatten)]
+    pub config: ConfigArgs,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Validate the configuration, print the effective upstream and listener, and exit
+    /// (0 when valid; 64 with every problem otherwise).
+    CheckConfig,
+}
+
+/// Where the configuration comes from.
+#[derive(Debug, Clone, Args)]
+pub struct ConfigArgs {
+    /// Configuration file in neo4j.conf syntax; without it, the built-in conf/boltgate.conf.
+    #[arg(long, value_name = "FILE", global = true)]
+    pub config: Option<PathBuf>,
+
+    /// Override one setting, e.g. --set server.bolt.tls_level=REQUIRED; repeatable, applied after the file.
+    #[arg(long = "set", value_name = "key=value", global = true)]
+    pub overrides: Vec<String>,
+
+    /// Run `$(command)` values through `sh -c` and use their output, as Neo4j's --expand-commands.
+    #[arg(long, global = true)]
+    pub expand_commands: bool,
+}
+
+impl ConfigArgs {
+    pub fn load_options(&self) -> LoadOptions {
+        LoadOptions {
+            expand_commands: self.expand_commands,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn cli_is_well_formed() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn flags_before_or_after_the_subcommand() {
+        let cli = Cli::try_parse_from([
+            "boltgate",
+            "check-config",
+            "--config",
+            "a.conf",
+            "--set",
+            "k=v",
+            "--set",
+            "x=y",
+        ])
+        .unwrap();
+        assert!(matches!(cli.command, Some(Command::CheckConfig)));
+        assert_eq!(cli.config.config, Some(PathBuf::from("a.conf")));
+        assert_eq!(cli.config.overrides, ["k=v", "x=y"]);
+        let cli =
+            Cli::try_parse_from(["boltgate", "--expand-commands", "--config", "b.conf"]).unwrap();
+        assert!(cli.command.is_none());
+        assert!(cli.config.load_options().expand_commands);
+    }
+}

@@ -1,0 +1,500 @@
+//! From entries to a [`Config`]: key resolution, command expansion, typed parsing and the rules
+//! between settings, collecting every problem on the way.
+//!
+//! A value that failed once (unknown, failed expansion, bad syntax) is remembered, so a rule that
+//! depends on it stays silent instead of adding a second, misleading error.
+
+use std::collections::{HashMap, HashSet};
+use std::path::PathBuf;
+use std::time::Duration;
+
+use super::error::{ConfigError, ConfigErrors, Origin};
+use super::file::{self, Entry};
+use super::settings::{self, Unknown};
+use super::ssl_policy::{RawPolicy, Scope, Secret, SslPolicies, TLS_VERSIONS};
+use super::value::{self, ValueError};
+use super::{
+    BoltConnector, Client, ClientAuth, Config, LoadOptions, Log, LogFormat, TlsLevel, Upstream,
+};
+use crate::upstream::uri::Target;
+
+/// Smallest accepted `boltgate.limits.max_message_size`: anything below is surely a unit missing
+/// (`16` meant as MiB), and a HELLO with credentials needs a few hundred bytes.
+const MIN_MESSAGE_SIZE: u64 = 1 << 10;
+/// Largest accepted: beyond 2GiB one message could exhaust the proxy's memory.
+const MAX_MESSAGE_SIZE: u64 = 2 << 30;
+
+const TLS_LEVEL: &str = "server.bolt.tls_level";
+const UPSTREAM_URI: &str = "boltgate.upstream.uri";
+
+/// The entries being turned into a Config, and the problems found so far.
+struct Builder {
+    values: HashMap<String, Entry>,
+    /// Keys whose value already produced an error.
+    failed: HashSet<String>,
+    /// Keys the build asked for; a test checks it is every key in the table.
+    read: HashSet<String>,
+    errors: Vec<ConfigError>,
+}
+
+pub(super) fn build(
+    text: &str,
+    label: &str,
+    file_writable_by_others: bool,
+    overrides: &[String],
+    opts: &LoadOptions,
+) -> Result<Config, ConfigErrors> {
+    let mut b = Builder::new(text, label, file_writable_by_others, overrides, opts);
+    let config = b.config(label);
+    let mut errors = b.errors;
+    match config {
+        Some(config) if errors.is_empty() => Ok(config),
+        _ => {
+            errors.sort_by_key(origin_order);
+            Err(ConfigErrors(errors))
+        }
+    }
+}
+
+impl Builder {
+    /// Reads the text and overrides, resolves keys and expands commands; values are parsed later.
+    fn new(
+        text: &str,
+        label: &str,
+        file_writable_by_others: bool,
+        overrides: &[String],
+        opts: &LoadOptions,
+    ) -> Builder {
+        let (file_entries, mut errors) = file::parse(text, label);
+        let (set_entries, set_errors) = file::parse_overrides(overrides);
+        errors.extend(set_errors);
+
+        if opts.expand_commands
+            && file_writable_by_others
+            && file_entries
+                .iter()
+                .any(|e| file::command_of(&e.value).is_some())
+        {
+            errors.push(ConfigError::UnsafeFile {
+                path: label.to_string(),
+            });
+        }
+
+        let mut b = Builder {
+            values: HashMap::new(),
+            failed: HashSet::new(),
+            read: HashSet::new(),
+            errors,
+        };
+        for mut entry in file::merge(file_entries, set_entries) {
+            if let Err(unknown) = settings::lookup(&entry.key) {
+                b.errors.push(unknown_error(entry, unknown));
+                continue;
+            }
+            if let Err(e) = file::expand(&mut entry, opts.expand_commands) {
+                b.failed.insert(entry.key.clone());
+                b.errors.push(e);
+            }
+            b.values.insert(entry.key.clone(), entry);
+        }
+
+        b
+    }
+}
+
+fn unknown_error(entry: Entry, unknown: Unknown) -> ConfigError {
+    let Entry { key, at, .. } = entry;
+    match unknown {
+        Unknown::Scope(scope) => ConfigError::UnknownScope { at, key, scope },
+        Unknown::Renamed(new) => ConfigError::Renamed { at, key, new },
+        Unknown::Key { suggestion } => ConfigError::UnknownSetting {
+            at,
+            key,
+            suggestion,
+        },
+    }
+}
+
+/// File lines first (in order), then `--set` (in order), then defaults; a stable sort keeps the
+/// order of problems on the same line.
+fn origin_order(e: &ConfigError) -> (u8, usize) {
+    let at = match e {
+        ConfigError::Read { .. } | ConfigError::UnsafeFile { .. } => return (0, 0),
+        ConfigError::Syntax { at, .. }
+        | ConfigError::BadOverride { at, .. }
+        | ConfigError::Duplicate { at, .. }
+        | ConfigError::UnknownSetting { at, .. }
+        | ConfigError::Renamed { at, .. }
+        | ConfigError::UnknownScope { at, .. }
+        | ConfigError::Invalid { at, .. }
+        | ConfigError::Uri { at, .. }
+        | ConfigError::ExpansionDisabled { at, .. }
+        | ConfigError::CommandFailed { at, .. }
+        | ConfigError::Conflict { at, .. } => at,
+    };
+    match at {
+        Origin::File { line, .. } => (1, *line),
+        Origin::Set { index } => (2, *index),
+        Origin::Default => (3, 0),
+    }
+}
+
+impl Builder {
+    /// The value for `key` (None when unset) and where it came from; None overall when it already failed.
+    fn raw(&mut self, key: &str) -> Option<(Option<String>, Origin)> {
+        self.read.insert(key.to_string());
+        if self.failed.contains(key) {
+            return None;
+        }
+        if let Some(e) = self.values.get(key) {
+            return Some((Some(e.value.clone()), e.at.clone()));
+        }
+        let known = settings::lookup(key).ok()?;
+        Some((
+            known.setting.default_for(known.scope).map(str::to_string),
+            Origin::Default,
+        ))
+    }
+
+    fn origin(&self, key: &str) -> Origin {
+        self.values
+            .get(key)
+            .map_or(Origin::Default, |e| e.at.clone())
+    }
+
+    fn invalid(&mut self, key: &str, at: Origin, e: ValueError) {
+        self.failed.insert(key.to_string());
+        self.errors.push(ConfigError::Invalid {
+            at,
+            key: key.to_string(),
+            problem: e.problem,
+            hint: e.hint,
+        });
+    }
+
+    /// Parses an optional setting: Some(None) when unset (or empty), None when it failed.
+    fn optional<T>(
+        &mut self,
+        key: &str,
+        parse: impl FnOnce(&str) -> Result<T, ValueError>,
+    ) -> Option<Option<T>> {
+        let (value, at) = self.raw(key)?;
+        let Some(value) = value.filter(|v| !v.is_empty()) else {
+            return Some(None);
+        };
+        match parse(&value) {
+            Ok(v) => Some(Some(v)),
+            Err(e) => {
+                self.invalid(key, at, e);
+                None
+            }
+        }
+    }
+
+    /// Parses a setting that always has a value (its default when unset).
+    fn get<T>(
+        &mut self,
+        key: &str,
+        parse: impl FnOnce(&str) -> Result<T, ValueError>,
+    ) -> Option<T> {
+        let (value, at) = self.raw(key)?;
+        match parse(value.as_deref().unwrap_or("")) {
+            Ok(v) => Some(v),
+            Err(e) => {
+                self.invalid(key, at, e);
+                None
+            }
+        }
+    }
+
+    fn bool(&mut self, key: &str) -> Option<bool> {
+        self.get(key, value::parse_bool)
+    }
+
+    fn duration(&mut self, key: &str, zero_allowed: bool) -> Option<Duration> {
+        self.get(key, |s| match value::parse_duration(s)? {
+            d if d.is_zero() && !zero_allowed => Err(ValueError::new("must be more than 0")),
+            d => Ok(d),
+        })
+    }
+
+    fn path(&mut self, key: &str) -> Option<PathBuf> {
+        self.get(key, |s| {
+            if s.is_empty() {
+                Err(ValueError::new("a path is required"))
+            } else {
+                Ok(PathBuf::from(s))
+            }
+        })
+    }
+
+    fn policy(&mut self, scope: Scope) -> Option<RawPolicy> {
+        let key = |suffix: &str| format!("dbms.ssl.policy.{scope}.{suffix}");
+        let enabled = self.bool(&key("enabled"));
+        let base_directory = self.path(&key("base_directory"));
+        let private_key = self.path(&key("private_key"));
+        let private_key_password =
+            self.optional(&key("private_key_password"), |s| Ok(Secret::new(s)));
+        let public_certificate = self.path(&key("public_certificate"));
+        let trusted_dir = self.path(&key("trusted_dir"));
+        let revoked_dir = self.path(&key("revoked_dir"));
+        let verify_hostname = self.bool(&key("verify_hostname"));
+        let ciphers = self.optional(&key("ciphers"), value::parse_list);
+        let tls_versions = self.get(&key("tls_versions"), parse_tls_versions);
+        let client_auth = self.get(&key("client_auth"), |s| {
+            value::parse_enum(s, ClientAuth::VARIANTS)
+        });
+        let trust_all = self.bool(&key("trust_all"));
+        Some(RawPolicy {
+            enabled: enabled?,
+            base_directory: base_directory?,
+            private_key: private_key?,
+            private_key_password: private_key_password?,
+            public_certificate: public_certificate?,
+            trusted_dir: trusted_dir?,
+            revoked_dir: revoked_dir?,
+            verify_hostname: verify_hostname?,
+            ciphers: ciphers?,
+            tls_versions: tls_versions?,
+            client_auth: client_auth?,
+            trust_all: trust_all?,
+        })
+    }
+
+    fn upstream_uri(&mut self) -> Option<Target> {
+        let (value, at) = self.raw(UPSTREAM_URI)?;
+        let uri = value.unwrap_or_default();
+        let target = match Target::parse(&uri) {
+            Ok(target) => target,
+            Err(source) => {
+                self.failed.insert(UPSTREAM_URI.to_string());
+                self.errors.push(ConfigError::Uri {
+                    at,
+                    key: UPSTREAM_URI.to_string(),
+                    uri: redact_userinfo(&uri),
+                    source,
+                });
+                return None;
+            }
+        };
+        if target.routing {
+            let e = ValueError::with_hint(
+                format!("`{uri}` is a routing URI; routing arrives in a later version"),
+                "use bolt://, bolt+s:// or bolt+ssc:// for now",
+            );
+            self.invalid(UPSTREAM_URI, at, e);
+            return None;
+        }
+        Some(target)
+    }
+
+    /// Parses every setting, then checks the rules between them. None if anything failed.
+    fn config(&mut self, label: &str) -> Option<Config> {
+        let listen_address = self.get("server.bolt.listen_address", value::parse_listen_address);
+        let tls_level = self.get(TLS_LEVEL, |s| value::parse_enum(s, TlsLevel::VARIANTS));
+        let ocsp_stapling_enabled = self.bool("server.bolt.ocsp_stapling_enabled");
+        let tls_reload_enabled = self.bool("dbms.security.tls_reload_enabled");
+        let neo4j_home = self.path("server.directories.neo4j_home").map(absolute);
+        let policies = Scope::ALL.map(|scope| self.policy(scope));
+        let uri = self.upstream_uri();
+        let connect_timeout = self.duration("boltgate.upstream.connect_timeout", false);
+        let handshake_timeout = self.duration("boltgate.client.handshake_timeout", false);
+        let idle_timeout = self.duration("boltgate.client.idle_timeout", true);
+        let max_connections = self.get("boltgate.client.max_connections", parse_max_connections);
+        let max_message_size = self.get("boltgate.limits.max_message_size", parse_max_message_size);
+        let grace_period = self.duration("boltgate.shutdown.grace_period", true);
+        let log_format = self.get("boltgate.log.format", |s| {
+            value::parse_enum(s, LogFormat::VARIANTS)
+        });
+        let log_level = self.get("boltgate.log.level", |s| {
+            settings::Kind::LogFilter.check(s).map(|()| s.to_string())
+        });
+        let tls_handshake_debug = self.bool("boltgate.log.tls_handshake_debug");
+
+        // Rules between settings.
+        // Checked on `enabled` alone, so a bad value elsewhere in the bolt policy does not hide it.
+        let bolt_enabled = self
+            .raw("dbms.ssl.policy.bolt.enabled")
+            .and_then(|(v, _)| value::parse_bool(v.as_deref().unwrap_or("")).ok());
+        if let (Some(level), Some(enabled)) = (tls_level, bolt_enabled) {
+            if level != TlsLevel::Disabled && !enabled {
+                self.errors.push(ConfigError::Conflict {
+                    at: self.origin(TLS_LEVEL),
+                    key: TLS_LEVEL.to_string(),
+                    other: "dbms.ssl.policy.bolt.enabled=true".to_string(),
+                    problem: format!("{level} needs the bolt SSL policy, but dbms.ssl.policy.bolt.enabled is false"),
+                });
+            }
+        }
+
+        let neo4j_home = neo4j_home?;
+        let [bolt, cluster, https] = policies;
+        let ssl = SslPolicies {
+            bolt: bolt?.resolve(Scope::Bolt, &neo4j_home),
+            cluster: cluster?.resolve(Scope::Cluster, &neo4j_home),
+            https: https?.resolve(Scope::Https, &neo4j_home),
+        };
+        Some(Config {
+            source: label.to_string(),
+            bolt: BoltConnector {
+                listen_address: listen_address?,
+                tls_level: tls_level?,
+                ocsp_stapling_enabled: ocsp_stapling_enabled?,
+            },
+            tls_reload_enabled: tls_reload_enabled?,
+            neo4j_home,
+            ssl,
+            upstream: Upstream {
+                uri: uri?,
+                connect_timeout: connect_timeout?,
+            },
+            client: Client {
+                handshake_timeout: handshake_timeout?,
+                idle_timeout: Some(idle_timeout?).filter(|d| !d.is_zero()),
+                max_connections: max_connections?,
+            },
+            max_message_size: max_message_size?,
+            shutdown_grace_period: grace_period?,
+            log: Log {
+                format: log_format?,
+                level: log_level?,
+                tls_handshake_debug: tls_handshake_debug?,
+            },
+            effective: self.effective(),
+        })
+    }
+
+    /// Every concrete key with its value and origin, sorted, secrets redacted.
+    fn effective(&self) -> Vec<(String, String, String)> {
+        let mut out: Vec<(String, String, String)> = settings::all_keys()
+            .into_iter()
+            .map(|(key, known)| {
+                let (value, at) = match self.values.get(&key) {
+                    Some(e) => (Some(e.value.clone()), e.at.clone()),
+                    None => (
+                        known.setting.default_for(known.scope).map(str::to_string),
+                        Origin::Default,
+                    ),
+                };
+                let value = match value {
+                    Some(v) if known.setting.is_secret() && !v.is_empty() => {
+                        super::ssl_policy::REDACTED.to_string()
+                    }
+                    v => v.unwrap_or_default(),
+                };
+                (key, value, at.to_string())
+            })
+            .collect();
+        out.sort();
+        out
+    }
+}
+
+/// The URI with any `user:password@` replaced, so an error message does not print a password.
+fn redact_userinfo(uri: &str) -> String {
+    let Some((scheme, rest)) = uri.split_once("://") else {
+        return uri.to_string();
+    };
+    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    match rest[..authority_end].rfind('@') {
+        Some(at) => format!("{scheme}://{}{}", super::ssl_policy::REDACTED, &rest[at..]),
+        None => uri.to_string(),
+    }
+}
+
+/// Relative to the working directory, as the process sees it at load time.
+fn absolute(path: PathBuf) -> PathBuf {
+    if path.is_absolute() {
+        return path;
+    }
+    match std::env::current_dir() {
+        Ok(cwd) if path == std::path::Path::new(".") => cwd,
+        Ok(cwd) => cwd.join(path),
+        Err(_) => path,
+    }
+}
+
+/// `TLSv1.2`, `TLSv1.3`, case-insensitive, normalised to those spellings; at least one.
+fn parse_tls_versions(s: &str) -> Result<Vec<String>, ValueError> {
+    let items = value::parse_list(s)?;
+    if items.is_empty() {
+        return Err(ValueError::with_hint(
+            "no TLS version allowed",
+            "e.g. TLSv1.2,TLSv1.3",
+        ));
+    }
+    items
+        .iter()
+        .map(|item| {
+            TLS_VERSIONS
+                .iter()
+                .find(|v| v.eq_ignore_ascii_case(item))
+                .map(|v| v.to_string())
+                .ok_or_else(|| {
+                    ValueError::with_hint(
+                        format!("`{item}` is not a supported TLS version"),
+                        format!(
+                            "use {}; older versions are insecure and not implemented",
+                            TLS_VERSIONS.join(" or ")
+                        ),
+                    )
+                })
+        })
+        .collect()
+}
+
+fn parse_max_connections(s: &str) -> Result<usize, ValueError> {
+    match s.parse::<usize>() {
+        Ok(0) => Err(ValueError::new("must be at least 1")),
+        Ok(n) if s.bytes().all(|b| b.is_ascii_digit()) => Ok(n),
+        _ => Err(ValueError::with_hint(
+            format!("`{s}` is not a whole number"),
+            "e.g. 10000",
+        )),
+    }
+}
+
+fn parse_max_message_size(s: &str) -> Result<usize, ValueError> {
+    let n = value::parse_size(s)?;
+    if !(MIN_MESSAGE_SIZE..=MAX_MESSAGE_SIZE).contains(&n) {
+        return Err(ValueError::with_hint(
+            format!("`{s}` is out of range"),
+            "use 1KiB to 2GiB; a number without a unit is bytes",
+        ));
+    }
+    usize::try_from(n)
+        .map_err(|_| ValueError::new(format!("`{s}` does not fit this platform's memory")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_build_reads_every_setting_in_the_table() {
+        let mut b = Builder::new(
+            super::super::DEFAULT_CONF,
+            "t",
+            false,
+            &[],
+            &LoadOptions::default(),
+        );
+        assert!(b.config("t").is_some());
+        for (key, _) in settings::all_keys() {
+            assert!(
+                b.read.contains(&key),
+                "{key} is in the table but never read"
+            );
+        }
+    }
+
+    #[test]
+    fn userinfo_is_redacted() {
+        assert_eq!(
+            redact_userinfo("bolt://neo4j:secret@db:7687/x"),
+            "bolt://<redacted>@db:7687/x"
+        );
+        assert_eq!(redact_userinfo("bolt://db?a=b@c"), "bolt://db?a=b@c");
+        assert_eq!(redact_userinfo("no scheme"), "no scheme");
+    }
+}

@@ -1,0 +1,248 @@
+//! boltgate's configuration: a neo4j.conf-style file, `--set` overrides, then validation, giving one
+//! typed, immutable [`Config`] (share it as `Arc<Config>`).
+//!
+//! The pipeline ([`Config::load`]): read the file (or the embedded `conf/boltgate.conf`), apply
+//! `--set key=value` overrides, resolve every key against the settings table ([`settings::SETTINGS`]),
+//! expand `$(command)` values when `--expand-commands` is given, parse each value to its type, then
+//! check the rules between settings. Every problem is collected, so one run reports them all as
+//! `file:line: key: problem (hint)`; nothing is half-applied.
+
+mod build;
+pub mod error;
+pub mod file;
+#[cfg(test)]
+mod load_tests;
+pub mod settings;
+pub mod ssl_policy;
+pub mod value;
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+pub use error::{ConfigError, ConfigErrors, Origin};
+pub use ssl_policy::{Scope, Secret, SslPolicies, SslPolicyConfig};
+pub use value::ListenAddress;
+
+use crate::upstream::uri::Target;
+
+/// The annotated default configuration, used when no `--config` is given.
+pub const DEFAULT_CONF: &str = include_str!("../../conf/boltgate.conf");
+
+/// How [`DEFAULT_CONF`] is named in messages.
+pub const DEFAULT_CONF_LABEL: &str = "embedded:conf/boltgate.conf";
+
+/// `server.bolt.tls_level`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TlsLevel {
+    /// Plaintext Bolt only.
+    Disabled,
+    /// TLS or plaintext, decided per connection from its first byte.
+    Optional,
+    /// TLS only.
+    Required,
+}
+
+impl TlsLevel {
+    pub const VARIANTS: &'static [(&'static str, TlsLevel)] = &[
+        ("DISABLED", TlsLevel::Disabled),
+        ("OPTIONAL", TlsLevel::Optional),
+        ("REQUIRED", TlsLevel::Required),
+    ];
+}
+
+/// `dbms.ssl.policy.<scope>.client_auth`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClientAuth {
+    /// No client certificate is asked for.
+    None,
+    /// A client certificate is asked for and verified if sent.
+    Optional,
+    /// A verified client certificate is required (mutual TLS).
+    Require,
+}
+
+impl ClientAuth {
+    pub const VARIANTS: &'static [(&'static str, ClientAuth)] = &[
+        ("NONE", ClientAuth::None),
+        ("OPTIONAL", ClientAuth::Optional),
+        ("REQUIRE", ClientAuth::Require),
+    ];
+}
+
+/// `boltgate.log.format`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+impl LogFormat {
+    pub const VARIANTS: &'static [(&'static str, LogFormat)] =
+        &[("text", LogFormat::Text), ("json", LogFormat::Json)];
+}
+
+/// Names of an enum's variants as written in the configuration.
+fn variant_name<T: PartialEq + Copy>(variants: &[(&'static str, T)], v: T) -> &'static str {
+    variants
+        .iter()
+        .find(|(_, x)| *x == v)
+        .map_or("?", |(n, _)| n)
+}
+
+macro_rules! display_from_variants {
+    ($($t:ty),*) => {$(
+        impl std::fmt::Display for $t {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(variant_name(Self::VARIANTS, *self))
+            }
+        }
+    )*};
+}
+display_from_variants!(TlsLevel, ClientAuth, LogFormat);
+
+/// The client-facing Bolt connector: `server.bolt.*`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BoltConnector {
+    /// `server.bolt.listen_address`.
+    pub listen_address: ListenAddress,
+    /// `server.bolt.tls_level`; OPTIONAL and REQUIRED imply `ssl.bolt.enabled`.
+    pub tls_level: TlsLevel,
+    /// `server.bolt.ocsp_stapling_enabled`.
+    pub ocsp_stapling_enabled: bool,
+}
+
+/// `boltgate.upstream.*`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Upstream {
+    /// `boltgate.upstream.uri`; not routing (neo4j* URIs are refused for now).
+    pub uri: Target,
+    /// `boltgate.upstream.connect_timeout`; never zero.
+    pub connect_timeout: Duration,
+}
+
+/// `boltgate.client.*`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Client {
+    /// `boltgate.client.handshake_timeout`; never zero.
+    pub handshake_timeout: Duration,
+    /// `boltgate.client.idle_timeout`; None when set to 0.
+    pub idle_timeout: Option<Duration>,
+    /// `boltgate.client.max_connections`; at least 1.
+    pub max_connections: usize,
+}
+
+/// `boltgate.log.*`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Log {
+    pub format: LogFormat,
+    /// A tracing `EnvFilter` directive string, already checked to parse.
+    pub level: String,
+    pub tls_handshake_debug: bool,
+}
+
+/// One line of [`Config::effective_settings`]: key, value (secrets redacted), source.
+pub type EffectiveSetting = (String, String, String);
+
+/// The validated configuration. Immutable once built; every field is checked, so consumers need not
+/// re-validate. Debug never shows a secret.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The file the settings came from, or [`DEFAULT_CONF_LABEL`].
+    pub source: String,
+    pub bolt: BoltConnector,
+    /// `dbms.security.tls_reload_enabled`.
+    pub tls_reload_enabled: bool,
+    /// `server.directories.neo4j_home`, made absolute against the working directory.
+    pub neo4j_home: PathBuf,
+    /// `dbms.ssl.policy.<scope>.*`, paths resolved.
+    pub ssl: SslPolicies,
+    pub upstream: Upstream,
+    pub client: Client,
+    /// `boltgate.limits.max_message_size` in bytes; 1KiB..=2GiB.
+    pub max_message_size: usize,
+    /// `boltgate.shutdown.grace_period`.
+    pub shutdown_grace_period: Duration,
+    pub log: Log,
+    effective: Vec<EffectiveSetting>,
+}
+
+/// How to load: the switches that come from the command line rather than the file.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LoadOptions {
+    /// `--expand-commands`: run `$(command)` values through `sh -c`, as Neo4j does.
+    pub expand_commands: bool,
+}
+
+impl Config {
+    /// Loads `path` (or the embedded default when None), applies `overrides` (`key=value` each, from
+    /// `--set`) and validates. On error, every problem found.
+    pub fn load(
+        path: Option<&Path>,
+        overrides: &[String],
+        opts: LoadOptions,
+    ) -> Result<Config, ConfigErrors> {
+        let Some(path) = path else {
+            return build::build(DEFAULT_CONF, DEFAULT_CONF_LABEL, false, overrides, &opts);
+        };
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        build::build(
+            &text,
+            &path.display().to_string(),
+            writable_by_others(path),
+            overrides,
+            &opts,
+        )
+    }
+
+    /// Builds from configuration text (for embedding boltgate and for tests); `label` names the text
+    /// in messages.
+    pub fn from_text(
+        text: &str,
+        label: &str,
+        overrides: &[String],
+        opts: LoadOptions,
+    ) -> Result<Config, ConfigErrors> {
+        build::build(text, label, false, overrides, &opts)
+    }
+
+    /// Every setting's effective value and where it came from (`default`, `file:line` or `--set:N`),
+    /// sorted by key, secrets redacted. For print-config and the admin /config endpoint.
+    pub fn effective_settings(&self) -> Vec<EffectiveSetting> {
+        self.effective.clone()
+    }
+}
+
+/// Whether group or others may write the file: then `$(command)` values are refused, as a value
+/// anyone could edit would be a way to run commands as boltgate's user.
+#[cfg(unix)]
+fn writable_by_others(path: &Path) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(path).is_ok_and(|m| m.permissions().mode() & 0o022 != 0)
+}
+
+#[cfg(not(unix))]
+fn writable_by_others(_path: &Path) -> bool {
+    false
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn assert_send_sync_clone<T: Send + Sync + Clone + std::fmt::Debug>() {}
+
+    #[test]
+    fn config_is_send_sync_clone_debug() {
+        assert_send_sync_clone::<Config>();
+    }
+
+    #[test]
+    fn display_uses_configuration_names() {
+        assert_eq!(TlsLevel::Optional.to_string(), "OPTIONAL");
+        assert_eq!(ClientAuth::Require.to_string(), "REQUIRE");
+        assert_eq!(LogFormat::Json.to_string(), "json");
+    }
+}

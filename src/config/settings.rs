@@ -1,0 +1,427 @@
+//! THE settings table: every setting boltgate reads, with its type, default and a one-line doc.
+//!
+//! The table drives the whole config layer: which keys are known (anything else is an error with a
+//! "did you mean" hint), what the default of an unset key is, which values are secrets (redacted in
+//! print-config), and the test that conf/boltgate.conf documents every setting. Names are Neo4j's where
+//! Neo4j has the setting, else they start with `boltgate.`.
+//!
+//! The SSL policy settings are templates: `dbms.ssl.policy.<scope>.<suffix>`, one set per scope in
+//! [`Scope::ALL`], with per-scope defaults where Neo4j has them.
+
+use super::ssl_policy::Scope;
+use super::value::{self, ValueError};
+use super::{ClientAuth, LogFormat, TlsLevel};
+
+/// The value syntax of a setting; [`Kind::check`] validates a value against it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Bool,
+    /// `500ms`, `10s`, `5m`, `1h`, `1d`, or a bare number of seconds.
+    Duration,
+    /// `512`, `64KiB`, `16MiB`, `1GiB`.
+    Size,
+    /// A positive whole number.
+    Count,
+    /// `host:port`, `[ipv6]:port`, `:port`.
+    ListenAddress,
+    /// A file or directory path; relative ones are resolved (see the setting's doc).
+    Path,
+    /// A secret string, redacted wherever settings are printed.
+    Secret,
+    /// Comma-separated values.
+    List,
+    TlsLevel,
+    ClientAuth,
+    LogFormat,
+    /// A tracing filter: a level (`info`) or directives (`boltgate=debug,info`).
+    LogFilter,
+    /// An upstream URI: bolt, bolt+s, bolt+ssc, neo4j, neo4j+s, neo4j+ssc.
+    Uri,
+}
+
+impl Kind {
+    /// Whether `value` is well-formed for this kind (range rules are checked when the Config is built).
+    pub fn check(self, value: &str) -> Result<(), ValueError> {
+        match self {
+            Kind::Bool => value::parse_bool(value).map(drop),
+            Kind::Duration => value::parse_duration(value).map(drop),
+            Kind::Size => value::parse_size(value).map(drop),
+            Kind::Count => value
+                .bytes()
+                .all(|b| b.is_ascii_digit())
+                .then(|| value.parse::<u64>().ok())
+                .flatten()
+                .map(drop)
+                .ok_or_else(|| {
+                    ValueError::with_hint(format!("`{value}` is not a whole number"), "e.g. 10000")
+                }),
+            Kind::ListenAddress => value::parse_listen_address(value).map(drop),
+            Kind::Path | Kind::Secret => Ok(()),
+            Kind::List => value::parse_list(value).map(drop),
+            Kind::TlsLevel => value::parse_enum(value, TlsLevel::VARIANTS).map(drop),
+            Kind::ClientAuth => value::parse_enum(value, ClientAuth::VARIANTS).map(drop),
+            Kind::LogFormat => value::parse_enum(value, LogFormat::VARIANTS).map(drop),
+            Kind::LogFilter => tracing_subscriber::EnvFilter::builder()
+                .parse(value)
+                .map(drop)
+                .map_err(|e| {
+                    ValueError::with_hint(
+                        format!("`{value}` is not a log filter: {e}"),
+                        "e.g. info or boltgate=debug,info",
+                    )
+                }),
+            Kind::Uri => crate::upstream::uri::Target::parse(value)
+                .map(drop)
+                .map_err(|e| ValueError::new(e.to_string())),
+        }
+    }
+}
+
+/// The default of a setting.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DefaultValue {
+    /// No value (an optional setting: no password, the platform's cipher list).
+    Unset,
+    Is(&'static str),
+    /// Differs per SSL policy scope: the value for bolt, cluster and https, in [`Scope::ALL`] order.
+    PerScope([&'static str; 3]),
+}
+
+/// One row of the table.
+#[derive(Debug, Clone, Copy)]
+pub struct Setting {
+    /// The key, with `<scope>` standing for the SSL policy scope in `dbms.ssl.policy.<scope>.*`.
+    pub name: &'static str,
+    pub kind: Kind,
+    pub default: DefaultValue,
+    /// One line: what it does, in which unit.
+    pub doc: &'static str,
+    /// Older (Neo4j 4.x) names, refused with a hint naming this setting.
+    pub renamed_from: &'static [&'static str],
+}
+
+/// The prefix of the per-scope SSL policy templates.
+pub const SSL_POLICY_PREFIX: &str = "dbms.ssl.policy.";
+
+impl Setting {
+    /// Whether this is a `dbms.ssl.policy.<scope>.*` template.
+    pub fn is_per_scope(&self) -> bool {
+        self.name.contains("<scope>")
+    }
+
+    /// The suffix after `dbms.ssl.policy.<scope>.` for a template.
+    pub fn suffix(&self) -> Option<&'static str> {
+        self.name.strip_prefix("dbms.ssl.policy.<scope>.")
+    }
+
+    /// The concrete key for a scope (the name itself for a setting that is not per scope).
+    pub fn key(&self, scope: Option<Scope>) -> String {
+        match scope {
+            Some(scope) => self.name.replace("<scope>", scope.as_str()),
+            None => self.name.to_string(),
+        }
+    }
+
+    /// The default value's text for a scope, or None when unset.
+    pub fn default_for(&self, scope: Option<Scope>) -> Option<&'static str> {
+        match self.default {
+            DefaultValue::Unset => None,
+            DefaultValue::Is(v) => Some(v),
+            DefaultValue::PerScope(values) => Some(values[scope.map_or(0, Scope::index)]),
+        }
+    }
+
+    pub fn is_secret(&self) -> bool {
+        self.kind == Kind::Secret
+    }
+}
+
+macro_rules! setting {
+    ($name:literal, $kind:ident, $default:expr, $doc:literal $(, renamed_from = $renamed:expr)?) => {
+        Setting {
+            name: $name,
+            kind: Kind::$kind,
+            default: $default,
+            doc: $doc,
+            renamed_from: setting!(@renamed $($renamed)?),
+        }
+    };
+    (@renamed $renamed:expr) => { $renamed };
+    (@renamed) => { &[] };
+}
+
+use DefaultValue::{Is, PerScope, Unset};
+
+/// Every setting boltgate knows.
+pub static SETTINGS: &[Setting] = &[
+    // --- listener (Neo4j names) ---
+    setting!("server.bolt.listen_address", ListenAddress, Is("127.0.0.1:7687"),
+        "Where boltgate accepts Bolt clients: host:port, [ipv6]:port, or :port for all interfaces.",
+        renamed_from = &["dbms.connector.bolt.listen_address"]),
+    setting!("server.bolt.tls_level", TlsLevel, Is("DISABLED"),
+        "TLS for clients: DISABLED (plaintext only), OPTIONAL (either), REQUIRED (TLS only; needs dbms.ssl.policy.bolt.enabled=true).",
+        renamed_from = &["dbms.connector.bolt.tls_level"]),
+    setting!("server.bolt.ocsp_stapling_enabled", Bool, Is("false"),
+        "Staple an OCSP response for the bolt certificate to the TLS handshake."),
+    setting!("dbms.security.tls_reload_enabled", Bool, Is("false"),
+        "Reload certificates and keys when their files change, without a restart."),
+    setting!("server.directories.neo4j_home", Path, Is("."),
+        "Directory that relative SSL policy base directories resolve against; default the working directory.",
+        renamed_from = &["dbms.directories.neo4j_home"]),
+    // --- SSL policies (Neo4j names and defaults), for each scope ---
+    setting!("dbms.ssl.policy.<scope>.enabled", Bool, Is("false"),
+        "Enable this scope's SSL policy."),
+    setting!("dbms.ssl.policy.<scope>.base_directory", Path,
+        PerScope(["certificates/bolt", "certificates/cluster", "certificates/https"]),
+        "Directory of this policy's keys and certificates; relative to server.directories.neo4j_home."),
+    setting!("dbms.ssl.policy.<scope>.private_key", Path, Is("private.key"),
+        "PEM private key (PKCS#8, optionally encrypted); relative to base_directory."),
+    setting!("dbms.ssl.policy.<scope>.private_key_password", Secret, Unset,
+        "Passphrase of an encrypted private key; unset for an unencrypted key."),
+    setting!("dbms.ssl.policy.<scope>.public_certificate", Path, Is("public.crt"),
+        "PEM certificate chain, leaf first; relative to base_directory."),
+    setting!("dbms.ssl.policy.<scope>.trusted_dir", Path, Is("trusted"),
+        "Directory of trusted CA certificates (PEM); relative to base_directory."),
+    setting!("dbms.ssl.policy.<scope>.revoked_dir", Path, Is("revoked"),
+        "Directory of certificate revocation lists (PEM CRLs); relative to base_directory."),
+    setting!("dbms.ssl.policy.<scope>.verify_hostname", Bool, PerScope(["false", "true", "false"]),
+        "As a TLS client, check that the peer's certificate names the host connected to."),
+    setting!("dbms.ssl.policy.<scope>.ciphers", List, Unset,
+        "Allowed cipher suites, comma-separated IANA names; unset means the TLS library's defaults."),
+    setting!("dbms.ssl.policy.<scope>.tls_versions", List, Is("TLSv1.2,TLSv1.3"),
+        "Allowed TLS versions, comma-separated: TLSv1.2, TLSv1.3."),
+    setting!("dbms.ssl.policy.<scope>.client_auth", ClientAuth, PerScope(["OPTIONAL", "REQUIRE", "OPTIONAL"]),
+        "Client certificates: NONE (not asked), OPTIONAL (checked if sent), REQUIRE (mutual TLS)."),
+    setting!("dbms.ssl.policy.<scope>.trust_all", Bool, Is("false"),
+        "Trust every peer certificate and ignore trusted_dir; for debugging only, it offers no security."),
+    // --- boltgate's own ---
+    setting!("boltgate.upstream.uri", Uri, Is("bolt://127.0.0.1:7688"),
+        "The server boltgate forwards to: bolt://, bolt+s:// (verified TLS), bolt+ssc:// (any certificate)."),
+    setting!("boltgate.upstream.connect_timeout", Duration, Is("10s"),
+        "Time allowed to connect to the upstream server, TLS and Bolt handshake included."),
+    setting!("boltgate.client.handshake_timeout", Duration, Is("10s"),
+        "Time a client has to complete its TLS and Bolt handshake."),
+    setting!("boltgate.client.idle_timeout", Duration, Is("0"),
+        "Close a client connection idle for this long; 0 means never."),
+    setting!("boltgate.client.max_connections", Count, Is("10000"),
+        "Most client connections open at once; further ones wait to be accepted."),
+    setting!("boltgate.limits.max_message_size", Size, Is("16MiB"),
+        "Largest Bolt message accepted in either direction (bytes, KiB, MiB, GiB)."),
+    setting!("boltgate.shutdown.grace_period", Duration, Is("30s"),
+        "On shutdown, time sessions get to reach a safe point before they are closed."),
+    setting!("boltgate.log.format", LogFormat, Is("text"),
+        "Log line format: text or json."),
+    setting!("boltgate.log.level", LogFilter, Is("info"),
+        "Log filter: a level or tracing directives; the RUST_LOG environment variable overrides it."),
+    setting!("boltgate.log.tls_handshake_debug", Bool, Is("false"),
+        "Log each TLS handshake step at debug level (like javax.net.debug=ssl:handshake)."),
+];
+
+/// A key resolved against the table.
+#[derive(Debug, Clone, Copy)]
+pub struct Known {
+    pub setting: &'static Setting,
+    pub scope: Option<Scope>,
+}
+
+/// Why a key is not a setting.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Unknown {
+    /// `dbms.ssl.policy.<scope>.*` with a scope other than bolt, cluster, https.
+    Scope(String),
+    /// A Neo4j 4.x name for a setting that has a new one.
+    Renamed(&'static str),
+    /// Not a setting; the closest known key, when one is close.
+    Key { suggestion: Option<String> },
+}
+
+/// Finds a key in the table.
+pub fn lookup(key: &str) -> Result<Known, Unknown> {
+    if let Some(rest) = key.strip_prefix(SSL_POLICY_PREFIX) {
+        if let Some((scope_name, suffix)) = rest.split_once('.') {
+            match Scope::from_name(scope_name) {
+                Some(scope) => {
+                    if let Some(setting) = SETTINGS.iter().find(|s| s.suffix() == Some(suffix)) {
+                        return Ok(Known {
+                            setting,
+                            scope: Some(scope),
+                        });
+                    }
+                }
+                None if !scope_name.is_empty() => {
+                    return Err(Unknown::Scope(scope_name.to_string()))
+                }
+                None => {}
+            }
+        }
+    } else if let Some(setting) = SETTINGS.iter().find(|s| s.name == key && !s.is_per_scope()) {
+        return Ok(Known {
+            setting,
+            scope: None,
+        });
+    }
+    if let Some(setting) = SETTINGS.iter().find(|s| s.renamed_from.contains(&key)) {
+        return Err(Unknown::Renamed(setting.name));
+    }
+    Err(Unknown::Key {
+        suggestion: suggest(key),
+    })
+}
+
+/// Every concrete key: the plain settings, and each template once per scope.
+pub fn all_keys() -> Vec<(String, Known)> {
+    let mut keys = Vec::new();
+    for setting in SETTINGS {
+        if setting.is_per_scope() {
+            for scope in Scope::ALL {
+                keys.push((
+                    setting.key(Some(scope)),
+                    Known {
+                        setting,
+                        scope: Some(scope),
+                    },
+                ));
+            }
+        } else {
+            keys.push((
+                setting.key(None),
+                Known {
+                    setting,
+                    scope: None,
+                },
+            ));
+        }
+    }
+    keys
+}
+
+/// The known key closest to `key`: a near-certain typo (edit distance 1 or 2) first; else the only key
+/// with the same last segment (`boltgate.tls_level` → `server.bolt.tls_level`); else a key within a
+/// quarter of the key's length in edits.
+pub fn suggest(key: &str) -> Option<String> {
+    let keys = all_keys();
+    let (distance, closest) = keys
+        .iter()
+        .map(|(k, _)| (edit_distance(key, k), k))
+        .min_by_key(|(d, _)| *d)?;
+    if distance <= 2 {
+        return Some(closest.clone());
+    }
+    let last = key.rsplit('.').next()?;
+    let mut same_last = keys
+        .iter()
+        .filter(|(k, _)| k.rsplit('.').next() == Some(last));
+    if let (Some((k, _)), None) = (same_last.next(), same_last.next()) {
+        return Some(k.clone());
+    }
+    (distance <= key.len() / 4).then(|| closest.clone())
+}
+
+/// Levenshtein distance over bytes (keys are ASCII), in O(len) memory.
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b = b.as_bytes();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.bytes().enumerate() {
+        let mut diagonal = row[0];
+        row[0] = i + 1;
+        for (j, &cb) in b.iter().enumerate() {
+            let above = row[j + 1];
+            row[j + 1] = if ca == cb {
+                diagonal
+            } else {
+                1 + diagonal.min(above).min(row[j])
+            };
+            diagonal = above;
+        }
+    }
+    row[b.len()]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_default_is_valid_for_its_kind() {
+        for (key, known) in all_keys() {
+            if let Some(default) = known.setting.default_for(known.scope) {
+                assert!(known.setting.kind.check(default).is_ok(), "{key}={default}");
+            }
+        }
+    }
+
+    #[test]
+    fn names_are_unique_and_docs_are_one_line() {
+        let keys = all_keys();
+        let mut names: Vec<&str> = keys.iter().map(|(k, _)| k.as_str()).collect();
+        names.sort_unstable();
+        names.dedup();
+        assert_eq!(names.len(), keys.len());
+        for s in SETTINGS {
+            assert!(!s.doc.is_empty() && !s.doc.contains('\n'), "{}", s.name);
+        }
+    }
+
+    #[test]
+    fn lookup_plain_and_per_scope_keys() {
+        let k = lookup("server.bolt.tls_level").unwrap();
+        assert_eq!(k.setting.name, "server.bolt.tls_level");
+        let k = lookup("dbms.ssl.policy.cluster.client_auth").unwrap();
+        assert_eq!(k.scope, Some(Scope::Cluster));
+        assert_eq!(k.setting.default_for(k.scope), Some("REQUIRE"));
+        assert_eq!(
+            lookup("dbms.ssl.policy.bolt.base_directory")
+                .unwrap()
+                .setting
+                .default_for(Some(Scope::Bolt)),
+            Some("certificates/bolt")
+        );
+        // The template itself is not a key.
+        assert!(lookup("dbms.ssl.policy.<scope>.enabled").is_err());
+    }
+
+    #[test]
+    fn unknown_scope_renamed_and_typos() {
+        assert_eq!(
+            lookup("dbms.ssl.policy.backup.enabled").unwrap_err(),
+            Unknown::Scope("backup".into())
+        );
+        assert_eq!(
+            lookup("dbms.connector.bolt.tls_level").unwrap_err(),
+            Unknown::Renamed("server.bolt.tls_level")
+        );
+        let suggestion = |k: &str| match lookup(k) {
+            Err(Unknown::Key { suggestion }) => suggestion,
+            other => panic!("{k}: {other:?}"),
+        };
+        assert_eq!(
+            suggestion("server.bolt.tls_levle").as_deref(),
+            Some("server.bolt.tls_level")
+        );
+        assert_eq!(
+            suggestion("boltgate.upstream.url").as_deref(),
+            Some("boltgate.upstream.uri")
+        );
+        assert_eq!(
+            suggestion("dbms.ssl.policy.bolt.privatekey").as_deref(),
+            Some("dbms.ssl.policy.bolt.private_key")
+        );
+        assert_eq!(
+            suggestion("boltgate.tls_level").as_deref(),
+            Some("server.bolt.tls_level")
+        );
+        assert_eq!(
+            suggestion("boltgate.client.grace_period").as_deref(),
+            Some("boltgate.shutdown.grace_period")
+        );
+        assert_eq!(suggestion("server.memory.heap.initial_size"), None);
+        assert_eq!(suggestion("x"), None);
+    }
+
+    #[test]
+    fn edit_distances() {
+        assert_eq!(edit_distance("", "abc"), 3);
+        assert_eq!(edit_distance("kitten", "sitting"), 3);
+        assert_eq!(edit_distance("same", "same"), 0);
+    }
+}
