@@ -126,7 +126,7 @@ fn bytes_sizes_have_no_tiny_form() {
 fn list_sizes() {
     for &n in SIZES {
         let mut bytes = sized_header(n, 0x90, 0xD4);
-        bytes.extend(std::iter::repeat_n(1u8, n));
+        bytes.resize(bytes.len() + n, 1u8);
         roundtrip(Value::List(vec![Value::Integer(1); n]), &bytes);
     }
     roundtrip(

@@ -19,6 +19,9 @@ mod value;
 pub use cursor::Cursor;
 pub use decode::{decode, decode_prefix};
 pub use encode::{encode, encode_to_vec, EncodeError};
+pub(crate) use encode::{
+    write_list_header, write_map, write_str, write_struct_header, write_value,
+};
 pub use marker::Marker;
 pub use value::{Map, Structure, Value};
 
