@@ -137,7 +137,7 @@ impl Listener {
                     return;
                 }
                 Ok(Err(e)) => {
-                    tracing::info!(error = %e, "closed: {}", SessionError::ClientTls(e));
+                    tracing::info!("closed: {}", SessionError::ClientTls(e));
                     return;
                 }
                 Ok(Ok(tls)) => {

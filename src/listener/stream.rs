@@ -20,11 +20,11 @@ pub enum Stream {
 }
 
 macro_rules! each {
-    ($self:ident, $s:ident => $e:expr) => {
+    ($self:ident, $method:ident($($arg:expr),*)) => {
         match $self.get_mut() {
-            Stream::Plain($s) => Pin::new($s).$e,
-            Stream::ServerTls($s) => Pin::new($s.as_mut()).$e,
-            Stream::ClientTls($s) => Pin::new($s.as_mut()).$e,
+            Stream::Plain(s) => Pin::new(s).$method($($arg),*),
+            Stream::ServerTls(s) => Pin::new(s.as_mut()).$method($($arg),*),
+            Stream::ClientTls(s) => Pin::new(s.as_mut()).$method($($arg),*),
         }
     };
 }
@@ -35,13 +35,13 @@ impl AsyncRead for Stream {
         cx: &mut Context<'_>,
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
-        each!(self, s => poll_read(cx, buf))
+        each!(self, poll_read(cx, buf))
     }
 }
 
 impl AsyncWrite for Stream {
     fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
-        each!(self, s => poll_write(cx, buf))
+        each!(self, poll_write(cx, buf))
     }
 
     fn poll_write_vectored(
@@ -49,7 +49,7 @@ impl AsyncWrite for Stream {
         cx: &mut Context<'_>,
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
-        each!(self, s => poll_write_vectored(cx, bufs))
+        each!(self, poll_write_vectored(cx, bufs))
     }
 
     fn is_write_vectored(&self) -> bool {
@@ -61,10 +61,10 @@ impl AsyncWrite for Stream {
     }
 
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        each!(self, s => poll_flush(cx))
+        each!(self, poll_flush(cx))
     }
 
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        each!(self, s => poll_shutdown(cx))
+        each!(self, poll_shutdown(cx))
     }
 }

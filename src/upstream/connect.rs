@@ -3,7 +3,6 @@
 //! Every error says which side failed and whether trying again may help, because the session
 //! turns it into the FAILURE a client's driver decides to retry on.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use boltgate_proto::handshake::{
