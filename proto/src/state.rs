@@ -311,6 +311,7 @@ impl Tracker {
             }
             Err(v) => {
                 self.state = ServerState::Defunct;
+                self.outstanding.clear();
                 self.violation = Some(v.clone());
                 Err(v)
             }
@@ -574,7 +575,9 @@ mod tests {
     fn violations_are_values() {
         let mut t = Tracker::new(Version::V5_1);
         t.on_request(K::Run);
+        t.on_request(K::Run);
         let v = t.on_response(&ok()).unwrap_err();
+        assert_eq!(t.outstanding(), 0, "a defunct tracker waits for nothing");
         assert_eq!(v.state, Negotiation);
         assert!(t.is_defunct());
         assert!(t.violation().is_some());
