@@ -62,12 +62,15 @@ impl Server {
             ));
         }
         let addr = config.bolt.listen_address.to_string();
-        let tcp = tokio::net::TcpListener::bind((config.bolt.listen_address.host.as_str(), config.bolt.listen_address.port))
-            .await
-            .map_err(|source| Error::Bind {
-                addr: addr.clone(),
-                source,
-            })?;
+        let tcp = tokio::net::TcpListener::bind((
+            config.bolt.listen_address.host.as_str(),
+            config.bolt.listen_address.port,
+        ))
+        .await
+        .map_err(|source| Error::Bind {
+            addr: addr.clone(),
+            source,
+        })?;
         let ctx = Arc::new(session::Context {
             upstream: Arc::new(upstream),
             handshake_timeout: config.client.handshake_timeout,
@@ -75,7 +78,13 @@ impl Server {
             max_message_size: config.max_message_size,
             shutdown: shutdown.clone(),
         });
-        let listener = Listener::new(tcp, tls, config.bolt.tls_level, config.client.max_connections, ctx);
+        let listener = Listener::new(
+            tcp,
+            tls,
+            config.bolt.tls_level,
+            config.client.max_connections,
+            ctx,
+        );
         Ok(Server {
             listener,
             grace: config.shutdown_grace_period,
@@ -108,7 +117,9 @@ pub fn serve(config: Config) -> Result<(), Error> {
     runtime.block_on(async move {
         let shutdown = Shutdown::new();
         let server = Server::bind(&config, &shutdown).await?;
-        let addr = server.local_addr().map_err(|e| Error::Setup(e.to_string()))?;
+        let addr = server
+            .local_addr()
+            .map_err(|e| Error::Setup(e.to_string()))?;
         tracing::info!(
             listen = %addr,
             tls_level = ?config.bolt.tls_level,

@@ -100,7 +100,10 @@ impl Shutdown {
     pub async fn drain_and_wait(&self, grace: Duration) {
         self.begin_drain();
         self.tracker.close();
-        if tokio::time::timeout(grace, self.tracker.wait()).await.is_err() {
+        if tokio::time::timeout(grace, self.tracker.wait())
+            .await
+            .is_err()
+        {
             tracing::info!(
                 open = self.tracker.len(),
                 grace_secs = grace.as_secs_f64(),

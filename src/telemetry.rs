@@ -16,7 +16,11 @@ use crate::config::LogFormat;
 pub fn init(format: LogFormat, level: &str, tls_handshake_debug: bool) {
     let mut filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(level));
     if tls_handshake_debug {
-        for directive in ["rustls=trace", "tokio_rustls=trace", "boltgate::listener=debug"] {
+        for directive in [
+            "rustls=trace",
+            "tokio_rustls=trace",
+            "boltgate::listener=debug",
+        ] {
             if let Ok(d) = directive.parse() {
                 filter = filter.add_directive(d);
             }

@@ -68,7 +68,7 @@ fn the_embedded_default_loads_with_the_documented_defaults() {
     );
     assert_eq!(
         (bolt.client_auth, bolt.verify_hostname, bolt.trust_all),
-        (ClientAuth::Optional, false, false)
+        (ClientAuth::Optional, true, false)
     );
     assert_eq!(bolt.ciphers, None);
     assert_eq!(bolt.tls_versions, ["TLSv1.2", "TLSv1.3"]);

@@ -123,7 +123,10 @@ impl Listener {
             Ok(Ok(_)) => first[0],
         };
         let stream = if first == TLS_HANDSHAKE_RECORD {
-            let Some(acceptor) = self.tls.as_ref().filter(|_| self.tls_level != TlsLevel::Disabled)
+            let Some(acceptor) = self
+                .tls
+                .as_ref()
+                .filter(|_| self.tls_level != TlsLevel::Disabled)
             else {
                 tracing::info!(
                     "closed: the client started TLS, but server.bolt.tls_level=DISABLED \

@@ -22,12 +22,11 @@ pub async fn read_client_hello(
             let _ = buf.split_to(20);
             return Ok(hello);
         }
-        let n = stream
-            .read_buf(buf)
-            .await
-            .map_err(SessionError::ClientIo)?;
+        let n = stream.read_buf(buf).await.map_err(SessionError::ClientIo)?;
         if n == 0 {
-            return Err(SessionError::ClientIo(std::io::ErrorKind::UnexpectedEof.into()));
+            return Err(SessionError::ClientIo(
+                std::io::ErrorKind::UnexpectedEof.into(),
+            ));
         }
     }
 }
@@ -58,7 +57,10 @@ pub async fn answer_client(
         capabilities: 0,
     }
     .encode(&mut out);
-    stream.write_all(&out).await.map_err(SessionError::ClientIo)?;
+    stream
+        .write_all(&out)
+        .await
+        .map_err(SessionError::ClientIo)?;
     stream.flush().await.map_err(SessionError::ClientIo)?;
     loop {
         if let Some((choice, used)) =
@@ -73,12 +75,11 @@ pub async fn answer_client(
                 })
             };
         }
-        let n = stream
-            .read_buf(buf)
-            .await
-            .map_err(SessionError::ClientIo)?;
+        let n = stream.read_buf(buf).await.map_err(SessionError::ClientIo)?;
         if n == 0 {
-            return Err(SessionError::ClientIo(std::io::ErrorKind::UnexpectedEof.into()));
+            return Err(SessionError::ClientIo(
+                std::io::ErrorKind::UnexpectedEof.into(),
+            ));
         }
     }
 }

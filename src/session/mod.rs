@@ -114,7 +114,11 @@ async fn unavailable(
             if let Ok(Frame::Message(_)) = frame {
                 let message = format!("boltgate cannot reach the upstream server: {why}");
                 let _ = tx
-                    .send(failure::failure(version, failure::DATABASE_UNAVAILABLE, &message))
+                    .send(failure::failure(
+                        version,
+                        failure::DATABASE_UNAVAILABLE,
+                        &message,
+                    ))
                     .await;
                 break;
             }

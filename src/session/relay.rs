@@ -131,8 +131,8 @@ async fn client_to_upstream(
         };
         loop {
             if let Frame::Message(bytes) = frame {
-                let raw =
-                    RawMessage::new(bytes).map_err(|e| SessionError::ClientMessage(e.to_string()))?;
+                let raw = RawMessage::new(bytes)
+                    .map_err(|e| SessionError::ClientMessage(e.to_string()))?;
                 let kind = RequestKind::of(version, raw.signature());
                 tracing::trace!(message = sig::name(raw.signature()), "client → upstream");
                 tracker.lock().expect("tracker lock").on_request(kind);

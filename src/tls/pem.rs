@@ -51,7 +51,13 @@ pub fn load_certificates(
     }
     let certs = CertificateDer::pem_slice_iter(&bytes)
         .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| file_error(setting, path, format!("not a valid PEM certificate file: {e}")))?;
+        .map_err(|e| {
+            file_error(
+                setting,
+                path,
+                format!("not a valid PEM certificate file: {e}"),
+            )
+        })?;
     if certs.is_empty() {
         return Err(file_error(
             setting,

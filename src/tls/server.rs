@@ -32,7 +32,8 @@ pub fn build(policy: &SslPolicyConfig) -> Result<Arc<ServerConfig>, TlsError> {
     let builder = match policy.client_auth {
         ClientAuth::None => builder.with_no_client_auth(),
         ClientAuth::Optional | ClientAuth::Require => {
-            let roots = trust::load_trusted_dir(&setting(policy, "trusted_dir"), &policy.trusted_dir)?;
+            let roots =
+                trust::load_trusted_dir(&setting(policy, "trusted_dir"), &policy.trusted_dir)?;
             let verifier = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider());
             let verifier = if policy.client_auth == ClientAuth::Optional {
                 verifier.allow_unauthenticated()

@@ -188,8 +188,8 @@ async fn handshake(
         ))),
         ServerReply::Manifest => {
             let offer = loop {
-                if let Some((offer, used)) =
-                    ManifestOffer::parse_after_marker(&buf).map_err(|e| handshake_err(e.to_string()))?
+                if let Some((offer, used)) = ManifestOffer::parse_after_marker(&buf)
+                    .map_err(|e| handshake_err(e.to_string()))?
                 {
                     let _ = buf.split_to(used);
                     break offer;
