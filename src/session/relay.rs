@@ -135,14 +135,17 @@ async fn client_to_upstream(
                     .map_err(|e| SessionError::ClientMessage(e.to_string()))?;
                 let kind = RequestKind::of(version, raw.signature());
                 tracing::trace!(message = sig::name(raw.signature()), "client → upstream");
+                if kind == RequestKind::Goodbye {
+                    // GOODBYE means "I am closing"; a clean close of the upstream connection says
+                    // the same to every server. It is not forwarded because FalkorDB, after a
+                    // connection that ended with GOODBYE, never serves the next one it accepts.
+                    SinkExt::<Frame>::flush(tx).await.map_err(upstream_err)?;
+                    return Ok(End::Goodbye);
+                }
                 tracker.lock().expect("tracker lock").on_request(kind);
                 tx.feed(Frame::Message(raw.into_bytes()))
                     .await
                     .map_err(upstream_err)?;
-                if kind == RequestKind::Goodbye {
-                    SinkExt::<Frame>::flush(tx).await.map_err(upstream_err)?;
-                    return Ok(End::Goodbye);
-                }
             } else {
                 tx.feed(Frame::Noop).await.map_err(upstream_err)?;
             }
