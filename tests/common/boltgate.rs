@@ -67,6 +67,12 @@ impl Boltgate {
     /// neo4j_home as [`Boltgate::start`] does when the text does not set them. Panics with
     /// the log if the listener does not accept within 20 s or the process exits.
     pub fn start_with_config_text(text: &str) -> Boltgate {
+        Boltgate::start_with_env(text, &[])
+    }
+
+    /// As [`Boltgate::start_with_config_text`], with extra environment variables for the
+    /// process (e.g. `SSL_CERT_FILE` for the roots a `bolt+s` upstream is checked against).
+    pub fn start_with_env(text: &str, env: &[(&str, &str)]) -> Boltgate {
         let dir = tempfile::Builder::new()
             .prefix("boltgate-")
             .tempdir()
@@ -96,7 +102,8 @@ impl Boltgate {
         let log_path = dir.path().join("boltgate.log");
         let log = std::fs::File::create(&log_path).expect("create log");
         let mut cmd = Command::new(boltgate_bin());
-        cmd.arg("--config")
+        cmd.envs(env.iter().copied())
+            .arg("--config")
             .arg(&config_path)
             .current_dir(dir.path())
             .stdout(Stdio::from(log.try_clone().expect("clone log")))

@@ -1,0 +1,125 @@
+//! The relay with real peers: the official Python driver through boltgate to FalkorDB, over
+//! plaintext Bolt. What a user sees must be what they would see talking to FalkorDB directly
+//! (tests/harness.rs checks the same scripts without boltgate).
+
+mod common;
+
+use std::time::Duration;
+
+use common::{Boltgate, FalkorDb};
+use serde_json::json;
+
+const PY_TIMEOUT: Duration = Duration::from_secs(120);
+
+fn proxy_to(db: &FalkorDb) -> Boltgate {
+    Boltgate::start(&[("boltgate.upstream.uri", &db.bolt_uri())])
+}
+
+#[test]
+fn values_nodes_relationships_paths_and_errors_arrive_as_from_the_server() {
+    let db = FalkorDb::start();
+    let gate = proxy_to(&db);
+    let queries = json!([
+        "RETURN 1 AS x, 'a' AS y",
+        {"query": "RETURN $p AS p", "params": {"p": [1, 2.5, {"a": null}]}},
+        "CREATE (a:P {n: 1})-[r:K {w: 2}]->(b:Q) RETURN a, r, b",
+        "MATCH p=(:P)-[:K]->(:Q) RETURN p",
+        "RETURN 1 +",
+        "RETURN 5 AS after_error"
+    ])
+    .to_string();
+    let out = common::run_py(
+        "query.py",
+        &[&gate.bolt_uri(), &queries, "--allow-errors"],
+        PY_TIMEOUT,
+    );
+    let r = &out["results"];
+    assert_eq!(r[0]["keys"], json!(["x", "y"]));
+    assert_eq!(r[0]["records"], json!([[1, "a"]]));
+    assert_eq!(r[1]["records"], json!([[[1, 2.5, {"a": null}]]]));
+    let created = &r[2]["records"][0];
+    assert_eq!(created[0]["$node"]["labels"], json!(["P"]));
+    assert_eq!(created[1]["$relationship"]["type"], "K");
+    assert_eq!(created[1]["$relationship"]["properties"], json!({"w": 2}));
+    assert_eq!(r[2]["summary"]["counters"]["nodes_created"], 2);
+    let path = &r[3]["records"][0][0]["$path"];
+    assert_eq!(path["nodes"].as_array().map(Vec::len), Some(2));
+    assert_eq!(path["relationships"].as_array().map(Vec::len), Some(1));
+    // The syntax error is FalkorDB's own FAILURE, forwarded unchanged.
+    assert_eq!(
+        r[4]["error"]["code"], "Neo.DatabaseError.General.UnknownError",
+        "{}",
+        r[4]
+    );
+    assert_eq!(
+        r[5]["records"],
+        json!([[5]]),
+        "the session is usable after the error"
+    );
+}
+
+#[test]
+fn every_packstream_type_round_trips_through_boltgate() {
+    let db = FalkorDb::start();
+    let gate = proxy_to(&db);
+    let out = common::run_py("types.py", &[&gate.bolt_uri()], PY_TIMEOUT);
+    let checked = out["checked"].as_u64().expect("checked count");
+    assert!(checked >= 60, "only {checked} cases checked: {out}");
+}
+
+#[test]
+fn explicit_transactions_commit_and_roll_back_through_boltgate() {
+    let db = FalkorDb::start();
+    let gate = proxy_to(&db);
+    let out = common::run_py("tx.py", &[&gate.bolt_uri()], PY_TIMEOUT);
+    assert_eq!(out["committed"], 3);
+    assert_eq!(out["rollback_ok"], true);
+    assert_eq!(out["usable_after_error"], true);
+    for key in ["syntax_error", "tx_error"] {
+        assert_eq!(out[key]["class"], "DatabaseError", "{key}: {}", out[key]);
+        assert_eq!(out[key]["is_neo4j_error"], true);
+    }
+}
+
+#[test]
+fn a_hundred_thousand_rows_stream_through_complete_and_in_order() {
+    let db = FalkorDb::start();
+    let gate = proxy_to(&db);
+    let out = common::run_py(
+        "many_rows.py",
+        &[&gate.bolt_uri(), "--rows", "100000"],
+        PY_TIMEOUT,
+    );
+    assert_eq!(out["rows"], 100_000);
+    assert_eq!(out["checksum"], 2_505_808_350_000u64);
+}
+
+#[test]
+fn eight_concurrent_sessions_each_get_their_own_results() {
+    let db = FalkorDb::start();
+    let gate = proxy_to(&db);
+    let out = common::run_py(
+        "concurrent_sessions.py",
+        &[&gate.bolt_uri(), "--threads", "8", "--queries", "50"],
+        PY_TIMEOUT,
+    );
+    assert_eq!(out["ok"], 400, "{out}");
+    assert!(!gate.log_contains(" ERROR "), "{}", gate.log());
+}
+
+#[test]
+fn clients_that_say_goodbye_do_not_break_the_next_client() {
+    // Direct to FalkorDB, a connection after a GOODBYE is never served (tests/harness.rs).
+    // Through boltgate, driver after driver works with no slot absorbing in between.
+    let db = FalkorDb::start();
+    let gate = proxy_to(&db);
+    for i in 0..4 {
+        let q = json!([format!("RETURN {i} AS i")]).to_string();
+        let out = common::run_py(
+            "query.py",
+            &[&gate.bolt_uri(), &q, "--connect-timeout", "5"],
+            PY_TIMEOUT,
+        );
+        assert_eq!(out["results"][0]["records"], json!([[i]]), "client {i}");
+    }
+}
