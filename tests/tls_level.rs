@@ -50,7 +50,11 @@ fn query(gate: &Boltgate, pki: &TestPki, client: Client, n: u32) -> Result<u64, 
     let mut args = vec![uri.as_str(), q.as_str(), "--connect-timeout", "5"];
     args.extend(extra);
     common::try_run_py("query.py", &args, PY_TIMEOUT)
-        .map(|out| out["results"][0]["records"][0][0].as_u64().unwrap_or(u64::MAX))
+        .map(|out| {
+            out["results"][0]["records"][0][0]
+                .as_u64()
+                .unwrap_or(u64::MAX)
+        })
         .map_err(|f| f.to_string())
 }
 
@@ -77,7 +81,11 @@ fn check(level: &str, allowed: &[Client], refused: &[Client], refusal_log: &str)
         );
     }
     // Refusals do not disturb anyone else.
-    assert_eq!(query(&gate, &pki, allowed[0], 7), Ok(7), "{level}: still serving");
+    assert_eq!(
+        query(&gate, &pki, allowed[0], 7),
+        Ok(7),
+        "{level}: still serving"
+    );
 }
 
 #[test]
@@ -119,7 +127,10 @@ fn tls_session_details_are_logged_per_connection() {
         ("boltgate.upstream.uri", &db.bolt_uri()),
         ("server.bolt.tls_level", "REQUIRED"),
         ("dbms.ssl.policy.bolt.enabled", "true"),
-        ("dbms.ssl.policy.bolt.base_directory", base.to_str().unwrap()),
+        (
+            "dbms.ssl.policy.bolt.base_directory",
+            base.to_str().unwrap(),
+        ),
         ("dbms.ssl.policy.bolt.client_auth", "NONE"),
         ("boltgate.log.level", "debug"),
         ("boltgate.log.format", "json"),
@@ -134,8 +145,20 @@ fn tls_session_details_are_logged_per_connection() {
         .unwrap_or_else(|| panic!("no TLS line in:\n{}", gate.log()));
     let v: serde_json::Value = serde_json::from_str(&line).expect("JSON log line");
     let span = &v["span"];
-    assert!(span["tls.version"].as_str().unwrap_or("").starts_with("TLSv1"), "{line}");
+    assert!(
+        span["tls.version"]
+            .as_str()
+            .unwrap_or("")
+            .starts_with("TLSv1"),
+        "{line}"
+    );
     assert!(span["tls.cipher"].as_str().is_some(), "{line}");
     assert_eq!(span["tls.sni"], "localhost", "{line}");
-    assert!(span["client.addr"].as_str().unwrap_or("").starts_with("127.0.0.1:"), "{line}");
+    assert!(
+        span["client.addr"]
+            .as_str()
+            .unwrap_or("")
+            .starts_with("127.0.0.1:"),
+        "{line}"
+    );
 }
