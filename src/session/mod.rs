@@ -64,9 +64,7 @@ pub async fn run(mut client: Stream, ctx: &Context) -> Result<End, SessionError>
     let candidates = hello.acceptable(Version::SUPPORTED);
     if candidates.is_empty() {
         handshake::refuse_client(&mut client).await;
-        return Err(SessionError::NoCommonVersion {
-            proposed: describe(&hello),
-        });
+        return Err(SessionError::ClientHandshake(hello.refusal_error()));
     }
 
     // Always offer the upstream a manifest: a server that knows it lists what it speaks and we
@@ -130,13 +128,4 @@ async fn unavailable(
         Ok::<(), SessionError>(())
     };
     let _ = tokio::time::timeout(ctx.handshake_timeout, exchange).await;
-}
-
-fn describe(hello: &ClientHello) -> String {
-    hello
-        .proposals
-        .iter()
-        .map(|p| format!("{p:?}"))
-        .collect::<Vec<_>>()
-        .join(", ")
 }
