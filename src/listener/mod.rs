@@ -27,9 +27,16 @@ const TLS_HANDSHAKE_RECORD: u8 = 0x16;
 
 pub struct Listener {
     tcp: TcpListener,
+    limit: Arc<Semaphore>,
+    shared: Arc<Shared>,
+}
+
+/// What every connection of this listener needs. Kept apart from the socket so that when the
+/// accept loop ends the listening socket closes at once (new clients get a refusal, not a
+/// backlog that is never served) while sessions still hold this.
+struct Shared {
     tls: Option<TlsAcceptor>,
     tls_level: TlsLevel,
-    limit: Arc<Semaphore>,
     ctx: Arc<Context>,
 }
 
@@ -43,10 +50,12 @@ impl Listener {
     ) -> Self {
         Listener {
             tcp,
-            tls,
-            tls_level,
             limit: Arc::new(Semaphore::new(max_connections)),
-            ctx,
+            shared: Arc::new(Shared {
+                tls,
+                tls_level,
+                ctx,
+            }),
         }
     }
 
@@ -58,12 +67,11 @@ impl Listener {
     /// for them through [`Shutdown::drain_and_wait`].
     pub async fn serve(self, shutdown: Shutdown) {
         static NEXT_ID: AtomicU64 = AtomicU64::new(1);
-        let this = Arc::new(self);
-        let upstream = this.ctx.upstream.target.address();
+        let upstream = self.shared.ctx.upstream.target.address();
         loop {
             let (tcp, peer) = tokio::select! {
                 _ = shutdown.draining() => break,
-                accepted = this.tcp.accept() => match accepted {
+                accepted = self.tcp.accept() => match accepted {
                     Ok(pair) => pair,
                     Err(e) => {
                         // Out of file descriptors (EMFILE) and the like: back off instead of
@@ -74,7 +82,7 @@ impl Listener {
                     }
                 },
             };
-            let Ok(permit) = this.limit.clone().try_acquire_owned() else {
+            let Ok(permit) = self.limit.clone().try_acquire_owned() else {
                 tracing::warn!(
                     client.addr = %peer,
                     "connection refused: boltgate.client.max_connections reached"
@@ -94,19 +102,22 @@ impl Listener {
                 bolt.version = field::Empty,
                 upstream = %upstream,
             );
-            let this = this.clone();
+            let shared = self.shared.clone();
             shutdown.tracker().spawn(
                 async move {
                     tracing::debug!("accepted");
-                    this.handle(tcp).await;
+                    shared.handle(tcp).await;
                     drop(permit);
                 }
                 .instrument(span),
             );
         }
+        drop(self.tcp);
         tracing::info!("listener closed; no new connections are accepted");
     }
+}
 
+impl Shared {
     async fn handle(&self, tcp: TcpStream) {
         let _ = tcp.set_nodelay(true);
         let timeout = self.ctx.handshake_timeout;
@@ -160,13 +171,32 @@ impl Listener {
         };
         match session::run(stream, &self.ctx).await {
             Ok(end) => tracing::debug!(?end, "session closed"),
-            Err(e) if e.is_disconnect() => tracing::debug!(error = %e, "client disconnected"),
-            Err(e @ (SessionError::Upstream(_) | SessionError::UpstreamClosed { .. })) => {
-                tracing::warn!(error = %e, "session ended: upstream problem")
+            Err(e) if e.is_disconnect() => {
+                tracing::debug!(error = %chain(&e), "client disconnected")
             }
-            Err(e) => tracing::info!(error = %e, "session ended"),
+            Err(e @ (SessionError::Upstream(_) | SessionError::UpstreamClosed { .. })) => {
+                tracing::warn!(error = %chain(&e), "session ended: upstream problem")
+            }
+            Err(e) => tracing::info!(error = %chain(&e), "session ended"),
         }
     }
+}
+
+/// An error and its causes on one line: `Display` prints one level by convention, but a log line
+/// must carry the whole story (e.g. "client framing: I/O error: connection reset by peer").
+fn chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(cause) = source {
+        let cause_text = cause.to_string();
+        // thiserror's `transparent` and `{0}` variants already include their cause.
+        if !text.contains(&cause_text) {
+            text.push_str(": ");
+            text.push_str(&cause_text);
+        }
+        source = cause.source();
+    }
+    text
 }
 
 /// Puts the negotiated TLS parameters on the connection's span, once.
