@@ -287,3 +287,59 @@ fn test_pki_writes_the_neo4j_policy_layout_and_crls() {
     assert!(crl.starts_with("-----BEGIN X509 CRL-----"), "{crl}");
     assert_ne!(pki.client.serial, pki.server.serial);
 }
+
+#[test]
+fn driver_presents_the_test_client_certificate_for_mutual_tls() {
+    if common::stunnel::stunnel_bin().is_none() {
+        eprintln!("SKIPPED: stunnel is not installed (apt-get install stunnel4)");
+        return;
+    }
+    let mut db = FalkorDb::start();
+    let pki = TestPki::new();
+    let tls = Stunnel::start_mtls(
+        &pki.server.chain_path,
+        &pki.server.key_path,
+        &pki.ca_path,
+        common::free_port(),
+        db.bolt_port,
+    );
+    let uri = format!("bolt://localhost:{}", tls.accept_port);
+    let ca = pki.ca_path.to_str().expect("utf-8 path");
+    let cert = pki.client.cert_path.to_str().expect("utf-8 path");
+    let key = pki.client.key_path.to_str().expect("utf-8 path");
+    let out = common::run_py(
+        "query.py",
+        &[
+            &uri,
+            r#"["RETURN 9 AS x"]"#,
+            "--ca",
+            ca,
+            "--client-cert",
+            cert,
+            "--client-key",
+            key,
+        ],
+        PY_TIMEOUT,
+    );
+    db.absorb_goodbye_slots();
+    assert_eq!(out["results"][0]["records"], json!([[9]]));
+    // Without a client certificate the handshake is refused.
+    let failure = common::try_run_py(
+        "query.py",
+        &[
+            &uri,
+            r#"["RETURN 1"]"#,
+            "--ca",
+            ca,
+            "--connect-timeout",
+            "5",
+        ],
+        PY_TIMEOUT,
+    )
+    .expect_err("no client certificate must be refused");
+    db.absorb_goodbye_slots();
+    assert!(
+        failure.stderr.contains("CERTIFICATE_REQUIRED"),
+        "expected a certificate-required alert:\n{failure}"
+    );
+}

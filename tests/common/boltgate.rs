@@ -26,9 +26,10 @@ pub struct Boltgate {
     dir: tempfile::TempDir,
 }
 
-/// The boltgate binary Cargo built for this test run.
-pub fn boltgate_bin() -> &'static str {
-    env!("CARGO_BIN_EXE_boltgate")
+/// The boltgate binary: `BOLTGATE_BIN` when set (e.g. a release build), else the one Cargo
+/// built for this test run.
+pub fn boltgate_bin() -> String {
+    std::env::var("BOLTGATE_BIN").unwrap_or_else(|_| env!("CARGO_BIN_EXE_boltgate").to_string())
 }
 
 /// Runs `boltgate <args>` to completion (for `check-config` and start-up failures) and returns
@@ -106,6 +107,7 @@ impl Boltgate {
             .arg("--config")
             .arg(&config_path)
             .current_dir(dir.path())
+            .env("NO_COLOR", "1")
             .stdout(Stdio::from(log.try_clone().expect("clone log")))
             .stderr(Stdio::from(log));
         let mut child = ChildGuard::spawn("boltgate", &mut cmd)
@@ -151,9 +153,10 @@ impl Boltgate {
         format!("{scheme}://{}", self.addr)
     }
 
-    /// Everything boltgate wrote to stdout and stderr so far.
+    /// Everything boltgate wrote to stdout and stderr so far, ANSI colour codes removed (so
+    /// `log_contains("end=Goodbye")` matches a coloured `end=Goodbye` too).
     pub fn log(&self) -> String {
-        read_log(&self.log_path)
+        strip_ansi(&read_log(&self.log_path))
     }
 
     pub fn log_contains(&self, needle: &str) -> bool {
@@ -210,4 +213,23 @@ fn setting_in<'a>(text: &'a str, key: &str) -> Option<&'a str> {
         .filter(|(k, _)| k.trim() == key)
         .map(|(_, v)| v.trim())
         .next_back()
+}
+
+/// `text` without ANSI escape sequences (ESC `[` parameters, then one final byte @..~).
+pub fn strip_ansi(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c == '\u{1b}' && chars.peek() == Some(&'[') {
+            chars.next();
+            for c in chars.by_ref() {
+                if ('@'..='~').contains(&c) {
+                    break;
+                }
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
 }

@@ -56,7 +56,7 @@ use super::{bolt_handshake, free_port_in, read_log, tail, ChildGuard};
 const START_TIMEOUT: Duration = Duration::from_secs(30);
 /// How long a probe waits for a handshake reply before calling the slot poisoned. A loaded
 /// 2-core machine answers in milliseconds; a false "poisoned" only costs one extra probe.
-const PROBE_TIMEOUT: Duration = Duration::from_millis(1000);
+const PROBE_TIMEOUT: Duration = Duration::from_millis(500);
 
 /// A running FalkorDB (redis-server + falkordb.so) on loopback, killed on Drop.
 #[derive(Debug)]

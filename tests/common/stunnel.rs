@@ -43,13 +43,35 @@ impl Stunnel {
     /// and forwards plaintext to 127.0.0.1:`connect_port`. Panics with the log if it does not
     /// listen within 10 s, or if stunnel is not installed.
     pub fn start(cert: &Path, key: &Path, accept_port: u16, connect_port: u16) -> Stunnel {
+        Stunnel::start_with(cert, key, None, accept_port, connect_port)
+    }
+
+    /// Like [`Stunnel::start`], but a client must present a certificate issued by the CA in
+    /// `client_ca` (mutual TLS).
+    pub fn start_mtls(
+        cert: &Path,
+        key: &Path,
+        client_ca: &Path,
+        accept_port: u16,
+        connect_port: u16,
+    ) -> Stunnel {
+        Stunnel::start_with(cert, key, Some(client_ca), accept_port, connect_port)
+    }
+
+    fn start_with(
+        cert: &Path,
+        key: &Path,
+        client_ca: Option<&Path>,
+        accept_port: u16,
+        connect_port: u16,
+    ) -> Stunnel {
         let bin = stunnel_bin().expect("stunnel is not installed (apt-get install stunnel4)");
         let dir = tempfile::Builder::new()
             .prefix("stunnel-")
             .tempdir()
             .expect("temp dir");
         let log_path = dir.path().join("stunnel.log");
-        let conf = format!(
+        let mut conf = format!(
             "foreground = yes\n\
              pid =\n\
              output = {log}\n\
@@ -63,6 +85,10 @@ impl Stunnel {
             cert = cert.display(),
             key = key.display(),
         );
+        if let Some(ca) = client_ca {
+            // verifyChain: the client must send a certificate that chains to `ca`.
+            conf.push_str(&format!("verifyChain = yes\nCAfile = {}\n", ca.display()));
+        }
         let conf_path = dir.path().join("stunnel.conf");
         std::fs::write(&conf_path, conf).expect("write stunnel.conf");
         let console = std::fs::File::create(dir.path().join("console.log")).expect("console log");

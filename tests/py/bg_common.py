@@ -40,7 +40,9 @@ def driver(args, **extra):
         kw["encrypted"] = True
         kw["trusted_certificates"] = neo4j.TrustCustomCAs(args.ca)
     if args.client_cert:
-        kw["client_certificate"] = neo4j.ClientCertificate(args.client_cert, args.client_key)
+        from neo4j.auth_management import ClientCertificate
+
+        kw["client_certificate"] = ClientCertificate(args.client_cert, args.client_key)
     kw.update(extra)
     return neo4j.GraphDatabase.driver(args.uri, **kw)
 
