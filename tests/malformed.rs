@@ -23,8 +23,7 @@ const WAIT: Duration = Duration::from_secs(10);
 fn still_serving(gate: &Boltgate) {
     let mut c = RawBolt::connect(gate.addr);
     c.login(&HELLO_5_AND_4_4);
-    c.run("RETURN 42 AS x");
-    c.pull_all();
+    c.run_and_pull("RETURN 42 AS x");
     let got: Vec<Got> = (0..3).map(|_| c.recv(WAIT)).collect();
     assert!(
         matches!(&got[1], Got::Message(Response::Record(Record { data })) if data == &[Value::Integer(42)]),

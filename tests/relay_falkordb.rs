@@ -111,7 +111,7 @@ fn eight_concurrent_sessions_each_get_their_own_results() {
 fn clients_that_say_goodbye_do_not_break_the_next_client() {
     // Direct to FalkorDB, a connection after a GOODBYE is never served (tests/harness.rs).
     // Through boltgate, driver after driver works with no slot absorbing in between.
-    let db = FalkorDb::start();
+    let mut db = FalkorDb::start();
     let gate = proxy_to(&db);
     for i in 0..4 {
         let q = json!([format!("RETURN {i} AS i")]).to_string();
@@ -122,4 +122,5 @@ fn clients_that_say_goodbye_do_not_break_the_next_client() {
         );
         assert_eq!(out["results"][0]["records"], json!([[i]]), "client {i}");
     }
+    assert_eq!(db.absorb_goodbye_slots(), 0, "a GOODBYE reached FalkorDB");
 }

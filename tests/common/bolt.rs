@@ -112,6 +112,29 @@ impl RawBolt {
         }));
     }
 
+    /// RUN and PULL {n: -1} in one write, as drivers pipeline them. (FalkorDB streams the
+    /// result of a RUN inside a transaction without waiting for the PULL; with both sent at
+    /// once, its answers still line up with the requests.)
+    pub fn run_and_pull(&mut self, query: &str) {
+        let mut extra = Map::new();
+        extra.push("n", Value::Integer(-1));
+        let mut out = BytesMut::new();
+        for request in [
+            Request::Run(Run {
+                query: query.to_string(),
+                parameters: Map::new(),
+                extra: Map::new(),
+            }),
+            Request::Pull(boltgate_proto::message::PullDiscard { extra }),
+        ] {
+            let raw = request.to_raw().expect("encode request");
+            self.codec
+                .encode(Frame::Message(raw.into_bytes()), &mut out)
+                .expect("chunk");
+        }
+        self.send_raw(&out);
+    }
+
     pub fn pull_all(&mut self) {
         let mut extra = Map::new();
         extra.push("n", Value::Integer(-1));

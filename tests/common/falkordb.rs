@@ -41,6 +41,11 @@
 //! - A Cypher syntax error arrives as `Neo.DatabaseError.General.UnknownError` ("An unknown
 //!   error occurred"), the driver's `DatabaseError`, not a `Neo.ClientError.Statement.*`.
 //! - Queries inside an explicit transaction ignore BEGIN's `db` and run on the default graph.
+//! - Inside an explicit transaction, a RUN is answered with its SUCCESS, then at once the
+//!   RECORDs and the final SUCCESS, without waiting for the PULL; the PULL itself then gets no
+//!   answer. Drivers pipeline RUN and PULL, so the answers still line up; a client that waits
+//!   between them sees the result early. boltgate's state tracker counts that as a violation
+//!   and stops treating the session as idle, so a drain closes it at the grace period.
 //! - No TCP_NODELAY; the Bolt port binds all interfaces (hence the check on 0.0.0.0 as well);
 //!   a BOLT_PORT above 32767 is silently ignored, so ports come from 20000–32767.
 

@@ -1,0 +1,127 @@
+//! Graceful shutdown as clients and operators see it: on SIGTERM boltgate stops accepting at
+//! once, lets an open transaction finish, closes idle sessions, exits 0; after the grace period
+//! it closes whatever is still open.
+
+mod common;
+
+use std::net::TcpStream;
+use std::time::{Duration, Instant};
+
+use boltgate_proto::message::{Begin, Record, Request, Response};
+use boltgate_proto::packstream::{Map, Value};
+use common::bolt::{Got, RawBolt, HELLO_5_AND_4_4};
+use common::{Boltgate, FalkorDb};
+
+const WAIT: Duration = Duration::from_secs(10);
+
+fn begin(c: &mut RawBolt) {
+    c.send(&Request::Begin(Begin { extra: Map::new() }));
+    assert!(matches!(c.recv(WAIT), Got::Message(Response::Success(_))));
+}
+
+/// RUN + PULL; the single value of the single row.
+fn query(c: &mut RawBolt, q: &str) -> Value {
+    c.run_and_pull(q);
+    let got: Vec<Got> = (0..3).map(|_| c.recv(WAIT)).collect();
+    match &got[1] {
+        Got::Message(Response::Record(Record { data })) => data[0].clone(),
+        _ => panic!("no record for {q}: {got:?}"),
+    }
+}
+
+fn refused(addr: std::net::SocketAddr) -> bool {
+    TcpStream::connect_timeout(&addr, Duration::from_secs(2)).is_err()
+}
+
+#[test]
+fn sigterm_lets_an_open_transaction_finish_and_refuses_new_clients() {
+    let db = FalkorDb::start();
+    let mut gate = Boltgate::start(&[
+        ("boltgate.upstream.uri", &db.bolt_uri()),
+        ("boltgate.shutdown.grace_period", "30s"),
+    ]);
+    let mut busy = RawBolt::connect(gate.addr);
+    busy.login(&HELLO_5_AND_4_4);
+    begin(&mut busy);
+    assert_eq!(query(&mut busy, "RETURN 1 AS x"), Value::Integer(1));
+    let mut idle = RawBolt::connect(gate.addr);
+    idle.login(&HELLO_5_AND_4_4);
+
+    let start = Instant::now();
+    gate.signal("TERM");
+    assert!(
+        common::wait_until(WAIT, || refused(gate.addr)),
+        "new connections must be refused while draining"
+    );
+    // The idle session is closed at once; the busy one is not.
+    assert_eq!(
+        idle.recv(WAIT),
+        Got::Closed,
+        "idle session closed on drain\n{}",
+        gate.log()
+    );
+    assert_eq!(query(&mut busy, "RETURN 2 AS x"), Value::Integer(2));
+    busy.send(&Request::Commit);
+    assert!(matches!(
+        busy.recv(WAIT),
+        Got::Message(Response::Success(_))
+    ));
+    // Back to idle: now it is closed too, and the process exits well within the grace period.
+    assert_eq!(
+        busy.recv(WAIT),
+        Got::Closed,
+        "busy closed after commit\n{}",
+        gate.log()
+    );
+    let status = gate.stop_gracefully(WAIT);
+    assert!(status.success(), "exit {status}\n{}", gate.log());
+    assert!(start.elapsed() < Duration::from_secs(20));
+    let log = gate.log();
+    for phase in ["Draining", "Stopped"] {
+        assert!(log.contains(phase), "phase {phase} logged:\n{log}");
+    }
+}
+
+#[test]
+fn the_grace_period_ends_a_transaction_that_does_not_finish() {
+    let db = FalkorDb::start();
+    let mut gate = Boltgate::start(&[
+        ("boltgate.upstream.uri", &db.bolt_uri()),
+        ("boltgate.shutdown.grace_period", "1s"),
+    ]);
+    let mut stuck = RawBolt::connect(gate.addr);
+    stuck.login(&HELLO_5_AND_4_4);
+    begin(&mut stuck);
+    let start = Instant::now();
+    gate.signal("TERM");
+    assert_eq!(
+        stuck.recv(WAIT),
+        Got::Closed,
+        "closed when the grace period ends"
+    );
+    assert!(
+        start.elapsed() >= Duration::from_millis(900),
+        "not before the grace period"
+    );
+    let status = gate.stop_gracefully(WAIT);
+    assert!(status.success(), "exit {status}\n{}", gate.log());
+    assert!(gate.log_contains("grace period over"), "{}", gate.log());
+}
+
+#[test]
+fn a_second_signal_closes_everything_at_once() {
+    let db = FalkorDb::start();
+    let mut gate = Boltgate::start(&[
+        ("boltgate.upstream.uri", &db.bolt_uri()),
+        ("boltgate.shutdown.grace_period", "60s"),
+    ]);
+    let mut stuck = RawBolt::connect(gate.addr);
+    stuck.login(&HELLO_5_AND_4_4);
+    begin(&mut stuck);
+    gate.signal("TERM");
+    assert!(common::wait_until(WAIT, || gate.log_contains("Draining")));
+    gate.signal("INT");
+    assert_eq!(stuck.recv(WAIT), Got::Closed);
+    let status = gate.stop_gracefully(WAIT);
+    assert!(status.success(), "exit {status}\n{}", gate.log());
+}
