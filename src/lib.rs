@@ -23,6 +23,9 @@ pub mod listener;
 pub mod session;
 pub mod shutdown;
 pub mod telemetry;
+/// Test and benchmark support (a synthetic Bolt server and a minimal client); not a stable API.
+#[doc(hidden)]
+pub mod testkit;
 pub mod tls;
 pub mod upstream;
 

@@ -31,6 +31,11 @@ type Tx = FramedWrite<WriteHalf<Stream>, ChunkCodec>;
 /// 8 KiB default so a RECORD stream goes out in fewer, fuller writes.
 const WRITE_BOUNDARY: usize = 64 * 1024;
 
+/// Read buffer for the upstream side, where result streams arrive. tokio-util's default (8 KiB)
+/// costs one `recv` per 8 KiB (about eight 1 KiB RECORDs); 64 KiB matches [`WRITE_BOUNDARY`], so a
+/// full read becomes one full write to the client.
+const UPSTREAM_READ_CAPACITY: usize = 64 * 1024;
+
 pub async fn run(
     client: Stream,
     client_rest: BytesMut,
@@ -44,7 +49,7 @@ pub async fn run(
     let (ur, uw) = tokio::io::split(upstream);
     let mut c_rx = FramedRead::new(cr, codec());
     c_rx.read_buffer_mut().extend_from_slice(&client_rest);
-    let mut u_rx = FramedRead::new(ur, codec());
+    let mut u_rx = FramedRead::with_capacity(ur, codec(), UPSTREAM_READ_CAPACITY);
     u_rx.read_buffer_mut().extend_from_slice(&upstream_rest);
     let mut c_tx = FramedWrite::new(cw, codec());
     c_tx.set_backpressure_boundary(WRITE_BOUNDARY);

@@ -1,0 +1,17 @@
+//! Test and benchmark support: **not part of boltgate's API**, hidden from the docs, and free to
+//! change with the tests and examples that use it.
+//!
+//! It lives in the library (rather than `tests/common`) because both `tests/` and `examples/` need
+//! it, and Cargo gives those no other place to share code from.
+//!
+//! - [`synthetic`]: a small, fast Bolt server built on `boltgate-proto`. It answers every request
+//!   of Bolt 4.4–5.8, serves results chosen by the query text (`RETURN 1`, `ROWS n`, `FAIL code`)
+//!   from pre-encoded rows, and can record what it received. The load tool measures against it
+//!   (FalkorDB falls over under heavy parallel load), and tests use it as a scripted server.
+//! - [`client`]: a minimal Bolt client (handshake, HELLO/LOGON, RUN+PULL pipelined, RESET,
+//!   GOODBYE) that counts records and bytes without decoding rows.
+//! - [`proxy`]: boltgate itself, started in-process on a free loopback port.
+
+pub mod client;
+pub mod proxy;
+pub mod synthetic;
