@@ -380,9 +380,11 @@ fn decrypt(
     };
     let decrypted = match info.decrypt(password.expose()) {
         Ok(doc) => doc,
-        Err(pkcs8::Error::EncryptedPrivateKey(pkcs5::Error::DecryptFailed)) => {
-            return Err(wrong_password())
-        }
+        // Bad padding after decryption: the wrong password. pkcs5 0.7 reports a CBC unpadding
+        // failure as `EncryptFailed`, so both variants mean it.
+        Err(pkcs8::Error::EncryptedPrivateKey(
+            pkcs5::Error::DecryptFailed | pkcs5::Error::EncryptFailed,
+        )) => return Err(wrong_password()),
         Err(e) => return Err(unsupported(&e)),
     };
     // A wrong password gives valid padding about once in 256 tries: the plaintext is then

@@ -317,3 +317,7 @@ pub(crate) fn cluster_usage_warning(setting: &str, leaf: &CertificateDer<'_>) ->
         )),
     }
 }
+
+#[cfg(test)]
+#[path = "policy_tests.rs"]
+mod tests;
