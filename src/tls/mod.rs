@@ -25,6 +25,11 @@ pub mod trust;
 
 pub use policy::TlsPolicy;
 
+/// The test PKI of tests/ssl_policy, shared with the unit tests here.
+#[cfg(test)]
+#[path = "../../tests/ssl_policy/pki.rs"]
+pub(crate) mod test_pki;
+
 use std::path::PathBuf;
 
 use thiserror::Error;

@@ -4,8 +4,7 @@ use std::path::{Path, PathBuf};
 
 use super::*;
 
-#[path = "../../tests/ssl_policy/pki.rs"]
-mod pki;
+use crate::tls::test_pki as pki;
 
 use pki::{Ca, KeyKind, Leaf};
 

@@ -5,8 +5,7 @@ use std::path::Path;
 use super::*;
 use crate::config::{ClientAuth, Scope, SslPolicyConfig};
 
-#[path = "../../tests/ssl_policy/pki.rs"]
-mod pki;
+use crate::tls::test_pki as pki;
 
 use pki::{Ca, Leaf};
 
@@ -172,4 +171,24 @@ fn an_ecdsa_key_with_only_rsa_tls12_suites_is_an_error() {
     let e = load_err(&c);
     assert!(e.starts_with("dbms.ssl.policy.bolt.ciphers"), "{e}");
     assert!(e.contains("TLS_ECDHE_ECDSA_WITH"), "{e}");
+}
+
+#[test]
+fn der_crls_load_too() {
+    let (dir, ca, c) = setup(Scope::Bolt);
+    let pem_crl = dir.path().join("x.crl");
+    pki::write(&pem_crl, ca.crl(&[5, 6]), 0o644);
+    let der = dir.path().join("revoked/ca.crl.der");
+    pki::openssl(&[
+        "crl",
+        "-in",
+        pem_crl.to_str().unwrap(),
+        "-outform",
+        "der",
+        "-out",
+        der.to_str().unwrap(),
+    ]);
+    let p = TlsPolicy::load(&c).unwrap();
+    assert_eq!(p.revoked.crls.len(), 1);
+    assert!(p.revoked.files[0].descriptions[0].contains("2 revoked serials"));
 }

@@ -187,17 +187,13 @@ pub fn select(
 mod tests {
     use super::*;
 
-    fn sel(
-        ciphers: Option<&[&str]>,
-        versions: &[&str],
-    ) -> Result<
-        (
-            Arc<CryptoProvider>,
-            Vec<&'static SupportedProtocolVersion>,
-            Vec<String>,
-        ),
-        String,
-    > {
+    type Selected = (
+        Arc<CryptoProvider>,
+        Vec<&'static SupportedProtocolVersion>,
+        Vec<String>,
+    );
+
+    fn sel(ciphers: Option<&[&str]>, versions: &[&str]) -> Result<Selected, String> {
         let c: Option<Vec<String>> = ciphers.map(|c| c.iter().map(|s| s.to_string()).collect());
         let v: Vec<String> = versions.iter().map(|s| s.to_string()).collect();
         let mut w = Vec::new();

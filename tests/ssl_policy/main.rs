@@ -20,8 +20,8 @@ pub struct Setup {
     pub ca_file: PathBuf,
 }
 
-impl Setup {
-    pub fn new() -> Setup {
+impl Default for Setup {
+    fn default() -> Setup {
         let dir = tempfile::tempdir().unwrap();
         let ca = Ca::new("boltgate test CA");
         let server = ca.issue(&Leaf::localhost(1000));
@@ -40,7 +40,9 @@ impl Setup {
             ca_file,
         }
     }
+}
 
+impl Setup {
     pub fn path(&self) -> &Path {
         self.dir.path()
     }
@@ -90,7 +92,7 @@ fn connect(
 
 #[test]
 fn client_auth_none_asks_for_no_certificate() {
-    let s = Setup::new();
+    let s = Setup::default();
     let port = free_port();
     let _bg = boltgate(
         s.path(),
@@ -109,7 +111,7 @@ fn client_auth_none_asks_for_no_certificate() {
 
 #[test]
 fn client_auth_optional_accepts_none_or_a_trusted_certificate_and_refuses_an_untrusted_one() {
-    let s = Setup::new();
+    let s = Setup::default();
     let port = free_port();
     let bg = boltgate(s.path(), "bg", &s.conf(port, 1, ""), port); // OPTIONAL is bolt's default
     let trusted = s.client(&s.ca, "alice", 10);
@@ -131,7 +133,7 @@ fn client_auth_optional_accepts_none_or_a_trusted_certificate_and_refuses_an_unt
 
 #[test]
 fn client_auth_require_refuses_a_client_without_a_certificate() {
-    let s = Setup::new();
+    let s = Setup::default();
     let port = free_port();
     let _bg = boltgate(
         s.path(),
@@ -150,7 +152,7 @@ fn client_auth_require_refuses_a_client_without_a_certificate() {
 
 #[test]
 fn a_client_revoked_by_crl_or_by_certificate_file_is_refused_and_logged() {
-    let s = Setup::new();
+    let s = Setup::default();
     let alice = s.client(&s.ca, "alice", 0x1234);
     let bob = s.client(&s.ca, "bob", 0x5678);
     let carol = s.client(&s.ca, "carol", 0x9abc);
@@ -193,7 +195,7 @@ fn a_client_revoked_by_crl_or_by_certificate_file_is_refused_and_logged() {
 
 #[test]
 fn tls_versions_and_ciphers_are_enforced_as_seen_from_outside() {
-    let s = Setup::new();
+    let s = Setup::default();
     // TLS 1.2 only, one suite (the server key is ECDSA).
     let port = free_port();
     let _bg = boltgate(
@@ -247,7 +249,7 @@ fn tls_versions_and_ciphers_are_enforced_as_seen_from_outside() {
 
 #[test]
 fn a_bad_policy_stops_boltgate_before_it_listens_naming_setting_and_file() {
-    let s = Setup::new();
+    let s = Setup::default();
     let enc = s.path().join("certificates/bolt/private.key");
     let plain = s.path().join("plain.key");
     std::fs::copy(&enc, &plain).unwrap();
@@ -274,7 +276,7 @@ fn a_bad_policy_stops_boltgate_before_it_listens_naming_setting_and_file() {
 
 #[test]
 fn trust_all_is_announced_loudly_at_start() {
-    let s = Setup::new();
+    let s = Setup::default();
     let port = free_port();
     let bg = boltgate(
         s.path(),
@@ -295,7 +297,7 @@ fn trust_all_is_announced_loudly_at_start() {
 
 #[test]
 fn certs_check_shows_what_openssl_would_and_exits_by_result() {
-    let s = Setup::new();
+    let s = Setup::default();
     let conf = s.path().join("bg.conf");
     std::fs::write(&conf, s.conf(7687, 1, "")).unwrap();
     let (code, out, err) = run(&["certs", "check", "--config", p(&conf)]);
@@ -345,7 +347,7 @@ fn certs_check_shows_what_openssl_would_and_exits_by_result() {
 
 #[test]
 fn the_example_configurations_load_with_a_test_pki() {
-    let s = Setup::new();
+    let s = Setup::default();
     let base = s.path().join("certificates/bolt");
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("conf/examples");
     // encrypted-key.conf expects an encrypted key.

@@ -37,6 +37,9 @@ pub fn write(path: &Path, contents: impl AsRef<[u8]>, mode: u32) {
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
 }
 
+/// (year, month, day).
+pub type Ymd = (i32, u8, u8);
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum KeyKind {
     /// ECDSA P-256 (rcgen's default).
@@ -81,7 +84,7 @@ pub struct Leaf {
     pub server_auth: bool,
     pub client_auth: bool,
     /// (year, month, day) of not_before and not_after.
-    pub validity: Option<((i32, u8, u8), (i32, u8, u8))>,
+    pub validity: Option<(Ymd, Ymd)>,
     pub serial: u64,
 }
 

@@ -58,7 +58,7 @@ fn gate_a(s: &Setup, b: u16, base: &Path, name: &str, extra: &str) -> Proc {
 
 #[test]
 fn the_cluster_policy_gives_mutual_tls_upstream_and_refuses_a_revoked_upstream() {
-    let s = Setup::new();
+    let s = Setup::default();
     let falkor = falkordb(s.path());
     let b = gate_b(&s, falkor.port, &Leaf::localhost(2000), "b");
 
@@ -103,7 +103,7 @@ fn the_cluster_policy_gives_mutual_tls_upstream_and_refuses_a_revoked_upstream()
 
 #[test]
 fn verify_hostname_decides_about_a_wrong_host_certificate() {
-    let s = Setup::new();
+    let s = Setup::default();
     let falkor = falkordb(s.path());
     let wrong = Leaf {
         names: vec!["wronghost.example".into()],
@@ -129,4 +129,48 @@ fn verify_hostname_decides_about_a_wrong_host_certificate() {
     );
     py_query(&format!("bolt://localhost:{}", relaxed.port), None, None)
         .unwrap_or_else(|e| panic!("{e}\n{}", relaxed.log()));
+}
+
+#[test]
+fn client_auth_as_the_python_driver_sees_it() {
+    let s = Setup::default();
+    let falkor = falkordb(s.path());
+    let trusted = s.client(&s.ca, "driver", 78);
+    let stranger = s.client(&crate::pki::Ca::new("stranger CA"), "stranger", 79);
+    for (client_auth, no_cert_ok, trusted_ok, stranger_ok) in [
+        ("NONE", true, true, true),
+        ("OPTIONAL", true, true, false),
+        ("REQUIRE", false, true, false),
+    ] {
+        let port = free_port();
+        let conf = s.conf(
+            port,
+            falkor.port,
+            &format!("dbms.ssl.policy.bolt.client_auth={client_auth}\n"),
+        );
+        let bg = boltgate(s.path(), client_auth, &conf, port);
+        let uri = format!("bolt://localhost:{port}");
+        let ca = Some(s.ca_file.as_path());
+        for (what, cert, expected) in [
+            ("no certificate", None, no_cert_ok),
+            (
+                "trusted certificate",
+                Some((&*trusted.0, &*trusted.1)),
+                trusted_ok,
+            ),
+            (
+                "untrusted certificate",
+                Some((&*stranger.0, &*stranger.1)),
+                stranger_ok,
+            ),
+        ] {
+            let got = py_query(&uri, ca, cert);
+            assert_eq!(
+                got.is_ok(),
+                expected,
+                "client_auth={client_auth}, {what}: {got:?}\n{}",
+                bg.log()
+            );
+        }
+    }
 }
