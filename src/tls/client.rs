@@ -16,6 +16,7 @@ use rustls::{CertificateError, ClientConfig, DigitallySignedStruct, SignatureSch
 
 use super::revocation::Revoked;
 use super::trust::danger::TrustAnyServerCertificate;
+use super::trust::TrustedDir;
 use super::{provider, trust, TlsError, TlsPolicy};
 use crate::config::Scope;
 
@@ -74,6 +75,7 @@ impl TlsPolicy {
         let verifier = PolicyServerVerifier {
             inner,
             revoked: self.revoked.clone(),
+            trusted: Arc::new(self.trusted.clone()),
             scope: c.scope,
             verify_hostname: c.verify_hostname,
             match_crl_entries,
@@ -106,6 +108,7 @@ impl TlsPolicy {
 pub struct PolicyServerVerifier {
     inner: Arc<dyn ServerCertVerifier>,
     revoked: Arc<Revoked>,
+    trusted: Arc<TrustedDir>,
     scope: Scope,
     verify_hostname: bool,
     match_crl_entries: bool,
@@ -145,6 +148,21 @@ impl ServerCertVerifier for PolicyServerVerifier {
             now,
         ) {
             Ok(v) => Ok(v),
+            Err(e)
+                if !is_name_mismatch(&e)
+                    && self.trusted.directly_trusts(end_entity)
+                    && self.revoked.crl_source(end_entity).is_none() =>
+            {
+                // The certificate itself is in trusted_dir (see TrustedDir::directly_trusts);
+                // its name is still checked when verify_hostname is on.
+                if self.verify_hostname {
+                    let parsed = rustls::server::ParsedCertificate::try_from(end_entity)?;
+                    rustls::client::verify_server_name(&parsed, server_name)?;
+                }
+                tracing::debug!(scope = %self.scope, server = %peer,
+                    "server certificate is itself in trusted_dir");
+                Ok(ServerCertVerified::assertion())
+            }
             Err(e) if !self.verify_hostname && is_name_mismatch(&e) => {
                 tracing::debug!(scope = %self.scope, server = %peer,
                     "certificate does not name the server; accepted (verify_hostname=false)");

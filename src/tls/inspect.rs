@@ -183,6 +183,9 @@ fn check_policy(policy: &SslPolicyConfig, out: &mut String) -> bool {
 
 /// `None` when the chain verifies as a TLS server certificate (name not checked).
 fn verify_as_server(p: &TlsPolicy) -> Option<String> {
+    if p.trusted.directly_trusts(&p.chain[0]) {
+        return None;
+    }
     let parsed = match ParsedCertificate::try_from(&p.chain[0]) {
         Ok(c) => c,
         Err(e) => return Some(format!("no ({e})")),
@@ -200,6 +203,9 @@ fn verify_as_server(p: &TlsPolicy) -> Option<String> {
 
 /// `None` when the chain verifies as a TLS client certificate.
 fn verify_as_client(p: &TlsPolicy) -> Option<String> {
+    if p.trusted.directly_trusts(&p.chain[0]) {
+        return None;
+    }
     let verifier = match rustls::server::WebPkiClientVerifier::builder_with_provider(
         p.trusted.store.clone(),
         p.provider.clone(),

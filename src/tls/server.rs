@@ -20,6 +20,7 @@ use rustls::{DigitallySignedStruct, DistinguishedName, ServerConfig, SignatureSc
 
 use super::revocation::Revoked;
 use super::trust::danger::TrustAnyClientCertificate;
+use super::trust::TrustedDir;
 use super::{TlsError, TlsPolicy};
 use crate::config::{ClientAuth, Scope, SslPolicyConfig};
 
@@ -91,6 +92,7 @@ impl TlsPolicy {
         Ok(Arc::new(PolicyClientVerifier {
             inner,
             revoked: self.revoked.clone(),
+            trusted: Arc::new(self.trusted.clone()),
             scope: c.scope,
             match_crl_entries,
         }))
@@ -107,6 +109,7 @@ pub fn build(policy: &SslPolicyConfig) -> Result<Arc<ServerConfig>, TlsError> {
 pub struct PolicyClientVerifier {
     inner: Arc<dyn ClientCertVerifier>,
     revoked: Arc<Revoked>,
+    trusted: Arc<TrustedDir>,
     scope: Scope,
     /// With `trust_all` no chain is built, so CRL entries are matched by issuer and serial here.
     match_crl_entries: bool,
@@ -138,14 +141,22 @@ impl ClientCertVerifier for PolicyClientVerifier {
             intermediates,
             self.match_crl_entries,
         )?;
-        self.inner
-            .verify_client_cert(end_entity, intermediates, now)
-            .inspect_err(|e| {
-                self.revoked
-                    .explain(self.scope, "client", end_entity, intermediates, e);
-                tracing::info!(scope = %self.scope, subject = %super::pem::subject(end_entity),
+        let result = self
+            .inner
+            .verify_client_cert(end_entity, intermediates, now);
+        if result.is_err()
+            && self.trusted.directly_trusts(end_entity)
+            && self.revoked.crl_source(end_entity).is_none()
+        {
+            tracing::debug!(scope = %self.scope, "client certificate is itself in trusted_dir");
+            return Ok(ClientCertVerified::assertion());
+        }
+        result.inspect_err(|e| {
+            self.revoked
+                .explain(self.scope, "client", end_entity, intermediates, e);
+            tracing::info!(scope = %self.scope, subject = %super::pem::subject(end_entity),
                     error = %e, "client certificate refused");
-            })
+        })
     }
 
     fn verify_tls12_signature(

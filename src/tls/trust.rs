@@ -18,6 +18,20 @@ pub struct TrustedDir {
     pub files: Vec<(PathBuf, Vec<CertificateDer<'static>>)>,
 }
 
+impl TrustedDir {
+    /// Whether this exact certificate is in the directory. The manual's how-to puts a server's
+    /// own (often self-signed, `CA:TRUE`) `public.crt` in `trusted/`; Java trusts such a
+    /// certificate directly, while webpki refuses a CA certificate as an end entity, so the
+    /// policy verifiers accept a certificate found here byte for byte (valid now, not revoked).
+    pub fn directly_trusts(&self, cert: &CertificateDer<'_>) -> bool {
+        self.files
+            .iter()
+            .flat_map(|(_, certs)| certs)
+            .any(|c| c.as_ref() == cert.as_ref())
+            && pem::parse(cert).is_some_and(|c| c.validity().is_valid())
+    }
+}
+
 /// Every certificate in every file of `dir` (PEM, one or many per file). A file that is not a
 /// certificate is an error naming it, so a stray key or README is found rather than skipped.
 /// A certificate that is also in `revoked_dir` is not trusted (with a warning). The store may be

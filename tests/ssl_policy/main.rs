@@ -398,3 +398,54 @@ fn the_example_configurations_load_with_a_test_pki() {
         assert_eq!(code, Some(0), "{file}: {out}{err}");
     }
 }
+
+/// The manual's how-to: a self-signed `public.crt` (made by `openssl req -x509`, so `CA:TRUE`)
+/// is copied into the peer's trusted/ directory, and is trusted as it is.
+#[test]
+fn a_self_signed_certificate_placed_in_trusted_dir_is_trusted_directly() {
+    let s = Setup::default();
+    let make = |name: &str| {
+        let (cert, key) = (
+            s.path().join(format!("{name}.crt")),
+            s.path().join(format!("{name}.key")),
+        );
+        pki::openssl(&[
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-nodes",
+            "-keyout",
+            p(&key),
+            "-out",
+            p(&cert),
+            "-days",
+            "30",
+            "-subj",
+            &format!("/CN={name}"),
+        ]);
+        (cert, key)
+    };
+    let known = make("known-self-signed");
+    let unknown = make("unknown-self-signed");
+    std::fs::copy(
+        &known.0,
+        s.path().join("certificates/bolt/trusted/known.crt"),
+    )
+    .unwrap();
+    let port = free_port();
+    let _bg = boltgate(
+        s.path(),
+        "bg",
+        &s.conf(port, 1, "dbms.ssl.policy.bolt.client_auth=REQUIRE\n"),
+        port,
+    );
+    for v in ["-tls1_2", "-tls1_3"] {
+        let r = connect(&s, port, Some(&known), &[v]);
+        assert!(r.connected, "known, {v}: {}", r.out);
+        let r = connect(&s, port, Some(&unknown), &[v]);
+        assert!(!r.connected, "unknown, {v}: {}", r.out);
+    }
+}
