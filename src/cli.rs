@@ -1,11 +1,11 @@
-//! The command line: `boltgate` serves, `boltgate check-config` validates and exits. Both take the
-//! same configuration flags, which may come before or after the subcommand.
+//! The command line: `boltgate` serves, `boltgate check-config` validates and exits, `boltgate certs
+//! check` inspects the SSL policies' certificates and keys. All take the same configuration flags, which may come before or after the subcommand.
 
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
-use crate::config::LoadOptions;
+use crate::config::{LoadOptions, Scope};
 
 /// The exit code for a configuration or usage error (sysexits EX_USAGE), before any port is bound.
 pub const EXIT_CONFIG: i32 = 64;
@@ -28,6 +28,33 @@ pub enum Command {
     /// Validate the configuration, print the effective upstream and listener, and exit
     /// (0 when valid; 64 with every problem otherwise).
     CheckConfig,
+    /// TLS certificates and keys of the SSL policies (dbms.ssl.policy.*).
+    Certs {
+        #[command(subcommand)]
+        action: CertsCommand,
+    },
+}
+
+/// `boltgate certs …`.
+#[derive(Debug, Subcommand)]
+pub enum CertsCommand {
+    /// Load each enabled SSL policy as boltgate would and show its certificates (subject, SANs,
+    /// issuer, validity, usages), key, trusted and revoked certificates, and whether the chain
+    /// verifies; exit 0 when all are fine, 1 when one is not, 64 for a configuration error.
+    Check {
+        /// Check only this scope (bolt, cluster or https), even if it is not enabled.
+        #[arg(long, value_name = "SCOPE", value_parser = parse_scope)]
+        scope: Option<Scope>,
+    },
+}
+
+fn parse_scope(s: &str) -> Result<Scope, String> {
+    Scope::from_name(s).ok_or_else(|| {
+        format!(
+            "unknown SSL policy scope `{s}` (known scopes: {})",
+            Scope::known_names()
+        )
+    })
 }
 
 /// Where the configuration comes from.
@@ -84,5 +111,23 @@ mod tests {
             Cli::try_parse_from(["boltgate", "--expand-commands", "--config", "b.conf"]).unwrap();
         assert!(cli.command.is_none());
         assert!(cli.config.load_options().expand_commands);
+    }
+
+    #[test]
+    fn certs_check_takes_a_scope() {
+        let cli =
+            Cli::try_parse_from(["boltgate", "certs", "check", "--scope", "cluster"]).unwrap();
+        assert!(matches!(
+            cli.command,
+            Some(Command::Certs {
+                action: CertsCommand::Check {
+                    scope: Some(Scope::Cluster)
+                }
+            })
+        ));
+        let err = Cli::try_parse_from(["boltgate", "certs", "check", "--scope", "backup"])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("known scopes: bolt, cluster, https"), "{err}");
     }
 }

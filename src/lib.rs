@@ -50,13 +50,30 @@ impl Server {
     /// Builds everything that can fail (TLS material, the upstream's TLS config, the socket)
     /// before anything is served, so a bad setup never half-starts.
     pub async fn bind(config: &Config, shutdown: &Shutdown) -> Result<Server, Error> {
-        let upstream = Upstream::new(config.upstream.uri.clone(), config.upstream.connect_timeout)?;
+        let cluster = if config.ssl.cluster.enabled {
+            Some(tls::TlsPolicy::load(&config.ssl.cluster)?)
+        } else {
+            None
+        };
+        let upstream = Upstream::new(
+            config.upstream.uri.clone(),
+            config.upstream.connect_timeout,
+            cluster.as_ref(),
+        )?;
         let tls = if config.ssl.bolt.enabled {
-            let server_config = tls::server::build(&config.ssl.bolt)?;
+            let server_config = tls::TlsPolicy::load(&config.ssl.bolt)?.server_config()?;
             Some(tokio_rustls::TlsAcceptor::from(server_config))
         } else {
             None
         };
+        if config.ssl.https.enabled {
+            // Checked now so a bad policy is found at start; served once the admin endpoint exists.
+            tls::TlsPolicy::load(&config.ssl.https)?.server_config()?;
+            tracing::info!(
+                "dbms.ssl.policy.https is valid; boltgate has no HTTPS endpoint yet, so it is \
+                 not used"
+            );
+        }
         if config.bolt.tls_level != TlsLevel::Disabled && tls.is_none() {
             return Err(Error::Setup(
                 "server.bolt.tls_level is OPTIONAL or REQUIRED but dbms.ssl.policy.bolt.enabled \

@@ -1,10 +1,10 @@
 //! The boltgate binary: parse the command line, load and validate the configuration (every problem is
-//! printed and the exit code is 64 before any port is bound), then check-config exits or the proxy
-//! serves.
+//! printed and the exit code is 64 before any port is bound), then check-config exits, certs check reports
+//! on the SSL policies, or the proxy serves.
 
 use std::process::ExitCode;
 
-use boltgate::cli::{Cli, Command, EXIT_CONFIG};
+use boltgate::cli::{CertsCommand, Cli, Command, EXIT_CONFIG};
 use boltgate::config::Config;
 use clap::Parser;
 
@@ -46,6 +46,18 @@ fn main() -> ExitCode {
             );
             ExitCode::SUCCESS
         }
+        Some(Command::Certs {
+            action: CertsCommand::Check { scope },
+        }) => {
+            let mut report = String::new();
+            let ok = boltgate::tls::inspect::check(&config, scope, &mut report);
+            print!("{report}");
+            if ok {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            }
+        }
         None => match boltgate::serve(config) {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
@@ -59,6 +71,9 @@ fn main() -> ExitCode {
 /// How the upstream connection is secured, in words.
 fn tls_words(config: &Config) -> &'static str {
     use boltgate::upstream::uri::TlsMode;
+    if config.ssl.cluster.enabled {
+        return "TLS with dbms.ssl.policy.cluster: mutual TLS, verified against its trusted_dir";
+    }
     match config.upstream.uri.tls {
         TlsMode::Plain => "plaintext",
         TlsMode::Verified => "TLS, certificate verified",

@@ -1,16 +1,24 @@
-//! The upstream side: boltgate as a TLS client of a Bolt server.
+//! The client side: boltgate dialling an upstream server.
 //!
-//! `bolt+s` verifies the server against the system roots and checks its name, exactly as the
-//! official drivers do; `bolt+ssc` encrypts but accepts any certificate ("self-signed
-//! certificate"), which is why it is logged as a warning at start.
+//! With `dbms.ssl.policy.cluster.enabled=true` the cluster policy decides everything
+//! ([`TlsPolicy::client_config`]): boltgate presents the policy's certificate (mutual TLS),
+//! trusts its `trusted_dir` (not the system roots), applies `revoked_dir`, `verify_hostname`,
+//! `ciphers` and `tls_versions`. Without it the URI decides: `bolt+s` verifies the server
+//! against the system roots and checks its name, as the official drivers do; `bolt+ssc`
+//! encrypts but accepts any certificate ("self-signed certificate").
 
 use std::sync::Arc;
 
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::client::WebPkiServerVerifier;
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
-use rustls::{ClientConfig, DigitallySignedStruct, SignatureScheme};
+use rustls::{CertificateError, ClientConfig, DigitallySignedStruct, SignatureScheme};
 
-use super::{provider, trust};
+use super::revocation::Revoked;
+use super::trust::danger::TrustAnyServerCertificate;
+use super::trust::TrustedDir;
+use super::{provider, trust, TlsError, TlsPolicy};
+use crate::config::Scope;
 
 /// `bolt+s`: the system's roots, hostname verified.
 pub fn verified() -> Arc<ClientConfig> {
@@ -29,24 +37,146 @@ pub fn any_certificate() -> Arc<ClientConfig> {
         .with_safe_default_protocol_versions()
         .expect("ring supports the default protocol versions")
         .dangerous()
-        .with_custom_certificate_verifier(Arc::new(AcceptAnyCertificate(provider())))
+        .with_custom_certificate_verifier(Arc::new(TrustAnyServerCertificate(provider())))
         .with_no_client_auth();
     Arc::new(config)
 }
 
-#[derive(Debug)]
-struct AcceptAnyCertificate(Arc<rustls::crypto::CryptoProvider>);
+impl TlsPolicy {
+    /// This policy as a TLS client presenting its certificate (mutual TLS). The server name is
+    /// given per connection to the connector.
+    pub fn client_config(&self) -> Result<Arc<ClientConfig>, TlsError> {
+        let c = &self.config;
+        let (inner, match_crl_entries): (Arc<dyn ServerCertVerifier>, bool) = if c.trust_all {
+            (
+                Arc::new(TrustAnyServerCertificate(self.provider.clone())),
+                true,
+            )
+        } else {
+            let mut builder = WebPkiServerVerifier::builder_with_provider(
+                self.trusted.store.clone(),
+                self.provider.clone(),
+            );
+            if !self.revoked.crls.is_empty() {
+                builder = builder
+                    .with_crls(self.revoked.crls.iter().cloned())
+                    .allow_unknown_revocation_status();
+            }
+            let built = builder.build().map_err(|e| TlsError::Setting {
+                setting: self.setting("trusted_dir"),
+                problem: format!(
+                    "cannot build the server certificate verifier from {} and {}: {e}",
+                    c.trusted_dir.display(),
+                    c.revoked_dir.display()
+                ),
+            })?;
+            (built, false)
+        };
+        let verifier = PolicyServerVerifier {
+            inner,
+            revoked: self.revoked.clone(),
+            trusted: Arc::new(self.trusted.clone()),
+            scope: c.scope,
+            verify_hostname: c.verify_hostname,
+            match_crl_entries,
+        };
+        let config = ClientConfig::builder_with_provider(self.provider.clone())
+            .with_protocol_versions(&self.versions)
+            .map_err(|source| TlsError::Rustls {
+                context: self.setting("tls_versions"),
+                source,
+            })?
+            .dangerous()
+            .with_custom_certificate_verifier(Arc::new(verifier))
+            .with_client_auth_cert(self.chain.clone(), self.key.clone_key())
+            .map_err(|source| TlsError::Rustls {
+                context: format!(
+                    "{} and {} do not form a usable pair",
+                    self.setting("public_certificate"),
+                    self.setting("private_key")
+                ),
+                source,
+            })?;
+        Ok(Arc::new(config))
+    }
+}
 
-impl ServerCertVerifier for AcceptAnyCertificate {
+/// The cluster policy's server certificate check: the chain against `trusted_dir` and
+/// `revoked_dir`, and the name only when `verify_hostname` (rustls checks the name last, after
+/// the chain and revocation, so accepting a name mismatch never skips those).
+#[derive(Debug)]
+pub struct PolicyServerVerifier {
+    inner: Arc<dyn ServerCertVerifier>,
+    revoked: Arc<Revoked>,
+    trusted: Arc<TrustedDir>,
+    scope: Scope,
+    verify_hostname: bool,
+    match_crl_entries: bool,
+}
+
+fn is_name_mismatch(e: &rustls::Error) -> bool {
+    matches!(
+        e,
+        rustls::Error::InvalidCertificate(
+            CertificateError::NotValidForName | CertificateError::NotValidForNameContext { .. }
+        )
+    )
+}
+
+impl ServerCertVerifier for PolicyServerVerifier {
     fn verify_server_cert(
         &self,
-        _end_entity: &CertificateDer<'_>,
-        _intermediates: &[CertificateDer<'_>],
-        _server_name: &ServerName<'_>,
-        _ocsp_response: &[u8],
-        _now: UnixTime,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        server_name: &ServerName<'_>,
+        ocsp_response: &[u8],
+        now: UnixTime,
     ) -> Result<ServerCertVerified, rustls::Error> {
-        Ok(ServerCertVerified::assertion())
+        let peer = server_name.to_str();
+        self.revoked.check(
+            self.scope,
+            &peer,
+            end_entity,
+            intermediates,
+            self.match_crl_entries,
+        )?;
+        match self.inner.verify_server_cert(
+            end_entity,
+            intermediates,
+            server_name,
+            ocsp_response,
+            now,
+        ) {
+            Ok(v) => Ok(v),
+            Err(e)
+                if !is_name_mismatch(&e)
+                    && self.trusted.directly_trusts(end_entity)
+                    && self.revoked.crl_source(end_entity).is_none() =>
+            {
+                // The certificate itself is in trusted_dir (see TrustedDir::directly_trusts);
+                // its name is still checked when verify_hostname is on.
+                if self.verify_hostname {
+                    let parsed = rustls::server::ParsedCertificate::try_from(end_entity)?;
+                    rustls::client::verify_server_name(&parsed, server_name)?;
+                }
+                tracing::debug!(scope = %self.scope, server = %peer,
+                    "server certificate is itself in trusted_dir");
+                Ok(ServerCertVerified::assertion())
+            }
+            Err(e) if !self.verify_hostname && is_name_mismatch(&e) => {
+                tracing::debug!(scope = %self.scope, server = %peer,
+                    "certificate does not name the server; accepted (verify_hostname=false)");
+                Ok(ServerCertVerified::assertion())
+            }
+            Err(e) => {
+                self.revoked
+                    .explain(self.scope, &peer, end_entity, intermediates, &e);
+                tracing::info!(scope = %self.scope, server = %peer,
+                    subject = %super::pem::subject(end_entity), error = %e,
+                    "upstream certificate refused");
+                Err(e)
+            }
+        }
     }
 
     fn verify_tls12_signature(
@@ -55,12 +185,7 @@ impl ServerCertVerifier for AcceptAnyCertificate {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls12_signature(
-            message,
-            cert,
-            dss,
-            &self.0.signature_verification_algorithms,
-        )
+        self.inner.verify_tls12_signature(message, cert, dss)
     }
 
     fn verify_tls13_signature(
@@ -69,15 +194,10 @@ impl ServerCertVerifier for AcceptAnyCertificate {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(
-            message,
-            cert,
-            dss,
-            &self.0.signature_verification_algorithms,
-        )
+        self.inner.verify_tls13_signature(message, cert, dss)
     }
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.0.signature_verification_algorithms.supported_schemes()
+        self.inner.supported_verify_schemes()
     }
 }

@@ -3,17 +3,32 @@
 //! Reading files and building configs happens once, at start (and later at reload); connections
 //! only clone an `Arc`. Every error names the setting and the file so an operator can act on it.
 //!
-//! | module      | what it holds                                                           |
-//! |-------------|-------------------------------------------------------------------------|
-//! | [`pem`]     | certificate chains and private keys from PEM files                      |
-//! | [`trust`]   | `trusted_dir` → root store; system roots for `bolt+s` upstreams         |
-//! | [`server`]  | the listener's `ServerConfig` (`client_auth`, versions)                 |
-//! | [`client`]  | the upstream `ClientConfig` (`+s` verified, `+ssc` any certificate)    |
+//! | module         | what it holds                                                          |
+//! |----------------|------------------------------------------------------------------------|
+//! | [`policy`]     | [`TlsPolicy`]: one scope loaded and checked, scope-generic             |
+//! | [`pem`]        | certificate chains and private keys (PKCS#8, encrypted, PKCS#1, SEC1)  |
+//! | [`trust`]      | `trusted_dir`; system roots for `bolt+s`; `trust_all` ([`trust::danger`]) |
+//! | [`revocation`] | `revoked_dir`: CRLs and revoked certificates                           |
+//! | [`suites`]     | `ciphers` and `tls_versions` by Neo4j's (IANA) names                   |
+//! | [`server`]     | a policy as a server (`client_auth`)                                   |
+//! | [`client`]     | a policy as a client (cluster: mutual TLS); `+s` / `+ssc` upstreams   |
+//! | [`inspect`]    | `boltgate certs check`: what `openssl x509 -text` would show           |
 
 pub mod client;
+pub mod inspect;
 pub mod pem;
+pub mod policy;
+pub mod revocation;
 pub mod server;
+pub mod suites;
 pub mod trust;
+
+pub use policy::TlsPolicy;
+
+/// The test PKI of tests/ssl_policy, shared with the unit tests here.
+#[cfg(test)]
+#[path = "../../tests/ssl_policy/pki.rs"]
+pub(crate) mod test_pki;
 
 use std::path::PathBuf;
 

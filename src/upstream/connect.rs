@@ -59,20 +59,52 @@ pub struct Upstream {
 }
 
 impl Upstream {
-    pub fn new(target: Target, connect_timeout: Duration) -> Result<Self, tls::TlsError> {
-        let tls = match target.tls {
-            TlsMode::Plain => None,
-            TlsMode::Verified | TlsMode::SelfSigned => {
-                let config = if target.tls == TlsMode::Verified {
-                    tls::client::verified()
-                } else {
-                    tracing::warn!(
-                        upstream = %target.address(),
-                        "bolt+ssc: the upstream's certificate is not verified; traffic is \
-                         encrypted but not protected from an active man in the middle"
-                    );
-                    tls::client::any_certificate()
+    /// `cluster` is the loaded cluster policy when `dbms.ssl.policy.cluster.enabled=true`: it then
+    /// decides the upstream TLS whatever the URI says. Neo4j's cluster policy means "encrypt
+    /// traffic between servers", so a plain `bolt://` URI is dialled with TLS too, and `+ssc`'s
+    /// accept-anything is replaced by the policy's verification.
+    pub fn new(
+        target: Target,
+        connect_timeout: Duration,
+        cluster: Option<&tls::TlsPolicy>,
+    ) -> Result<Self, tls::TlsError> {
+        let config = match (cluster, target.tls) {
+            (Some(policy), mode) => {
+                let why = match mode {
+                    TlsMode::Plain => {
+                        "the URI is bolt:// (plaintext), but the cluster policy \
+                                       encrypts traffic between servers: TLS is used"
+                    }
+                    TlsMode::SelfSigned => {
+                        "the URI's +ssc is overridden: the certificate is \
+                                            verified against the cluster policy's trusted_dir"
+                    }
+                    TlsMode::Verified => {
+                        "the URI's +s is served by the cluster policy's \
+                                          trusted_dir instead of the system roots"
+                    }
                 };
+                tracing::info!(
+                    upstream = %target.address(),
+                    verify_hostname = policy.config.verify_hostname,
+                    "upstream TLS: dbms.ssl.policy.cluster (mutual TLS); {why}"
+                );
+                Some(policy.client_config()?)
+            }
+            (None, TlsMode::Plain) => None,
+            (None, TlsMode::Verified) => Some(tls::client::verified()),
+            (None, TlsMode::SelfSigned) => {
+                tracing::warn!(
+                    upstream = %target.address(),
+                    "bolt+ssc: the upstream's certificate is not verified; traffic is \
+                     encrypted but not protected from an active man in the middle"
+                );
+                Some(tls::client::any_certificate())
+            }
+        };
+        let tls = match config {
+            None => None,
+            Some(config) => {
                 let name = ServerName::try_from(target.server_name().to_string()).map_err(|e| {
                     tls::TlsError::Setting {
                         setting: "boltgate.upstream.uri".into(),
@@ -87,6 +119,11 @@ impl Upstream {
             tls,
             connect_timeout,
         })
+    }
+
+    /// Whether upstream connections use TLS.
+    pub fn uses_tls(&self) -> bool {
+        self.tls.is_some()
     }
 
     /// Dial and negotiate: the upstream is offered exactly `candidates` (the versions both the
