@@ -3,6 +3,7 @@
 //! way clients see them: a WebSocket client, raw frames and raw headers on a socket, and a real
 //! headless Chromium running the JavaScript driver, all through boltgate to FalkorDB.
 
+mod browser;
 mod harness;
 mod proxy_protocol;
 mod raw_ws;
