@@ -96,10 +96,19 @@ impl Listener {
                 },
             };
             let Ok(permit) = this.limit.clone().try_acquire_owned() else {
-                tracing::warn!(
-                    client.addr = %peer,
-                    "connection refused: boltgate.client.max_connections reached"
-                );
+                // The header is not read for a refused connection: behind a balancer, the peer
+                // is the balancer.
+                if this.transports.proxy_protocol.is_some() {
+                    tracing::warn!(
+                        proxy.addr = %peer,
+                        "connection refused: boltgate.client.max_connections reached"
+                    );
+                } else {
+                    tracing::warn!(
+                        client.addr = %peer,
+                        "connection refused: boltgate.client.max_connections reached"
+                    );
+                }
                 drop(tcp);
                 continue;
             };

@@ -287,6 +287,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> AsyncWrite for WebSocketBytes<S> {
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
+        if buf.is_empty() {
+            return Poll::Ready(Ok(0));
+        }
         let this = self.get_mut();
         ready!(Pin::new(&mut this.ws).poll_ready(cx)).map_err(io_error)?;
         let n = buf.len().min(MAX_OUTBOUND_FRAME);
