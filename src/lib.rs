@@ -7,7 +7,7 @@
 //! | [`cli`]       | the command line (`boltgate`, `boltgate check-config`)                  |
 //! | [`config`]    | neo4j.conf-style settings → one validated, immutable [`config::Config`] |
 //! | [`tls`]       | `dbms.ssl.policy.*` → rustls server and client configurations          |
-//! | [`listener`]  | accept, connection limit, `server.bolt.tls_level`, one span per client |
+//! | [`listener`]  | accept, limit, PROXY header, TLS level, WebSocket; one span per client  |
 //! | [`session`]   | one client: version negotiation on both sides, then the relay          |
 //! | [`upstream`]  | the upstream URI and dialing it (TCP, TLS, Bolt handshake)             |
 //! | [`shutdown`]  | drain on SIGTERM, then close after the grace period                     |
@@ -103,6 +103,17 @@ impl Server {
             tls,
             config.bolt.tls_level,
             config.client.max_connections,
+            listener::Transports {
+                websocket: listener::websocket::Settings {
+                    allowed_origins: config.websocket.allowed_origins.clone(),
+                    max_frame_size: config.websocket.max_frame_size,
+                },
+                proxy_protocol: config.proxy_protocol.enabled.then(|| {
+                    listener::proxy_protocol::Settings {
+                        trusted_networks: config.proxy_protocol.trusted_networks.clone(),
+                    }
+                }),
+            },
             ctx,
         );
         Ok(Server {

@@ -14,7 +14,8 @@ use super::settings::{self, Unknown};
 use super::ssl_policy::{RawPolicy, Scope, Secret, SslPolicies, TLS_VERSIONS};
 use super::value::{self, ValueError};
 use super::{
-    BoltConnector, Client, ClientAuth, Config, LoadOptions, Log, LogFormat, TlsLevel, Upstream,
+    BoltConnector, Client, ClientAuth, Config, LoadOptions, Log, LogFormat, ProxyProtocol,
+    TlsLevel, Upstream, WebSocket,
 };
 use crate::upstream::uri::Target;
 
@@ -302,6 +303,19 @@ impl Builder {
         let idle_timeout = self.duration("boltgate.client.idle_timeout", true);
         let max_connections = self.get("boltgate.client.max_connections", parse_max_connections);
         let max_message_size = self.get("boltgate.limits.max_message_size", parse_max_message_size);
+        let allowed_origins = self.get("boltgate.websocket.allowed_origins", parse_origins);
+        let max_frame_size = self.get("boltgate.websocket.max_frame_size", parse_max_frame_size);
+        let proxy_enabled = self.bool("boltgate.proxy_protocol.enabled");
+        let trusted_networks = self.get("boltgate.proxy_protocol.trusted_networks", |s| {
+            value::parse_list(s)?
+                .iter()
+                .map(|item| {
+                    crate::listener::proxy_protocol::parse_network(item).map_err(|p| {
+                        ValueError::with_hint(p, "e.g. 10.0.0.0/8,192.168.1.10/32,::1/128")
+                    })
+                })
+                .collect::<Result<Vec<_>, _>>()
+        });
         let grace_period = self.duration("boltgate.shutdown.grace_period", true);
         let log_format = self.get("boltgate.log.format", |s| {
             value::parse_enum(s, LogFormat::VARIANTS)
@@ -352,6 +366,14 @@ impl Builder {
                 handshake_timeout: handshake_timeout?,
                 idle_timeout: Some(idle_timeout?).filter(|d| !d.is_zero()),
                 max_connections: max_connections?,
+            },
+            websocket: WebSocket {
+                allowed_origins: allowed_origins?,
+                max_frame_size: max_frame_size?,
+            },
+            proxy_protocol: ProxyProtocol {
+                enabled: proxy_enabled?,
+                trusted_networks: trusted_networks?,
             },
             max_message_size: max_message_size?,
             shutdown_grace_period: grace_period?,
@@ -466,9 +488,88 @@ fn parse_max_message_size(s: &str) -> Result<usize, ValueError> {
         .map_err(|_| ValueError::new(format!("`{s}` does not fit this platform's memory")))
 }
 
+/// `*` alone: any origin (None). Else each item an http(s) origin, normalised as browsers send it.
+fn parse_origins(s: &str) -> Result<Option<Vec<String>>, ValueError> {
+    let items = value::parse_list(s)?;
+    if items.iter().any(|i| i == "*") {
+        if items.len() > 1 {
+            return Err(ValueError::with_hint(
+                "`*` (any origin) cannot be combined with other origins",
+                "use * alone, or list the origins",
+            ));
+        }
+        return Ok(None);
+    }
+    items
+        .iter()
+        .map(|item| {
+            crate::listener::websocket::normalise_origin(item).ok_or_else(|| {
+                ValueError::with_hint(
+                    format!("`{item}` is not an origin"),
+                    "write scheme://host[:port] with no path, e.g. https://browser.example.com",
+                )
+            })
+        })
+        .collect::<Result<Vec<_>, _>>()
+        .map(Some)
+}
+
+/// Below 1KiB even a HELLO may not fit one frame; above 64MiB one frame could exhaust memory.
+fn parse_max_frame_size(s: &str) -> Result<usize, ValueError> {
+    let n = value::parse_size(s)?;
+    if !(1 << 10..=64 << 20).contains(&n) {
+        return Err(ValueError::with_hint(
+            format!("`{s}` is out of range"),
+            "use 1KiB to 64MiB; a number without a unit is bytes",
+        ));
+    }
+    usize::try_from(n)
+        .map_err(|_| ValueError::new(format!("`{s}` does not fit this platform's memory")))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn websocket_and_proxy_protocol_settings() {
+        let c = |over: &[&str]| {
+            let over: Vec<String> = over.iter().map(|s| s.to_string()).collect();
+            super::super::Config::from_text("", "t", &over, LoadOptions::default())
+        };
+        let d = c(&[]).unwrap();
+        assert_eq!(d.websocket.allowed_origins, None);
+        assert_eq!(d.websocket.max_frame_size, 64 * 1024);
+        assert!(!d.proxy_protocol.enabled);
+        assert_eq!(d.proxy_protocol.trusted_networks.len(), 2);
+        let s = c(&[
+            "boltgate.websocket.allowed_origins=https://App.example.com:443, http://127.0.0.1:8080",
+            "boltgate.proxy_protocol.trusted_networks=10.0.0.0/8,192.0.2.1",
+        ])
+        .unwrap();
+        assert_eq!(
+            s.websocket.allowed_origins,
+            Some(vec![
+                "https://app.example.com".to_string(),
+                "http://127.0.0.1:8080".to_string()
+            ])
+        );
+        assert_eq!(
+            s.proxy_protocol.trusted_networks[1].to_string(),
+            "192.0.2.1/32"
+        );
+        let errors = c(&[
+            "boltgate.websocket.allowed_origins=*,https://a.example",
+            "boltgate.websocket.max_frame_size=10",
+            "boltgate.proxy_protocol.trusted_networks=10.0.0.0/40",
+        ])
+        .unwrap_err()
+        .to_string();
+        for key in ["allowed_origins", "max_frame_size", "trusted_networks"] {
+            assert!(errors.contains(key), "{key}: {errors}");
+        }
+        assert!(c(&["boltgate.websocket.allowed_origins=https://a.example/path"]).is_err());
+    }
 
     #[test]
     fn the_build_reads_every_setting_in_the_table() {

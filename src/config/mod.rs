@@ -131,6 +131,24 @@ pub struct Client {
     pub max_connections: usize,
 }
 
+/// `boltgate.websocket.*`: Bolt over WebSocket on the Bolt listener.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WebSocket {
+    /// `boltgate.websocket.allowed_origins`, each normalised as browsers send `Origin`
+    /// (`https://app.example.com`); None for `*` (any origin).
+    pub allowed_origins: Option<Vec<String>>,
+    /// `boltgate.websocket.max_frame_size` in bytes; 1KiB..=64MiB.
+    pub max_frame_size: usize,
+}
+
+/// `boltgate.proxy_protocol.*`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProxyProtocol {
+    pub enabled: bool,
+    /// `boltgate.proxy_protocol.trusted_networks`.
+    pub trusted_networks: Vec<ipnet::IpNet>,
+}
+
 /// `boltgate.log.*`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Log {
@@ -158,6 +176,8 @@ pub struct Config {
     pub ssl: SslPolicies,
     pub upstream: Upstream,
     pub client: Client,
+    pub websocket: WebSocket,
+    pub proxy_protocol: ProxyProtocol,
     /// `boltgate.limits.max_message_size` in bytes; 1KiB..=2GiB.
     pub max_message_size: usize,
     /// `boltgate.shutdown.grace_period`.

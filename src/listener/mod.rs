@@ -1,11 +1,21 @@
-//! The Bolt listener: accept, enforce the connection limit, tell TLS from plaintext, and hand
-//! each connection to a session on the shutdown tracker.
+//! The Bolt listener: accept, enforce the connection limit, read the PROXY protocol header when
+//! enabled, tell TLS from plaintext and WebSocket from raw Bolt, and hand each connection to a
+//! session on the shutdown tracker.
 //!
-//! `server.bolt.tls_level` is decided per connection from its first byte, as Neo4j does on its
-//! one Bolt port: `0x16` opens a TLS record (a ClientHello); anything else is plaintext (Bolt's
-//! preamble starts `0x60`). DISABLED refuses TLS, REQUIRED refuses plaintext, OPTIONAL takes both.
+//! Per connection, as Neo4j does on its one Bolt port ([`detect`]):
+//!
+//! 1. [`proxy_protocol`], when `boltgate.proxy_protocol.enabled`: only trusted balancers, and
+//!    the header's source address becomes the span's `client.addr` (`proxy.addr` is the peer).
+//! 2. `0x16` (a TLS ClientHello) → TLS per `server.bolt.tls_level`: DISABLED refuses TLS,
+//!    REQUIRED refuses plaintext, OPTIONAL takes both. Inside TLS, the choice below again.
+//! 3. `GET ` → Bolt over WebSocket ([`websocket`]); anything else → raw Bolt.
+//!
+//! The session sees one byte stream ([`stream::Stream`]) whichever way the client came.
 
+pub mod detect;
+pub mod proxy_protocol;
 pub mod stream;
+pub mod websocket;
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -14,16 +24,24 @@ use std::time::Duration;
 
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Semaphore;
+use tokio::time::Instant;
 use tokio_rustls::TlsAcceptor;
 use tracing::{field, Instrument};
 
 use crate::config::TlsLevel;
 use crate::session::{self, Context, SessionError};
 use crate::shutdown::Shutdown;
+use detect::Protocol;
+use proxy_protocol::{Header, ProxyError};
 use stream::Stream;
 
-/// The first byte of a TLS handshake record.
-const TLS_HANDSHAKE_RECORD: u8 = 0x16;
+/// What the listener accepts besides raw Bolt and TLS.
+#[derive(Debug, Clone, Default)]
+pub struct Transports {
+    pub websocket: websocket::Settings,
+    /// None when `boltgate.proxy_protocol.enabled=false`.
+    pub proxy_protocol: Option<proxy_protocol::Settings>,
+}
 
 pub struct Listener {
     tcp: TcpListener,
@@ -37,6 +55,7 @@ pub struct Listener {
 struct Shared {
     tls: Option<TlsAcceptor>,
     tls_level: TlsLevel,
+    transports: Transports,
     ctx: Arc<Context>,
 }
 
@@ -46,6 +65,7 @@ impl Listener {
         tls: Option<TlsAcceptor>,
         tls_level: TlsLevel,
         max_connections: usize,
+        transports: Transports,
         ctx: Arc<Context>,
     ) -> Self {
         Listener {
@@ -54,6 +74,7 @@ impl Listener {
             shared: Arc::new(Shared {
                 tls,
                 tls_level,
+                transports,
                 ctx,
             }),
         }
@@ -83,18 +104,32 @@ impl Listener {
                 },
             };
             let Ok(permit) = self.limit.clone().try_acquire_owned() else {
-                tracing::warn!(
-                    client.addr = %peer,
-                    "connection refused: boltgate.client.max_connections reached"
-                );
+                // The header is not read for a refused connection: behind a balancer, the peer
+                // is the balancer.
+                if self.shared.transports.proxy_protocol.is_some() {
+                    tracing::warn!(
+                        proxy.addr = %peer,
+                        "connection refused: boltgate.client.max_connections reached"
+                    );
+                } else {
+                    tracing::warn!(
+                        client.addr = %peer,
+                        "connection refused: boltgate.client.max_connections reached"
+                    );
+                }
                 drop(tcp);
                 continue;
             };
             let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
+            // Behind a PROXY-protocol balancer, the client's address is known only once the
+            // header is read; the peer is then the balancer, `proxy.addr`.
+            let proxied = self.shared.transports.proxy_protocol.is_some();
             let span = tracing::info_span!(
                 "conn",
                 conn.id = id,
-                client.addr = %peer,
+                client.addr = field::Empty,
+                proxy.addr = field::Empty,
+                client.transport = field::Empty,
                 tls.version = field::Empty,
                 tls.cipher = field::Empty,
                 tls.sni = field::Empty,
@@ -102,11 +137,16 @@ impl Listener {
                 bolt.version = field::Empty,
                 upstream = %upstream,
             );
+            if proxied {
+                span.record("proxy.addr", field::display(peer));
+            } else {
+                span.record("client.addr", field::display(peer));
+            }
             let shared = self.shared.clone();
             shutdown.tracker().spawn(
                 async move {
                     tracing::debug!("accepted");
-                    shared.handle(tcp).await;
+                    shared.handle(tcp, peer).await;
                     drop(permit);
                 }
                 .instrument(span),
@@ -118,11 +158,38 @@ impl Listener {
 }
 
 impl Shared {
-    async fn handle(&self, tcp: TcpStream) {
+    async fn handle(&self, mut tcp: TcpStream, peer: SocketAddr) {
         let _ = tcp.set_nodelay(true);
         let timeout = self.ctx.handshake_timeout;
+        // One budget for everything before the Bolt handshake: PROXY header, TLS, upgrade.
+        let deadline = Instant::now() + timeout;
+        let span = tracing::Span::current();
+
+        if let Some(proxy) = &self.transports.proxy_protocol {
+            if !proxy.is_trusted(peer.ip()) {
+                tracing::info!("closed: {}", ProxyError::Untrusted(peer.ip()));
+                return;
+            }
+            match tokio::time::timeout_at(deadline, proxy_protocol::read_header(&mut tcp)).await {
+                Err(_) => {
+                    tracing::info!("closed: no PROXY protocol header within {timeout:?} (boltgate.client.handshake_timeout)");
+                    return;
+                }
+                Ok(Err(e)) => {
+                    tracing::info!("closed: {e} (boltgate.proxy_protocol.enabled=true)");
+                    return;
+                }
+                Ok(Ok(Header::Proxied { source })) => {
+                    span.record("client.addr", field::display(source));
+                }
+                Ok(Ok(Header::Local)) => {
+                    span.record("client.addr", field::display(peer));
+                }
+            }
+        }
+
         let mut first = [0u8; 1];
-        let first = match tokio::time::timeout(timeout, tcp.peek(&mut first)).await {
+        let first = match tokio::time::timeout_at(deadline, tcp.peek(&mut first)).await {
             Err(_) => {
                 tracing::info!("closed: the client sent nothing within {timeout:?} (boltgate.client.handshake_timeout)");
                 return;
@@ -133,41 +200,84 @@ impl Shared {
             }
             Ok(Ok(_)) => first[0],
         };
-        let stream = if first == TLS_HANDSHAKE_RECORD {
-            let Some(acceptor) = self
-                .tls
-                .as_ref()
-                .filter(|_| self.tls_level != TlsLevel::Disabled)
-            else {
-                tracing::info!(
-                    "closed: the client started TLS, but server.bolt.tls_level=DISABLED \
-                     (use bolt:// or enable TLS on the listener)"
-                );
-                return;
-            };
-            match tokio::time::timeout(timeout, acceptor.accept(tcp)).await {
-                Err(_) => {
-                    tracing::info!("closed: TLS handshake not finished within {timeout:?}");
+        let (stream, protocol) = match Protocol::of(first) {
+            Protocol::Tls => {
+                let Some(acceptor) = self
+                    .tls
+                    .as_ref()
+                    .filter(|_| self.tls_level != TlsLevel::Disabled)
+                else {
+                    tracing::info!(
+                        "closed: the client started TLS, but server.bolt.tls_level=DISABLED \
+                         (use bolt:// or ws://, or enable TLS on the listener)"
+                    );
+                    return;
+                };
+                let tls = match tokio::time::timeout_at(deadline, acceptor.accept(tcp)).await {
+                    Err(_) => {
+                        tracing::info!("closed: TLS handshake not finished within {timeout:?}");
+                        return;
+                    }
+                    Ok(Err(e)) => {
+                        tracing::info!("closed: {}", SessionError::ClientTls(e));
+                        return;
+                    }
+                    Ok(Ok(tls)) => tls,
+                };
+                record_tls(tls.get_ref().1);
+                // Inside TLS, the same choice again: WebSocket (wss://) or Bolt.
+                let inner = match tokio::time::timeout_at(deadline, detect::read_first(tls)).await {
+                    Err(_) => {
+                        tracing::info!("closed: nothing sent inside TLS within {timeout:?}");
+                        return;
+                    }
+                    Ok(Ok(None)) | Ok(Err(_)) => {
+                        tracing::debug!("closed after the TLS handshake, before sending anything");
+                        return;
+                    }
+                    Ok(Ok(Some(inner))) => inner,
+                };
+                let protocol = match Protocol::of(inner.prefix()[0]) {
+                    // TLS inside TLS is nobody's protocol: let the Bolt handshake refuse it.
+                    Protocol::Tls => Protocol::Bolt,
+                    p => p,
+                };
+                (Stream::ServerTls(Box::new(inner)), protocol)
+            }
+            protocol => {
+                if self.tls_level == TlsLevel::Required {
+                    tracing::info!(
+                        "closed: plaintext connection refused because server.bolt.tls_level=REQUIRED \
+                         (the client should use bolt+s://, neo4j+s:// or wss://)"
+                    );
                     return;
                 }
-                Ok(Err(e)) => {
-                    tracing::info!("closed: {}", SessionError::ClientTls(e));
-                    return;
-                }
-                Ok(Ok(tls)) => {
-                    record_tls(tls.get_ref().1);
-                    Stream::ServerTls(Box::new(tls))
+                (Stream::Plain(tcp), protocol)
+            }
+        };
+        let stream = match protocol {
+            Protocol::WebSocket => {
+                span.record("client.transport", "websocket");
+                let upgrade = websocket::accept(stream, &self.transports.websocket);
+                match tokio::time::timeout_at(deadline, upgrade).await {
+                    Err(_) => {
+                        tracing::info!("closed: WebSocket upgrade not finished within {timeout:?}");
+                        return;
+                    }
+                    Ok(Err(e)) => {
+                        tracing::info!("closed: WebSocket upgrade refused: {e}");
+                        return;
+                    }
+                    Ok(Ok(ws)) => {
+                        tracing::debug!("WebSocket upgraded");
+                        Stream::WebSocket(Box::new(ws))
+                    }
                 }
             }
-        } else {
-            if self.tls_level == TlsLevel::Required {
-                tracing::info!(
-                    "closed: plaintext connection refused because server.bolt.tls_level=REQUIRED \
-                     (the client should use bolt+s:// or neo4j+s://)"
-                );
-                return;
+            Protocol::Bolt | Protocol::Tls => {
+                span.record("client.transport", "bolt");
+                stream
             }
-            Stream::Plain(tcp)
         };
         match session::run(stream, &self.ctx).await {
             Ok(end) => tracing::debug!(?end, "session closed"),

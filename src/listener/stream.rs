@@ -1,8 +1,8 @@
-//! One byte stream type for both sides of a session, plaintext or TLS.
+//! One byte stream type for both sides of a session: plaintext, TLS, or Bolt over WebSocket.
 //!
 //! An enum rather than `Box<dyn AsyncRead + AsyncWrite>`: the relay's hot loop then pays a
-//! branch, not a virtual call plus an allocation, and the TLS variants stay boxed so a
-//! plaintext connection does not carry a TLS state's size.
+//! branch, not a virtual call plus an allocation, and the TLS and WebSocket variants stay boxed
+//! so a plaintext connection does not carry their state's size.
 
 use std::io;
 use std::pin::Pin;
@@ -11,12 +11,18 @@ use std::task::{Context, Poll};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 
+use super::detect::Prefixed;
+use super::websocket::WebSocketBytes;
+
 pub enum Stream {
     Plain(TcpStream),
-    /// A client that connected to boltgate over TLS.
-    ServerTls(Box<tokio_rustls::server::TlsStream<TcpStream>>),
+    /// A client that connected to boltgate over TLS; the first bytes inside TLS, read to tell
+    /// WebSocket from Bolt, are replayed.
+    ServerTls(Box<Prefixed<tokio_rustls::server::TlsStream<TcpStream>>>),
     /// boltgate's own TLS connection to an upstream server.
     ClientTls(Box<tokio_rustls::client::TlsStream<TcpStream>>),
+    /// A browser's Bolt over WebSocket, over `Plain` (ws://) or `ServerTls` (wss://).
+    WebSocket(Box<WebSocketBytes<Stream>>),
 }
 
 macro_rules! each {
@@ -25,6 +31,7 @@ macro_rules! each {
             Stream::Plain(s) => Pin::new(s).$method($($arg),*),
             Stream::ServerTls(s) => Pin::new(s.as_mut()).$method($($arg),*),
             Stream::ClientTls(s) => Pin::new(s.as_mut()).$method($($arg),*),
+            Stream::WebSocket(s) => Pin::new(s.as_mut()).$method($($arg),*),
         }
     };
 }
@@ -61,6 +68,7 @@ impl AsyncWrite for Stream {
             Stream::Plain(s) => s.is_write_vectored(),
             Stream::ServerTls(s) => s.is_write_vectored(),
             Stream::ClientTls(s) => s.is_write_vectored(),
+            Stream::WebSocket(_) => false,
         }
     }
 
