@@ -58,11 +58,30 @@ fn garbage_instead_of_a_preamble_is_closed_without_a_reply() {
 }
 
 #[test]
-fn an_http_request_on_the_bolt_port_is_named_as_such() {
+fn a_plain_http_request_on_the_bolt_port_gets_a_400_that_names_the_port() {
+    // GET is how a browser's WebSocket upgrade starts, so it is answered in HTTP.
     let db = FalkorDb::start();
     let gate = gate_with(&db, &[]);
     let mut c = RawBolt::connect(gate.addr);
     c.send_raw(b"GET / HTTP/1.1\r\nHost: localhost\r\n\r\n");
+    let mut answer = String::new();
+    c.stream.set_read_timeout(Some(WAIT)).unwrap();
+    let _ = c.stream.read_to_string(&mut answer);
+    assert!(answer.starts_with("HTTP/1.1 400"), "{answer:?}");
+    assert!(
+        gate.wait_for_log("not a WebSocket upgrade", WAIT),
+        "{}",
+        gate.log()
+    );
+    still_serving(&gate);
+}
+
+#[test]
+fn an_http_post_on_the_bolt_port_is_named_as_such() {
+    let db = FalkorDb::start();
+    let gate = gate_with(&db, &[]);
+    let mut c = RawBolt::connect(gate.addr);
+    c.send_raw(b"POST /db/neo4j/tx HTTP/1.1\r\nHost: localhost\r\n\r\n");
     assert!(c.closes_silently(WAIT));
     assert!(
         gate.wait_for_log("this looks like HTTP", WAIT),
