@@ -160,6 +160,9 @@ impl Pki {
         let cert_path = bolt.join("public.crt");
         std::fs::write(&cert_path, cert.pem()).unwrap();
         std::fs::write(bolt.join("private.key"), key.serialize_pem()).unwrap();
+        // The policy's other directories must exist (boltgate creates none); empty is fine.
+        std::fs::create_dir_all(bolt.join("trusted")).unwrap();
+        std::fs::create_dir_all(bolt.join("revoked")).unwrap();
         Pki {
             ca_pem: ca.pem(),
             cert_path,

@@ -4,6 +4,8 @@
 //! headless Chromium running the JavaScript driver, all through boltgate to FalkorDB.
 
 mod browser;
+#[path = "../common/mod.rs"]
+mod common;
 mod harness;
 mod proxy_protocol;
 mod raw_ws;

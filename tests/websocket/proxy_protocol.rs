@@ -1,9 +1,7 @@
 //! The PROXY protocol on the Bolt listener: v1 and v2 headers in front of raw Bolt and
 //! WebSocket, the address that gets logged, and the refusals.
 
-use std::io::Write;
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
 
 use ppp::v2::{Builder, Command, Protocol, Version};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -39,51 +37,39 @@ const BOLT_HELLO: [u8; 20] = [
     0x60, 0x60, 0xB0, 0x17, 0, 8, 8, 5, 0, 0, 4, 4, 0, 0, 0, 0, 0, 0, 0, 0,
 ];
 
-/// Log lines written while `f` runs on this thread (the tests' runtime is single-threaded, so
-/// boltgate's tasks log here too).
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Captured {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-#[tokio::test]
-async fn v1_header_then_raw_bolt_is_served_and_logged_under_the_real_client() {
-    let logs = Arc::new(Mutex::new(Vec::new()));
-    let writer = logs.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_env_filter("boltgate=debug")
-        .with_ansi(false)
-        .with_writer(move || Captured(writer.clone()))
-        .finish();
-    let _guard = tracing::subscriber::set_default(subscriber);
-
-    let db = FalkorDb::start();
-    let gw = Gateway::start(db.bolt_port, None, &[ENABLED]).await;
-    let tcp = with_header(gw.addr, b"PROXY TCP4 192.0.2.7 127.0.0.1 51000 7687\r\n").await;
-    let local = tcp.local_addr().unwrap();
-    let mut bolt = Bolt::connect(Conn::Raw(Box::new(tcp))).await.unwrap();
-    assert_eq!(one_plus_one(&mut bolt).await, 2);
-    bolt.goodbye().await.unwrap();
-    // The session's close is logged on the connection's span.
-    let deadline = std::time::Instant::now() + super::harness::WAIT;
-    let text = loop {
-        let text = String::from_utf8_lossy(&logs.lock().unwrap()).into_owned();
-        if text.contains("session closed") || std::time::Instant::now() > deadline {
-            break text;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    };
-    let line = text
+#[test]
+fn v1_header_then_raw_bolt_is_served_and_logged_under_the_real_client() {
+    // The real binary and its log file: what an operator reads.
+    use super::common::bolt::{Got, RawBolt, HELLO_5_AND_4_4};
+    use boltgate_proto::message::{Record, Response};
+    use boltgate_proto::packstream::Value;
+    let db = super::common::FalkorDb::start();
+    let gate = super::common::Boltgate::start(&[
+        ("boltgate.upstream.uri", &db.bolt_uri()),
+        ("boltgate.proxy_protocol.enabled", "true"),
+        ("boltgate.log.level", "debug"),
+    ]);
+    let mut c = RawBolt::connect(gate.addr);
+    let local = c.stream.local_addr().unwrap();
+    c.send_raw(b"PROXY TCP4 192.0.2.7 127.0.0.1 51000 7687\r\n");
+    c.login(&HELLO_5_AND_4_4);
+    c.run_and_pull("RETURN 1 + 1 AS n");
+    let got: Vec<Got> = (0..3).map(|_| c.recv(super::harness::WAIT)).collect();
+    assert!(
+        matches!(&got[1], Got::Message(Response::Record(Record { data })) if data == &[Value::Integer(2)]),
+        "{got:?}"
+    );
+    drop(c);
+    assert!(
+        gate.wait_for_log("session closed", super::harness::WAIT),
+        "{}",
+        gate.log()
+    );
+    let log = gate.log();
+    let line = log
         .lines()
         .find(|l| l.contains("session closed"))
-        .unwrap_or_else(|| panic!("no session line in:\n{text}"));
+        .unwrap_or_else(|| panic!("no session line in:\n{log}"));
     assert!(line.contains("client.addr=192.0.2.7:51000"), "{line}");
     assert!(line.contains(&format!("proxy.addr={local}")), "{line}");
 }
