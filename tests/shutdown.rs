@@ -29,6 +29,12 @@ fn query(c: &mut RawBolt, q: &str) -> Value {
     }
 }
 
+fn login(gate: &Boltgate, c: &mut RawBolt) {
+    if let Err(e) = c.try_login(&HELLO_5_AND_4_4) {
+        panic!("{e}\n{}", gate.log());
+    }
+}
+
 fn refused(addr: std::net::SocketAddr) -> bool {
     TcpStream::connect_timeout(&addr, Duration::from_secs(2)).is_err()
 }
@@ -41,11 +47,11 @@ fn sigterm_lets_an_open_transaction_finish_and_refuses_new_clients() {
         ("boltgate.shutdown.grace_period", "30s"),
     ]);
     let mut busy = RawBolt::connect(gate.addr);
-    busy.login(&HELLO_5_AND_4_4);
+    login(&gate, &mut busy);
     begin(&mut busy);
     assert_eq!(query(&mut busy, "RETURN 1 AS x"), Value::Integer(1));
     let mut idle = RawBolt::connect(gate.addr);
-    idle.login(&HELLO_5_AND_4_4);
+    login(&gate, &mut idle);
 
     let start = Instant::now();
     gate.signal("TERM");
@@ -90,7 +96,7 @@ fn the_grace_period_ends_a_transaction_that_does_not_finish() {
         ("boltgate.shutdown.grace_period", "1s"),
     ]);
     let mut stuck = RawBolt::connect(gate.addr);
-    stuck.login(&HELLO_5_AND_4_4);
+    login(&gate, &mut stuck);
     begin(&mut stuck);
     let start = Instant::now();
     gate.signal("TERM");
@@ -116,7 +122,7 @@ fn a_second_signal_closes_everything_at_once() {
         ("boltgate.shutdown.grace_period", "60s"),
     ]);
     let mut stuck = RawBolt::connect(gate.addr);
-    stuck.login(&HELLO_5_AND_4_4);
+    login(&gate, &mut stuck);
     begin(&mut stuck);
     gate.signal("TERM");
     assert!(common::wait_until(WAIT, || gate.log_contains("Draining")));

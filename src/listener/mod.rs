@@ -280,6 +280,10 @@ impl Shared {
             }
         };
         match session::run(stream, &self.ctx).await {
+            Ok(session::End::IdleTimeout) => tracing::info!(
+                "closed: the client was idle for {:?} (boltgate.client.idle_timeout)",
+                self.ctx.idle_timeout.unwrap_or_default()
+            ),
             Ok(end) => tracing::debug!(?end, "session closed"),
             Err(e) if e.is_disconnect() => {
                 tracing::debug!(error = %chain(&e), "client disconnected")

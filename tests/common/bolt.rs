@@ -71,10 +71,14 @@ impl RawBolt {
 
     /// Handshake, then HELLO (and LOGON on 5.1+) with no auth; panics unless both succeed.
     pub fn login(&mut self, hello: &[u8; 20]) -> Version {
-        let reply = self.handshake(hello).expect("handshake answered");
-        let version = self
-            .version
-            .unwrap_or_else(|| panic!("refused: {reply:02x?}"));
+        self.try_login(hello).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// As [`RawBolt::login`], returning what went wrong instead of panicking, so a test can
+    /// add the proxy's log to the message.
+    pub fn try_login(&mut self, hello: &[u8; 20]) -> Result<Version, String> {
+        let reply = self.handshake(hello).ok_or("handshake not answered")?;
+        let version = self.version.ok_or(format!("refused: {reply:02x?}"))?;
         let mut extra = Map::new();
         extra.push("user_agent", "boltgate-tests/1.0");
         if version < Version::V5_1 {
@@ -89,10 +93,10 @@ impl RawBolt {
         for _ in 0..(1 + usize::from(version >= Version::V5_1)) {
             match self.recv(Duration::from_secs(15)) {
                 Got::Message(Response::Success(_)) => {}
-                other => panic!("login failed: {other:?}"),
+                other => return Err(format!("login failed: {other:?}")),
             }
         }
-        version
+        Ok(version)
     }
 
     pub fn send(&mut self, request: &Request) {
