@@ -479,6 +479,9 @@ impl Pki {
         let leaf = leaf_params.signed_by(&leaf_key, &ca, &ca_key)?;
 
         std::fs::write(dir.join("private.key"), leaf_key.serialize_pem())?;
+        // The policy's directories must exist (boltgate creates none); empty is fine.
+        std::fs::create_dir_all(dir.join("trusted"))?;
+        std::fs::create_dir_all(dir.join("revoked"))?;
         std::fs::write(
             dir.join("public.crt"),
             format!("{}{}", leaf.pem(), ca.pem()),
