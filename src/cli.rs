@@ -28,6 +28,9 @@ pub enum Command {
     /// Validate the configuration, print the effective upstream and listener, and exit
     /// (0 when valid; 64 with every problem otherwise).
     CheckConfig,
+    /// Read the admin endpoint the configuration enables (server.https.* or server.http.*) and print
+    /// a one-screen summary; exit 0 when ready, 1 when not ready, 2 when unreachable.
+    Status,
     /// TLS certificates and keys of the SSL policies (dbms.ssl.policy.*).
     Certs {
         #[command(subcommand)]

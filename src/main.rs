@@ -46,6 +46,7 @@ fn main() -> ExitCode {
             );
             ExitCode::SUCCESS
         }
+        Some(Command::Status) => ExitCode::from(boltgate::admin::status::run(&config)),
         Some(Command::Certs {
             action: CertsCommand::Check { scope },
         }) => {
