@@ -326,12 +326,14 @@ async fn route(state: &State, req: Request<Incoming>) -> Reply {
     let allowed = match path {
         "/health" | "/ready" | "/metrics" | "/config" => "GET, HEAD",
         "/reload" => "POST",
-        _ => return text(
-            StatusCode::NOT_FOUND,
-            format!(
+        _ => {
+            return text(
+                StatusCode::NOT_FOUND,
+                format!(
                 "no such endpoint: {path} (try /health, /ready, /metrics, /config, POST /reload)"
             ),
-        ),
+            )
+        }
     };
     match (path, get, method == Method::POST) {
         ("/health", true, _) => text(StatusCode::OK, "ok"),

@@ -1,14 +1,15 @@
 //! `boltgate status`: reads the admin endpoint named by the configuration (`/health`, `/ready`,
 //! `/metrics`) and prints a one-screen summary.
 //!
-//! Over HTTPS (`server.https.enabled`, preferred when both are on) it is a client of the https
-//! SSL policy: it verifies the endpoint against the policy's `trusted_dir` and presents the
-//! policy's own certificate, which passes `client_auth=REQUIRE` when that certificate may be used
-//! for client authentication (no extended key usage, or `clientAuth` in it).
+//! Over HTTPS (`server.https.enabled`, preferred when both are on) it verifies the endpoint's
+//! certificate against the https policy's `trusted_dir` (and its name against the host it
+//! connects to), and presents `--client-cert`/`--client-key` when given, as the policy's
+//! `client_auth=REQUIRE` needs.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::net::IpAddr;
+use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -40,19 +41,20 @@ pub struct Endpoint {
 impl Endpoint {
     /// The endpoint the configuration enables (https first); an unspecified listen address
     /// (`0.0.0.0`, `::`) is reached on loopback.
-    pub fn from_config(config: &Config) -> Result<Endpoint, String> {
+    pub fn from_config(
+        config: &Config,
+        client_cert: Option<(&Path, &Path)>,
+    ) -> Result<Endpoint, String> {
         let a = &config.admin;
         let (scheme, addr, tls) = if a.https.enabled {
-            let policy =
-                crate::tls::TlsPolicy::load(&config.ssl.https).map_err(|e| e.to_string())?;
-            let client = policy.client_config().map_err(|e| e.to_string())?;
+            let client = tls_client(config, client_cert)?;
             ("https", &a.https.listen_address, Some(client))
         } else if a.http.enabled {
             ("http", &a.http.listen_address, None)
         } else {
             return Err(
                 "no admin endpoint is enabled: set server.http.enabled=true (or \
-                        server.https.enabled=true) in the configuration boltgate runs with"
+                 server.https.enabled=true) in the configuration boltgate runs with"
                     .into(),
             );
         };
@@ -119,6 +121,39 @@ impl Endpoint {
     }
 }
 
+/// Trusts the https policy's `trusted_dir`; presents the client certificate when given.
+fn tls_client(
+    config: &Config,
+    client_cert: Option<(&Path, &Path)>,
+) -> Result<Arc<rustls::ClientConfig>, String> {
+    use crate::tls::{pem, trust};
+    let policy = &config.ssl.https;
+    let trusted = trust::load_trusted_dir(
+        "dbms.ssl.policy.https.trusted_dir",
+        &policy.trusted_dir,
+        &Default::default(),
+        &mut Vec::new(),
+    )
+    .map_err(|e| e.to_string())?;
+    let builder = rustls::ClientConfig::builder_with_provider(crate::tls::provider())
+        .with_safe_default_protocol_versions()
+        .map_err(|e| e.to_string())?
+        .with_root_certificates(trusted.store.clone());
+    let config = match client_cert {
+        None => builder.with_no_client_auth(),
+        Some((cert, key)) => {
+            let chain = pem::load_certificates("--client-cert", cert).map_err(|e| e.to_string())?;
+            let (key, _) =
+                pem::load_private_key("--client-key", "--client-key", key, None, &mut Vec::new())
+                    .map_err(|e| e.to_string())?;
+            builder
+                .with_client_auth_cert(chain, key)
+                .map_err(|e| format!("--client-cert and --client-key: {e}"))?
+        }
+    };
+    Ok(Arc::new(config))
+}
+
 fn reachable_host(addr: &ListenAddress) -> String {
     match addr.host.parse::<IpAddr>() {
         Ok(ip) if ip.is_unspecified() && ip.is_ipv6() => "::1".into(),
@@ -128,8 +163,8 @@ fn reachable_host(addr: &ListenAddress) -> String {
 }
 
 /// `boltgate status`: prints the summary, returns the exit code.
-pub fn run(config: &Config) -> u8 {
-    let endpoint = match Endpoint::from_config(config) {
+pub fn run(config: &Config, client_cert: Option<(&Path, &Path)>) -> u8 {
+    let endpoint = match Endpoint::from_config(config, client_cert) {
         Ok(e) => e,
         Err(e) => {
             eprintln!("boltgate status: {e}");
