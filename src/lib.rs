@@ -47,6 +47,7 @@ pub struct Server {
     listener: Listener,
     grace: std::time::Duration,
     admin: Option<admin::Admin>,
+    metrics: admin::Metrics,
 }
 
 impl Server {
@@ -113,7 +114,7 @@ impl Server {
             idle_timeout: config.client.idle_timeout,
             max_message_size: config.max_message_size,
             shutdown: shutdown.clone(),
-            metrics,
+            metrics: metrics.clone(),
         });
         let listener = Listener::new(
             tcp,
@@ -137,6 +138,7 @@ impl Server {
             listener,
             grace: config.shutdown_grace_period,
             admin,
+            metrics,
         })
     }
 
@@ -144,6 +146,11 @@ impl Server {
     /// and [`admin::Admin::set_reload`] for the reload module.
     pub fn admin(&self) -> Option<&admin::Admin> {
         self.admin.as_ref()
+    }
+
+    /// The metrics every layer records into; hand a clone to routing, OCSP and reload.
+    pub fn metrics(&self) -> &admin::Metrics {
+        &self.metrics
     }
 
     pub fn local_addr(&self) -> std::io::Result<SocketAddr> {

@@ -664,3 +664,56 @@ mod tests {
             .contains("boltgate_client_connections_open 0\n"));
     }
 }
+
+#[cfg(test)]
+mod readme {
+    use super::*;
+
+    /// Every family rendered once populated is listed in the README's "Metrics" table.
+    #[test]
+    fn the_readme_lists_every_metric() {
+        let m = Metrics::new();
+        let _open = m.connection_accepted();
+        m.connection_refused(Refusal::TlsRequired);
+        m.bolt_version(Version::new(5, 4));
+        let s = m.session("a:1");
+        s.to_upstream(1, 1);
+        s.query(AccessMode::Write);
+        s.transaction(AccessMode::Write);
+        m.upstream_connected("a:1", Duration::from_millis(1));
+        m.upstream_connect_failed("a:1", &UpstreamError::Closed { addr: "a:1".into() });
+        m.routing_refreshed("neo4j", true);
+        m.ocsp_staple(Scope::Bolt, Some(SystemTime::now()));
+        m.reload(true);
+        let text = m.render(true);
+        let readme = include_str!("../../README.md");
+        let mut families = 0;
+        for line in text.lines().filter(|l| l.starts_with("# TYPE ")) {
+            let name = line.split_whitespace().nth(2).unwrap();
+            let kind = line.split_whitespace().nth(3).unwrap();
+            let exposed = match kind {
+                "counter" => format!("{name}_total"),
+                "info" => format!("{name}_info"),
+                _ => name.to_string(),
+            };
+            assert!(
+                readme.contains(&format!("`{exposed}`")),
+                "README lacks `{exposed}`"
+            );
+            families += 1;
+        }
+        // TLS handshakes and certificate expiry need a real handshake and certificate; their
+        // rows are checked by name here.
+        for name in [
+            "boltgate_tls_handshakes_total",
+            "boltgate_tls_handshake_failures_total",
+            "boltgate_certificate_expiry_timestamp_seconds",
+        ] {
+            assert!(
+                readme.contains(&format!("`{name}`")),
+                "README lacks `{name}`"
+            );
+        }
+        assert!(families >= 18, "{text}");
+    }
+}
