@@ -28,6 +28,16 @@ pub enum Command {
     /// Validate the configuration, print the effective upstream and listener, and exit
     /// (0 when valid; 64 with every problem otherwise).
     CheckConfig,
+    /// Read the admin endpoint the configuration enables (server.https.* or server.http.*) and print
+    /// a one-screen summary; exit 0 when ready, 1 when not ready, 2 when unreachable.
+    Status {
+        /// Client certificate (PEM chain) for an HTTPS endpoint whose policy has client_auth=REQUIRE.
+        #[arg(long, value_name = "FILE", requires = "client_key")]
+        client_cert: Option<PathBuf>,
+        /// The client certificate's private key (PEM, unencrypted).
+        #[arg(long, value_name = "FILE", requires = "client_cert")]
+        client_key: Option<PathBuf>,
+    },
     /// TLS certificates and keys of the SSL policies (dbms.ssl.policy.*).
     Certs {
         #[command(subcommand)]

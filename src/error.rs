@@ -13,6 +13,13 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
+    #[error("{setting}: cannot listen on {addr}: {source}")]
+    AdminBind {
+        setting: &'static str,
+        addr: String,
+        #[source]
+        source: std::io::Error,
+    },
     #[error("{0}")]
     Setup(String),
 }

@@ -11,11 +11,13 @@
 //! | [`session`]   | one client: version negotiation on both sides, then the relay          |
 //! | [`upstream`]  | the upstream URI and dialing it (TCP, TLS, Bolt handshake)             |
 //! | [`shutdown`]  | drain on SIGTERM, then close after the grace period                     |
+//! | [`admin`]     | the admin endpoint (/metrics, /health, /ready, /config, POST /reload)  |
 //! | [`telemetry`] | logging setup                                                          |
 //!
 //! The wire protocol itself (handshake, chunks, PackStream, messages, states) is the
 //! `boltgate-proto` crate, which has no I/O.
 
+pub mod admin;
 pub mod cli;
 pub mod config;
 pub mod error;
@@ -44,12 +46,15 @@ use upstream::connect::Upstream;
 pub struct Server {
     listener: Listener,
     grace: std::time::Duration,
+    admin: Option<admin::Admin>,
+    metrics: admin::Metrics,
 }
 
 impl Server {
     /// Builds everything that can fail (TLS material, the upstream's TLS config, the socket)
     /// before anything is served, so a bad setup never half-starts.
     pub async fn bind(config: &Config, shutdown: &Shutdown) -> Result<Server, Error> {
+        let metrics = admin::Metrics::new();
         let cluster = if config.ssl.cluster.enabled {
             Some(tls::TlsPolicy::load(&config.ssl.cluster)?)
         } else {
@@ -60,20 +65,32 @@ impl Server {
             config.upstream.connect_timeout,
             cluster.as_ref(),
         )?;
+        if let Some(policy) = &cluster {
+            metrics.certificate(policy.scope(), &policy.chain);
+        }
         let tls = if config.ssl.bolt.enabled {
-            let server_config = tls::TlsPolicy::load(&config.ssl.bolt)?.server_config()?;
-            Some(tokio_rustls::TlsAcceptor::from(server_config))
+            let policy = tls::TlsPolicy::load(&config.ssl.bolt)?;
+            metrics.certificate(policy.scope(), &policy.chain);
+            Some(tokio_rustls::TlsAcceptor::from(policy.server_config()?))
         } else {
             None
         };
-        if config.ssl.https.enabled {
-            // Checked now so a bad policy is found at start; served once the admin endpoint exists.
-            tls::TlsPolicy::load(&config.ssl.https)?.server_config()?;
-            tracing::info!(
-                "dbms.ssl.policy.https is valid; boltgate has no HTTPS endpoint yet, so it is \
-                 not used"
-            );
-        }
+        // Loaded whenever enabled, so a bad policy is found at start even with the endpoint off.
+        let https = if config.ssl.https.enabled {
+            let policy = tls::TlsPolicy::load(&config.ssl.https)?;
+            metrics.certificate(policy.scope(), &policy.chain);
+            Some(policy.server_config()?)
+        } else {
+            None
+        };
+        let admin = admin::Admin::bind(
+            config,
+            https,
+            metrics.clone(),
+            shutdown.clone(),
+            &[config.upstream.uri.address()],
+        )
+        .await?;
         if config.bolt.tls_level != TlsLevel::Disabled && tls.is_none() {
             return Err(Error::Setup(
                 "server.bolt.tls_level is OPTIONAL or REQUIRED but dbms.ssl.policy.bolt.enabled \
@@ -97,6 +114,7 @@ impl Server {
             idle_timeout: config.client.idle_timeout,
             max_message_size: config.max_message_size,
             shutdown: shutdown.clone(),
+            metrics: metrics.clone(),
         });
         let listener = Listener::new(
             tcp,
@@ -119,7 +137,20 @@ impl Server {
         Ok(Server {
             listener,
             grace: config.shutdown_grace_period,
+            admin,
+            metrics,
         })
+    }
+
+    /// The admin endpoint, when `server.http.enabled` or `server.https.enabled`: its addresses,
+    /// and [`admin::Admin::set_reload`] for the reload module.
+    pub fn admin(&self) -> Option<&admin::Admin> {
+        self.admin.as_ref()
+    }
+
+    /// The metrics every layer records into; hand a clone to routing, OCSP and reload.
+    pub fn metrics(&self) -> &admin::Metrics {
+        &self.metrics
     }
 
     pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
@@ -129,8 +160,19 @@ impl Server {
     /// Serves until `shutdown` starts draining, then waits for sessions to finish (up to the
     /// grace period) and returns.
     pub async fn run(self, shutdown: Shutdown) {
+        let admin = self.admin.map(|admin| {
+            let state = admin.state();
+            (tokio::spawn(admin.serve()), state)
+        });
+        if let Some((_, state)) = &admin {
+            state.set_serving();
+        }
         self.listener.serve(shutdown.clone()).await;
         shutdown.drain_and_wait(self.grace).await;
+        if let Some((task, _)) = admin {
+            // It stops by itself at Phase::Stopped; the bound only guards against a stuck one.
+            let _ = tokio::time::timeout(std::time::Duration::from_secs(2), task).await;
+        }
     }
 }
 

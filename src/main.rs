@@ -46,6 +46,13 @@ fn main() -> ExitCode {
             );
             ExitCode::SUCCESS
         }
+        Some(Command::Status {
+            client_cert,
+            client_key,
+        }) => {
+            let client = client_cert.as_deref().zip(client_key.as_deref());
+            ExitCode::from(boltgate::admin::status::run(&config, client))
+        }
         Some(Command::Certs {
             action: CertsCommand::Check { scope },
         }) => {

@@ -14,8 +14,8 @@ use super::settings::{self, Unknown};
 use super::ssl_policy::{RawPolicy, Scope, Secret, SslPolicies, TLS_VERSIONS};
 use super::value::{self, ValueError};
 use super::{
-    BoltConnector, Client, ClientAuth, Config, LoadOptions, Log, LogFormat, ProxyProtocol,
-    TlsLevel, Upstream, WebSocket,
+    Admin, BoltConnector, Client, ClientAuth, Config, HttpConnector, LoadOptions, Log, LogFormat,
+    ProxyProtocol, TlsLevel, Upstream, WebSocket,
 };
 use crate::upstream::uri::Target;
 
@@ -324,6 +324,7 @@ impl Builder {
             settings::Kind::LogFilter.check(s).map(|()| s.to_string())
         });
         let tls_handshake_debug = self.bool("boltgate.log.tls_handshake_debug");
+        let admin = self.admin();
 
         // Rules between settings.
         // Checked on `enabled` alone, so a bad value elsewhere in the bolt policy does not hide it.
@@ -382,7 +383,42 @@ impl Builder {
                 level: log_level?,
                 tls_handshake_debug: tls_handshake_debug?,
             },
+            admin: admin?,
             effective: self.effective(),
+        })
+    }
+
+    /// `server.http.*`, `server.https.*` and the probe interval; https needs its SSL policy.
+    fn admin(&mut self) -> Option<Admin> {
+        let http_enabled = self.bool("server.http.enabled");
+        let http_address = self.get("server.http.listen_address", value::parse_listen_address);
+        let https_enabled = self.bool("server.https.enabled");
+        let https_address = self.get("server.https.listen_address", value::parse_listen_address);
+        let probe_interval = self.duration("boltgate.upstream.probe_interval", true);
+        let policy_enabled = self
+            .raw("dbms.ssl.policy.https.enabled")
+            .and_then(|(v, _)| value::parse_bool(v.as_deref().unwrap_or("")).ok());
+        if https_enabled == Some(true) && policy_enabled == Some(false) {
+            self.errors.push(ConfigError::Conflict {
+                at: self.origin("server.https.enabled"),
+                key: "server.https.enabled".to_string(),
+                other: "dbms.ssl.policy.https.enabled=true".to_string(),
+                problem: "the HTTPS endpoint needs the https SSL policy, but \
+                          dbms.ssl.policy.https.enabled is false"
+                    .to_string(),
+            });
+            return None;
+        }
+        Some(Admin {
+            http: HttpConnector {
+                enabled: http_enabled?,
+                listen_address: http_address?,
+            },
+            https: HttpConnector {
+                enabled: https_enabled?,
+                listen_address: https_address?,
+            },
+            probe_interval: Some(probe_interval?).filter(|d| !d.is_zero()),
         })
     }
 

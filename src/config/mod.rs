@@ -149,6 +149,24 @@ pub struct ProxyProtocol {
     pub trusted_networks: Vec<ipnet::IpNet>,
 }
 
+/// `server.http.*` or `server.https.*`: one admin endpoint connector.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HttpConnector {
+    pub enabled: bool,
+    pub listen_address: ListenAddress,
+}
+
+/// The admin endpoint (see `crate::admin`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Admin {
+    /// `server.http.*`: plain HTTP.
+    pub http: HttpConnector,
+    /// `server.https.*`: TLS with `dbms.ssl.policy.https` (enabled implies the policy is).
+    pub https: HttpConnector,
+    /// `boltgate.upstream.probe_interval`; None when 0.
+    pub probe_interval: Option<Duration>,
+}
+
 /// `boltgate.log.*`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Log {
@@ -183,6 +201,7 @@ pub struct Config {
     /// `boltgate.shutdown.grace_period`.
     pub shutdown_grace_period: Duration,
     pub log: Log,
+    pub admin: Admin,
     effective: Vec<EffectiveSetting>,
 }
 

@@ -28,7 +28,8 @@ use tokio::time::Instant;
 use tokio_rustls::TlsAcceptor;
 use tracing::{field, Instrument};
 
-use crate::config::TlsLevel;
+use crate::admin::Refusal;
+use crate::config::{Scope, TlsLevel};
 use crate::session::{self, Context, SessionError};
 use crate::shutdown::Shutdown;
 use detect::Protocol;
@@ -104,6 +105,10 @@ impl Listener {
                 },
             };
             let Ok(permit) = self.limit.clone().try_acquire_owned() else {
+                self.shared
+                    .ctx
+                    .metrics
+                    .connection_refused(Refusal::MaxConnections);
                 // The header is not read for a refused connection: behind a balancer, the peer
                 // is the balancer.
                 if self.shared.transports.proxy_protocol.is_some() {
@@ -143,11 +148,12 @@ impl Listener {
                 span.record("client.addr", field::display(peer));
             }
             let shared = self.shared.clone();
+            let open = shared.ctx.metrics.connection_accepted();
             shutdown.tracker().spawn(
                 async move {
                     tracing::debug!("accepted");
                     shared.handle(tcp, peer).await;
-                    drop(permit);
+                    drop((permit, open));
                 }
                 .instrument(span),
             );
@@ -167,15 +173,18 @@ impl Shared {
 
         if let Some(proxy) = &self.transports.proxy_protocol {
             if !proxy.is_trusted(peer.ip()) {
+                self.ctx.metrics.connection_refused(Refusal::ProxyUntrusted);
                 tracing::info!("closed: {}", ProxyError::Untrusted(peer.ip()));
                 return;
             }
             match tokio::time::timeout_at(deadline, proxy_protocol::read_header(&mut tcp)).await {
                 Err(_) => {
+                    self.ctx.metrics.connection_refused(Refusal::ProxyHeader);
                     tracing::info!("closed: no PROXY protocol header within {timeout:?} (boltgate.client.handshake_timeout)");
                     return;
                 }
                 Ok(Err(e)) => {
+                    self.ctx.metrics.connection_refused(Refusal::ProxyHeader);
                     tracing::info!("closed: {e} (boltgate.proxy_protocol.enabled=true)");
                     return;
                 }
@@ -191,6 +200,9 @@ impl Shared {
         let mut first = [0u8; 1];
         let first = match tokio::time::timeout_at(deadline, tcp.peek(&mut first)).await {
             Err(_) => {
+                self.ctx
+                    .metrics
+                    .connection_refused(Refusal::HandshakeTimeout);
                 tracing::info!("closed: the client sent nothing within {timeout:?} (boltgate.client.handshake_timeout)");
                 return;
             }
@@ -207,6 +219,7 @@ impl Shared {
                     .as_ref()
                     .filter(|_| self.tls_level != TlsLevel::Disabled)
                 else {
+                    self.ctx.metrics.connection_refused(Refusal::TlsDisabled);
                     tracing::info!(
                         "closed: the client started TLS, but server.bolt.tls_level=DISABLED \
                          (use bolt:// or ws://, or enable TLS on the listener)"
@@ -215,19 +228,27 @@ impl Shared {
                 };
                 let tls = match tokio::time::timeout_at(deadline, acceptor.accept(tcp)).await {
                     Err(_) => {
+                        self.ctx.metrics.tls_handshake_failed(Scope::Bolt, None);
                         tracing::info!("closed: TLS handshake not finished within {timeout:?}");
                         return;
                     }
                     Ok(Err(e)) => {
+                        self.ctx.metrics.tls_handshake_failed(Scope::Bolt, Some(&e));
                         tracing::info!("closed: {}", SessionError::ClientTls(e));
                         return;
                     }
                     Ok(Ok(tls)) => tls,
                 };
                 record_tls(tls.get_ref().1);
+                self.ctx
+                    .metrics
+                    .tls_handshake_ok(Scope::Bolt, tls.get_ref().1);
                 // Inside TLS, the same choice again: WebSocket (wss://) or Bolt.
                 let inner = match tokio::time::timeout_at(deadline, detect::read_first(tls)).await {
                     Err(_) => {
+                        self.ctx
+                            .metrics
+                            .connection_refused(Refusal::HandshakeTimeout);
                         tracing::info!("closed: nothing sent inside TLS within {timeout:?}");
                         return;
                     }
@@ -246,6 +267,7 @@ impl Shared {
             }
             protocol => {
                 if self.tls_level == TlsLevel::Required {
+                    self.ctx.metrics.connection_refused(Refusal::TlsRequired);
                     tracing::info!(
                         "closed: plaintext connection refused because server.bolt.tls_level=REQUIRED \
                          (the client should use bolt+s://, neo4j+s:// or wss://)"
@@ -261,10 +283,14 @@ impl Shared {
                 let upgrade = websocket::accept(stream, &self.transports.websocket);
                 match tokio::time::timeout_at(deadline, upgrade).await {
                     Err(_) => {
+                        self.ctx
+                            .metrics
+                            .connection_refused(Refusal::HandshakeTimeout);
                         tracing::info!("closed: WebSocket upgrade not finished within {timeout:?}");
                         return;
                     }
                     Ok(Err(e)) => {
+                        self.ctx.metrics.connection_refused(Refusal::WebSocket);
                         tracing::info!("closed: WebSocket upgrade refused: {e}");
                         return;
                     }

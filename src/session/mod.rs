@@ -39,6 +39,7 @@ pub struct Context {
     pub idle_timeout: Option<Duration>,
     pub max_message_size: usize,
     pub shutdown: Shutdown,
+    pub metrics: crate::admin::Metrics,
 }
 
 /// How a session ended without an error.
@@ -64,24 +65,37 @@ pub async fn run(mut client: Stream, ctx: &Context) -> Result<End, SessionError>
     let candidates = hello.acceptable(Version::SUPPORTED);
     if candidates.is_empty() {
         handshake::refuse_client(&mut client).await;
+        ctx.metrics
+            .connection_refused(crate::admin::Refusal::BoltVersion);
         return Err(SessionError::ClientHandshake(hello.refusal_error()));
     }
 
     // Always offer the upstream a manifest: a server that knows it lists what it speaks and we
     // choose; an older one skips that proposal, as the protocol intends.
-    match ctx.upstream.connect(&candidates, true).await {
+    let member = ctx.upstream.target.address();
+    let started = std::time::Instant::now();
+    let connected = ctx.upstream.connect(&candidates, true).await;
+    match &connected {
+        Ok(_) => ctx.metrics.upstream_connected(&member, started.elapsed()),
+        Err(e) => ctx.metrics.upstream_connect_failed(&member, e),
+    }
+    match connected {
         Ok((upstream, version, upstream_rest)) => {
             tracing::Span::current().record("bolt.version", tracing::field::display(version));
+            ctx.metrics.bolt_version(version);
             tokio::time::timeout(
                 ctx.handshake_timeout,
                 handshake::answer_client(&mut client, &mut buf, &hello, version),
             )
             .await
             .map_err(|_| SessionError::HandshakeTimeout(ctx.handshake_timeout))??;
-            relay::run(client, buf, upstream, upstream_rest, version, ctx).await
+            let metrics = ctx.metrics.session(&member);
+            relay::run(client, buf, upstream, upstream_rest, version, ctx, &metrics).await
         }
         Err(e) if e.is_version_refusal() => {
             handshake::refuse_client(&mut client).await;
+            ctx.metrics
+                .connection_refused(crate::admin::Refusal::BoltVersion);
             Err(e.into())
         }
         Err(e) => {

@@ -12,7 +12,7 @@
 use std::sync::Mutex;
 
 use boltgate_proto::chunk::{ChunkCodec, ChunkError, Frame};
-use boltgate_proto::message::{sig, RawMessage, RequestKind};
+use boltgate_proto::message::{sig, AccessMode, RawMessage, RequestKind};
 use boltgate_proto::state::Tracker;
 use boltgate_proto::Version;
 use bytes::BytesMut;
@@ -22,6 +22,7 @@ use tokio_util::codec::{FramedRead, FramedWrite};
 
 use super::failure::{failure, DATABASE_UNAVAILABLE, REQUEST_INVALID};
 use super::{Context, End, SessionError};
+use crate::admin::SessionMetrics;
 use crate::listener::stream::Stream;
 
 type Rx = FramedRead<ReadHalf<Stream>, ChunkCodec>;
@@ -43,6 +44,7 @@ pub async fn run(
     upstream_rest: BytesMut,
     version: Version,
     ctx: &Context,
+    metrics: &SessionMetrics,
 ) -> Result<End, SessionError> {
     let codec = || ChunkCodec::new(ctx.max_message_size);
     let (cr, cw) = tokio::io::split(client);
@@ -58,8 +60,8 @@ pub async fn run(
     let tracker = Mutex::new(Tracker::new(version));
 
     let result = tokio::select! {
-        r = client_to_upstream(&mut c_rx, &mut u_tx, &tracker, version, ctx) => r,
-        r = upstream_to_client(&mut u_rx, &mut c_tx, &tracker, ctx) => r,
+        r = client_to_upstream(&mut c_rx, &mut u_tx, &tracker, version, ctx, metrics) => r,
+        r = upstream_to_client(&mut u_rx, &mut c_tx, &tracker, ctx, metrics) => r,
         _ = ctx.shutdown.closing() => Ok(End::Shutdown),
     };
 
@@ -109,8 +111,11 @@ async fn client_to_upstream(
     tracker: &Mutex<Tracker>,
     version: Version,
     ctx: &Context,
+    metrics: &SessionMetrics,
 ) -> Result<End, SessionError> {
     let mut drain_seen = false;
+    // The access mode of the open explicit transaction: RUNs inside it carry no mode of their own.
+    let mut tx_mode: Option<AccessMode> = None;
     loop {
         let next = tokio::select! {
             biased;
@@ -134,10 +139,13 @@ async fn client_to_upstream(
                 continue;
             }
         };
+        let (mut messages, mut bytes_out) = (0u64, 0u64);
         loop {
             if let Frame::Message(bytes) = frame {
                 let raw = RawMessage::new(bytes)
                     .map_err(|e| SessionError::ClientMessage(e.to_string()))?;
+                messages += 1;
+                bytes_out += raw.as_bytes().len() as u64;
                 let kind = RequestKind::of(version, raw.signature());
                 tracing::trace!(message = sig::name(raw.signature()), "client → upstream");
                 if kind == RequestKind::Goodbye {
@@ -147,6 +155,7 @@ async fn client_to_upstream(
                     SinkExt::<Frame>::flush(tx).await.map_err(upstream_err)?;
                     return Ok(End::Goodbye);
                 }
+                count_work(&raw, kind, &mut tx_mode, metrics);
                 tracker.lock().expect("tracker lock").on_request(kind);
                 tx.feed(Frame::Message(raw.into_bytes()))
                     .await
@@ -167,7 +176,34 @@ async fn client_to_upstream(
                 None => break,
             }
         }
+        metrics.to_upstream(messages, bytes_out);
         SinkExt::<Frame>::flush(tx).await.map_err(upstream_err)?;
+    }
+}
+
+/// Queries (RUN) and transactions (BEGIN) by access mode: BEGIN's mode holds for the RUNs of its
+/// transaction until COMMIT, ROLLBACK or RESET; an auto-commit RUN carries its own.
+fn count_work(
+    raw: &RawMessage,
+    kind: RequestKind,
+    tx_mode: &mut Option<AccessMode>,
+    metrics: &SessionMetrics,
+) {
+    match kind {
+        RequestKind::Begin => {
+            let mode = raw.tx_view().map(|v| v.mode).unwrap_or_default();
+            *tx_mode = Some(mode);
+            metrics.transaction(mode);
+        }
+        RequestKind::Run => {
+            let mode = match *tx_mode {
+                Some(mode) => mode,
+                None => raw.tx_view().map(|v| v.mode).unwrap_or_default(),
+            };
+            metrics.query(mode);
+        }
+        RequestKind::Commit | RequestKind::Rollback | RequestKind::Reset => *tx_mode = None,
+        _ => {}
     }
 }
 
@@ -176,6 +212,7 @@ async fn upstream_to_client(
     tx: &mut Tx,
     tracker: &Mutex<Tracker>,
     ctx: &Context,
+    metrics: &SessionMetrics,
 ) -> Result<End, SessionError> {
     loop {
         let mut frame = match rx.next().await {
@@ -190,8 +227,11 @@ async fn upstream_to_client(
                 };
             }
         };
+        let (mut messages, mut bytes_in) = (0u64, 0u64);
         loop {
             if let Frame::Message(bytes) = &frame {
+                messages += 1;
+                bytes_in += bytes.len() as u64;
                 // RECORDs are the bulk of the traffic and change no state: forward unread.
                 if bytes.get(1) != Some(&sig::RECORD) {
                     observe_response(bytes, tracker);
@@ -208,6 +248,7 @@ async fn upstream_to_client(
                 None => break,
             }
         }
+        metrics.to_client(messages, bytes_in);
         SinkExt::<Frame>::flush(tx).await.map_err(client_err)?;
         if ctx.shutdown.is_draining() && tracker.lock().expect("tracker lock").is_idle() {
             return Ok(End::Drained);
