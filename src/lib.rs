@@ -44,37 +44,40 @@ use upstream::connect::Upstream;
 pub struct Server {
     listener: Listener,
     grace: std::time::Duration,
+    reloader: Arc<tls::reload::TlsReloader>,
 }
 
 impl Server {
     /// Builds everything that can fail (TLS material, the upstream's TLS config, the socket)
     /// before anything is served, so a bad setup never half-starts.
     pub async fn bind(config: &Config, shutdown: &Shutdown) -> Result<Server, Error> {
-        let cluster = if config.ssl.cluster.enabled {
-            Some(tls::TlsPolicy::load(&config.ssl.cluster)?)
-        } else {
-            None
-        };
-        let upstream = Upstream::new(
+        Server::bind_with_source(config, tls::reload::ConfigSource::of(config), shutdown).await
+    }
+
+    /// [`Server::bind`], with where the configuration came from, so a TLS reload reads the same
+    /// file and `--set` overrides again.
+    pub async fn bind_with_source(
+        config: &Config,
+        source: tls::reload::ConfigSource,
+        shutdown: &Shutdown,
+    ) -> Result<Server, Error> {
+        let material = tls::reload::build(config)?;
+        let upstream = Arc::new(Upstream::with_ocsp(
             config.upstream.uri.clone(),
             config.upstream.connect_timeout,
-            cluster.as_ref(),
-        )?;
-        let tls = if config.ssl.bolt.enabled {
-            let server_config = tls::TlsPolicy::load(&config.ssl.bolt)?.server_config()?;
-            Some(tokio_rustls::TlsAcceptor::from(server_config))
-        } else {
-            None
-        };
+            material.cluster.as_ref(),
+            config.upstream.ocsp_required,
+        )?);
         if config.ssl.https.enabled {
-            // Checked now so a bad policy is found at start; served once the admin endpoint exists.
-            tls::TlsPolicy::load(&config.ssl.https)?.server_config()?;
             tracing::info!(
                 "dbms.ssl.policy.https is valid; boltgate has no HTTPS endpoint yet, so it is \
                  not used"
             );
         }
-        if config.bolt.tls_level != TlsLevel::Disabled && tls.is_none() {
+        let bolt_tls = material.bolt.is_some();
+        let (reloader, tls) =
+            tls::reload::TlsReloader::start(config, source, material, upstream.clone());
+        if config.bolt.tls_level != TlsLevel::Disabled && !bolt_tls {
             return Err(Error::Setup(
                 "server.bolt.tls_level is OPTIONAL or REQUIRED but dbms.ssl.policy.bolt.enabled \
                  is false"
@@ -92,7 +95,8 @@ impl Server {
             source,
         })?;
         let ctx = Arc::new(session::Context {
-            upstream: Arc::new(upstream),
+            upstream,
+            tls_reload: reloader.clone(),
             handshake_timeout: config.client.handshake_timeout,
             idle_timeout: config.client.idle_timeout,
             max_message_size: config.max_message_size,
@@ -119,7 +123,14 @@ impl Server {
         Ok(Server {
             listener,
             grace: config.shutdown_grace_period,
+            reloader,
         })
+    }
+
+    /// The TLS reloader: `server.reloader().reload("admin").await` is the admin endpoint's
+    /// reload trigger (see [`tls::reload`]).
+    pub fn reloader(&self) -> Arc<tls::reload::TlsReloader> {
+        self.reloader.clone()
     }
 
     pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
@@ -135,7 +146,7 @@ impl Server {
 }
 
 /// The binary's entry point after the configuration is loaded: logging, runtime, signals.
-pub fn serve(config: Config) -> Result<(), Error> {
+pub fn serve(config: Config, source: tls::reload::ConfigSource) -> Result<(), Error> {
     telemetry::init(
         config.log.format,
         &config.log.level,
@@ -147,7 +158,7 @@ pub fn serve(config: Config) -> Result<(), Error> {
         .map_err(|e| Error::Setup(format!("cannot start the async runtime: {e}")))?;
     runtime.block_on(async move {
         let shutdown = Shutdown::new();
-        let server = Server::bind(&config, &shutdown).await?;
+        let server = Server::bind_with_source(&config, source, &shutdown).await?;
         let addr = server
             .local_addr()
             .map_err(|e| Error::Setup(e.to_string()))?;
@@ -157,7 +168,7 @@ pub fn serve(config: Config) -> Result<(), Error> {
             upstream = %config.upstream.uri.address(),
             "boltgate listening"
         );
-        let signals = tokio::spawn(signals(shutdown.clone()));
+        let signals = tokio::spawn(signals(shutdown.clone(), server.reloader()));
         server.run(shutdown).await;
         signals.abort();
         tracing::info!("boltgate stopped");
@@ -166,19 +177,36 @@ pub fn serve(config: Config) -> Result<(), Error> {
 }
 
 /// SIGTERM (orchestrators, `kill`) and SIGINT (Ctrl-C) start a graceful drain; a second signal
-/// closes every session at once for an operator who will not wait.
-async fn signals(shutdown: Shutdown) {
+/// closes every session at once for an operator who will not wait. SIGHUP (an operator or a
+/// certificate manager after rotating files) reloads the TLS material when
+/// `dbms.security.tls_reload_enabled=true`.
+async fn signals(shutdown: Shutdown, reloader: Arc<tls::reload::TlsReloader>) {
     use tokio::signal::unix::{signal, SignalKind};
-    let (Ok(mut term), Ok(mut int)) = (
+    let (Ok(mut term), Ok(mut int), Ok(mut hup)) = (
         signal(SignalKind::terminate()),
         signal(SignalKind::interrupt()),
+        signal(SignalKind::hangup()),
     ) else {
         tracing::error!("cannot install signal handlers; stop boltgate with SIGKILL");
         return;
     };
-    tokio::select! { _ = term.recv() => {}, _ = int.recv() => {} }
-    tracing::info!("signal received: draining (send it again to close at once)");
-    shutdown.begin_drain();
-    tokio::select! { _ = term.recv() => {}, _ = int.recv() => {} }
-    shutdown.close_now();
+    let mut draining = false;
+    loop {
+        tokio::select! {
+            _ = term.recv() => {},
+            _ = int.recv() => {},
+            _ = hup.recv() => {
+                // The outcome is logged by reload itself.
+                let _ = reloader.reload("SIGHUP").await;
+                continue;
+            }
+        }
+        if draining {
+            shutdown.close_now();
+            return;
+        }
+        tracing::info!("signal received: draining (send it again to close at once)");
+        shutdown.begin_drain();
+        draining = true;
+    }
 }
