@@ -80,8 +80,9 @@ fn a_fresh_staple_is_in_every_handshake() {
     ));
     assert!(
         bg.wait_for_log("OCSP staple obtained", WAIT),
-        "{}",
-        bg.log()
+        "{}\n--- responder ---\n{}",
+        bg.log(),
+        common::read_log(&ca.dir.path().join(format!("ocsp-{port}.log")))
     );
 
     let shown = presented(bg.addr);

@@ -189,7 +189,8 @@ impl Responder {
         let mut cmd = Command::new("openssl");
         cmd.args(["ocsp", "-index"])
             .arg(&index_path)
-            .args(["-port", &format!("127.0.0.1:{port}"), "-rsigner"])
+            // OpenSSL 3.0 takes a bare port here (it listens on every interface; clients use 127.0.0.1).
+            .args(["-port", &port.to_string(), "-rsigner"])
             .arg(&ca.cert_path)
             .arg("-rkey")
             .arg(&ca.key_path)
@@ -200,10 +201,12 @@ impl Responder {
             .stdout(Stdio::from(out.try_clone().unwrap()))
             .stderr(Stdio::from(out));
         let child = ChildGuard::spawn("openssl ocsp", &mut cmd).expect("start openssl ocsp");
-        let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+        // Not a connection probe: openssl ocsp serves one connection at a time, and a probe that
+        // sends nothing would hold it. Its log says when it accepts.
         assert!(
-            common::wait_for_port(addr, Duration::from_secs(10)),
-            "openssl ocsp did not listen: {}",
+            common::wait_until(Duration::from_secs(10), || common::read_log(&log)
+                .contains("waiting for OCSP client connections")),
+            "openssl ocsp did not start: {}",
             common::read_log(&log)
         );
         Responder {
