@@ -29,11 +29,11 @@ pub fn verified() -> Arc<ClientConfig> {
 /// [`verified`], with the stapled OCSP response checked ([`super::ocsp::OcspCheckingVerifier`]);
 /// `ocsp_required` also refuses a server that staples none.
 pub fn verified_ocsp(ocsp_required: bool) -> Arc<ClientConfig> {
-    let inner =
-        WebPkiServerVerifier::builder_with_provider(Arc::new(trust::system_roots()), provider())
-            .build()
-            .expect("the system roots and ring's algorithms make a verifier");
-    let verifier = ocsp_checking(inner, Vec::new(), ocsp_required);
+    let (roots, root_certs) = trust::system_roots_with_certs();
+    let inner = WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider())
+        .build()
+        .expect("the system roots and ring's algorithms make a verifier");
+    let verifier = ocsp_checking(inner, root_certs, ocsp_required);
     let config = ClientConfig::builder_with_provider(provider())
         .with_safe_default_protocol_versions()
         .expect("ring supports the default protocol versions")

@@ -136,13 +136,14 @@ fn the_cached_staple_is_still_served_when_the_responder_stops() {
     let responder = Responder::start(&ca, port, &[&leaf], &[], &["-ndays", "1"]);
     let base = ca.dir.path().join("bolt");
     ca.policy_dir(&base, &leaf);
-    // Refreshing every second (well before nextUpdate) makes the fetch after the stop happen soon.
+    // nextUpdate is a day away: a margin one second short of that makes boltgate ask again a
+    // second after each answer, so a fetch soon meets the stopped responder.
     let bg = Boltgate::start(&settings(
         &base,
         "bolt://127.0.0.1:1",
         &[
             ("server.bolt.ocsp_stapling_enabled", "true"),
-            ("boltgate.ocsp.refresh_margin", "23h59m59s"),
+            ("boltgate.ocsp.refresh_margin", "86399s"),
         ],
     ));
     assert!(
@@ -207,6 +208,8 @@ fn s_server_with_staple(
         .arg(key)
         .arg("-status_file")
         .arg(staple)
+        // -www: serve without reading stdin (which is closed, and EOF there ends s_server).
+        .arg("-www")
         .stdout(Stdio::null())
         .stderr(Stdio::null());
     let child = common::ChildGuard::spawn("openssl s_server", &mut cmd).unwrap();
