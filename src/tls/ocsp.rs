@@ -712,3 +712,58 @@ impl ServerCertVerifier for OcspCheckingVerifier {
         self.inner.supported_verify_schemes()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn checked(this: u64, next: Option<u64>) -> Checked {
+        let t = |s| SystemTime::UNIX_EPOCH + Duration::from_secs(s);
+        Checked {
+            status: Status::Good,
+            this_update: t(this),
+            next_update: next.map(t),
+        }
+    }
+
+    #[test]
+    fn refresh_is_halfway_or_margin_before_next_update_whichever_is_sooner() {
+        let at = |s| SystemTime::UNIX_EPOCH + Duration::from_secs(s);
+        let hour = Duration::from_secs(3600);
+        // A week of validity: halfway comes first.
+        let c = checked(0, Some(7 * 86_400));
+        assert_eq!(refresh_at(&c, hour, at(10)), at(7 * 86_400 / 2));
+        // Two hours of validity, one hour margin: both say one hour.
+        let c = checked(0, Some(7200));
+        assert_eq!(refresh_at(&c, hour, at(10)), at(3600));
+        // Without nextUpdate: every margin.
+        let c = checked(0, None);
+        assert_eq!(refresh_at(&c, hour, at(10)), at(3610));
+        // Never in the past: at least a second from now.
+        let c = checked(0, Some(100));
+        assert_eq!(refresh_at(&c, hour, at(500)), at(501));
+    }
+
+    #[test]
+    fn a_stale_response_is_not_fresh() {
+        let c = checked(0, Some(1000));
+        let at = |s| SystemTime::UNIX_EPOCH + Duration::from_secs(s);
+        assert!(c.fresh_at(at(1000)));
+        assert!(!c.fresh_at(at(1000) + SKEW + Duration::from_secs(1)));
+        assert!(checked(0, None).fresh_at(at(1 << 40)));
+    }
+
+    #[test]
+    fn garbage_is_a_parse_error_not_a_panic() {
+        let leaf = CertificateDer::from(vec![0x30, 0x00]);
+        let e = check(
+            b"not der",
+            &leaf,
+            &leaf,
+            &rustls::crypto::ring::default_provider(),
+            SystemTime::now(),
+        )
+        .unwrap_err();
+        assert!(matches!(e, OcspError::Der { .. }), "{e}");
+    }
+}
