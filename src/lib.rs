@@ -48,33 +48,37 @@ pub struct Server {
     grace: std::time::Duration,
     admin: Option<admin::Admin>,
     metrics: admin::Metrics,
+    reloader: Arc<tls::reload::TlsReloader>,
 }
 
 impl Server {
     /// Builds everything that can fail (TLS material, the upstream's TLS config, the socket)
     /// before anything is served, so a bad setup never half-starts.
     pub async fn bind(config: &Config, shutdown: &Shutdown) -> Result<Server, Error> {
+        Server::bind_with_source(config, tls::reload::ConfigSource::of(config), shutdown).await
+    }
+
+    /// [`Server::bind`], with where the configuration came from, so a TLS reload reads the same
+    /// file and `--set` overrides again.
+    pub async fn bind_with_source(
+        config: &Config,
+        source: tls::reload::ConfigSource,
+        shutdown: &Shutdown,
+    ) -> Result<Server, Error> {
         let metrics = admin::Metrics::new();
-        let cluster = if config.ssl.cluster.enabled {
-            Some(tls::TlsPolicy::load(&config.ssl.cluster)?)
-        } else {
-            None
-        };
-        let upstream = Upstream::new(
-            config.upstream.uri.clone(),
-            config.upstream.connect_timeout,
-            cluster.as_ref(),
-        )?;
-        if let Some(policy) = &cluster {
+        let material = tls::reload::build(config)?;
+        if let Some(policy) = &material.cluster {
             metrics.certificate(policy.scope(), &policy.chain);
         }
-        let tls = if config.ssl.bolt.enabled {
-            let policy = tls::TlsPolicy::load(&config.ssl.bolt)?;
-            metrics.certificate(policy.scope(), &policy.chain);
-            Some(tokio_rustls::TlsAcceptor::from(policy.server_config()?))
-        } else {
-            None
-        };
+        if let Some(bolt) = &material.bolt {
+            metrics.certificate(bolt.policy.scope(), &bolt.policy.chain);
+        }
+        let upstream = Arc::new(Upstream::with_ocsp(
+            config.upstream.uri.clone(),
+            config.upstream.connect_timeout,
+            material.cluster.as_ref(),
+            config.upstream.ocsp_required,
+        )?);
         // Loaded whenever enabled, so a bad policy is found at start even with the endpoint off.
         let https = if config.ssl.https.enabled {
             let policy = tls::TlsPolicy::load(&config.ssl.https)?;
@@ -91,7 +95,14 @@ impl Server {
             &[config.upstream.uri.address()],
         )
         .await?;
-        if config.bolt.tls_level != TlsLevel::Disabled && tls.is_none() {
+        let bolt_tls = material.bolt.is_some();
+        let (reloader, tls) =
+            tls::reload::TlsReloader::start(config, source, material, upstream.clone());
+        reloader.set_metrics(metrics.clone());
+        if let Some(admin) = &admin {
+            admin.set_reload(reload_hook(reloader.clone(), config.tls_reload_enabled));
+        }
+        if config.bolt.tls_level != TlsLevel::Disabled && !bolt_tls {
             return Err(Error::Setup(
                 "server.bolt.tls_level is OPTIONAL or REQUIRED but dbms.ssl.policy.bolt.enabled \
                  is false"
@@ -109,7 +120,8 @@ impl Server {
             source,
         })?;
         let ctx = Arc::new(session::Context {
-            upstream: Arc::new(upstream),
+            upstream,
+            tls_reload: reloader.clone(),
             handshake_timeout: config.client.handshake_timeout,
             idle_timeout: config.client.idle_timeout,
             max_message_size: config.max_message_size,
@@ -139,6 +151,7 @@ impl Server {
             grace: config.shutdown_grace_period,
             admin,
             metrics,
+            reloader,
         })
     }
 
@@ -151,6 +164,12 @@ impl Server {
     /// The metrics every layer records into; hand a clone to routing, OCSP and reload.
     pub fn metrics(&self) -> &admin::Metrics {
         &self.metrics
+    }
+
+    /// The TLS reloader: `server.reloader().reload("admin").await` is the admin endpoint's
+    /// reload trigger (see [`tls::reload`]).
+    pub fn reloader(&self) -> Arc<tls::reload::TlsReloader> {
+        self.reloader.clone()
     }
 
     pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
@@ -176,8 +195,30 @@ impl Server {
     }
 }
 
+/// `POST /reload` on the admin endpoint runs the same TLS reload as SIGHUP and
+/// `CALL dbms.security.reloadTLS()`.
+fn reload_hook(reloader: Arc<tls::reload::TlsReloader>, enabled: bool) -> admin::ReloadHook {
+    Arc::new(move || {
+        let reloader = reloader.clone();
+        Box::pin(async move {
+            if !enabled {
+                return Err(admin::ReloadError::Disabled(
+                    tls::reload::ReloadError::Disabled.to_string(),
+                ));
+            }
+            match reloader.reload("admin").await {
+                Ok(report) => Ok(report.lines.join("\n")),
+                Err(tls::reload::ReloadError::Disabled) => Err(admin::ReloadError::Disabled(
+                    tls::reload::ReloadError::Disabled.to_string(),
+                )),
+                Err(e) => Err(admin::ReloadError::Failed(e.to_string())),
+            }
+        })
+    })
+}
+
 /// The binary's entry point after the configuration is loaded: logging, runtime, signals.
-pub fn serve(config: Config) -> Result<(), Error> {
+pub fn serve(config: Config, source: tls::reload::ConfigSource) -> Result<(), Error> {
     telemetry::init(
         config.log.format,
         &config.log.level,
@@ -189,7 +230,7 @@ pub fn serve(config: Config) -> Result<(), Error> {
         .map_err(|e| Error::Setup(format!("cannot start the async runtime: {e}")))?;
     runtime.block_on(async move {
         let shutdown = Shutdown::new();
-        let server = Server::bind(&config, &shutdown).await?;
+        let server = Server::bind_with_source(&config, source, &shutdown).await?;
         let addr = server
             .local_addr()
             .map_err(|e| Error::Setup(e.to_string()))?;
@@ -199,7 +240,7 @@ pub fn serve(config: Config) -> Result<(), Error> {
             upstream = %config.upstream.uri.address(),
             "boltgate listening"
         );
-        let signals = tokio::spawn(signals(shutdown.clone()));
+        let signals = tokio::spawn(signals(shutdown.clone(), server.reloader()));
         server.run(shutdown).await;
         signals.abort();
         tracing::info!("boltgate stopped");
@@ -208,19 +249,36 @@ pub fn serve(config: Config) -> Result<(), Error> {
 }
 
 /// SIGTERM (orchestrators, `kill`) and SIGINT (Ctrl-C) start a graceful drain; a second signal
-/// closes every session at once for an operator who will not wait.
-async fn signals(shutdown: Shutdown) {
+/// closes every session at once for an operator who will not wait. SIGHUP (an operator or a
+/// certificate manager after rotating files) reloads the TLS material when
+/// `dbms.security.tls_reload_enabled=true`.
+async fn signals(shutdown: Shutdown, reloader: Arc<tls::reload::TlsReloader>) {
     use tokio::signal::unix::{signal, SignalKind};
-    let (Ok(mut term), Ok(mut int)) = (
+    let (Ok(mut term), Ok(mut int), Ok(mut hup)) = (
         signal(SignalKind::terminate()),
         signal(SignalKind::interrupt()),
+        signal(SignalKind::hangup()),
     ) else {
         tracing::error!("cannot install signal handlers; stop boltgate with SIGKILL");
         return;
     };
-    tokio::select! { _ = term.recv() => {}, _ = int.recv() => {} }
-    tracing::info!("signal received: draining (send it again to close at once)");
-    shutdown.begin_drain();
-    tokio::select! { _ = term.recv() => {}, _ = int.recv() => {} }
-    shutdown.close_now();
+    let mut draining = false;
+    loop {
+        tokio::select! {
+            _ = term.recv() => {},
+            _ = int.recv() => {},
+            _ = hup.recv() => {
+                // The outcome is logged by reload itself.
+                let _ = reloader.reload("SIGHUP").await;
+                continue;
+            }
+        }
+        if draining {
+            shutdown.close_now();
+            return;
+        }
+        tracing::info!("signal received: draining (send it again to close at once)");
+        shutdown.begin_drain();
+        draining = true;
+    }
 }

@@ -65,7 +65,14 @@ fn main() -> ExitCode {
                 ExitCode::FAILURE
             }
         }
-        None => match boltgate::serve(config) {
+        None => match boltgate::serve(
+            config,
+            boltgate::tls::reload::ConfigSource {
+                path: args.config.clone(),
+                overrides: args.overrides.clone(),
+                opts: args.load_options(),
+            },
+        ) {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
                 eprintln!("boltgate: {e}");

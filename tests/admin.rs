@@ -174,7 +174,13 @@ fn metrics_move_as_a_driver_session_runs_and_parse_as_prometheus_text() {
     assert!(!config.contains("hunter2"), "{config}");
 
     // Routes that are not there, or not with that method.
-    assert_eq!(http(admin, "POST", "/reload").0, 404);
+    // POST /reload runs the TLS reload; here dbms.security.tls_reload_enabled=false.
+    let (status, body) = http(admin, "POST", "/reload");
+    assert_eq!(status, 409, "{body}");
+    assert!(
+        body.contains("dbms.security.tls_reload_enabled=false"),
+        "{body}"
+    );
     assert_eq!(http(admin, "GET", "/nope").0, 404);
     assert_eq!(http(admin, "POST", "/metrics").0, 405);
 
@@ -348,4 +354,47 @@ fn https_endpoint_needs_the_https_policy() {
     );
     assert_eq!(status.code(), Some(64), "{out}");
     assert!(out.contains("dbms.ssl.policy.https.enabled"), "{out}");
+}
+
+#[test]
+fn post_reload_reloads_tls_and_is_counted() {
+    let db = FalkorDb::start();
+    let pki = TestPki::new();
+    let base = pki.server_policy_dir("bolt");
+    let (gate, admin) = gate_with_admin(
+        &db,
+        &[
+            ("dbms.security.tls_reload_enabled", "true"),
+            ("server.bolt.tls_level", "OPTIONAL"),
+            ("dbms.ssl.policy.bolt.enabled", "true"),
+            (
+                "dbms.ssl.policy.bolt.base_directory",
+                base.to_str().unwrap(),
+            ),
+            ("dbms.ssl.policy.bolt.client_auth", "NONE"),
+        ],
+    );
+    let (status, body) = http(admin, "POST", "/reload");
+    assert_eq!(status, 200, "{body}\n{}", gate.log());
+    assert_eq!(
+        value(
+            &scrape(admin),
+            "boltgate_reloads_total",
+            &[("result", "ok")]
+        ),
+        1.0
+    );
+    // Broken new material: the reload fails, says why, and the old certificate stays.
+    std::fs::write(base.join("private.key"), "not a key").unwrap();
+    let (status, body) = http(admin, "POST", "/reload");
+    assert_eq!(status, 500, "{body}");
+    assert!(body.contains("dbms.ssl.policy.bolt.private_key"), "{body}");
+    assert_eq!(
+        value(
+            &scrape(admin),
+            "boltgate_reloads_total",
+            &[("result", "failed")]
+        ),
+        1.0
+    );
 }

@@ -15,7 +15,7 @@ use super::ssl_policy::{RawPolicy, Scope, Secret, SslPolicies, TLS_VERSIONS};
 use super::value::{self, ValueError};
 use super::{
     Admin, BoltConnector, Client, ClientAuth, Config, HttpConnector, LoadOptions, Log, LogFormat,
-    ProxyProtocol, TlsLevel, Upstream, WebSocket,
+    Ocsp, ProxyProtocol, TlsLevel, Upstream, WebSocket,
 };
 use crate::upstream::uri::Target;
 
@@ -295,6 +295,9 @@ impl Builder {
         let tls_level = self.get(TLS_LEVEL, |s| value::parse_enum(s, TlsLevel::VARIANTS));
         let ocsp_stapling_enabled = self.bool("server.bolt.ocsp_stapling_enabled");
         let tls_reload_enabled = self.bool("dbms.security.tls_reload_enabled");
+        let ocsp_required = self.bool("boltgate.upstream.ocsp_required");
+        let responder_url = self.optional("boltgate.ocsp.responder_url", value::parse_http_url);
+        let refresh_margin = self.duration("boltgate.ocsp.refresh_margin", false);
         let neo4j_home = self.path("server.directories.neo4j_home").map(absolute);
         let policies = Scope::ALL.map(|scope| self.policy(scope));
         let uri = self.upstream_uri();
@@ -357,11 +360,16 @@ impl Builder {
                 ocsp_stapling_enabled: ocsp_stapling_enabled?,
             },
             tls_reload_enabled: tls_reload_enabled?,
+            ocsp: Ocsp {
+                responder_url: responder_url?,
+                refresh_margin: refresh_margin?,
+            },
             neo4j_home,
             ssl,
             upstream: Upstream {
                 uri: uri?,
                 connect_timeout: connect_timeout?,
+                ocsp_required: ocsp_required?,
             },
             client: Client {
                 handshake_timeout: handshake_timeout?,

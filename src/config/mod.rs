@@ -118,6 +118,17 @@ pub struct Upstream {
     pub uri: Target,
     /// `boltgate.upstream.connect_timeout`; never zero.
     pub connect_timeout: Duration,
+    /// `boltgate.upstream.ocsp_required`: refuse a TLS upstream that staples no OCSP response.
+    pub ocsp_required: bool,
+}
+
+/// `boltgate.ocsp.*`: how the bolt certificate's staple is obtained.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Ocsp {
+    /// `boltgate.ocsp.responder_url`; None: the certificate's AIA OCSP URL.
+    pub responder_url: Option<url::Url>,
+    /// `boltgate.ocsp.refresh_margin`; never zero.
+    pub refresh_margin: Duration,
 }
 
 /// `boltgate.client.*`.
@@ -188,6 +199,7 @@ pub struct Config {
     pub bolt: BoltConnector,
     /// `dbms.security.tls_reload_enabled`.
     pub tls_reload_enabled: bool,
+    pub ocsp: Ocsp,
     /// `server.directories.neo4j_home`, made absolute against the working directory.
     pub neo4j_home: PathBuf,
     /// `dbms.ssl.policy.<scope>.*`, paths resolved.

@@ -37,6 +37,8 @@ pub enum Kind {
     LogFilter,
     /// An upstream URI: bolt, bolt+s, bolt+ssc, neo4j, neo4j+s, neo4j+ssc.
     Uri,
+    /// An `http://` URL (an OCSP responder).
+    HttpUrl,
 }
 
 impl Kind {
@@ -73,6 +75,7 @@ impl Kind {
             Kind::Uri => crate::upstream::uri::Target::parse(value)
                 .map(drop)
                 .map_err(|e| ValueError::new(e.to_string())),
+            Kind::HttpUrl => value::parse_http_url(value).map(drop),
         }
     }
 }
@@ -162,9 +165,9 @@ pub static SETTINGS: &[Setting] = &[
         "TLS for clients: DISABLED (plaintext only), OPTIONAL (either), REQUIRED (TLS only; needs dbms.ssl.policy.bolt.enabled=true).",
         renamed_from = &["dbms.connector.bolt.tls_level"]),
     setting!("server.bolt.ocsp_stapling_enabled", Bool, Is("false"),
-        "Staple an OCSP response for the bolt certificate to the TLS handshake."),
+        "Staple an OCSP response for the bolt certificate to the TLS handshake (fetched from the certificate's OCSP responder, refreshed in the background)."),
     setting!("dbms.security.tls_reload_enabled", Bool, Is("false"),
-        "Reload certificates and keys when their files change, without a restart."),
+        "Take on new certificates, keys, trusted certificates, CRLs and dbms.ssl.policy.* settings without a restart: on SIGHUP or CALL dbms.security.reloadTLS(). Read at start only."),
     setting!("server.directories.neo4j_home", Path, Is("."),
         "Directory that relative SSL policy base directories resolve against; default the working directory.",
         renamed_from = &["dbms.directories.neo4j_home"]),
@@ -210,6 +213,12 @@ pub static SETTINGS: &[Setting] = &[
     // --- boltgate's own ---
     setting!("boltgate.upstream.uri", Uri, Is("bolt://127.0.0.1:7688"),
         "The server boltgate forwards to: bolt://, bolt+s:// (verified TLS), bolt+ssc:// (any certificate)."),
+    setting!("boltgate.upstream.ocsp_required", Bool, Is("false"),
+        "Refuse an upstream TLS server that staples no OCSP response; a stapled response is always checked and `revoked` is always refused."),
+    setting!("boltgate.ocsp.responder_url", HttpUrl, Unset,
+        "OCSP responder for the bolt certificate's staple (http://...); unset means the one named in the certificate (Authority Information Access)."),
+    setting!("boltgate.ocsp.refresh_margin", Duration, Is("1h"),
+        "Fetch a new staple this long before the cached one's nextUpdate (or halfway through its validity, if sooner); also the refresh period of a response without nextUpdate."),
     setting!("boltgate.upstream.connect_timeout", Duration, Is("10s"),
         "Time allowed to connect to the upstream server, TLS and Bolt handshake included."),
     setting!("boltgate.upstream.probe_interval", Duration, Is("5s"),

@@ -243,6 +243,24 @@ pub fn parse_enum<T: Copy>(s: &str, variants: &[(&str, T)]) -> Result<T, ValueEr
         })
 }
 
+/// An `http://` URL: OCSP responders are plain HTTP (RFC 6960 A.1; the response is signed, and a
+/// TLS responder would need its own revocation check).
+pub fn parse_http_url(s: &str) -> Result<url::Url, ValueError> {
+    let url = url::Url::parse(s.trim()).map_err(|e| {
+        ValueError::with_hint(
+            format!("`{s}` is not a URL: {e}"),
+            "e.g. http://ocsp.example.com:8080",
+        )
+    })?;
+    if url.scheme() != "http" || url.host_str().is_none() {
+        return Err(ValueError::with_hint(
+            format!("`{s}` is not an http:// URL with a host"),
+            "OCSP is fetched over plain HTTP, e.g. http://ocsp.example.com",
+        ));
+    }
+    Ok(url)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -25,13 +25,13 @@ use std::time::Duration;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Semaphore;
 use tokio::time::Instant;
-use tokio_rustls::TlsAcceptor;
 use tracing::{field, Instrument};
 
 use crate::admin::Refusal;
 use crate::config::{Scope, TlsLevel};
 use crate::session::{self, Context, SessionError};
 use crate::shutdown::Shutdown;
+use crate::tls::reload::CurrentAcceptor;
 use detect::Protocol;
 use proxy_protocol::{Header, ProxyError};
 use stream::Stream;
@@ -54,7 +54,8 @@ pub struct Listener {
 /// accept loop ends the listening socket closes at once (new clients get a refusal, not a
 /// backlog that is never served) while sessions still hold this.
 struct Shared {
-    tls: Option<TlsAcceptor>,
+    /// The acceptor for new connections; a TLS reload replaces it.
+    tls: CurrentAcceptor,
     tls_level: TlsLevel,
     transports: Transports,
     ctx: Arc<Context>,
@@ -63,7 +64,7 @@ struct Shared {
 impl Listener {
     pub fn new(
         tcp: TcpListener,
-        tls: Option<TlsAcceptor>,
+        tls: CurrentAcceptor,
         tls_level: TlsLevel,
         max_connections: usize,
         transports: Transports,
@@ -216,7 +217,7 @@ impl Shared {
             Protocol::Tls => {
                 let Some(acceptor) = self
                     .tls
-                    .as_ref()
+                    .get()
                     .filter(|_| self.tls_level != TlsLevel::Disabled)
                 else {
                     self.ctx.metrics.connection_refused(Refusal::TlsDisabled);
@@ -324,7 +325,7 @@ impl Shared {
 
 /// An error and its causes on one line: `Display` prints one level by convention, but a log line
 /// must carry the whole story (e.g. "client framing: I/O error: connection reset by peer").
-fn chain(e: &dyn std::error::Error) -> String {
+pub(crate) fn chain(e: &dyn std::error::Error) -> String {
     let mut text = e.to_string();
     let mut source = e.source();
     while let Some(cause) = source {

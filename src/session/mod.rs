@@ -12,6 +12,7 @@
 pub mod error;
 pub mod failure;
 pub mod handshake;
+pub mod procedures;
 pub mod relay;
 
 use std::sync::Arc;
@@ -34,6 +35,8 @@ use crate::upstream::connect::Upstream;
 /// What every session shares: where to go and the limits that apply.
 pub struct Context {
     pub upstream: Arc<Upstream>,
+    /// Answers `CALL dbms.security.reloadTLS()` ([`procedures`]).
+    pub tls_reload: Arc<crate::tls::reload::TlsReloader>,
     pub handshake_timeout: Duration,
     /// Close a client that has been idle (READY, nothing outstanding) this long.
     pub idle_timeout: Option<Duration>,

@@ -21,6 +21,7 @@ use tokio::io::{AsyncWriteExt, ReadHalf, WriteHalf};
 use tokio_util::codec::{FramedRead, FramedWrite};
 
 use super::failure::{failure, DATABASE_UNAVAILABLE, REQUEST_INVALID};
+use super::procedures::Procedures;
 use super::{Context, End, SessionError};
 use crate::admin::SessionMetrics;
 use crate::listener::stream::Stream;
@@ -58,10 +59,15 @@ pub async fn run(
     let mut u_tx = FramedWrite::new(uw, codec());
     u_tx.set_backpressure_boundary(WRITE_BOUNDARY);
     let tracker = Mutex::new(Tracker::new(version));
+    let (local_tx, mut local_rx) = tokio::sync::mpsc::unbounded_channel();
+    let local = Local {
+        tx: local_tx,
+        answered: tokio::sync::Notify::new(),
+    };
 
     let result = tokio::select! {
-        r = client_to_upstream(&mut c_rx, &mut u_tx, &tracker, version, ctx, metrics) => r,
-        r = upstream_to_client(&mut u_rx, &mut c_tx, &tracker, ctx, metrics) => r,
+        r = client_to_upstream(&mut c_rx, &mut u_tx, &tracker, version, ctx, metrics, &local) => r,
+        r = upstream_to_client(&mut u_rx, &mut c_tx, &tracker, ctx, metrics, &local, &mut local_rx) => r,
         _ = ctx.shutdown.closing() => Ok(End::Shutdown),
     };
 
@@ -105,6 +111,13 @@ fn result_text(result: &Result<End, SessionError>) -> String {
     }
 }
 
+/// Answers boltgate gives itself ([`procedures`]), queued for the client's writer, and the
+/// signal that the upstream's answers were written (so a local answer can wait its turn).
+struct Local {
+    tx: tokio::sync::mpsc::UnboundedSender<Frame>,
+    answered: tokio::sync::Notify,
+}
+
 async fn client_to_upstream(
     rx: &mut Rx,
     tx: &mut Tx,
@@ -112,8 +125,10 @@ async fn client_to_upstream(
     version: Version,
     ctx: &Context,
     metrics: &SessionMetrics,
+    local: &Local,
 ) -> Result<End, SessionError> {
     let mut drain_seen = false;
+    let mut procedures = Procedures::default();
     // The access mode of the open explicit transaction: RUNs inside it carry no mode of their own.
     let mut tx_mode: Option<AccessMode> = None;
     loop {
@@ -155,11 +170,17 @@ async fn client_to_upstream(
                     SinkExt::<Frame>::flush(tx).await.map_err(upstream_err)?;
                     return Ok(End::Goodbye);
                 }
-                count_work(&raw, kind, &mut tx_mode, metrics);
-                tracker.lock().expect("tracker lock").on_request(kind);
-                tx.feed(Frame::Message(raw.into_bytes()))
-                    .await
-                    .map_err(upstream_err)?;
+                let answered = procedures.intercepts(version, &raw)
+                    && answer_locally(&mut procedures, &raw, tx, tracker, version, ctx, local)
+                        .await?;
+                if !answered {
+                    count_work(&raw, kind, &mut tx_mode, metrics);
+                    procedures.on_forwarded(version, &raw);
+                    tracker.lock().expect("tracker lock").on_request(kind);
+                    tx.feed(Frame::Message(raw.into_bytes()))
+                        .await
+                        .map_err(upstream_err)?;
+                }
             } else {
                 tx.feed(Frame::Noop).await.map_err(upstream_err)?;
             }
@@ -207,15 +228,64 @@ fn count_work(
     }
 }
 
+/// Waits until every forwarded request has its answer written to the client, then answers
+/// `raw` locally. False when the session's state says the upstream should answer after all.
+async fn answer_locally(
+    procedures: &mut Procedures,
+    raw: &RawMessage,
+    tx: &mut Tx,
+    tracker: &Mutex<Tracker>,
+    version: Version,
+    ctx: &Context,
+    local: &Local,
+) -> Result<bool, SessionError> {
+    SinkExt::<Frame>::flush(tx).await.map_err(upstream_err)?;
+    let state = loop {
+        // Created before the check, so a wake-up between the two is not lost.
+        let answered = local.answered.notified();
+        {
+            let t = tracker.lock().expect("tracker lock");
+            if t.outstanding() == 0 {
+                break t.state();
+            }
+        }
+        answered.await;
+    };
+    match procedures.answer(version, raw, state, ctx).await {
+        Some(frames) => {
+            for f in frames {
+                // The receiver lives as long as the session; a send can only fail as it ends.
+                let _ = local.tx.send(f);
+            }
+            Ok(true)
+        }
+        None => Ok(false),
+    }
+}
+
 async fn upstream_to_client(
     rx: &mut Rx,
     tx: &mut Tx,
     tracker: &Mutex<Tracker>,
     ctx: &Context,
     metrics: &SessionMetrics,
+    local: &Local,
+    local_rx: &mut tokio::sync::mpsc::UnboundedReceiver<Frame>,
 ) -> Result<End, SessionError> {
     loop {
-        let mut frame = match rx.next().await {
+        let next = tokio::select! {
+            biased;
+            Some(answer) = local_rx.recv() => {
+                tx.feed(answer).await.map_err(client_err)?;
+                while let Ok(answer) = local_rx.try_recv() {
+                    tx.feed(answer).await.map_err(client_err)?;
+                }
+                SinkExt::<Frame>::flush(tx).await.map_err(client_err)?;
+                continue;
+            }
+            next = rx.next() => next,
+        };
+        let mut frame = match next {
             Some(Ok(frame)) => frame,
             Some(Err(e)) => return Err(upstream_err(e)),
             None => {
@@ -250,6 +320,7 @@ async fn upstream_to_client(
         }
         metrics.to_client(messages, bytes_in);
         SinkExt::<Frame>::flush(tx).await.map_err(client_err)?;
+        local.answered.notify_waiters();
         if ctx.shutdown.is_draining() && tracker.lock().expect("tracker lock").is_idle() {
             return Ok(End::Drained);
         }

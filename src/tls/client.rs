@@ -14,6 +14,7 @@ use rustls::client::WebPkiServerVerifier;
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use rustls::{CertificateError, ClientConfig, DigitallySignedStruct, SignatureScheme};
 
+use super::ocsp::OcspCheckingVerifier;
 use super::revocation::Revoked;
 use super::trust::danger::TrustAnyServerCertificate;
 use super::trust::TrustedDir;
@@ -22,10 +23,22 @@ use crate::config::Scope;
 
 /// `bolt+s`: the system's roots, hostname verified.
 pub fn verified() -> Arc<ClientConfig> {
+    verified_ocsp(false)
+}
+
+/// [`verified`], with the stapled OCSP response checked ([`super::ocsp::OcspCheckingVerifier`]);
+/// `ocsp_required` also refuses a server that staples none.
+pub fn verified_ocsp(ocsp_required: bool) -> Arc<ClientConfig> {
+    let (roots, root_certs) = trust::system_roots_with_certs();
+    let inner = WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider())
+        .build()
+        .expect("the system roots and ring's algorithms make a verifier");
+    let verifier = ocsp_checking(inner, root_certs, ocsp_required);
     let config = ClientConfig::builder_with_provider(provider())
         .with_safe_default_protocol_versions()
         .expect("ring supports the default protocol versions")
-        .with_root_certificates(trust::system_roots())
+        .dangerous()
+        .with_custom_certificate_verifier(verifier)
         .with_no_client_auth();
     Arc::new(config)
 }
@@ -33,19 +46,46 @@ pub fn verified() -> Arc<ClientConfig> {
 /// `bolt+ssc`: any certificate is accepted; the handshake signature is still checked, so the
 /// connection is encrypted to whoever holds the presented certificate's key.
 pub fn any_certificate() -> Arc<ClientConfig> {
+    any_certificate_ocsp(false)
+}
+
+/// [`any_certificate`]; a stapled OCSP response is still checked when the server sends its
+/// issuer, and `revoked` refuses it.
+pub fn any_certificate_ocsp(ocsp_required: bool) -> Arc<ClientConfig> {
+    let inner = Arc::new(TrustAnyServerCertificate(provider()));
     let config = ClientConfig::builder_with_provider(provider())
         .with_safe_default_protocol_versions()
         .expect("ring supports the default protocol versions")
         .dangerous()
-        .with_custom_certificate_verifier(Arc::new(TrustAnyServerCertificate(provider())))
+        .with_custom_certificate_verifier(ocsp_checking(inner, Vec::new(), ocsp_required))
         .with_no_client_auth();
     Arc::new(config)
+}
+
+fn ocsp_checking(
+    inner: Arc<dyn ServerCertVerifier>,
+    issuers: Vec<CertificateDer<'static>>,
+    required: bool,
+) -> Arc<dyn ServerCertVerifier> {
+    Arc::new(OcspCheckingVerifier {
+        inner,
+        provider: provider(),
+        issuers,
+        required,
+    })
 }
 
 impl TlsPolicy {
     /// This policy as a TLS client presenting its certificate (mutual TLS). The server name is
     /// given per connection to the connector.
     pub fn client_config(&self) -> Result<Arc<ClientConfig>, TlsError> {
+        self.client_config_ocsp(false)
+    }
+
+    /// [`TlsPolicy::client_config`], with the server's stapled OCSP response checked against
+    /// the issuers in its chain and in `trusted_dir`; `ocsp_required` refuses a server that
+    /// staples none.
+    pub fn client_config_ocsp(&self, ocsp_required: bool) -> Result<Arc<ClientConfig>, TlsError> {
         let c = &self.config;
         let (inner, match_crl_entries): (Arc<dyn ServerCertVerifier>, bool) = if c.trust_all {
             (
@@ -87,7 +127,15 @@ impl TlsPolicy {
                 source,
             })?
             .dangerous()
-            .with_custom_certificate_verifier(Arc::new(verifier))
+            .with_custom_certificate_verifier(ocsp_checking(
+                Arc::new(verifier),
+                self.trusted
+                    .files
+                    .iter()
+                    .flat_map(|(_, certs)| certs.iter().cloned())
+                    .collect(),
+                ocsp_required,
+            ))
             .with_client_auth_cert(self.chain.clone(), self.key.clone_key())
             .map_err(|source| TlsError::Rustls {
                 context: format!(

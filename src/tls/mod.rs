@@ -13,11 +13,17 @@
 //! | [`server`]     | a policy as a server (`client_auth`)                                   |
 //! | [`client`]     | a policy as a client (cluster: mutual TLS); `+s` / `+ssc` upstreams   |
 //! | [`inspect`]    | `boltgate certs check`: what `openssl x509 -text` would show           |
+//! | [`resolver`]   | the bolt certificate as a resolver whose OCSP staple can be replaced   |
+//! | [`ocsp`]       | OCSP: fetch, check, cache and refresh the staple; check peers' staples |
+//! | [`reload`]     | `dbms.security.tls_reload_enabled`: rebuild every policy, swap atomically |
 
 pub mod client;
 pub mod inspect;
+pub mod ocsp;
 pub mod pem;
 pub mod policy;
+pub mod reload;
+pub mod resolver;
 pub mod revocation;
 pub mod server;
 pub mod suites;

@@ -18,6 +18,7 @@ use rustls::server::danger::{ClientCertVerified, ClientCertVerifier};
 use rustls::server::WebPkiClientVerifier;
 use rustls::{DigitallySignedStruct, DistinguishedName, ServerConfig, SignatureScheme};
 
+use super::resolver::StapledCert;
 use super::revocation::Revoked;
 use super::trust::danger::TrustAnyClientCertificate;
 use super::trust::TrustedDir;
@@ -48,6 +49,27 @@ impl TlsPolicy {
                 source,
             })?;
         Ok(Arc::new(config))
+    }
+
+    /// This policy as a TLS server whose certificate is served through a [`StapledCert`], so
+    /// an OCSP staple can be set and refreshed on the returned handle while the config is live.
+    pub fn server_config_stapled(&self) -> Result<(Arc<ServerConfig>, Arc<StapledCert>), TlsError> {
+        let builder = ServerConfig::builder_with_provider(self.provider.clone())
+            .with_protocol_versions(&self.versions)
+            .map_err(|source| TlsError::Rustls {
+                context: self.setting("tls_versions"),
+                source,
+            })?;
+        let verifier = self.client_verifier()?;
+        // The key was checked against the leaf in TlsPolicy::load (what with_single_cert does).
+        let cert = Arc::new(StapledCert::new(
+            self.chain.clone(),
+            self.signing_key.clone(),
+        ));
+        let config = builder
+            .with_client_cert_verifier(verifier)
+            .with_cert_resolver(cert.clone());
+        Ok((Arc::new(config), cert))
     }
 
     fn client_verifier(&self) -> Result<Arc<dyn ClientCertVerifier>, TlsError> {

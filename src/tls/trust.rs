@@ -84,17 +84,24 @@ pub fn load_trusted_dir(
 /// The roots a `bolt+s://` upstream is verified against: the operating system's store
 /// (which honours `SSL_CERT_FILE` / `SSL_CERT_DIR`), or Mozilla's roots when it has none.
 pub fn system_roots() -> RootCertStore {
+    system_roots_with_certs().0
+}
+
+/// [`system_roots`], and the system's certificates themselves (the issuers an upstream's OCSP
+/// staple may have to be checked against; a trust store keeps only names and keys).
+pub fn system_roots_with_certs() -> (RootCertStore, Vec<CertificateDer<'static>>) {
     let mut store = RootCertStore::empty();
     let native = rustls_native_certs::load_native_certs();
     for err in &native.errors {
         tracing::debug!(error = %err, "skipping a system certificate");
     }
+    let certs = native.certs.clone();
     let (added, _ignored) = store.add_parsable_certificates(native.certs);
     if added == 0 {
         tracing::warn!("no system CA certificates found; using the bundled Mozilla roots");
         store.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
     }
-    store
+    (store, certs)
 }
 
 /// Verifiers that accept any certificate: `trust_all` and `bolt+ssc`. They still check the

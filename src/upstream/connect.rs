@@ -54,7 +54,8 @@ impl UpstreamError {
 /// How to reach the one upstream server, built once at start.
 pub struct Upstream {
     pub target: Target,
-    tls: Option<(tokio_rustls::TlsConnector, ServerName<'static>)>,
+    /// Replaced by a TLS reload ([`Upstream::reload_tls`]); each dial clones the current one.
+    tls: std::sync::RwLock<Option<(tokio_rustls::TlsConnector, ServerName<'static>)>>,
     connect_timeout: Duration,
 }
 
@@ -68,62 +69,42 @@ impl Upstream {
         connect_timeout: Duration,
         cluster: Option<&tls::TlsPolicy>,
     ) -> Result<Self, tls::TlsError> {
-        let config = match (cluster, target.tls) {
-            (Some(policy), mode) => {
-                let why = match mode {
-                    TlsMode::Plain => {
-                        "the URI is bolt:// (plaintext), but the cluster policy \
-                                       encrypts traffic between servers: TLS is used"
-                    }
-                    TlsMode::SelfSigned => {
-                        "the URI's +ssc is overridden: the certificate is \
-                                            verified against the cluster policy's trusted_dir"
-                    }
-                    TlsMode::Verified => {
-                        "the URI's +s is served by the cluster policy's \
-                                          trusted_dir instead of the system roots"
-                    }
-                };
-                tracing::info!(
-                    upstream = %target.address(),
-                    verify_hostname = policy.config.verify_hostname,
-                    "upstream TLS: dbms.ssl.policy.cluster (mutual TLS); {why}"
-                );
-                Some(policy.client_config()?)
-            }
-            (None, TlsMode::Plain) => None,
-            (None, TlsMode::Verified) => Some(tls::client::verified()),
-            (None, TlsMode::SelfSigned) => {
-                tracing::warn!(
-                    upstream = %target.address(),
-                    "bolt+ssc: the upstream's certificate is not verified; traffic is \
-                     encrypted but not protected from an active man in the middle"
-                );
-                Some(tls::client::any_certificate())
-            }
-        };
-        let tls = match config {
-            None => None,
-            Some(config) => {
-                let name = ServerName::try_from(target.server_name().to_string()).map_err(|e| {
-                    tls::TlsError::Setting {
-                        setting: "boltgate.upstream.uri".into(),
-                        problem: format!("`{}` is not a valid TLS server name: {e}", target.host),
-                    }
-                })?;
-                Some((tokio_rustls::TlsConnector::from(config), name))
-            }
-        };
+        Upstream::with_ocsp(target, connect_timeout, cluster, false)
+    }
+
+    /// [`Upstream::new`]; `ocsp_required` is `boltgate.upstream.ocsp_required`.
+    pub fn with_ocsp(
+        target: Target,
+        connect_timeout: Duration,
+        cluster: Option<&tls::TlsPolicy>,
+        ocsp_required: bool,
+    ) -> Result<Self, tls::TlsError> {
+        let tls = tls_for(&target, cluster, ocsp_required)?;
         Ok(Upstream {
             target,
-            tls,
+            tls: std::sync::RwLock::new(tls),
             connect_timeout,
         })
     }
 
+    /// New connections use `cluster` (or the URI's TLS) from now on; open ones keep theirs.
+    pub fn reload_tls(
+        &self,
+        cluster: Option<&tls::TlsPolicy>,
+        ocsp_required: bool,
+    ) -> Result<(), tls::TlsError> {
+        let tls = tls_for(&self.target, cluster, ocsp_required)?;
+        *self.tls.write().unwrap_or_else(|e| e.into_inner()) = tls;
+        Ok(())
+    }
+
+    fn current_tls(&self) -> Option<(tokio_rustls::TlsConnector, ServerName<'static>)> {
+        self.tls.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
     /// Whether upstream connections use TLS.
     pub fn uses_tls(&self) -> bool {
-        self.tls.is_some()
+        self.current_tls().is_some()
     }
 
     /// Dial and negotiate: the upstream is offered exactly `candidates` (the versions both the
@@ -147,7 +128,7 @@ impl Upstream {
             })?;
         // Bolt is request/response with small messages: Nagle would add up to 40 ms a turn.
         let _ = tcp.set_nodelay(true);
-        let mut stream = match &self.tls {
+        let mut stream = match self.current_tls() {
             None => Stream::Plain(tcp),
             Some((connector, name)) => {
                 let tls = tokio::time::timeout(
@@ -177,6 +158,62 @@ impl Upstream {
         })??;
         Ok((stream, version, rest))
     }
+}
+
+/// The upstream TLS connector for `target`: the cluster policy when enabled, else the URI's.
+/// `cluster` is the loaded cluster policy when `dbms.ssl.policy.cluster.enabled=true`.
+fn tls_for(
+    target: &Target,
+    cluster: Option<&tls::TlsPolicy>,
+    ocsp_required: bool,
+) -> Result<Option<(tokio_rustls::TlsConnector, ServerName<'static>)>, tls::TlsError> {
+    let config = match (cluster, target.tls) {
+        (Some(policy), mode) => {
+            let why = match mode {
+                TlsMode::Plain => {
+                    "the URI is bolt:// (plaintext), but the cluster policy \
+                                       encrypts traffic between servers: TLS is used"
+                }
+                TlsMode::SelfSigned => {
+                    "the URI's +ssc is overridden: the certificate is \
+                                            verified against the cluster policy's trusted_dir"
+                }
+                TlsMode::Verified => {
+                    "the URI's +s is served by the cluster policy's \
+                                          trusted_dir instead of the system roots"
+                }
+            };
+            tracing::info!(
+                upstream = %target.address(),
+                verify_hostname = policy.config.verify_hostname,
+                "upstream TLS: dbms.ssl.policy.cluster (mutual TLS); {why}"
+            );
+            Some(policy.client_config_ocsp(ocsp_required)?)
+        }
+        (None, TlsMode::Plain) => None,
+        (None, TlsMode::Verified) => Some(tls::client::verified_ocsp(ocsp_required)),
+        (None, TlsMode::SelfSigned) => {
+            tracing::warn!(
+                upstream = %target.address(),
+                "bolt+ssc: the upstream's certificate is not verified; traffic is \
+                 encrypted but not protected from an active man in the middle"
+            );
+            Some(tls::client::any_certificate_ocsp(ocsp_required))
+        }
+    };
+    let tls = match config {
+        None => None,
+        Some(config) => {
+            let name = ServerName::try_from(target.server_name().to_string()).map_err(|e| {
+                tls::TlsError::Setting {
+                    setting: "boltgate.upstream.uri".into(),
+                    problem: format!("`{}` is not a valid TLS server name: {e}", target.host),
+                }
+            })?;
+            Some((tokio_rustls::TlsConnector::from(config), name))
+        }
+    };
+    Ok(tls)
 }
 
 async fn handshake(
