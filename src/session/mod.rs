@@ -12,7 +12,9 @@
 pub mod error;
 pub mod failure;
 pub mod handshake;
+pub mod intercept;
 pub mod relay;
+pub mod routed;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -34,6 +36,9 @@ use crate::upstream::connect::Upstream;
 /// What every session shares: where to go and the limits that apply.
 pub struct Context {
     pub upstream: Arc<Upstream>,
+    /// Set when routing across cluster members (a `neo4j*` URI or `boltgate.routing.members`):
+    /// sessions then use [`routed`] instead of the single-upstream [`relay`].
+    pub routing: Option<Arc<routed::Routing>>,
     pub handshake_timeout: Duration,
     /// Close a client that has been idle (READY, nothing outstanding) this long.
     pub idle_timeout: Option<Duration>,
@@ -65,6 +70,10 @@ pub async fn run(mut client: Stream, ctx: &Context) -> Result<End, SessionError>
     if candidates.is_empty() {
         handshake::refuse_client(&mut client).await;
         return Err(SessionError::ClientHandshake(hello.refusal_error()));
+    }
+
+    if let Some(routing) = &ctx.routing {
+        return routed::run(client, buf, &hello, candidates, ctx, routing).await;
     }
 
     // Always offer the upstream a manifest: a server that knows it lists what it speaks and we
