@@ -141,6 +141,7 @@ struct Shared {
     addr: SocketAddr,
     received: Mutex<Vec<Received>>,
     accepted: AtomicU64,
+    runs: AtomicU64,
     /// The wide row, chunked, with id 0: `00 LL B1 71 93 CB <8 id bytes> …`.
     wide_row: Bytes,
     /// The `RECORD [1]` answer, chunked.
@@ -198,6 +199,11 @@ impl SyntheticServer {
     /// The query of every RUN received so far (only with [`Options::record`]).
     pub fn queries(&self) -> Vec<String> {
         self.received().iter().filter_map(Received::query).collect()
+    }
+
+    /// RUN messages received so far (always counted; cheap).
+    pub fn runs(&self) -> u64 {
+        self.shared.runs.load(Ordering::Relaxed)
     }
 
     /// Connections accepted so far.
@@ -260,6 +266,7 @@ impl Shared {
             addr,
             received: Mutex::new(Vec::new()),
             accepted: AtomicU64::new(0),
+            runs: AtomicU64::new(0),
             wide_row,
             one_row: chunked(&one.to_raw().expect("RECORD [1] encodes")),
             run_success_wide: success(vec![("fields", fields(WIDE_FIELDS)), ("t_first", 0.into())]),
@@ -637,6 +644,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
     }
 
     fn on_run(&mut self, query: &str) {
+        self.shared.runs.fetch_add(1, Ordering::Relaxed);
         let (open, names, cached) = match parse_query(query) {
             Query::One(value) => (
                 Open::One { value, sent: false },
