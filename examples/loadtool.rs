@@ -82,8 +82,8 @@ struct Args {
     user: Option<String>,
     #[arg(long, default_value = "")]
     password: String,
-    /// Comma-separated scenarios to run (direct, direct-tls, proxy, proxy-tls).
-    #[arg(long, default_value = "direct,direct-tls,proxy,proxy-tls")]
+    /// Comma-separated scenarios to run (direct, direct-tls, proxy, proxy-tls, routed).
+    #[arg(long, default_value = "direct,direct-tls,proxy,proxy-tls,routed")]
     scenarios: String,
     /// One JSON object on stdout instead of the table.
     #[arg(long)]
@@ -97,6 +97,8 @@ struct Target {
     tls: Option<TlsConnector>,
     /// The scenario its ratios are against.
     baseline: Option<&'static str>,
+    /// RUN with `mode: "r"` (the routed scenario's read-heavy workload).
+    read_mode: bool,
 }
 
 #[derive(Debug, Default, Clone)]
@@ -173,6 +175,7 @@ async fn run(args: Args) -> Result<(), BoxError> {
             addr: direct_addr,
             tls: None,
             baseline: None,
+            read_mode: false,
         });
     }
     if wanted.contains(&"direct-tls") && args.upstream.is_none() {
@@ -186,6 +189,7 @@ async fn run(args: Args) -> Result<(), BoxError> {
             addr: tls.addr(),
             tls: Some(pki.connector()),
             baseline: None,
+            read_mode: false,
         });
         servers.push(tls);
     }
@@ -197,6 +201,7 @@ async fn run(args: Args) -> Result<(), BoxError> {
             addr: proxy.addr(),
             tls: None,
             baseline: has(&targets, "direct").then_some("direct"),
+            read_mode: false,
         });
         proxies.push(proxy);
     }
@@ -220,6 +225,30 @@ async fn run(args: Args) -> Result<(), BoxError> {
             addr: proxy.addr(),
             tls: Some(pki.connector()),
             baseline,
+            read_mode: false,
+        });
+        proxies.push(proxy);
+    }
+    // Routed: boltgate with a static topology (the direct server as writer, two more synthetic
+    // servers as readers); every query is a read, so the readers share the work.
+    let mut readers = Vec::new();
+    if wanted.contains(&"routed") && args.upstream.is_none() {
+        for _ in 0..2 {
+            readers.push(SyntheticServer::start().await?);
+        }
+        let settings = format!(
+            "boltgate.upstream.uri={upstream_uri}\n\
+             boltgate.routing.members=writer={direct_addr},reader={},reader={}\n",
+            readers[0].addr(),
+            readers[1].addr()
+        );
+        let proxy = RunningProxy::start(&settings).await?;
+        targets.push(Target {
+            name: "routed",
+            addr: proxy.addr(),
+            tls: None,
+            baseline: has(&targets, "direct").then_some("direct"),
+            read_mode: true,
         });
         proxies.push(proxy);
     }
@@ -238,6 +267,15 @@ async fn run(args: Args) -> Result<(), BoxError> {
         results.push(m);
     }
 
+    if !readers.is_empty() {
+        let (a, b) = (readers[0].runs(), readers[1].runs());
+        let spread = format!(
+            "routed reader spread: reader 1 ran {a} queries, reader 2 ran {b} ({:.1}% / {:.1}%)",
+            100.0 * a as f64 / (a + b).max(1) as f64,
+            100.0 * b as f64 / (a + b).max(1) as f64
+        );
+        eprintln!("{spread}");
+    }
     for proxy in proxies {
         proxy.stop().await;
     }
@@ -262,7 +300,9 @@ async fn connect(target: &Target, auth: &Auth) -> Result<Client<Io>, BoxError> {
                 Either::Right(connector.connect(name, tcp).await?)
             }
         };
-        Ok::<_, BoxError>(Client::handshake(io, auth).await?)
+        let mut client = Client::handshake(io, auth).await?;
+        client.set_read_mode(target.read_mode);
+        Ok::<_, BoxError>(client)
     };
     timeout(OP_TIMEOUT, fut)
         .await

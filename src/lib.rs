@@ -9,7 +9,7 @@
 //! | [`tls`]       | `dbms.ssl.policy.*` → rustls server and client configurations          |
 //! | [`listener`]  | accept, limit, PROXY header, TLS level, WebSocket; one span per client  |
 //! | [`session`]   | one client: version negotiation on both sides, then the relay          |
-//! | [`upstream`]  | the upstream URI and dialing it (TCP, TLS, Bolt handshake)             |
+//! | [`upstream`]  | the upstream URI, dialing (TCP, TLS, Bolt), routing tables, balancing   |
 //! | [`shutdown`]  | drain on SIGTERM, then close after the grace period                     |
 //! | [`admin`]     | the admin endpoint (/metrics, /health, /ready, /config, POST /reload)  |
 //! | [`telemetry`] | logging setup                                                          |
@@ -119,9 +119,37 @@ impl Server {
             addr: addr.clone(),
             source,
         })?;
+        let routing = config.routing_enabled().then(|| {
+            let registry = if config.routing.members.is_empty() {
+                upstream::registry::Registry::with_routers(
+                    vec![config.upstream.uri.address()],
+                    config.routing.ban_time,
+                )
+            } else {
+                upstream::registry::Registry::with_members(
+                    &config.routing.members,
+                    config.routing.ban_time,
+                )
+            };
+            tracing::info!(
+                advertised = ?config.routing.advertised_addresses,
+                members = ?config.routing.members,
+                "routing across cluster members"
+            );
+            Arc::new(session::routed::Routing::new(
+                Arc::new(registry),
+                session::intercept::Advertised {
+                    addresses: config.routing.advertised_addresses.clone(),
+                    ttl: config.routing.ttl,
+                },
+                &config.upstream.uri.address(),
+                &config.upstream.uri.routing_context,
+            ))
+        });
         let ctx = Arc::new(session::Context {
             upstream,
             tls_reload: reloader.clone(),
+            routing,
             handshake_timeout: config.client.handshake_timeout,
             idle_timeout: config.client.idle_timeout,
             max_message_size: config.max_message_size,

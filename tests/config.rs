@@ -299,10 +299,6 @@ fn bad_upstream_uris_say_what_is_wrong() {
         ("bolt://:7687", "the host is empty"),
         ("bolt://db:0", "port 0 is not allowed"),
         (
-            "neo4j://db",
-            "is a routing URI; routing arrives in a later version",
-        ),
-        (
             "neo4j://db?address=x",
             "routing context key `address` is reserved",
         ),

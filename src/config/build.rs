@@ -15,7 +15,7 @@ use super::ssl_policy::{RawPolicy, Scope, Secret, SslPolicies, TLS_VERSIONS};
 use super::value::{self, ValueError};
 use super::{
     Admin, BoltConnector, Client, ClientAuth, Config, HttpConnector, LoadOptions, Log, LogFormat,
-    Ocsp, ProxyProtocol, TlsLevel, Upstream, WebSocket,
+    Ocsp, ProxyProtocol, Routing, TlsLevel, Upstream, WebSocket,
 };
 use crate::upstream::uri::Target;
 
@@ -27,6 +27,26 @@ const MAX_MESSAGE_SIZE: u64 = 2 << 30;
 
 const TLS_LEVEL: &str = "server.bolt.tls_level";
 const UPSTREAM_URI: &str = "boltgate.upstream.uri";
+const MEMBERS: &str = "boltgate.routing.members";
+
+/// The address clients are told to use when none is configured: the listen address, with
+/// `localhost` for a wildcard host (as Neo4j's `server.default_advertised_address`).
+fn default_advertised(listen: &value::ListenAddress) -> String {
+    let host = match listen.host.as_str() {
+        "" | "0.0.0.0" | "::" => "localhost",
+        h => h,
+    };
+    crate::upstream::members::normalise_address(&format!(
+        "{}:{}",
+        if host.contains(':') {
+            format!("[{host}]")
+        } else {
+            host.to_string()
+        },
+        listen.port
+    ))
+    .unwrap_or_else(|_| format!("localhost:{}", listen.port))
+}
 
 /// The entries being turned into a Config, and the problems found so far.
 struct Builder {
@@ -278,14 +298,6 @@ impl Builder {
                 return None;
             }
         };
-        if target.routing {
-            let e = ValueError::with_hint(
-                format!("`{uri}` is a routing URI; routing arrives in a later version"),
-                "use bolt://, bolt+s:// or bolt+ssc:// for now",
-            );
-            self.invalid(UPSTREAM_URI, at, e);
-            return None;
-        }
         Some(target)
     }
 
@@ -302,6 +314,25 @@ impl Builder {
         let policies = Scope::ALL.map(|scope| self.policy(scope));
         let uri = self.upstream_uri();
         let connect_timeout = self.duration("boltgate.upstream.connect_timeout", false);
+        let members = self.get(MEMBERS, |s| match value::parse_list(s)? {
+            items if items.is_empty() => Ok(Vec::new()),
+            items => crate::upstream::members::parse_members(&items),
+        });
+        let advertised = self.get("boltgate.routing.advertised_addresses", |s| {
+            value::parse_list(s)?
+                .iter()
+                .map(|a| {
+                    crate::upstream::members::normalise_address(a).map_err(|p| {
+                        ValueError::with_hint(
+                            p,
+                            "e.g. proxy1.example.com:7687,proxy2.example.com:7687",
+                        )
+                    })
+                })
+                .collect::<Result<Vec<_>, _>>()
+        });
+        let routing_ttl = self.duration("boltgate.routing.ttl", false);
+        let ban_time = self.duration("boltgate.routing.ban_time", true);
         let handshake_timeout = self.duration("boltgate.client.handshake_timeout", false);
         let idle_timeout = self.duration("boltgate.client.idle_timeout", true);
         let max_connections = self.get("boltgate.client.max_connections", parse_max_connections);
@@ -345,6 +376,25 @@ impl Builder {
             }
         }
 
+        if let (Some(target), Some(members)) = (&uri, &members) {
+            if target.routing && !members.is_empty() {
+                self.errors.push(ConfigError::Conflict {
+                    at: self.origin(MEMBERS),
+                    key: MEMBERS.to_string(),
+                    other: format!("{UPSTREAM_URI}={target}"),
+                    problem: "a static member list and a neo4j:// URI both describe the topology; \
+                              keep one (the URI's scheme only sets TLS for static members: use \
+                              bolt://, bolt+s:// or bolt+ssc://)"
+                        .to_string(),
+                });
+            }
+        }
+        let advertised_addresses = match (advertised?, &listen_address) {
+            (list, _) if !list.is_empty() => list,
+            (_, Some(listen)) => vec![default_advertised(listen)],
+            (_, None) => return None,
+        };
+
         let neo4j_home = neo4j_home?;
         let [bolt, cluster, https] = policies;
         let ssl = SslPolicies {
@@ -370,6 +420,12 @@ impl Builder {
                 uri: uri?,
                 connect_timeout: connect_timeout?,
                 ocsp_required: ocsp_required?,
+            },
+            routing: Routing {
+                members: members?,
+                advertised_addresses,
+                ttl: routing_ttl?,
+                ban_time: ban_time?,
             },
             client: Client {
                 handshake_timeout: handshake_timeout?,

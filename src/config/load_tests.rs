@@ -236,14 +236,48 @@ fn tls_level_needs_the_bolt_policy() {
 }
 
 #[test]
-fn routing_uris_are_refused_for_now() {
-    let got = problems(
+fn routing_settings_load_and_conflicts_are_named() {
+    let c = load(
         "boltgate.upstream.uri=neo4j+s://cluster.example.com?region=eu\n",
         &[],
-    );
+    )
+    .unwrap();
+    assert!(c.routing_enabled());
     assert_eq!(
-        got,
-        ["t.conf:1: boltgate.upstream.uri: `neo4j+s://cluster.example.com?region=eu` is a routing URI; routing arrives in a later version (use bolt://, bolt+s:// or bolt+ssc:// for now)"]
+        c.upstream.uri.routing_context,
+        [("region".into(), "eu".into())]
+    );
+    assert_eq!(c.routing.ttl, std::time::Duration::from_secs(300));
+    assert_eq!(c.routing.ban_time, std::time::Duration::from_secs(30));
+    // Default advertised address: the listen address.
+    assert_eq!(c.routing.advertised_addresses, ["127.0.0.1:7687"]);
+
+    let c = load(
+        "boltgate.routing.members=writer=a:1,reader=b\nserver.bolt.listen_address=:7000\n\
+         boltgate.routing.advertised_addresses=p1:7687,p2\n",
+        &[],
+    )
+    .unwrap();
+    assert!(c.routing_enabled());
+    assert_eq!(c.routing.members.len(), 2);
+    assert_eq!(c.routing.advertised_addresses, ["p1:7687", "p2:7687"]);
+    let c = load("server.bolt.listen_address=:7000\n", &[]).unwrap();
+    assert!(!c.routing_enabled());
+    assert_eq!(c.routing.advertised_addresses, ["localhost:7000"]);
+
+    let got = problems(
+        "boltgate.upstream.uri=neo4j://r:7687\nboltgate.routing.members=writer=a:1\n",
+        &[],
+    );
+    assert_eq!(got.len(), 1, "{got:?}");
+    assert!(
+        got[0].starts_with("t.conf:2: boltgate.routing.members: "),
+        "{got:?}"
+    );
+    let got = problems("boltgate.routing.members=leader=a:1\n", &[]);
+    assert!(
+        got[0].contains("`leader` is not a role (writer or reader)"),
+        "{got:?}"
     );
     let got = problems("boltgate.upstream.uri=bolt://u:p@h\n", &[]);
     assert_eq!(

@@ -114,7 +114,7 @@ pub struct BoltConnector {
 /// `boltgate.upstream.*`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Upstream {
-    /// `boltgate.upstream.uri`; not routing (neo4j* URIs are refused for now).
+    /// `boltgate.upstream.uri`; a `neo4j*` URI turns routing on (routers fetched from it).
     pub uri: Target,
     /// `boltgate.upstream.connect_timeout`; never zero.
     pub connect_timeout: Duration,
@@ -129,6 +129,21 @@ pub struct Ocsp {
     pub responder_url: Option<url::Url>,
     /// `boltgate.ocsp.refresh_margin`; never zero.
     pub refresh_margin: Duration,
+}
+
+/// `boltgate.routing.*`: routing across cluster members.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Routing {
+    /// `boltgate.routing.members`: a static topology; empty when unset (never set together with
+    /// a `neo4j*` upstream URI).
+    pub members: Vec<crate::upstream::members::Member>,
+    /// `boltgate.routing.advertised_addresses`, each `host:port`; never empty (defaults to the
+    /// listen address, `localhost` standing for a wildcard host).
+    pub advertised_addresses: Vec<String>,
+    /// `boltgate.routing.ttl`; never zero.
+    pub ttl: Duration,
+    /// `boltgate.routing.ban_time`.
+    pub ban_time: Duration,
 }
 
 /// `boltgate.client.*`.
@@ -205,6 +220,7 @@ pub struct Config {
     /// `dbms.ssl.policy.<scope>.*`, paths resolved.
     pub ssl: SslPolicies,
     pub upstream: Upstream,
+    pub routing: Routing,
     pub client: Client,
     pub websocket: WebSocket,
     pub proxy_protocol: ProxyProtocol,
@@ -215,6 +231,14 @@ pub struct Config {
     pub log: Log,
     pub admin: Admin,
     effective: Vec<EffectiveSetting>,
+}
+
+impl Config {
+    /// Whether sessions route across cluster members (a `neo4j*` URI or a static member list)
+    /// rather than relaying to the one upstream server.
+    pub fn routing_enabled(&self) -> bool {
+        self.upstream.uri.routing || !self.routing.members.is_empty()
+    }
 }
 
 /// How to load: the switches that come from the command line rather than the file.

@@ -12,8 +12,10 @@
 pub mod error;
 pub mod failure;
 pub mod handshake;
+pub mod intercept;
 pub mod procedures;
 pub mod relay;
+pub mod routed;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -37,6 +39,9 @@ pub struct Context {
     pub upstream: Arc<Upstream>,
     /// Answers `CALL dbms.security.reloadTLS()` ([`procedures`]).
     pub tls_reload: Arc<crate::tls::reload::TlsReloader>,
+    /// Set when routing across cluster members (a `neo4j*` URI or `boltgate.routing.members`):
+    /// sessions then use [`routed`] instead of the single-upstream [`relay`].
+    pub routing: Option<Arc<routed::Routing>>,
     pub handshake_timeout: Duration,
     /// Close a client that has been idle (READY, nothing outstanding) this long.
     pub idle_timeout: Option<Duration>,
@@ -71,6 +76,10 @@ pub async fn run(mut client: Stream, ctx: &Context) -> Result<End, SessionError>
         ctx.metrics
             .connection_refused(crate::admin::Refusal::BoltVersion);
         return Err(SessionError::ClientHandshake(hello.refusal_error()));
+    }
+
+    if let Some(routing) = &ctx.routing {
+        return routed::run(client, buf, &hello, candidates, ctx, routing).await;
     }
 
     // Always offer the upstream a manifest: a server that knows it lists what it speaks and we

@@ -111,6 +111,8 @@ pub struct Client<S> {
     codec: ChunkCodec,
     version: Version,
     server: String,
+    /// Send `mode: "r"` with every RUN (a routed proxy then places it on a reader).
+    read_mode: bool,
 }
 
 impl Client<TcpStream> {
@@ -132,6 +134,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Client<S> {
             codec: ChunkCodec::default(),
             version: Version::V5_8,
             server: String::new(),
+            read_mode: false,
         };
         client.negotiate().await?;
         client.hello(auth).await?;
@@ -287,14 +290,23 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Client<S> {
         Ok(())
     }
 
+    /// From now on, RUN in read mode (`mode: "r"`).
+    pub fn set_read_mode(&mut self, read: bool) {
+        self.read_mode = read;
+    }
+
     /// RUN `query` (no parameters, auto-commit) and PULL everything, pipelined in one write.
     pub async fn run(&mut self, query: &str) -> Result<Outcome, ClientError> {
         let mut pull = Map::new();
         pull.push("n", -1);
+        let mut extra = Map::new();
+        if self.read_mode {
+            extra.push("mode", "r");
+        }
         self.queue(&Request::Run(Run {
             query: query.to_owned(),
             parameters: Map::new(),
-            extra: Map::new(),
+            extra,
         }))?;
         self.queue(&Request::Pull(PullDiscard { extra: pull }))?;
         // Bytes already buffered belong to nothing (the previous call read to its summary), so

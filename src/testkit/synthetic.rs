@@ -79,6 +79,14 @@ pub struct Options {
     pub payload_len: usize,
     /// Serve TLS (the client must start TLS before the Bolt preamble).
     pub tls: Option<Arc<rustls::ServerConfig>>,
+    /// For a scripted cluster: the `rt` map ROUTE is answered with (shared, so a test can change
+    /// the topology while the servers run). None: a table naming this server in every role.
+    pub route_table: Option<Arc<Mutex<Value>>>,
+    /// For a scripted cluster: while true, write work (BEGIN or auto-commit RUN without
+    /// `mode: "r"`) is refused with `Neo.ClientError.Cluster.NotALeader`.
+    pub not_leader: Option<Arc<std::sync::atomic::AtomicBool>>,
+    /// The bookmark COMMIT and auto-commit results report; None: [`BOOKMARK`].
+    pub bookmark: Option<String>,
 }
 
 impl Default for Options {
@@ -89,6 +97,9 @@ impl Default for Options {
             record: false,
             payload_len: DEFAULT_PAYLOAD_LEN,
             tls: None,
+            route_table: None,
+            not_leader: None,
+            bookmark: None,
         }
     }
 }
@@ -130,6 +141,7 @@ struct Shared {
     addr: SocketAddr,
     received: Mutex<Vec<Received>>,
     accepted: AtomicU64,
+    runs: AtomicU64,
     /// The wide row, chunked, with id 0: `00 LL B1 71 93 CB <8 id bytes> …`.
     wide_row: Bytes,
     /// The `RECORD [1]` answer, chunked.
@@ -187,6 +199,11 @@ impl SyntheticServer {
     /// The query of every RUN received so far (only with [`Options::record`]).
     pub fn queries(&self) -> Vec<String> {
         self.received().iter().filter_map(Received::query).collect()
+    }
+
+    /// RUN messages received so far (always counted; cheap).
+    pub fn runs(&self) -> u64 {
+        self.shared.runs.load(Ordering::Relaxed)
     }
 
     /// Connections accepted so far.
@@ -249,13 +266,17 @@ impl Shared {
             addr,
             received: Mutex::new(Vec::new()),
             accepted: AtomicU64::new(0),
+            runs: AtomicU64::new(0),
             wide_row,
             one_row: chunked(&one.to_raw().expect("RECORD [1] encodes")),
             run_success_wide: success(vec![("fields", fields(WIDE_FIELDS)), ("t_first", 0.into())]),
             run_success_one: success(vec![("fields", fields(&["1"])), ("t_first", 0.into())]),
             pull_done: success(vec![
                 ("has_more", false.into()),
-                ("bookmark", BOOKMARK.into()),
+                (
+                    "bookmark",
+                    opts.bookmark.as_deref().unwrap_or(BOOKMARK).into(),
+                ),
                 ("t_last", 0.into()),
                 ("type", "r".into()),
                 ("db", "neo4j".into()),
@@ -538,6 +559,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
                 }
                 self.push_raw(&Response::success(meta));
             }
+            Request::Run(run) if !self.in_tx && self.refuses_write(&run.extra) => {}
             Request::Run(run) => self.on_run(&run.query),
             Request::Pull(p) => self.on_pull(p.n()).await?,
             Request::PullAll => self.on_pull(-1).await?,
@@ -551,6 +573,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
                     );
                 }
             }
+            Request::Begin(begin) if self.refuses_write(&begin.extra) => {}
             Request::Begin(_) => {
                 self.in_tx = true;
                 let ok = self.shared.success_empty.clone();
@@ -559,13 +582,19 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
             Request::Commit => {
                 self.in_tx = false;
                 self.open = None;
-                self.push(&success(vec![("bookmark", BOOKMARK.into())]));
+                let bookmark = self.shared.opts.bookmark.as_deref().unwrap_or(BOOKMARK);
+                self.push(&success(vec![("bookmark", bookmark.into())]));
             }
             Request::Rollback => {
                 self.in_tx = false;
                 self.open = None;
                 let ok = self.shared.success_empty.clone();
                 self.push(&ok);
+            }
+            Request::Route(_) if self.shared.opts.route_table.is_some() => {
+                let rt = self.shared.opts.route_table.as_ref().expect("checked");
+                let rt = rt.lock().expect("route table lock").clone();
+                self.push(&success(vec![("rt", rt)]));
             }
             Request::Route(_) => {
                 let addr = self.shared.addr.to_string();
@@ -596,7 +625,26 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
         Ok(Flow::Continue)
     }
 
+    /// Under [`Options::not_leader`], refuses write work with NotALeader (and returns true).
+    fn refuses_write(&mut self, extra: &Map) -> bool {
+        let refusing = self
+            .shared
+            .opts
+            .not_leader
+            .as_ref()
+            .is_some_and(|f| f.load(Ordering::Relaxed));
+        if refusing && extra.get_str("mode") != Some("r") {
+            self.fail(
+                "Neo.ClientError.Cluster.NotALeader",
+                "synthetic server: no write operations are allowed on this member",
+            );
+            return true;
+        }
+        false
+    }
+
     fn on_run(&mut self, query: &str) {
+        self.shared.runs.fetch_add(1, Ordering::Relaxed);
         let (open, names, cached) = match parse_query(query) {
             Query::One(value) => (
                 Open::One { value, sent: false },

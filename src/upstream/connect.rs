@@ -115,7 +115,45 @@ impl Upstream {
         candidates: &[Version],
         manifest: bool,
     ) -> Result<(Stream, Version, BytesMut), UpstreamError> {
-        let addr = self.target.address();
+        let name = self.current_tls().map(|(_, n)| n);
+        self.dial(&self.target.address(), name, candidates, manifest)
+            .await
+    }
+
+    /// Dial a cluster member by its `host:port` (as a routing table or the static member list
+    /// names it), with the same TLS settings as the URI; its certificate is checked against its
+    /// own host name.
+    pub async fn connect_to(
+        &self,
+        address: &str,
+        candidates: &[Version],
+        manifest: bool,
+    ) -> Result<(Stream, Version, BytesMut), UpstreamError> {
+        let name = match self.current_tls() {
+            None => None,
+            Some(_) => {
+                let host = super::members::split_address(address)
+                    .map(|(h, _)| h)
+                    .unwrap_or_else(|| address.to_string());
+                Some(
+                    ServerName::try_from(host.clone()).map_err(|e| UpstreamError::Handshake {
+                        addr: address.to_string(),
+                        problem: format!("`{host}` is not a valid TLS server name: {e}"),
+                    })?,
+                )
+            }
+        };
+        self.dial(address, name, candidates, manifest).await
+    }
+
+    async fn dial(
+        &self,
+        addr: &str,
+        name: Option<ServerName<'static>>,
+        candidates: &[Version],
+        manifest: bool,
+    ) -> Result<(Stream, Version, BytesMut), UpstreamError> {
+        let addr = addr.to_string();
         let tcp = tokio::time::timeout(self.connect_timeout, TcpStream::connect(&addr))
             .await
             .map_err(|_| UpstreamError::ConnectTimeout {
@@ -128,24 +166,21 @@ impl Upstream {
             })?;
         // Bolt is request/response with small messages: Nagle would add up to 40 ms a turn.
         let _ = tcp.set_nodelay(true);
-        let mut stream = match self.current_tls() {
-            None => Stream::Plain(tcp),
-            Some((connector, name)) => {
-                let tls = tokio::time::timeout(
-                    self.connect_timeout,
-                    connector.connect(name.clone(), tcp),
-                )
-                .await
-                .map_err(|_| UpstreamError::ConnectTimeout {
-                    addr: addr.clone(),
-                    timeout: self.connect_timeout,
-                })?
-                .map_err(|source| UpstreamError::Tls {
-                    addr: addr.clone(),
-                    source,
-                })?;
+        let mut stream = match (self.current_tls(), name) {
+            (Some((connector, _)), Some(name)) => {
+                let tls = tokio::time::timeout(self.connect_timeout, connector.connect(name, tcp))
+                    .await
+                    .map_err(|_| UpstreamError::ConnectTimeout {
+                        addr: addr.clone(),
+                        timeout: self.connect_timeout,
+                    })?
+                    .map_err(|source| UpstreamError::Tls {
+                        addr: addr.clone(),
+                        source,
+                    })?;
                 Stream::ClientTls(Box::new(tls))
             }
+            _ => Stream::Plain(tcp),
         };
         let (version, rest) = tokio::time::timeout(
             self.connect_timeout,
@@ -157,6 +192,12 @@ impl Upstream {
             problem: format!("no answer within {:?}", self.connect_timeout),
         })??;
         Ok((stream, version, rest))
+    }
+
+    /// The connect timeout, which also bounds boltgate's own exchanges with members (routing
+    /// table fetches, HELLO replays).
+    pub fn connect_timeout(&self) -> Duration {
+        self.connect_timeout
     }
 }
 

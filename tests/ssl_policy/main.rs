@@ -378,6 +378,13 @@ fn the_example_configurations_load_with_a_test_pki() {
             ],
         ),
         (
+            "routing-mtls.conf",
+            vec![
+                format!("dbms.ssl.policy.bolt.base_directory={}", base.display()),
+                format!("dbms.ssl.policy.cluster.base_directory={}", base.display()),
+            ],
+        ),
+        (
             "encrypted-key.conf",
             vec![
                 format!("dbms.ssl.policy.bolt.base_directory={}", enc_dir.display()),

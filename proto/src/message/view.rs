@@ -112,6 +112,19 @@ fn scan_map<'a>(
     Ok(())
 }
 
+/// Reads a value with `read` if it has the expected type; otherwise leaves the cursor where it
+/// was and says so (`None`), so the caller skips it. Summaries are read this way: a server that
+/// puts a wrongly typed value under a known key must not stop boltgate from tracking the session.
+fn lenient<'a, T, E>(
+    c: &mut Cursor<'a>,
+    read: impl FnOnce(&mut Cursor<'a>) -> std::result::Result<T, E>,
+) -> Option<T> {
+    let mut probe = c.clone();
+    let value = read(&mut probe).ok()?;
+    *c = probe;
+    Some(value)
+}
+
 fn opt_str(c: &mut Cursor<'_>) -> Result<Option<String>> {
     Ok(c.read_opt_str()?
         .filter(|s| !s.is_empty())
@@ -167,13 +180,14 @@ impl RawMessage {
                 expect(self, sig::SUCCESS, 1, "SUCCESS")?;
                 let (mut has_more, mut bookmark, mut db) = (false, None, None);
                 scan_map(&mut self.fields(), |key, c| {
-                    match key {
-                        "has_more" => has_more = c.read_bool()?,
-                        "bookmark" => bookmark = c.read_opt_str()?.map(str::to_owned),
-                        "db" => db = c.read_opt_str()?.map(str::to_owned),
-                        _ => return Ok(false),
-                    }
-                    Ok(true)
+                    let read = match key {
+                        "has_more" => lenient(c, |c| c.read_bool()).map(|v| has_more = v),
+                        "bookmark" => lenient(c, |c| c.read_opt_str())
+                            .map(|v| bookmark = v.map(str::to_owned)),
+                        "db" => lenient(c, |c| c.read_opt_str()).map(|v| db = v.map(str::to_owned)),
+                        _ => None,
+                    };
+                    Ok(read.is_some())
                 })?;
                 Ok(Summary::Success {
                     has_more,
@@ -185,13 +199,13 @@ impl RawMessage {
                 expect(self, sig::FAILURE, 1, "FAILURE")?;
                 let (mut code, mut neo4j_code, mut message) = (None, None, None);
                 scan_map(&mut self.fields(), |key, c| {
-                    match key {
-                        "code" => code = c.read_opt_str()?,
-                        "neo4j_code" => neo4j_code = c.read_opt_str()?,
-                        "message" => message = c.read_opt_str()?,
-                        _ => return Ok(false),
-                    }
-                    Ok(true)
+                    let read = match key {
+                        "code" => lenient(c, |c| c.read_opt_str()).map(|v| code = v),
+                        "neo4j_code" => lenient(c, |c| c.read_opt_str()).map(|v| neo4j_code = v),
+                        "message" => lenient(c, |c| c.read_opt_str()).map(|v| message = v),
+                        _ => None,
+                    };
+                    Ok(read.is_some())
                 })?;
                 Ok(Summary::Failure {
                     code: neo4j_code.or(code).unwrap_or_default().to_owned(),

@@ -1,0 +1,257 @@
+//! The routing tables, one per database, shared by every session.
+//!
+//! - A static topology (`boltgate.routing.members`) is one table for every database that never
+//!   expires; bans take the place of forgetting members.
+//! - A `neo4j*` upstream URI: tables are fetched from the routers with ROUTE (the routing context
+//!   from the URI's query string), per database, through a [`Fetch`] the asking session provides
+//!   (it replays its own HELLO/LOGON, so boltgate holds no credentials of its own).
+//!   - One refresh at a time per database (a per-entry async mutex: the others wait for its
+//!     result rather than sending their own ROUTE).
+//!   - Refreshed in the background once 80% of the TTL has passed, so the request path rarely
+//!     waits.
+//!   - If every router fails, a stale table that still has a member for the mode is used, with
+//!     a warning (stale-table fallback); otherwise the error goes to the client.
+//!   - The drivers' rules for dropping a member apply (see [`RoutingTable::forget`]).
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
+
+use boltgate_proto::message::{AccessMode, RoutingTable as RouteAnswer};
+use dashmap::DashMap;
+
+use super::balance::Balancer;
+use super::members::Member;
+use super::routing_table::RoutingTable;
+
+/// Asks one router for a database's table: `(router address, db, bookmarks)`.
+pub trait Fetch: Send + Sync {
+    fn fetch<'a>(
+        &'a self,
+        router: &'a str,
+        db: Option<&'a str>,
+        bookmarks: &'a [String],
+    ) -> Pin<Box<dyn Future<Output = Result<RouteAnswer, String>> + Send + 'a>>;
+}
+
+/// Why no table could be had.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("no routing table for database `{db}`: {problem}")]
+pub struct RoutingError {
+    pub db: String,
+    pub problem: String,
+}
+
+#[derive(Debug)]
+enum Source {
+    Static(RoutingTable),
+    Routers { initial: Vec<String> },
+}
+
+#[derive(Debug, Default)]
+struct Entry {
+    table: RwLock<Option<RoutingTable>>,
+    refresh: Arc<tokio::sync::Mutex<()>>,
+}
+
+#[derive(Debug)]
+pub struct Registry {
+    source: Source,
+    tables: DashMap<String, Arc<Entry>>,
+    pub balancer: Balancer,
+}
+
+impl Registry {
+    pub fn with_members(members: &[Member], ban_time: Duration) -> Registry {
+        Registry {
+            source: Source::Static(RoutingTable::from_members(members, Instant::now())),
+            tables: DashMap::new(),
+            balancer: Balancer::new(ban_time),
+        }
+    }
+
+    /// `initial`: the router(s) of the upstream URI, `host:port`.
+    pub fn with_routers(initial: Vec<String>, ban_time: Duration) -> Registry {
+        Registry {
+            source: Source::Routers { initial },
+            tables: DashMap::new(),
+            balancer: Balancer::new(ban_time),
+        }
+    }
+
+    pub fn is_static(&self) -> bool {
+        matches!(self.source, Source::Static(_))
+    }
+
+    /// The address the session dials first, to negotiate the Bolt version: the initial router,
+    /// or for a static topology the first writer (then any member) that is not banned.
+    pub fn bootstrap_candidates(&self) -> Vec<String> {
+        match &self.source {
+            Source::Routers { initial } => initial.clone(),
+            Source::Static(t) => {
+                let now = Instant::now();
+                let mut all: Vec<String> = t.writers.iter().chain(&t.readers).cloned().collect();
+                all.dedup();
+                // Members not banned first; banned ones still last, in case all are.
+                all.sort_by_key(|a| self.balancer.is_banned(a, now));
+                all
+            }
+        }
+    }
+
+    fn entry(&self, db: &str) -> Arc<Entry> {
+        if let Some(e) = self.tables.get(db) {
+            return e.clone();
+        }
+        self.tables.entry(db.to_string()).or_default().clone()
+    }
+
+    /// The table for `db` (None = home database) usable for `mode`, refreshing it first when
+    /// it is stale.
+    pub async fn table(
+        self: &Arc<Self>,
+        db: Option<&str>,
+        mode: AccessMode,
+        bookmarks: &[String],
+        fetch: &Arc<dyn Fetch>,
+    ) -> Result<RoutingTable, RoutingError> {
+        let Source::Routers { initial } = &self.source else {
+            let Source::Static(t) = &self.source else {
+                unreachable!()
+            };
+            return Ok(t.clone());
+        };
+        let key = db.unwrap_or("").to_string();
+        let entry = self.entry(&key);
+        let now = Instant::now();
+        if let Some(t) = entry.table.read().expect("table lock").clone() {
+            if !t.is_stale_for(mode, now) {
+                if t.wants_early_refresh(now) {
+                    self.refresh_in_background(key, entry.clone(), fetch.clone());
+                }
+                return Ok(t);
+            }
+        }
+        let _single = entry.refresh.lock().await;
+        // Someone else may have refreshed it while this one waited.
+        let current = entry.table.read().expect("table lock").clone();
+        if let Some(t) = &current {
+            if !t.is_stale_for(mode, Instant::now()) {
+                return Ok(t.clone());
+            }
+        }
+        match self
+            .fetch_from_routers(current.as_ref(), initial, db, bookmarks, fetch.as_ref())
+            .await
+        {
+            Ok(t) => {
+                *entry.table.write().expect("table lock") = Some(t.clone());
+                Ok(t)
+            }
+            Err(problem) => match current {
+                Some(stale) if !stale.members_for(mode).is_empty() => {
+                    tracing::warn!(
+                        db = key,
+                        %problem,
+                        "routing table refresh failed; using the stale table"
+                    );
+                    Ok(stale)
+                }
+                _ => Err(RoutingError {
+                    db: if key.is_empty() { "<home>".into() } else { key },
+                    problem,
+                }),
+            },
+        }
+    }
+
+    fn refresh_in_background(
+        self: &Arc<Self>,
+        key: String,
+        entry: Arc<Entry>,
+        fetch: Arc<dyn Fetch>,
+    ) {
+        let Ok(guard) = entry.refresh.clone().try_lock_owned() else {
+            return; // A refresh is already running.
+        };
+        let this = self.clone();
+        tokio::spawn(async move {
+            let _guard = guard;
+            let Source::Routers { initial } = &this.source else {
+                return;
+            };
+            let current = entry.table.read().expect("table lock").clone();
+            let db = (!key.is_empty()).then_some(key.as_str());
+            match this
+                .fetch_from_routers(current.as_ref(), initial, db, &[], fetch.as_ref())
+                .await
+            {
+                Ok(t) => *entry.table.write().expect("table lock") = Some(t),
+                Err(problem) => {
+                    tracing::warn!(db = key, %problem, "background routing table refresh failed")
+                }
+            }
+        });
+    }
+
+    async fn fetch_from_routers(
+        &self,
+        current: Option<&RoutingTable>,
+        initial: &[String],
+        db: Option<&str>,
+        bookmarks: &[String],
+        fetch: &dyn Fetch,
+    ) -> Result<RoutingTable, String> {
+        let now = Instant::now();
+        let mut routers: Vec<String> = current.map(|t| t.routers.clone()).unwrap_or_default();
+        for r in initial {
+            if !routers.contains(r) {
+                routers.push(r.clone());
+            }
+        }
+        // Banned routers last, not skipped: a ban is a hint, the table is a necessity.
+        routers.sort_by_key(|a| self.balancer.is_banned(a, now));
+        let mut problems = Vec::new();
+        for router in &routers {
+            match fetch.fetch(router, db, bookmarks).await {
+                Ok(answer) => match RoutingTable::from_answer(&answer, Instant::now()) {
+                    Ok(t) => {
+                        tracing::debug!(
+                            router,
+                            db = db.unwrap_or("<home>"),
+                            writers = ?t.writers,
+                            readers = ?t.readers,
+                            "routing table fetched"
+                        );
+                        return Ok(t);
+                    }
+                    Err(e) => problems.push(format!("{router}: {e}")),
+                },
+                Err(e) => problems.push(format!("{router}: {e}")),
+            }
+        }
+        Err(problems.join("; "))
+    }
+
+    /// A member failed (refused, closed, DatabaseUnavailable): banned, and forgotten in every
+    /// table.
+    pub fn on_member_failure(&self, address: &str) {
+        self.balancer.ban(address);
+        for e in self.tables.iter() {
+            if let Some(t) = e.table.write().expect("table lock").as_mut() {
+                t.forget(address);
+            }
+        }
+    }
+
+    /// A member refused a write (NotALeader, ForbiddenOnReadOnlyDatabase): forgotten as a
+    /// writer of `db`, so the next write work refreshes that table.
+    pub fn on_write_refused(&self, db: Option<&str>, address: &str) {
+        if let Some(e) = self.tables.get(db.unwrap_or("")) {
+            if let Some(t) = e.table.write().expect("table lock").as_mut() {
+                t.forget_writer(address);
+            }
+        }
+    }
+}

