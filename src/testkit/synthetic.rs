@@ -41,18 +41,9 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio_util::codec::Decoder;
 use tokio_util::sync::CancellationToken;
 
-/// The versions offered by default: every version from 4.4 to 5.8 that a server ever negotiated.
-pub const DEFAULT_VERSIONS: &[Version] = &[
-    Version::V5_8,
-    Version::V5_7,
-    Version::V5_6,
-    Version::V5_4,
-    Version::V5_3,
-    Version::V5_2,
-    Version::V5_1,
-    Version::V5_0,
-    Version::V4_4,
-];
+/// The versions offered by default: every version from 4.4 to 5.8 that a server ever negotiated,
+/// the same list the testkit client proposes.
+pub const DEFAULT_VERSIONS: &[Version] = super::client::VERSIONS;
 
 /// Default length of the string in a wide row: with the id, the map and the markers a row is
 /// about 1 KiB on the wire.
