@@ -96,9 +96,13 @@ impl Server {
         )
         .await?;
         let bolt_tls = material.bolt.is_some();
-        let (reloader, tls) =
-            tls::reload::TlsReloader::start(config, source, material, upstream.clone());
-        reloader.set_metrics(metrics.clone());
+        let (reloader, tls) = tls::reload::TlsReloader::start(
+            config,
+            source,
+            material,
+            upstream.clone(),
+            metrics.clone(),
+        );
         if let Some(admin) = &admin {
             admin.set_reload(reload_hook(reloader.clone(), config.tls_reload_enabled));
         }

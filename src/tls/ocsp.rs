@@ -38,6 +38,8 @@ use x509_ocsp::{
 };
 
 use super::resolver::StapledCert;
+use crate::admin::Metrics;
+use crate::config::Scope;
 
 /// Time allowed for one fetch from the responder, connection included.
 const FETCH_TIMEOUT: Duration = Duration::from_secs(10);
@@ -105,9 +107,15 @@ pub struct Checked {
 }
 
 impl Checked {
-    /// Whether a staple of this response may still be served at `now`.
+    /// Whether a response from a peer is still acceptable at `now` (with clock skew allowed).
     pub fn fresh_at(&self, now: SystemTime) -> bool {
         self.next_update.is_none_or(|n| now <= n + SKEW)
+    }
+
+    /// Whether boltgate may still staple this response at `now`. No skew here: a client with
+    /// an accurate clock refuses a staple past its nextUpdate, so boltgate stops at nextUpdate.
+    pub fn servable_at(&self, now: SystemTime) -> bool {
+        self.next_update.is_none_or(|n| now < n)
     }
 }
 
@@ -473,10 +481,16 @@ impl Drop for Stapler {
 }
 
 impl Stapler {
-    /// Starts fetching at once (or, with `cached` still fresh, when it is due for refresh).
-    pub fn spawn(cert: Arc<StapledCert>, source: StapleSource, cached: Option<Cached>) -> Stapler {
+    /// Starts fetching at once (or, with `cached` still fresh, when it is due for refresh). The
+    /// staple's age is kept in `metrics` (`boltgate_ocsp_staple_age_seconds{scope="bolt"}`).
+    pub fn spawn(
+        cert: Arc<StapledCert>,
+        source: StapleSource,
+        cached: Option<Cached>,
+        metrics: Metrics,
+    ) -> Stapler {
         let cached = Arc::new(std::sync::Mutex::new(cached));
-        let task = tokio::spawn(run(cert, source.clone(), cached.clone()));
+        let task = tokio::spawn(run(cert, source.clone(), cached.clone(), metrics));
         Stapler {
             task,
             cached,
@@ -519,27 +533,32 @@ async fn run(
     cert: Arc<StapledCert>,
     source: StapleSource,
     cached: Arc<std::sync::Mutex<Option<Cached>>>,
+    metrics: Metrics,
 ) {
     let url = source.url.to_string();
     let lock = || cached.lock().unwrap_or_else(|e| e.into_inner());
+    let staple = |der: Option<Vec<u8>>, this_update: Option<SystemTime>| {
+        cert.set_ocsp(der);
+        metrics.ocsp_staple(Scope::Bolt, this_update);
+    };
     let mut next_fetch = SystemTime::now();
     if let Some(c) = lock().clone() {
-        if c.checked.fresh_at(SystemTime::now()) {
-            cert.set_ocsp(Some(c.der.clone()));
+        if c.checked.servable_at(SystemTime::now()) {
+            staple(Some(c.der.clone()), Some(c.checked.this_update));
             next_fetch = refresh_at(&c.checked, source.refresh_margin, c.checked.this_update);
         }
     }
     loop {
         // Wake for the fetch, or earlier to drop a staple that expires first.
         let expiry = lock().as_ref().and_then(|c| c.checked.next_update);
-        let wake = expiry.map_or(next_fetch, |e| (e + SKEW).min(next_fetch));
+        let wake = expiry.map_or(next_fetch, |e| e.min(next_fetch));
         sleep_until(wake).await;
         let now = SystemTime::now();
         if now < next_fetch {
             let mut guard = lock();
-            if guard.as_ref().is_some_and(|c| !c.checked.fresh_at(now)) {
+            if guard.as_ref().is_some_and(|c| !c.checked.servable_at(now)) {
                 *guard = None;
-                cert.set_ocsp(None);
+                staple(None, None);
                 tracing::warn!(scope = "bolt", responder = %url,
                     "OCSP staple expired and the responder could not be reached: stapling stopped until a fresh response is obtained");
             }
@@ -553,14 +572,14 @@ async fn run(
                         next_update = %checked.next_update.map_or("none".into(), show),
                         "OCSP staple obtained");
                     next_fetch = refresh_at(&checked, source.refresh_margin, SystemTime::now());
-                    cert.set_ocsp(Some(der.clone()));
+                    staple(Some(der.clone()), Some(checked.this_update));
                     *lock() = Some(Cached { der, checked });
                 }
                 Status::Revoked { at, reason } => {
                     tracing::error!(scope = "bolt", responder = %url, revoked_at = %at,
                         reason = reason.as_deref().unwrap_or("unspecified"),
                         "OCSP: the bolt certificate is REVOKED; it is not stapled (replace the certificate and reload)");
-                    cert.set_ocsp(None);
+                    staple(None, None);
                     *lock() = None;
                     next_fetch = SystemTime::now() + source.refresh_margin.min(RETRY_AFTER * 10);
                 }

@@ -30,6 +30,7 @@ use tokio_rustls::TlsAcceptor;
 use super::ocsp::{self, StapleSource, Stapler};
 use super::resolver::StapledCert;
 use super::{TlsError, TlsPolicy};
+use crate::admin::Metrics;
 use crate::config::{Config, ConfigErrors, LoadOptions, TlsLevel, DEFAULT_CONF_LABEL};
 use crate::upstream::connect::Upstream;
 
@@ -217,8 +218,9 @@ pub struct TlsReloader {
     upstream: Arc<Upstream>,
     /// Also serialises reloads: two at once would race on the swap.
     running: Mutex<Running>,
-    /// Where reloads are counted (`boltgate_reloads_total`), whatever triggered them.
-    metrics: std::sync::OnceLock<crate::admin::Metrics>,
+    /// Where reloads are counted (`boltgate_reloads_total`), whatever triggered them, with the
+    /// bolt certificate's expiry and its OCSP staple's age.
+    metrics: Metrics,
 }
 
 impl TlsReloader {
@@ -229,8 +231,9 @@ impl TlsReloader {
         source: ConfigSource,
         material: TlsMaterial,
         upstream: Arc<Upstream>,
+        metrics: Metrics,
     ) -> (Arc<TlsReloader>, CurrentAcceptor) {
-        let (acceptor, stapler, bolt_cert) = take_bolt(material.bolt, None);
+        let (acceptor, stapler, bolt_cert) = take_bolt(material.bolt, None, &metrics);
         let (tx, rx) = watch::channel(acceptor);
         let reloader = TlsReloader {
             enabled: config.tls_reload_enabled,
@@ -243,15 +246,9 @@ impl TlsReloader {
                 stapler,
                 bolt_cert,
             }),
-            metrics: std::sync::OnceLock::new(),
+            metrics,
         };
         (Arc::new(reloader), CurrentAcceptor(rx))
-    }
-
-    /// Counts every reload from now on (SIGHUP, the procedure, the admin endpoint) and keeps the
-    /// bolt certificate's expiry gauge current.
-    pub fn set_metrics(&self, metrics: crate::admin::Metrics) {
-        let _ = self.metrics.set(metrics);
     }
 
     /// Whether `dbms.security.tls_reload_enabled=true`.
@@ -269,13 +266,11 @@ impl TlsReloader {
     /// says why. The outcome is logged either way.
     pub async fn reload(&self, trigger: &str) -> Result<ReloadReport, ReloadError> {
         let result = self.try_reload().await;
-        if let Some(metrics) = self.metrics.get() {
-            if !matches!(result, Err(ReloadError::Disabled)) {
-                metrics.reload(result.is_ok());
-            }
-            if let Some(chain) = self.bolt_chain().await {
-                metrics.certificate(crate::config::Scope::Bolt, &chain);
-            }
+        if !matches!(result, Err(ReloadError::Disabled)) {
+            self.metrics.reload(result.is_ok());
+        }
+        if let Some(chain) = self.bolt_chain().await {
+            self.metrics.certificate(crate::config::Scope::Bolt, &chain);
         }
         match &result {
             Ok(report) => tracing::info!(trigger, "TLS reloaded: {}", report.lines.join("; ")),
@@ -341,7 +336,12 @@ impl TlsReloader {
             None if config.ssl.cluster.enabled => {}
             None => lines.push("cluster: disabled".into()),
         }
-        let (acceptor, stapler, bolt_cert) = take_bolt(material.bolt, running.stapler.as_ref());
+        let (acceptor, stapler, bolt_cert) =
+            take_bolt(material.bolt, running.stapler.as_ref(), &self.metrics);
+        if stapler.is_none() {
+            // Stapling is off now (or the bolt policy is): no staple, so no age either.
+            self.metrics.ocsp_staple(crate::config::Scope::Bolt, None);
+        }
         self.bolt.send_replace(acceptor);
         running.stapler = stapler;
         running.bolt_cert = bolt_cert;
@@ -355,6 +355,7 @@ impl TlsReloader {
 fn take_bolt(
     bolt: Option<BoltTls>,
     previous: Option<&Stapler>,
+    metrics: &Metrics,
 ) -> (
     Option<TlsAcceptor>,
     Option<Stapler>,
@@ -365,7 +366,7 @@ fn take_bolt(
     };
     let stapler = bolt.staple.map(|source| {
         let cached = previous.and_then(|p| p.cached_for(&source.leaf));
-        Stapler::spawn(bolt.cert.clone(), source, cached)
+        Stapler::spawn(bolt.cert.clone(), source, cached, metrics.clone())
     });
     (Some(bolt.acceptor), stapler, Some(bolt.cert))
 }

@@ -4,6 +4,7 @@ usage: query.py URI '[{"query": "RETURN $x AS x", "params": {"x": 1}}, "RETURN 2
 Output: {"results": [{"keys": [...], "records": [[...], ...], "summary": {...}}, ...]}
 A query that fails ends the script with exit 1 and the driver's error code on stderr, unless
 --allow-errors is given: then its entry is {"error": {"class": ..., "code": ..., "message": ...}}.
+With --in-tx the queries run in one explicit transaction, committed after the last one.
 """
 
 import json
@@ -17,11 +18,13 @@ def main():
     p = parser(__doc__)
     p.add_argument("queries", help="JSON list of strings or {query, params} objects")
     p.add_argument("--allow-errors", action="store_true")
+    p.add_argument("--in-tx", action="store_true")
     args = p.parse_args()
     queries = json.loads(args.queries)
     results = []
     with driver(args) as d:
-        with d.session(database=args.database) as s:
+        with d.session(database=args.database) as session:
+            s = session.begin_transaction() if args.in_tx else session
             for q in queries:
                 text, params = (q, {}) if isinstance(q, str) else (q["query"], q.get("params", {}))
                 try:
@@ -40,6 +43,8 @@ def main():
                         fail("query %r failed: %s %s: %s" % (text, type(e).__name__, e.code, e.message))
                     results.append({"error": {"class": type(e).__name__, "code": e.code,
                                               "message": e.message}})
+            if args.in_tx:
+                s.commit()
     ok({"results": results})
 
 

@@ -6,6 +6,7 @@
 #[path = "../common/mod.rs"]
 mod common;
 mod ocsp;
+mod ocsp_lifecycle;
 mod reload;
 mod support;
 

@@ -15,7 +15,7 @@ const WAIT: Duration = Duration::from_secs(20);
 const PY_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// The staple, checked the way boltgate checks an upstream's.
-fn status_of(staple: &[u8], leaf: &Leaf, ca: &Ca) -> boltgate::tls::ocsp::Status {
+pub fn status_of(staple: &[u8], leaf: &Leaf, ca: &Ca) -> boltgate::tls::ocsp::Status {
     let issuer = rustls::pki_types::CertificateDer::from_pem_slice(ca.pem.as_bytes()).unwrap();
     boltgate::tls::ocsp::check(
         staple,

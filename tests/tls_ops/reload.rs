@@ -189,6 +189,130 @@ fn reload_tls_procedure_through_the_python_driver() {
     assert_eq!(presented(bg.addr).leaf, new.der);
 }
 
+/// The cluster policy (boltgate's client certificate towards its upstream) rotates too: member M
+/// requires client certificates and logs the one each connection presents.
+#[test]
+fn sighup_reloads_the_cluster_policy_for_new_upstream_connections() {
+    let db = FalkorDb::start();
+    let ca = Ca::new();
+    let m_base = ca.dir.path().join("member");
+    ca.policy_dir(&m_base, &ca.leaf("member", None));
+    let m_dir = m_base.to_str().unwrap().to_string();
+    let m = Boltgate::start(&[
+        ("boltgate.upstream.uri", &db.bolt_uri()),
+        ("server.bolt.tls_level", "REQUIRED"),
+        ("dbms.ssl.policy.bolt.enabled", "true"),
+        ("dbms.ssl.policy.bolt.base_directory", &m_dir),
+        ("dbms.ssl.policy.bolt.client_auth", "REQUIRE"),
+        ("boltgate.log.level", "debug"),
+    ]);
+    let g_base = ca.dir.path().join("cluster");
+    ca.policy_dir(&g_base, &ca.leaf("c1", None));
+    let g_dir = g_base.to_str().unwrap().to_string();
+    let upstream = format!("bolt://localhost:{}", m.addr.port());
+    let g = Boltgate::start(&[
+        ("boltgate.upstream.uri", &upstream),
+        ("dbms.ssl.policy.cluster.enabled", "true"),
+        ("dbms.ssl.policy.cluster.base_directory", &g_dir),
+        ("dbms.security.tls_reload_enabled", "true"),
+    ]);
+    let query = |n: u64| {
+        common::try_run_py(
+            "query.py",
+            &[
+                &g.bolt_uri(),
+                &json!([format!("RETURN {n} AS n")]).to_string(),
+                "--connect-timeout",
+                "5",
+            ],
+            PY_TIMEOUT,
+        )
+        .map(|o| o["results"][0]["records"][0][0].as_u64())
+        .map_err(|f| f.to_string())
+    };
+    assert_eq!(query(1), Ok(Some(1)), "{}\n{}", g.log(), m.log());
+    assert!(m.log_contains("CN=boltgate-c1"), "{}", m.log());
+
+    // A new certificate from the same CA: the next upstream connection presents it.
+    install(&g_base, &ca.leaf("c2", None), &ca.pem);
+    g.signal("HUP");
+    assert!(g.wait_for_log("TLS reloaded", WAIT), "{}", g.log());
+    assert!(g.log_contains("cluster: CN=boltgate-c2"), "{}", g.log());
+    assert_eq!(query(2), Ok(Some(2)), "{}", g.log());
+    assert!(m.log_contains("CN=boltgate-c2"), "{}", m.log());
+
+    // A broken key: the reload fails and says why; c2 stays in service.
+    std::fs::write(g_base.join("private.key"), "not a key").unwrap();
+    g.signal("HUP");
+    assert!(g.wait_for_log("TLS reload failed", WAIT), "{}", g.log());
+    assert!(
+        g.log_contains("dbms.ssl.policy.cluster.private_key"),
+        "{}",
+        g.log()
+    );
+    assert_eq!(query(3), Ok(Some(3)), "{}", g.log());
+
+    // A valid certificate from a CA the member does not trust: taken on, and the member refuses it.
+    let stranger = Ca::new();
+    install(&g_base, &stranger.leaf("c3", None), &stranger.pem);
+    g.signal("HUP");
+    assert!(
+        common::wait_until(WAIT, || g.log().matches("TLS reloaded").count() == 2),
+        "{}",
+        g.log()
+    );
+    let err = query(4).expect_err("the member refuses a certificate it does not trust");
+    assert!(err.contains("DatabaseUnavailable"), "{err}");
+}
+
+/// Inside an explicit transaction, between two queries of that transaction: boltgate answers the
+/// call in order, the transaction goes on and commits.
+#[test]
+fn reload_tls_procedure_inside_an_explicit_transaction() {
+    let db = FalkorDb::start();
+    let ca = Ca::new();
+    let base = ca.dir.path().join("bolt");
+    let old = ca.leaf("old", None);
+    let new = ca.leaf("new", None);
+    ca.policy_dir(&base, &old);
+    let bg = Boltgate::start(&settings(
+        &base,
+        &db.bolt_uri(),
+        &[("dbms.security.tls_reload_enabled", "true")],
+    ));
+    install(&base, &new, &ca.pem);
+    let label = format!("Reload{}", common::free_port());
+    let ca_path = ca.cert_path.to_str().unwrap();
+    let count = format!("MATCH (n:{label}) RETURN count(n) AS c");
+    let out = common::run_py(
+        "query.py",
+        &[
+            &bg.bolt_uri(),
+            &json!([
+                format!("CREATE (:{label} {{i: 1}})"),
+                "CALL dbms.security.reloadTLS()",
+                count,
+            ])
+            .to_string(),
+            "--ca",
+            ca_path,
+            "--in-tx",
+        ],
+        PY_TIMEOUT,
+    );
+    assert_eq!(out["results"][1]["records"], json!([]), "{out}");
+    assert_eq!(out["results"][2]["records"][0][0], 1, "{out}");
+    assert!(bg.log_contains("TLS reloaded"), "{}", bg.log());
+    assert_eq!(presented(bg.addr).leaf, new.der);
+    // The transaction committed: a later one sees its write.
+    let out = common::run_py(
+        "query.py",
+        &[&bg.bolt_uri(), &json!([count]).to_string(), "--in-tx"],
+        PY_TIMEOUT,
+    );
+    assert_eq!(out["results"][0]["records"][0][0], 1, "{out}");
+}
+
 #[test]
 fn reload_tls_procedure_fails_clearly_when_reload_is_disabled() {
     let db = FalkorDb::start();

@@ -121,6 +121,35 @@ impl Ca {
         }
     }
 
+    /// A delegated OCSP responder certificate (RFC 6960 4.2.2.2) issued by this CA: with the
+    /// OCSPSigning extended key usage when `ocsp_signing`, which is what makes it a delegate.
+    pub fn ocsp_signer(&self, name: &str, ocsp_signing: bool) -> Leaf {
+        let key = KeyPair::generate().unwrap();
+        let mut p = CertificateParams::new(Vec::<String>::new()).unwrap();
+        let mut dn = DistinguishedName::new();
+        dn.push(DnType::CommonName, format!("boltgate-{name}"));
+        p.distinguished_name = dn;
+        p.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+        p.extended_key_usages = if ocsp_signing {
+            vec![ExtendedKeyUsagePurpose::OcspSigning]
+        } else {
+            vec![ExtendedKeyUsagePurpose::ServerAuth]
+        };
+        p.use_authority_key_identifier_extension = true;
+        let serial = NEXT_SERIAL.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        p.serial_number = Some(SerialNumber::from(serial));
+        let cert = p.signed_by(&key, &self.cert, &self.key).unwrap();
+        let cert_path = self.dir.path().join(format!("{name}.crt"));
+        std::fs::write(&cert_path, cert.pem()).unwrap();
+        Leaf {
+            serial,
+            cert_pem: cert.pem(),
+            key_pem: key.serialize_pem(),
+            der: cert.der().to_vec(),
+            cert_path,
+        }
+    }
+
     /// Writes the Neo4j policy layout for `leaf` under `base`: private.key, public.crt (leaf,
     /// then CA), trusted/ca.crt, revoked/.
     pub fn policy_dir(&self, base: &Path, leaf: &Leaf) {
@@ -168,7 +197,28 @@ impl Responder {
         revoked: &[&Leaf],
         extra: &[&str],
     ) -> Responder {
+        Responder::start_signed_by(ca, None, port, good, revoked, extra)
+    }
+
+    /// As [`Responder::start`], with responses signed by `signer` (a delegated responder, which
+    /// openssl includes in each response) instead of the CA when given.
+    pub fn start_signed_by(
+        ca: &Ca,
+        signer: Option<&Leaf>,
+        port: u16,
+        good: &[&Leaf],
+        revoked: &[&Leaf],
+        extra: &[&str],
+    ) -> Responder {
         let dir = ca.dir.path();
+        let (signer_cert, signer_key) = match signer {
+            None => (ca.cert_path.clone(), ca.key_path.clone()),
+            Some(s) => {
+                let key = dir.join(format!("signer-{port}.key"));
+                std::fs::write(&key, &s.key_pem).unwrap();
+                (s.cert_path.clone(), key)
+            }
+        };
         let mut index = String::new();
         for l in good {
             index.push_str(&format!(
@@ -191,9 +241,9 @@ impl Responder {
             .arg(&index_path)
             // OpenSSL 3.0 takes a bare port here (it listens on every interface; clients use 127.0.0.1).
             .args(["-port", &port.to_string(), "-rsigner"])
-            .arg(&ca.cert_path)
+            .arg(&signer_cert)
             .arg("-rkey")
-            .arg(&ca.key_path)
+            .arg(&signer_key)
             .arg("-CA")
             .arg(&ca.cert_path)
             .arg("-ignore_err")
