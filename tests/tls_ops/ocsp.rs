@@ -9,7 +9,7 @@ use serde_json::json;
 
 use crate::common::{self, Boltgate, FalkorDb};
 use crate::settings;
-use crate::support::{presented, Ca, Leaf, Responder};
+use crate::support::{presented, stapling, Ca, Leaf, Responder};
 
 const WAIT: Duration = Duration::from_secs(20);
 const PY_TIMEOUT: Duration = Duration::from_secs(60);
@@ -67,17 +67,9 @@ fn s_client_status(port: u16, ca: &Ca) -> String {
 #[test]
 fn a_fresh_staple_is_in_every_handshake() {
     let ca = Ca::new();
-    let port = common::free_port();
-    let url = format!("http://127.0.0.1:{port}");
-    let leaf = ca.leaf("bolt", Some(&url));
+    let (leaf, port, _) = ca.leaf_with_responder("bolt");
     let _responder = Responder::start(&ca, port, &[&leaf], &[], &["-ndays", "1"]);
-    let base = ca.dir.path().join("bolt");
-    ca.policy_dir(&base, &leaf);
-    let bg = Boltgate::start(&settings(
-        &base,
-        "bolt://127.0.0.1:1",
-        &[("server.bolt.ocsp_stapling_enabled", "true")],
-    ));
+    let bg = stapling(&ca, &leaf, "bolt://127.0.0.1:1", &[]);
     assert!(
         bg.wait_for_log("OCSP staple obtained", WAIT),
         "{}\n--- responder ---\n{}",
@@ -101,17 +93,9 @@ fn a_fresh_staple_is_in_every_handshake() {
 #[test]
 fn a_revoked_bolt_certificate_is_not_stapled() {
     let ca = Ca::new();
-    let port = common::free_port();
-    let url = format!("http://127.0.0.1:{port}");
-    let leaf = ca.leaf("bolt", Some(&url));
+    let (leaf, port, _) = ca.leaf_with_responder("bolt");
     let _responder = Responder::start(&ca, port, &[], &[&leaf], &["-ndays", "1"]);
-    let base = ca.dir.path().join("bolt");
-    ca.policy_dir(&base, &leaf);
-    let bg = Boltgate::start(&settings(
-        &base,
-        "bolt://127.0.0.1:1",
-        &[("server.bolt.ocsp_stapling_enabled", "true")],
-    ));
+    let bg = stapling(&ca, &leaf, "bolt://127.0.0.1:1", &[]);
     assert!(bg.wait_for_log("REVOKED", WAIT), "{}", bg.log());
     assert!(
         bg.log_contains("ERROR"),
@@ -130,22 +114,16 @@ fn a_revoked_bolt_certificate_is_not_stapled() {
 #[test]
 fn the_cached_staple_is_still_served_when_the_responder_stops() {
     let ca = Ca::new();
-    let port = common::free_port();
-    let url = format!("http://127.0.0.1:{port}");
-    let leaf = ca.leaf("bolt", Some(&url));
+    let (leaf, port, _) = ca.leaf_with_responder("bolt");
     let responder = Responder::start(&ca, port, &[&leaf], &[], &["-ndays", "1"]);
-    let base = ca.dir.path().join("bolt");
-    ca.policy_dir(&base, &leaf);
     // nextUpdate is a day away: a margin one second short of that makes boltgate ask again a
     // second after each answer, so a fetch soon meets the stopped responder.
-    let bg = Boltgate::start(&settings(
-        &base,
+    let bg = stapling(
+        &ca,
+        &leaf,
         "bolt://127.0.0.1:1",
-        &[
-            ("server.bolt.ocsp_stapling_enabled", "true"),
-            ("boltgate.ocsp.refresh_margin", "86399s"),
-        ],
-    ));
+        &[("boltgate.ocsp.refresh_margin", "86399s")],
+    );
     assert!(
         bg.wait_for_log("OCSP staple obtained", WAIT),
         "{}",
@@ -173,16 +151,12 @@ fn responder_url_setting_overrides_the_certificate() {
     let port = common::free_port();
     let leaf = ca.leaf("bolt", None); // names no responder
     let responder = Responder::start(&ca, port, &[&leaf], &[], &[]);
-    let base = ca.dir.path().join("bolt");
-    ca.policy_dir(&base, &leaf);
-    let bg = Boltgate::start(&settings(
-        &base,
+    let bg = stapling(
+        &ca,
+        &leaf,
         "bolt://127.0.0.1:1",
-        &[
-            ("server.bolt.ocsp_stapling_enabled", "true"),
-            ("boltgate.ocsp.responder_url", &responder.url),
-        ],
-    ));
+        &[("boltgate.ocsp.responder_url", &responder.url)],
+    );
     assert!(
         bg.wait_for_log("OCSP staple obtained", WAIT),
         "{}",
@@ -239,9 +213,7 @@ fn fetch_response(ca: &Ca, leaf: &Leaf, url: &str, out: &std::path::Path) {
 #[test]
 fn a_member_whose_staple_says_revoked_is_refused() {
     let ca = Ca::new();
-    let port = common::free_port();
-    let url = format!("http://127.0.0.1:{port}");
-    let member = ca.leaf("member", Some(&url));
+    let (member, port, url) = ca.leaf_with_responder("member");
     let _responder = Responder::start(&ca, port, &[], &[&member], &["-ndays", "1"]);
     let staple = ca.dir.path().join("member.ocsp");
     fetch_response(&ca, &member, &url, &staple);
@@ -278,20 +250,12 @@ fn a_member_whose_staple_says_revoked_is_refused() {
 fn a_member_with_a_good_staple_is_used_and_a_missing_staple_is_refused_only_when_required() {
     let db = FalkorDb::start();
     let ca = Ca::new();
-    let port = common::free_port();
-    let url = format!("http://127.0.0.1:{port}");
-    let member_leaf = ca.leaf("member", Some(&url));
+    let (member_leaf, port, _) = ca.leaf_with_responder("member");
     let plain_leaf = ca.leaf("plain", None);
     let _responder = Responder::start(&ca, port, &[&member_leaf], &[], &["-ndays", "1"]);
     let uri = db.bolt_uri();
     // B: a boltgate member stapling a good response, in front of FalkorDB.
-    let b_base = ca.dir.path().join("b");
-    ca.policy_dir(&b_base, &member_leaf);
-    let b = Boltgate::start(&settings(
-        &b_base,
-        &uri,
-        &[("server.bolt.ocsp_stapling_enabled", "true")],
-    ));
+    let b = stapling(&ca, &member_leaf, &uri, &[]);
     assert!(b.wait_for_log("OCSP staple obtained", WAIT), "{}", b.log());
     // C: a member stapling nothing.
     let c_base = ca.dir.path().join("c");

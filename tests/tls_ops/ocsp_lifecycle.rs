@@ -9,8 +9,7 @@ use serde_json::json;
 use crate::common::admin::{samples, scrape};
 use crate::common::{self, Boltgate, FalkorDb};
 use crate::ocsp::status_of;
-use crate::settings;
-use crate::support::{presented, Ca, Responder};
+use crate::support::{presented, stapling, Ca, Responder};
 
 const WAIT: Duration = Duration::from_secs(20);
 const PY_TIMEOUT: Duration = Duration::from_secs(60);
@@ -20,9 +19,7 @@ const STAPLE_AGE: &str = "boltgate_ocsp_staple_age_seconds";
 fn a_delegated_responder_signature_is_accepted_on_both_sides() {
     let db = FalkorDb::start();
     let ca = Ca::new();
-    let port = common::free_port();
-    let url = format!("http://127.0.0.1:{port}");
-    let member = ca.leaf("member", Some(&url));
+    let (member, port, _) = ca.leaf_with_responder("member");
     let delegate = ca.ocsp_signer("delegate", true);
     let _responder = Responder::start_signed_by(
         &ca,
@@ -34,13 +31,7 @@ fn a_delegated_responder_signature_is_accepted_on_both_sides() {
     );
 
     // B staples the delegate-signed response for its bolt certificate...
-    let base = ca.dir.path().join("b");
-    ca.policy_dir(&base, &member);
-    let b = Boltgate::start(&settings(
-        &base,
-        &db.bolt_uri(),
-        &[("server.bolt.ocsp_stapling_enabled", "true")],
-    ));
+    let b = stapling(&ca, &member, &db.bolt_uri(), &[]);
     assert!(b.wait_for_log("OCSP staple obtained", WAIT), "{}", b.log());
     let staple = presented(b.addr).staple;
     assert!(!staple.is_empty(), "no staple in the handshake");
@@ -69,20 +60,12 @@ fn a_delegated_responder_signature_is_accepted_on_both_sides() {
 #[test]
 fn a_responder_certificate_without_the_ocsp_signing_purpose_is_not_trusted() {
     let ca = Ca::new();
-    let port = common::free_port();
-    let url = format!("http://127.0.0.1:{port}");
-    let leaf = ca.leaf("bolt", Some(&url));
+    let (leaf, port, _) = ca.leaf_with_responder("bolt");
     // Issued by the right CA, but not for OCSP signing: RFC 6960 4.2.2.2 says not a delegate.
     let impostor = ca.ocsp_signer("impostor", false);
     let _responder =
         Responder::start_signed_by(&ca, Some(&impostor), port, &[&leaf], &[], &["-ndays", "1"]);
-    let base = ca.dir.path().join("bolt");
-    ca.policy_dir(&base, &leaf);
-    let bg = Boltgate::start(&settings(
-        &base,
-        "bolt://127.0.0.1:1",
-        &[("server.bolt.ocsp_stapling_enabled", "true")],
-    ));
+    let bg = stapling(&ca, &leaf, "bolt://127.0.0.1:1", &[]);
     assert!(bg.wait_for_log("OCSP fetch failed", WAIT), "{}", bg.log());
     assert!(
         bg.log_contains("nor with a delegated responder certificate"),
@@ -96,24 +79,20 @@ fn a_responder_certificate_without_the_ocsp_signing_purpose_is_not_trusted() {
 #[test]
 fn an_expired_staple_is_dropped_with_a_warning_and_its_age_gauge_goes() {
     let ca = Ca::new();
-    let port = common::free_port();
-    let url = format!("http://127.0.0.1:{port}");
-    let leaf = ca.leaf("bolt", Some(&url));
+    let (leaf, port, _) = ca.leaf_with_responder("bolt");
     // nextUpdate one minute after thisUpdate: the shortest validity `openssl ocsp` gives.
     let responder = Responder::start(&ca, port, &[&leaf], &[], &["-nmin", "1"]);
-    let base = ca.dir.path().join("bolt");
-    ca.policy_dir(&base, &leaf);
     let admin = common::free_addr();
     let admin_text = admin.to_string();
-    let bg = Boltgate::start(&settings(
-        &base,
+    let bg = stapling(
+        &ca,
+        &leaf,
         "bolt://127.0.0.1:1",
         &[
-            ("server.bolt.ocsp_stapling_enabled", "true"),
             ("server.http.enabled", "true"),
             ("server.http.listen_address", &admin_text),
         ],
-    ));
+    );
     assert!(
         bg.wait_for_log("OCSP staple obtained", WAIT),
         "{}",

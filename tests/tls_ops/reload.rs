@@ -1,5 +1,6 @@
 //! Certificate rotation without a restart.
 
+use std::path::PathBuf;
 use std::time::Duration;
 
 use boltgate::testkit::client::{Auth, Client, Outcome};
@@ -7,7 +8,7 @@ use serde_json::json;
 
 use crate::common::{self, Boltgate, FalkorDb};
 use crate::settings;
-use crate::support::{install, presented, tls_connect, Ca};
+use crate::support::{install, presented, tls_connect, Ca, Leaf};
 
 const WAIT: Duration = Duration::from_secs(15);
 const PY_TIMEOUT: Duration = Duration::from_secs(60);
@@ -19,20 +20,49 @@ fn rows(outcome: Outcome) -> u64 {
     }
 }
 
+/// boltgate in front of FalkorDB over TLS, with certificate "old" in service from the bolt policy
+/// at `base`, and `dbms.security.tls_reload_enabled` as given.
+struct Rotation {
+    _db: FalkorDb,
+    ca: Ca,
+    base: PathBuf,
+    old: Leaf,
+    bg: Boltgate,
+}
+
+impl Rotation {
+    fn start(reload_enabled: bool) -> Rotation {
+        let db = FalkorDb::start();
+        let ca = Ca::new();
+        let base = ca.dir.path().join("bolt");
+        let old = ca.leaf("old", None);
+        ca.policy_dir(&base, &old);
+        let reload = if reload_enabled { "true" } else { "false" };
+        let bg = Boltgate::start(&settings(
+            &base,
+            &db.bolt_uri(),
+            &[("dbms.security.tls_reload_enabled", reload)],
+        ));
+        Rotation {
+            _db: db,
+            ca,
+            base,
+            old,
+            bg,
+        }
+    }
+}
+
 #[test]
 fn sighup_rotates_the_certificate_for_new_clients_and_open_connections_keep_working() {
-    let db = FalkorDb::start();
-    let ca = Ca::new();
-    let base = ca.dir.path().join("bolt");
-    let old = ca.leaf("old", None);
+    let Rotation {
+        _db,
+        ca,
+        base,
+        old,
+        bg,
+    } = Rotation::start(true);
     let new = ca.leaf("new", None);
-    ca.policy_dir(&base, &old);
-    let uri = db.bolt_uri();
-    let bg = Boltgate::start(&settings(
-        &base,
-        &uri,
-        &[("dbms.security.tls_reload_enabled", "true")],
-    ));
     let rt = tokio::runtime::Runtime::new().unwrap();
     // A client connected (over TLS) before the rotation.
     let (mut before, shown) = rt.block_on(async {
@@ -69,18 +99,14 @@ fn sighup_rotates_the_certificate_for_new_clients_and_open_connections_keep_work
 
 #[test]
 fn a_broken_new_key_leaves_the_old_certificate_in_service() {
-    let db = FalkorDb::start();
-    let ca = Ca::new();
-    let base = ca.dir.path().join("bolt");
-    let old = ca.leaf("old", None);
+    let Rotation {
+        _db,
+        ca,
+        base,
+        old,
+        bg,
+    } = Rotation::start(true);
     let other = ca.leaf("other", None);
-    ca.policy_dir(&base, &old);
-    let uri = db.bolt_uri();
-    let bg = Boltgate::start(&settings(
-        &base,
-        &uri,
-        &[("dbms.security.tls_reload_enabled", "true")],
-    ));
     // A key that does not parse.
     std::fs::write(
         base.join("private.key"),
@@ -126,18 +152,14 @@ fn a_broken_new_key_leaves_the_old_certificate_in_service() {
 
 #[test]
 fn reload_tls_procedure_through_the_python_driver() {
-    let db = FalkorDb::start();
-    let ca = Ca::new();
-    let base = ca.dir.path().join("bolt");
-    let old = ca.leaf("old", None);
+    let Rotation {
+        _db,
+        ca,
+        base,
+        old: _old,
+        bg,
+    } = Rotation::start(true);
     let new = ca.leaf("new", None);
-    ca.policy_dir(&base, &old);
-    let uri = db.bolt_uri();
-    let bg = Boltgate::start(&settings(
-        &base,
-        &uri,
-        &[("dbms.security.tls_reload_enabled", "true")],
-    ));
     install(&base, &new, &ca.pem);
     let ca_path = ca.cert_path.to_str().unwrap();
     // Over TLS, then a query on the same session: the local answer and the upstream's stay in order.
@@ -269,17 +291,14 @@ fn sighup_reloads_the_cluster_policy_for_new_upstream_connections() {
 /// call in order, the transaction goes on and commits.
 #[test]
 fn reload_tls_procedure_inside_an_explicit_transaction() {
-    let db = FalkorDb::start();
-    let ca = Ca::new();
-    let base = ca.dir.path().join("bolt");
-    let old = ca.leaf("old", None);
+    let Rotation {
+        _db,
+        ca,
+        base,
+        old: _old,
+        bg,
+    } = Rotation::start(true);
     let new = ca.leaf("new", None);
-    ca.policy_dir(&base, &old);
-    let bg = Boltgate::start(&settings(
-        &base,
-        &db.bolt_uri(),
-        &[("dbms.security.tls_reload_enabled", "true")],
-    ));
     install(&base, &new, &ca.pem);
     let label = format!("Reload{}", common::free_port());
     let ca_path = ca.cert_path.to_str().unwrap();
@@ -315,13 +334,13 @@ fn reload_tls_procedure_inside_an_explicit_transaction() {
 
 #[test]
 fn reload_tls_procedure_fails_clearly_when_reload_is_disabled() {
-    let db = FalkorDb::start();
-    let ca = Ca::new();
-    let base = ca.dir.path().join("bolt");
-    let old = ca.leaf("old", None);
-    ca.policy_dir(&base, &old);
-    let uri = db.bolt_uri();
-    let mut bg = Boltgate::start(&settings(&base, &uri, &[]));
+    let Rotation {
+        _db,
+        ca: _ca,
+        base: _base,
+        old: _old,
+        mut bg,
+    } = Rotation::start(false);
     let out = common::run_py(
         "query.py",
         &[

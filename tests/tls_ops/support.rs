@@ -16,7 +16,7 @@ use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, Server
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use rustls::{DigitallySignedStruct, SignatureScheme};
 
-use crate::common::{self, ChildGuard};
+use crate::common::{self, Boltgate, ChildGuard};
 
 /// A CA whose key is on disk (for `openssl ocsp -rkey`).
 pub struct Ca {
@@ -85,9 +85,33 @@ impl Ca {
         }
     }
 
+    /// Issues `p` under a fresh serial and key; the certificate is also written to `<name>.crt`.
+    fn sign(&self, name: &str, mut p: CertificateParams) -> Leaf {
+        let key = KeyPair::generate().unwrap();
+        let serial = NEXT_SERIAL.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        p.serial_number = Some(SerialNumber::from(serial));
+        let cert = p.signed_by(&key, &self.cert, &self.key).unwrap();
+        let cert_path = self.dir.path().join(format!("{name}.crt"));
+        std::fs::write(&cert_path, cert.pem()).unwrap();
+        Leaf {
+            serial,
+            cert_pem: cert.pem(),
+            key_pem: key.serialize_pem(),
+            der: cert.der().to_vec(),
+            cert_path,
+        }
+    }
+
+    /// A leaf naming a responder on a free loopback port (start it with [`Responder`] on that
+    /// port): the leaf, the port and the responder's URL.
+    pub fn leaf_with_responder(&self, name: &str) -> (Leaf, u16, String) {
+        let port = common::free_port();
+        let url = format!("http://127.0.0.1:{port}");
+        (self.leaf(name, Some(&url)), port, url)
+    }
+
     /// A localhost server certificate naming `ocsp_url` (when given) as its OCSP responder.
     pub fn leaf(&self, name: &str, ocsp_url: Option<&str>) -> Leaf {
-        let key = KeyPair::generate().unwrap();
         let mut p = CertificateParams::new(Vec::<String>::new()).unwrap();
         p.subject_alt_names = vec![
             SanType::DnsName("localhost".try_into().unwrap()),
@@ -107,24 +131,12 @@ impl Ca {
                 aia(url),
             )];
         }
-        let serial = NEXT_SERIAL.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        p.serial_number = Some(SerialNumber::from(serial));
-        let cert = p.signed_by(&key, &self.cert, &self.key).unwrap();
-        let cert_path = self.dir.path().join(format!("{name}.crt"));
-        std::fs::write(&cert_path, cert.pem()).unwrap();
-        Leaf {
-            serial,
-            cert_pem: cert.pem(),
-            key_pem: key.serialize_pem(),
-            der: cert.der().to_vec(),
-            cert_path,
-        }
+        self.sign(name, p)
     }
 
     /// A delegated OCSP responder certificate (RFC 6960 4.2.2.2) issued by this CA: with the
     /// OCSPSigning extended key usage when `ocsp_signing`, which is what makes it a delegate.
     pub fn ocsp_signer(&self, name: &str, ocsp_signing: bool) -> Leaf {
-        let key = KeyPair::generate().unwrap();
         let mut p = CertificateParams::new(Vec::<String>::new()).unwrap();
         let mut dn = DistinguishedName::new();
         dn.push(DnType::CommonName, format!("boltgate-{name}"));
@@ -136,18 +148,7 @@ impl Ca {
             vec![ExtendedKeyUsagePurpose::ServerAuth]
         };
         p.use_authority_key_identifier_extension = true;
-        let serial = NEXT_SERIAL.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        p.serial_number = Some(SerialNumber::from(serial));
-        let cert = p.signed_by(&key, &self.cert, &self.key).unwrap();
-        let cert_path = self.dir.path().join(format!("{name}.crt"));
-        std::fs::write(&cert_path, cert.pem()).unwrap();
-        Leaf {
-            serial,
-            cert_pem: cert.pem(),
-            key_pem: key.serialize_pem(),
-            der: cert.der().to_vec(),
-            cert_path,
-        }
+        self.sign(name, p)
     }
 
     /// Writes the Neo4j policy layout for `leaf` under `base`: private.key, public.crt (leaf,
@@ -158,6 +159,20 @@ impl Ca {
         std::fs::write(base.join("trusted/ca.crt"), &self.pem).unwrap();
         install(base, leaf, &self.pem);
     }
+}
+
+/// boltgate with `leaf` as its bolt certificate (policy under `<ca dir>/<leaf serial>`) and
+/// OCSP stapling on, forwarding to `upstream`, plus `extra` settings.
+pub fn stapling(ca: &Ca, leaf: &Leaf, upstream: &str, extra: &[(&str, &str)]) -> Boltgate {
+    let base = ca.dir.path().join(format!("policy-{}", leaf.serial));
+    ca.policy_dir(&base, leaf);
+    let mut s = crate::settings(
+        &base,
+        upstream,
+        &[("server.bolt.ocsp_stapling_enabled", "true")],
+    );
+    s.extend_from_slice(extra);
+    Boltgate::start(&s)
 }
 
 /// Overwrites the key and certificate of the policy at `base` (a rotation in place).
