@@ -273,8 +273,14 @@ pub fn serve(config: Config, source: tls::reload::ConfigSource) -> Result<(), Er
             "boltgate listening"
         );
         let signals = tokio::spawn(signals(shutdown.clone(), server.reloader()));
+        let watch = config
+            .tls_reload_watch
+            .map(|every| tokio::spawn(tls::watch::run(server.reloader(), every)));
         server.run(shutdown).await;
         signals.abort();
+        if let Some(watch) = watch {
+            watch.abort();
+        }
         tracing::info!("boltgate stopped");
         Ok(())
     })

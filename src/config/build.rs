@@ -28,6 +28,7 @@ const MAX_MESSAGE_SIZE: u64 = 2 << 30;
 const TLS_LEVEL: &str = "server.bolt.tls_level";
 const UPSTREAM_URI: &str = "boltgate.upstream.uri";
 const MEMBERS: &str = "boltgate.routing.members";
+const WATCH: &str = "boltgate.tls_reload.watch_interval";
 
 /// The address clients are told to use when none is configured: the listen address, with
 /// `localhost` for a wildcard host (as Neo4j's `server.default_advertised_address`).
@@ -307,6 +308,18 @@ impl Builder {
         let tls_level = self.get(TLS_LEVEL, |s| value::parse_enum(s, TlsLevel::VARIANTS));
         let ocsp_stapling_enabled = self.bool("server.bolt.ocsp_stapling_enabled");
         let tls_reload_enabled = self.bool("dbms.security.tls_reload_enabled");
+        let watch = self.duration(WATCH, true);
+        if let (Some(false), Some(w)) = (tls_reload_enabled, watch) {
+            if !w.is_zero() {
+                self.errors.push(ConfigError::Conflict {
+                    at: self.origin(WATCH),
+                    key: WATCH.to_string(),
+                    other: "dbms.security.tls_reload_enabled=true".to_string(),
+                    problem: "watching the files is a way to trigger a reload, but reloads are off"
+                        .into(),
+                });
+            }
+        }
         let ocsp_required = self.bool("boltgate.upstream.ocsp_required");
         let responder_url = self.optional("boltgate.ocsp.responder_url", value::parse_http_url);
         let refresh_margin = self.duration("boltgate.ocsp.refresh_margin", false);
@@ -410,6 +423,7 @@ impl Builder {
                 ocsp_stapling_enabled: ocsp_stapling_enabled?,
             },
             tls_reload_enabled: tls_reload_enabled?,
+            tls_reload_watch: Some(watch?).filter(|d| !d.is_zero()),
             ocsp: Ocsp {
                 responder_url: responder_url?,
                 refresh_margin: refresh_margin?,

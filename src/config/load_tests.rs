@@ -216,6 +216,26 @@ fn every_problem_is_reported_in_file_then_set_order() {
 }
 
 #[test]
+fn watching_the_tls_files_needs_reload_enabled() {
+    let got = problems("boltgate.tls_reload.watch_interval=10s\n", &[]);
+    assert_eq!(
+        got,
+        ["t.conf:1: boltgate.tls_reload.watch_interval: watching the files is a way to trigger a reload, but reloads are off (set dbms.security.tls_reload_enabled=true)"]
+    );
+    let c = load(
+        "boltgate.tls_reload.watch_interval=10s\ndbms.security.tls_reload_enabled=true\n",
+        &[],
+    )
+    .unwrap();
+    assert_eq!(c.tls_reload_watch, Some(Duration::from_secs(10)));
+    let c = load("boltgate.tls_reload.watch_interval=0\n", &[]).unwrap();
+    assert_eq!(
+        c.tls_reload_watch, None,
+        "0 means no watch, with or without reload"
+    );
+}
+
+#[test]
 fn tls_level_needs_the_bolt_policy() {
     let got = problems("server.bolt.tls_level=OPTIONAL\n", &[]);
     assert_eq!(

@@ -214,6 +214,9 @@ pub struct Config {
     pub bolt: BoltConnector,
     /// `dbms.security.tls_reload_enabled`.
     pub tls_reload_enabled: bool,
+    /// `boltgate.tls_reload.watch_interval`; None when 0 (no file watch). Only set together with
+    /// `tls_reload_enabled`.
+    pub tls_reload_watch: Option<Duration>,
     pub ocsp: Ocsp,
     /// `server.directories.neo4j_home`, made absolute against the working directory.
     pub neo4j_home: PathBuf,

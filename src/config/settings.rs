@@ -168,6 +168,8 @@ pub static SETTINGS: &[Setting] = &[
         "Staple an OCSP response for the bolt certificate to the TLS handshake (fetched from the certificate's OCSP responder, refreshed in the background)."),
     setting!("dbms.security.tls_reload_enabled", Bool, Is("false"),
         "Take on new certificates, keys, trusted certificates, CRLs and dbms.ssl.policy.* settings without a restart: on SIGHUP or CALL dbms.security.reloadTLS(). Read at start only."),
+    setting!("boltgate.tls_reload.watch_interval", Duration, Is("0s"),
+        "With dbms.security.tls_reload_enabled=true, look at the config file and every enabled policy's key, certificate, trusted_dir and revoked_dir this often, and reload once a change has stayed unchanged for one more interval; 0 means never. Read at start only."),
     setting!("server.directories.neo4j_home", Path, Is("."),
         "Directory that relative SSL policy base directories resolve against; default the working directory.",
         renamed_from = &["dbms.directories.neo4j_home"]),

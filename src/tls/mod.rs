@@ -16,6 +16,7 @@
 //! | [`resolver`]   | the bolt certificate as a resolver whose OCSP staple can be replaced   |
 //! | [`ocsp`]       | OCSP: fetch, check, cache and refresh the staple; check peers' staples |
 //! | [`reload`]     | `dbms.security.tls_reload_enabled`: rebuild every policy, swap atomically |
+//! | [`watch`]      | `boltgate.tls_reload.watch_interval`: reload when the files change     |
 
 pub mod client;
 pub mod inspect;
@@ -28,6 +29,7 @@ pub mod revocation;
 pub mod server;
 pub mod suites;
 pub mod trust;
+pub mod watch;
 
 pub use policy::TlsPolicy;
 

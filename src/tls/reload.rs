@@ -262,6 +262,25 @@ impl TlsReloader {
         running.bolt_cert.as_ref().map(|c| c.chain())
     }
 
+    /// The files a reload reads now: the config file (when there is one) and, per enabled
+    /// policy, its key, certificate, trusted_dir and revoked_dir (for [`super::watch`]).
+    pub async fn watched_paths(&self) -> Vec<PathBuf> {
+        let running = self.running.lock().await;
+        let ssl = &running.config.ssl;
+        let mut paths: Vec<PathBuf> = self.source.path.iter().cloned().collect();
+        for p in [&ssl.bolt, &ssl.cluster, &ssl.https] {
+            if p.enabled {
+                paths.extend([
+                    p.private_key.clone(),
+                    p.public_certificate.clone(),
+                    p.trusted_dir.clone(),
+                    p.revoked_dir.clone(),
+                ]);
+            }
+        }
+        paths
+    }
+
     /// Reads the configuration again and swaps in the new TLS material, or changes nothing and
     /// says why. The outcome is logged either way.
     pub async fn reload(&self, trigger: &str) -> Result<ReloadReport, ReloadError> {

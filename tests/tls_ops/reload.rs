@@ -32,17 +32,20 @@ struct Rotation {
 
 impl Rotation {
     fn start(reload_enabled: bool) -> Rotation {
+        Rotation::start_with(reload_enabled, &[])
+    }
+
+    fn start_with(reload_enabled: bool, extra: &[(&str, &str)]) -> Rotation {
         let db = FalkorDb::start();
         let ca = Ca::new();
         let base = ca.dir.path().join("bolt");
         let old = ca.leaf("old", None);
         ca.policy_dir(&base, &old);
         let reload = if reload_enabled { "true" } else { "false" };
-        let bg = Boltgate::start(&settings(
-            &base,
-            &db.bolt_uri(),
-            &[("dbms.security.tls_reload_enabled", reload)],
-        ));
+        let uri = db.bolt_uri();
+        let mut extra = extra.to_vec();
+        extra.push(("dbms.security.tls_reload_enabled", reload));
+        let bg = Boltgate::start(&settings(&base, &uri, &extra));
         Rotation {
             _db: db,
             ca,
@@ -366,4 +369,38 @@ fn reload_tls_procedure_fails_clearly_when_reload_is_disabled() {
     bg.signal("HUP");
     assert!(bg.wait_for_log("TLS reload refused", WAIT), "{}", bg.log());
     assert!(bg.is_running(), "SIGHUP must not stop boltgate");
+}
+
+#[test]
+fn a_rotation_on_disk_is_taken_on_when_watching_the_files() {
+    let Rotation {
+        _db,
+        ca,
+        base,
+        old,
+        bg,
+    } = Rotation::start_with(true, &[("boltgate.tls_reload.watch_interval", "200ms")]);
+    assert!(
+        bg.wait_for_log("watching the TLS files", WAIT),
+        "{}",
+        bg.log()
+    );
+    assert_eq!(presented(bg.addr).leaf, old.der);
+    let new = ca.leaf("new", None);
+    install(&base, &new, &ca.pem);
+    assert!(bg.wait_for_log("TLS reloaded", WAIT), "{}", bg.log());
+    assert!(bg.log_contains("file change"), "{}", bg.log());
+    assert_eq!(presented(bg.addr).leaf, new.der);
+
+    // A broken key is tried once, not again at every poll, and the new certificate stays.
+    std::fs::write(base.join("private.key"), "not a key").unwrap();
+    assert!(bg.wait_for_log("TLS reload failed", WAIT), "{}", bg.log());
+    std::thread::sleep(Duration::from_secs(1)); // five more polls
+    assert_eq!(
+        bg.log().matches("TLS reload failed").count(),
+        1,
+        "{}",
+        bg.log()
+    );
+    assert_eq!(presented(bg.addr).leaf, new.der);
 }
