@@ -4,7 +4,8 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use crate::harness::{boltgate, falkordb, free_port, py_query, Proc};
+use crate::common::FalkorDb;
+use crate::harness::{boltgate, free_port, py_query, Proc};
 use crate::pki::{self, Leaf};
 use crate::Setup;
 
@@ -23,7 +24,7 @@ fn gate_b(s: &Setup, falkor: u16, leaf: &Leaf, name: &str) -> Proc {
             base.display()
         ),
     );
-    boltgate(s.path(), name, &conf, port)
+    boltgate(&conf, port)
 }
 
 /// A cluster policy directory for A, with an optional CRL.
@@ -43,7 +44,7 @@ fn cluster_dir(s: &Setup, name: &str, crl_serials: &[u64]) -> PathBuf {
 
 /// A: plaintext listener, upstream `bolt://127.0.0.1:B` (a plain URI: the cluster policy makes
 /// it TLS), cluster policy at `base`.
-fn gate_a(s: &Setup, b: u16, base: &Path, name: &str, extra: &str) -> Proc {
+fn gate_a(b: u16, base: &Path, extra: &str) -> Proc {
     let port = free_port();
     let conf = format!(
         "server.bolt.listen_address=127.0.0.1:{port}\n\
@@ -53,14 +54,14 @@ fn gate_a(s: &Setup, b: u16, base: &Path, name: &str, extra: &str) -> Proc {
          dbms.ssl.policy.cluster.base_directory={}\n{extra}",
         base.display()
     );
-    boltgate(s.path(), name, &conf, port)
+    boltgate(&conf, port)
 }
 
 #[test]
 fn the_cluster_policy_gives_mutual_tls_upstream_and_refuses_a_revoked_upstream() {
     let s = Setup::default();
-    let falkor = falkordb(s.path());
-    let b = gate_b(&s, falkor.port, &Leaf::localhost(2000), "b");
+    let falkor = FalkorDb::start();
+    let b = gate_b(&s, falkor.bolt_port, &Leaf::localhost(2000), "b");
 
     // The driver straight to B: REQUIRE refuses it without a certificate, accepts it with one.
     let uri_b = format!("bolt://localhost:{}", b.port);
@@ -70,7 +71,7 @@ fn the_cluster_policy_gives_mutual_tls_upstream_and_refuses_a_revoked_upstream()
         .expect("driver with a client certificate");
 
     // Through A: A presents its cluster certificate to B.
-    let a = gate_a(&s, b.port, &cluster_dir(&s, "cluster-ok", &[]), "a", "");
+    let a = gate_a(b.port, &cluster_dir(&s, "cluster-ok", &[]), "");
     assert!(
         a.wait_log(
             "dbms.ssl.policy.cluster (mutual TLS)",
@@ -83,13 +84,7 @@ fn the_cluster_policy_gives_mutual_tls_upstream_and_refuses_a_revoked_upstream()
         .unwrap_or_else(|e| panic!("{e}\nA:\n{}\nB:\n{}", a.log(), b.log()));
 
     // A whose revoked_dir has a CRL listing B's certificate (serial 2000 = 0x07d0).
-    let a2 = gate_a(
-        &s,
-        b.port,
-        &cluster_dir(&s, "cluster-revoked", &[2000]),
-        "a2",
-        "",
-    );
+    let a2 = gate_a(b.port, &cluster_dir(&s, "cluster-revoked", &[2000]), "");
     assert!(py_query(&format!("bolt://localhost:{}", a2.port), None, None).is_err());
     assert!(
         a2.wait_log("serial 07:d0", Duration::from_secs(5)),
@@ -104,15 +99,15 @@ fn the_cluster_policy_gives_mutual_tls_upstream_and_refuses_a_revoked_upstream()
 #[test]
 fn verify_hostname_decides_about_a_wrong_host_certificate() {
     let s = Setup::default();
-    let falkor = falkordb(s.path());
+    let falkor = FalkorDb::start();
     let wrong = Leaf {
         names: vec!["wronghost.example".into()],
         ..Leaf::localhost(2001)
     };
-    let b = gate_b(&s, falkor.port, &wrong, "b-wrong");
+    let b = gate_b(&s, falkor.bolt_port, &wrong, "b-wrong");
     let base = cluster_dir(&s, "cluster", &[]);
 
-    let strict = gate_a(&s, b.port, &base, "strict", "");
+    let strict = gate_a(b.port, &base, "");
     assert!(py_query(&format!("bolt://localhost:{}", strict.port), None, None).is_err());
     assert!(
         strict.wait_log("upstream certificate refused", Duration::from_secs(5)),
@@ -121,10 +116,8 @@ fn verify_hostname_decides_about_a_wrong_host_certificate() {
     );
 
     let relaxed = gate_a(
-        &s,
         b.port,
         &base,
-        "relaxed",
         "dbms.ssl.policy.cluster.verify_hostname=false\n",
     );
     py_query(&format!("bolt://localhost:{}", relaxed.port), None, None)
@@ -134,7 +127,7 @@ fn verify_hostname_decides_about_a_wrong_host_certificate() {
 #[test]
 fn client_auth_as_the_python_driver_sees_it() {
     let s = Setup::default();
-    let falkor = falkordb(s.path());
+    let falkor = FalkorDb::start();
     let trusted = s.client(&s.ca, "driver", 78);
     let stranger = s.client(&crate::pki::Ca::new("stranger CA"), "stranger", 79);
     for (client_auth, no_cert_ok, trusted_ok, stranger_ok) in [
@@ -145,10 +138,10 @@ fn client_auth_as_the_python_driver_sees_it() {
         let port = free_port();
         let conf = s.conf(
             port,
-            falkor.port,
+            falkor.bolt_port,
             &format!("dbms.ssl.policy.bolt.client_auth={client_auth}\n"),
         );
-        let bg = boltgate(s.path(), client_auth, &conf, port);
+        let bg = boltgate(&conf, port);
         let uri = format!("bolt://localhost:{port}");
         let ca = Some(s.ca_file.as_path());
         for (what, cert, expected) in [
