@@ -8,7 +8,7 @@ use serde_json::json;
 
 use crate::common::{self, Boltgate, FalkorDb};
 use crate::settings;
-use crate::support::{install, presented, tls_connect, Ca, Leaf};
+use crate::support::{install, presented, tls12_handshake, tls_connect, Ca, Leaf};
 
 const WAIT: Duration = Duration::from_secs(15);
 const PY_TIMEOUT: Duration = Duration::from_secs(60);
@@ -403,4 +403,27 @@ fn a_rotation_on_disk_is_taken_on_when_watching_the_files() {
         bg.log()
     );
     assert_eq!(presented(bg.addr).leaf, new.der);
+}
+
+/// A reload takes on changed `dbms.ssl.policy.*` settings from the config file, not only files.
+#[test]
+fn a_changed_policy_setting_in_the_config_file_is_taken_on_by_a_reload() {
+    let Rotation {
+        _db,
+        ca: _ca,
+        base: _base,
+        old,
+        bg,
+    } = Rotation::start(true);
+    assert!(tls12_handshake(bg.addr), "TLS 1.2 is allowed at first");
+    let mut text = std::fs::read_to_string(bg.config_path()).unwrap();
+    text.push_str("dbms.ssl.policy.bolt.tls_versions=TLSv1.3\n");
+    std::fs::write(bg.config_path(), text).unwrap();
+    bg.signal("HUP");
+    assert!(bg.wait_for_log("TLS reloaded", WAIT), "{}", bg.log());
+    assert!(
+        !tls12_handshake(bg.addr),
+        "TLS 1.2 is refused after the reload"
+    );
+    assert_eq!(presented(bg.addr).leaf, old.der, "TLS 1.3 still works");
 }

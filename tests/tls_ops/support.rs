@@ -354,10 +354,23 @@ pub async fn tls_connect(
     tokio_rustls::client::TlsStream<tokio::net::TcpStream>,
     Presented,
 ) {
+    tls_connect_with(addr, rustls::DEFAULT_VERSIONS)
+        .await
+        .expect("TLS handshake")
+}
+
+/// [`tls_connect`] offering only `versions`; the handshake's error when it fails.
+pub async fn tls_connect_with(
+    addr: SocketAddr,
+    versions: &[&'static rustls::SupportedProtocolVersion],
+) -> std::io::Result<(
+    tokio_rustls::client::TlsStream<tokio::net::TcpStream>,
+    Presented,
+)> {
     let seen = Arc::new(Mutex::new(Presented::default()));
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let config = rustls::ClientConfig::builder_with_provider(provider.clone())
-        .with_safe_default_protocol_versions()
+        .with_protocol_versions(versions)
         .unwrap()
         .dangerous()
         .with_custom_certificate_verifier(Arc::new(Capture {
@@ -368,17 +381,28 @@ pub async fn tls_connect(
     let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
     let tcp = tokio::time::timeout(Duration::from_secs(5), tokio::net::TcpStream::connect(addr))
         .await
-        .expect("connect timeout")
-        .expect("connect");
+        .expect("connect timeout")?;
     let tls = tokio::time::timeout(
         Duration::from_secs(10),
         connector.connect(ServerName::try_from("localhost").unwrap(), tcp),
     )
     .await
-    .expect("TLS handshake timeout")
-    .expect("TLS handshake");
+    .expect("TLS handshake timeout")?;
     let presented = seen.lock().unwrap().clone();
-    (tls, presented)
+    Ok((tls, presented))
+}
+
+/// Whether a client offering TLS 1.2 only completes a handshake with `addr`.
+pub fn tls12_handshake(addr: SocketAddr) -> bool {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(async {
+            tls_connect_with(addr, &[&rustls::version::TLS12])
+                .await
+                .is_ok()
+        })
 }
 
 /// What a new TLS client is shown by `addr` (the connection is then closed).
