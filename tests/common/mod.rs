@@ -11,6 +11,7 @@
 //! itself dies without unwinding (SIGKILL, abort).
 #![allow(dead_code, unused_imports)] // each test file uses only part of the harness
 
+pub mod admin;
 pub mod bolt;
 pub mod boltgate;
 pub mod driver;
