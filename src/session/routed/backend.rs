@@ -339,3 +339,68 @@ fn leak_code(code: &str) -> &'static str {
         .copied()
         .unwrap_or(DATABASE_UNAVAILABLE)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use boltgate_proto::chunk::ChunkCodec;
+    use tokio::net::{TcpListener, TcpStream};
+
+    /// A member that does not read: the channel takes [`MEMBER_QUEUE`] messages, the rest wait
+    /// in the overflow (the session then stops reading its client); once the member reads,
+    /// everything arrives, in order.
+    #[tokio::test(flavor = "current_thread")]
+    async fn a_member_that_does_not_read_blocks_the_backend_then_gets_everything_in_order() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (client, accepted) = tokio::join!(TcpStream::connect(addr), listener.accept());
+        let (member, _) = accepted.unwrap();
+        let (events, _events_rx) = mpsc::channel(8);
+        let metrics = crate::admin::Metrics::new().session("m:1");
+        let mut b = Backend::spawn(
+            0,
+            "m:1".into(),
+            Stream::Plain(client.unwrap()),
+            BytesMut::new(),
+            1 << 20,
+            events,
+            metrics,
+        );
+        let total = MEMBER_QUEUE + 50;
+        // No await in between: the writer task has not run, so nothing has left the channel.
+        for i in 0..total {
+            let m = Response::failure(Version::V5_4, "X.Y", &i.to_string()).into_bytes();
+            b.send(m, Expect::Client);
+        }
+        assert!(b.is_blocked(), "the 257th message waits in the overflow");
+        assert_eq!(b.overflow.len(), total - MEMBER_QUEUE);
+
+        let reader = tokio::spawn(async move {
+            let mut rx = FramedRead::new(member, ChunkCodec::new(1 << 20));
+            let mut got = Vec::new();
+            while got.len() < total {
+                match rx.next().await {
+                    Some(Ok(Frame::Message(m))) => got.push(m),
+                    Some(Ok(Frame::Noop)) => {}
+                    other => panic!("{other:?}"),
+                }
+            }
+            got
+        });
+        while b.is_blocked() {
+            let permit = b.room().await;
+            b.on_room(permit);
+        }
+        let got = tokio::time::timeout(std::time::Duration::from_secs(10), reader)
+            .await
+            .expect("every message arrives")
+            .unwrap();
+        for (i, m) in got.iter().enumerate() {
+            let summary = RawMessage::new(m.clone()).unwrap().summary().unwrap();
+            let Summary::Failure { message, .. } = summary else {
+                panic!("{summary:?}")
+            };
+            assert_eq!(message, i.to_string(), "in order");
+        }
+    }
+}
