@@ -94,8 +94,8 @@ impl Registry {
         }
     }
 
-    /// Records refreshes, table ages, stale-table use and bans into `metrics`, and tracks the
-    /// members tables name for health probes and `/ready`.
+    /// Records refreshes, table ages, stale-table use and bans into `metrics`; a static
+    /// topology's members are tracked for health probes and `/ready` from the start.
     pub fn with_metrics(mut self, metrics: Metrics) -> Registry {
         if let Source::Static(t) = &self.source {
             for m in t.writers.iter().chain(&t.readers) {
@@ -106,14 +106,12 @@ impl Registry {
         self
     }
 
-    /// A refresh of `key`'s table ended.
+    /// A refresh of `key`'s table ended. The members it names are not tracked for health here:
+    /// a member tracked mid-run stays "unknown" until the next probe, and `/ready` reads an
+    /// unknown member as "the first probe has not finished"; the sessions' connects report them.
     fn refreshed(&self, key: &str, result: Result<&RoutingTable, &str>) {
-        let Some(m) = &self.metrics else { return };
-        m.routing_refreshed(db_label(key), result.is_ok());
-        if let Ok(t) = result {
-            for a in t.routers.iter().chain(&t.readers).chain(&t.writers) {
-                m.upstream_member(a);
-            }
+        if let Some(m) = &self.metrics {
+            m.routing_refreshed(db_label(key), result.is_ok());
         }
     }
 

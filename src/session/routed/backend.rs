@@ -9,6 +9,11 @@
 //! client and waits for room instead ([`Backend::room`]). So what one client can queue for a
 //! member is at most the channel plus one batch of the client's already-read messages, and a
 //! client that outpaces a member is slowed down by TCP, as in the plain relay.
+//!
+//! The other way is bounded too: readers hand over batches of at most `READ_BATCH` frames through
+//! a bounded channel, and the session writes a batch to the client before it takes the next, so
+//! an [`Backend::inbox`] holds about one batch (units of work never overlap, so only the current
+//! member has much to say).
 
 use std::collections::VecDeque;
 use std::future::Future;
