@@ -141,7 +141,7 @@ impl Server {
                 "routing across cluster members"
             );
             Arc::new(session::routed::Routing::new(
-                Arc::new(registry),
+                Arc::new(registry.with_metrics(metrics.clone())),
                 session::intercept::Advertised {
                     addresses: config.routing.advertised_addresses.clone(),
                     ttl: config.routing.ttl,

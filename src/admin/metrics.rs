@@ -12,7 +12,7 @@
 //! |----------------|------------------------------------------------------------------------|
 //! | listener       | [`Metrics::connection_accepted`], [`Metrics::connection_refused`], [`Metrics::tls_handshake_ok`], [`Metrics::tls_handshake_failed`] |
 //! | session        | [`Metrics::bolt_version`], [`Metrics::upstream_connected`], [`Metrics::upstream_connect_failed`], [`Metrics::session`] |
-//! | routing        | [`Metrics::routing_refreshed`], [`Metrics::upstream_member`], [`Metrics::upstream_health`] |
+//! | routing        | [`Metrics::routing_refreshed`], [`Metrics::routing_stale_table_used`], [`Metrics::routing_member_banned`], [`Metrics::upstream_member`], [`Metrics::upstream_health`] |
 //! | TLS / OCSP     | [`Metrics::certificate`], [`Metrics::ocsp_staple`]                     |
 //! | reload         | [`Metrics::reload`]                                                    |
 //!
@@ -124,6 +124,8 @@ struct Inner {
     routing_refreshes: Family<L2, Counter>,
     routing_age: Family<L1, FloatGauge>,
     routing_refreshed_at: Mutex<HashMap<String, Instant>>,
+    routing_stale: Family<L1, Counter>,
+    member_bans: Family<L1, Counter>,
     // TLS material
     cert_expiry: Family<L1, FloatGauge>,
     ocsp_age: Family<L1, FloatGauge>,
@@ -162,6 +164,8 @@ impl Metrics {
             routing_refreshes: Family::default(),
             routing_age: Family::default(),
             routing_refreshed_at: Mutex::new(HashMap::new()),
+            routing_stale: Family::default(),
+            member_bans: Family::default(),
             cert_expiry: Family::default(),
             ocsp_age: Family::default(),
             ocsp_produced: Mutex::new(HashMap::new()),
@@ -261,6 +265,16 @@ impl Metrics {
             "Time since the routing table of a database was last refreshed",
             Unit::Seconds,
             i.routing_age.clone(),
+        );
+        r.register(
+            "routing_stale_table_uses",
+            "Units of work placed with an expired routing table because no router answered, by database",
+            i.routing_stale.clone(),
+        );
+        r.register(
+            "routing_member_bans",
+            "Cluster members left out of routing for boltgate.routing.ban_time after a failed connect or a loss, by member",
+            i.member_bans.clone(),
         );
         r.register_with_unit(
             "certificate_expiry_timestamp",
@@ -444,6 +458,22 @@ impl Metrics {
         if ok {
             lock(&self.inner.routing_refreshed_at).insert(db.to_string(), Instant::now());
         }
+    }
+
+    /// Every router failed and `db`'s expired table was used (stale-table fallback).
+    pub fn routing_stale_table_used(&self, db: &str) {
+        self.inner
+            .routing_stale
+            .get_or_create(&[("db", db.to_string())])
+            .inc();
+    }
+
+    /// `member` was banned (not already banned) after a failed connect or a loss.
+    pub fn routing_member_banned(&self, member: &str) {
+        self.inner
+            .member_bans
+            .get_or_create(&[("member", member.to_string())])
+            .inc();
     }
 
     /// Track `member` for health probes and `/ready` (routing adds members as tables arrive).
@@ -683,6 +713,8 @@ mod readme {
         m.upstream_connected("a:1", Duration::from_millis(1));
         m.upstream_connect_failed("a:1", &UpstreamError::Closed { addr: "a:1".into() });
         m.routing_refreshed("neo4j", true);
+        m.routing_stale_table_used("neo4j");
+        m.routing_member_banned("a:1");
         m.ocsp_staple(Scope::Bolt, Some(SystemTime::now()));
         m.reload(true);
         let text = m.render(true);

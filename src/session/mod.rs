@@ -16,6 +16,7 @@ pub mod intercept;
 pub mod procedures;
 pub mod relay;
 pub mod routed;
+pub mod work;
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -22,6 +22,7 @@ use tokio_util::codec::{FramedRead, FramedWrite};
 
 use super::failure::{failure, DATABASE_UNAVAILABLE, REQUEST_INVALID};
 use super::procedures::Procedures;
+use super::work::count_work;
 use super::{Context, End, SessionError};
 use crate::admin::SessionMetrics;
 use crate::listener::stream::Stream;
@@ -199,32 +200,6 @@ async fn client_to_upstream(
         }
         metrics.to_upstream(messages, bytes_out);
         SinkExt::<Frame>::flush(tx).await.map_err(upstream_err)?;
-    }
-}
-
-/// Queries (RUN) and transactions (BEGIN) by access mode: BEGIN's mode holds for the RUNs of its
-/// transaction until COMMIT, ROLLBACK or RESET; an auto-commit RUN carries its own.
-fn count_work(
-    raw: &RawMessage,
-    kind: RequestKind,
-    tx_mode: &mut Option<AccessMode>,
-    metrics: &SessionMetrics,
-) {
-    match kind {
-        RequestKind::Begin => {
-            let mode = raw.tx_view().map(|v| v.mode).unwrap_or_default();
-            *tx_mode = Some(mode);
-            metrics.transaction(mode);
-        }
-        RequestKind::Run => {
-            let mode = match *tx_mode {
-                Some(mode) => mode,
-                None => raw.tx_view().map(|v| v.mode).unwrap_or_default(),
-            };
-            metrics.query(mode);
-        }
-        RequestKind::Commit | RequestKind::Rollback | RequestKind::Reset => *tx_mode = None,
-        _ => {}
     }
 }
 

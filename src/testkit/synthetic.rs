@@ -15,6 +15,8 @@
 //! exhausted), `DISCARD` drops the rest, and after a FAILURE everything but RESET and GOODBYE is
 //! `IGNORED` until RESET, as the Bolt state machine requires. HELLO, LOGON, LOGOFF, BEGIN, COMMIT,
 //! ROLLBACK, RESET, ROUTE (a table naming this server) and TELEMETRY get SUCCESS; GOODBYE closes.
+//! `CALL dbms.routing.getRoutingTable(...)` (the 4.0-4.2 way) returns the same table as one row
+//! `[ttl, servers]`.
 //! Anything else gets a FAILURE `Neo.ClientError.Request.Invalid`.
 //!
 //! Speed: rows are encoded once, when the server starts; a wide row is copied from a template and
@@ -78,6 +80,12 @@ pub struct Options {
     pub not_leader: Option<Arc<std::sync::atomic::AtomicBool>>,
     /// The bookmark COMMIT and auto-commit results report; None: [`BOOKMARK`].
     pub bookmark: Option<String>,
+    /// For a scripted cluster: a RUN of exactly this query is recorded, then the server stops
+    /// at once (listener and every connection), like a member that crashed mid-transaction.
+    pub crash_on: Option<String>,
+    /// For a scripted cluster: while true, ROUTE and the routing procedure are refused with
+    /// `Neo.TransientError.General.DatabaseUnavailable` (a router that cannot route).
+    pub refuse_route: Option<Arc<std::sync::atomic::AtomicBool>>,
 }
 
 impl Default for Options {
@@ -91,6 +99,8 @@ impl Default for Options {
             route_table: None,
             not_leader: None,
             bookmark: None,
+            crash_on: None,
+            refuse_route: None,
         }
     }
 }
@@ -129,6 +139,8 @@ pub struct SyntheticServer {
 /// What every connection task shares.
 struct Shared {
     opts: Options,
+    /// Stops the whole server (see [`Options::crash_on`]).
+    cancel: CancellationToken,
     addr: SocketAddr,
     received: Mutex<Vec<Received>>,
     accepted: AtomicU64,
@@ -163,8 +175,8 @@ impl SyntheticServer {
     pub async fn start_with(opts: Options) -> std::io::Result<SyntheticServer> {
         let listener = TcpListener::bind("127.0.0.1:0").await?;
         let addr = listener.local_addr()?;
-        let shared = Arc::new(Shared::new(opts, addr));
         let cancel = CancellationToken::new();
+        let shared = Arc::new(Shared::new(opts, addr, cancel.clone()));
         tokio::spawn(accept_loop(listener, shared.clone(), cancel.clone()));
         Ok(SyntheticServer {
             addr,
@@ -232,7 +244,7 @@ fn fields(names: &[&str]) -> Value {
 }
 
 impl Shared {
-    fn new(opts: Options, addr: SocketAddr) -> Shared {
+    fn new(opts: Options, addr: SocketAddr, cancel: CancellationToken) -> Shared {
         let props: Map = [("kind", Value::from("synthetic")), ("n", Value::from(1))]
             .into_iter()
             .collect();
@@ -255,6 +267,7 @@ impl Shared {
         });
         Shared {
             addr,
+            cancel,
             received: Mutex::new(Vec::new()),
             accepted: AtomicU64::new(0),
             runs: AtomicU64::new(0),
@@ -329,14 +342,24 @@ async fn connection(tcp: TcpStream, id: u64, shared: Arc<Shared>) -> std::io::Re
 /// A result the client has not pulled completely yet.
 #[derive(Debug, Clone, Copy)]
 enum Open {
-    One { value: i64, sent: bool },
-    Wide { next: u64, total: u64 },
+    One {
+        value: i64,
+        sent: bool,
+    },
+    Wide {
+        next: u64,
+        total: u64,
+    },
+    /// The routing procedure's one row, `[ttl, servers]`.
+    Table {
+        sent: bool,
+    },
 }
 
 impl Open {
     fn remaining(&self) -> u64 {
         match *self {
-            Open::One { sent, .. } => u64::from(!sent),
+            Open::One { sent, .. } | Open::Table { sent } => u64::from(!sent),
             Open::Wide { next, total } => total - next,
         }
     }
@@ -550,6 +573,20 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
                 }
                 self.push_raw(&Response::success(meta));
             }
+            Request::Run(run) if self.shared.opts.crash_on.as_deref() == Some(&run.query) => {
+                self.shared.cancel.cancel();
+                return Ok(Flow::Close);
+            }
+            Request::Run(run) if is_routing_procedure(&run.query) => {
+                if !self.refuses_route() {
+                    let meta = vec![
+                        ("fields", fields(&["ttl", "servers"])),
+                        ("t_first", 0.into()),
+                    ];
+                    self.push(&success(meta));
+                    self.open = Some(Open::Table { sent: false });
+                }
+            }
             Request::Run(run) if !self.in_tx && self.refuses_write(&run.extra) => {}
             Request::Run(run) => self.on_run(&run.query),
             Request::Pull(p) => self.on_pull(p.n()).await?,
@@ -582,27 +619,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
                 let ok = self.shared.success_empty.clone();
                 self.push(&ok);
             }
-            Request::Route(_) if self.shared.opts.route_table.is_some() => {
-                let rt = self.shared.opts.route_table.as_ref().expect("checked");
-                let rt = rt.lock().expect("route table lock").clone();
-                self.push(&success(vec![("rt", rt)]));
-            }
+            Request::Route(_) if self.refuses_route() => {}
             Request::Route(_) => {
-                let addr = self.shared.addr.to_string();
-                let server = |role: &str| -> Value {
-                    let mut m = Map::new();
-                    m.push("addresses", Value::List(vec![addr.clone().into()]));
-                    m.push("role", role);
-                    m.into()
-                };
-                let mut rt = Map::new();
-                rt.push("ttl", 300);
-                rt.push("db", "neo4j");
-                rt.push(
-                    "servers",
-                    Value::List(vec![server("ROUTE"), server("READ"), server("WRITE")]),
-                );
-                self.push(&success(vec![("rt", rt.into())]));
+                let rt = self.route_table();
+                self.push(&success(vec![("rt", rt)]));
             }
             Request::Logon(_) | Request::Logoff | Request::Telemetry(_) => {
                 let ok = self.shared.success_empty.clone();
@@ -614,6 +634,45 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
             ),
         }
         Ok(Flow::Continue)
+    }
+
+    /// The `rt` map: the scripted cluster's, or one naming this server in every role.
+    fn route_table(&self) -> Value {
+        if let Some(rt) = &self.shared.opts.route_table {
+            return rt.lock().expect("route table lock").clone();
+        }
+        let addr = self.shared.addr.to_string();
+        let server = |role: &str| -> Value {
+            let mut m = Map::new();
+            m.push("addresses", Value::List(vec![addr.clone().into()]));
+            m.push("role", role);
+            m.into()
+        };
+        let mut rt = Map::new();
+        rt.push("ttl", 300);
+        rt.push("db", "neo4j");
+        rt.push(
+            "servers",
+            Value::List(vec![server("ROUTE"), server("READ"), server("WRITE")]),
+        );
+        rt.into()
+    }
+
+    /// Under [`Options::refuse_route`], refuses a routing request (and returns true).
+    fn refuses_route(&mut self) -> bool {
+        let refusing = self
+            .shared
+            .opts
+            .refuse_route
+            .as_ref()
+            .is_some_and(|f| f.load(Ordering::Relaxed));
+        if refusing {
+            self.fail(
+                "Neo.TransientError.General.DatabaseUnavailable",
+                "synthetic server: routing is switched off on this member",
+            );
+        }
+        refusing
     }
 
     /// Under [`Options::not_leader`], refuses write work with NotALeader (and returns true).
@@ -697,6 +756,27 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
             open.remaining().min(n as u64)
         };
         match &mut open {
+            Open::Table { sent } => {
+                if wanted > 0 {
+                    let rt = self.route_table();
+                    let rt = rt.as_map();
+                    let ttl = rt
+                        .and_then(|m| m.get("ttl"))
+                        .cloned()
+                        .unwrap_or(Value::Null);
+                    let servers = rt
+                        .and_then(|m| m.get("servers"))
+                        .cloned()
+                        .unwrap_or(Value::Null);
+                    let row = Response::Record(Record {
+                        data: vec![ttl, servers],
+                    });
+                    if let Ok(raw) = row.to_raw() {
+                        self.push_raw(&raw);
+                    }
+                    *sent = true;
+                }
+            }
             Open::One { value, sent } => {
                 if wanted > 0 {
                     if *value == 1 {
@@ -738,6 +818,14 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
     }
 }
 
+/// Whether a query calls the routing procedure 4.0-4.2 drivers (and boltgate) use.
+fn is_routing_procedure(query: &str) -> bool {
+    query
+        .trim_start()
+        .to_ascii_lowercase()
+        .starts_with("call dbms.routing.getroutingtable")
+}
+
 /// A framing error ends the connection, as it would on a real server.
 fn framing(e: boltgate_proto::chunk::ChunkError) -> std::io::Error {
     std::io::Error::new(std::io::ErrorKind::InvalidData, e)
@@ -759,7 +847,11 @@ mod tests {
 
     #[test]
     fn wide_row_is_about_a_kibibyte_and_patchable() {
-        let shared = Shared::new(Options::default(), "127.0.0.1:1".parse().unwrap());
+        let shared = Shared::new(
+            Options::default(),
+            "127.0.0.1:1".parse().unwrap(),
+            CancellationToken::new(),
+        );
         let row = &shared.wide_row;
         assert!((1000..=1100).contains(&row.len()), "{} bytes", row.len());
         assert_eq!(&row[2..6], &[0xB1, sig::RECORD, 0x93, 0xCB]);

@@ -69,22 +69,25 @@ impl Balancer {
         })
     }
 
-    /// Leaves `address` out of routing for the ban time.
-    pub fn ban(&self, address: &str) {
+    /// Leaves `address` out of routing for the ban time; true when the member was not banned
+    /// already (a new ban, logged).
+    pub fn ban(&self, address: &str) -> bool {
         if self.ban_time.is_zero() {
-            return;
+            return false;
         }
         let stats = self.stats(address);
         let mut until = stats.banned_until.lock().expect("ban lock");
-        let new = Instant::now() + self.ban_time;
-        if !matches!(*until, Some(u) if u >= new) {
+        let now = Instant::now();
+        let fresh = !matches!(*until, Some(u) if u > now);
+        if fresh {
             tracing::warn!(
                 member = address,
                 ban_time = ?self.ban_time,
                 "cluster member banned: it refused a connection or failed"
             );
-            *until = Some(new);
         }
+        *until = Some(now + self.ban_time);
+        fresh
     }
 
     /// Lifts a ban at once (the member served a connection again).

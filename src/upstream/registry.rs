@@ -24,6 +24,7 @@ use dashmap::DashMap;
 use super::balance::Balancer;
 use super::members::Member;
 use super::routing_table::RoutingTable;
+use crate::admin::Metrics;
 
 /// Asks one router for a database's table: `(router address, db, bookmarks)`.
 pub trait Fetch: Send + Sync {
@@ -33,6 +34,16 @@ pub trait Fetch: Send + Sync {
         db: Option<&'a str>,
         bookmarks: &'a [String],
     ) -> Pin<Box<dyn Future<Output = Result<RouteAnswer, String>> + Send + 'a>>;
+}
+
+/// The `db` label and log field of a table: the database as clients name it, `<home>` for the
+/// home database (asked for without a name).
+fn db_label(key: &str) -> &str {
+    if key.is_empty() {
+        "<home>"
+    } else {
+        key
+    }
 }
 
 /// Why no table could be had.
@@ -60,6 +71,7 @@ pub struct Registry {
     source: Source,
     tables: DashMap<String, Arc<Entry>>,
     pub balancer: Balancer,
+    metrics: Option<Metrics>,
 }
 
 impl Registry {
@@ -68,6 +80,7 @@ impl Registry {
             source: Source::Static(RoutingTable::from_members(members, Instant::now())),
             tables: DashMap::new(),
             balancer: Balancer::new(ban_time),
+            metrics: None,
         }
     }
 
@@ -77,6 +90,28 @@ impl Registry {
             source: Source::Routers { initial },
             tables: DashMap::new(),
             balancer: Balancer::new(ban_time),
+            metrics: None,
+        }
+    }
+
+    /// Records refreshes, table ages, stale-table use and bans into `metrics`; a static
+    /// topology's members are tracked for health probes and `/ready` from the start.
+    pub fn with_metrics(mut self, metrics: Metrics) -> Registry {
+        if let Source::Static(t) = &self.source {
+            for m in t.writers.iter().chain(&t.readers) {
+                metrics.upstream_member(m);
+            }
+        }
+        self.metrics = Some(metrics);
+        self
+    }
+
+    /// A refresh of `key`'s table ended. The members it names are not tracked for health here:
+    /// a member tracked mid-run stays "unknown" until the next probe, and `/ready` reads an
+    /// unknown member as "the first probe has not finished"; the sessions' connects report them.
+    fn refreshed(&self, key: &str, result: Result<&RoutingTable, &str>) {
+        if let Some(m) = &self.metrics {
+            m.routing_refreshed(db_label(key), result.is_ok());
         }
     }
 
@@ -146,22 +181,30 @@ impl Registry {
             .await
         {
             Ok(t) => {
+                self.refreshed(&key, Ok(&t));
                 *entry.table.write().expect("table lock") = Some(t.clone());
                 Ok(t)
             }
             Err(problem) => match current {
                 Some(stale) if !stale.members_for(mode).is_empty() => {
+                    self.refreshed(&key, Err(&problem));
+                    if let Some(m) = &self.metrics {
+                        m.routing_stale_table_used(db_label(&key));
+                    }
                     tracing::warn!(
-                        db = key,
+                        db = db_label(&key),
                         %problem,
                         "routing table refresh failed; using the stale table"
                     );
                     Ok(stale)
                 }
-                _ => Err(RoutingError {
-                    db: if key.is_empty() { "<home>".into() } else { key },
-                    problem,
-                }),
+                _ => {
+                    self.refreshed(&key, Err(&problem));
+                    Err(RoutingError {
+                        db: db_label(&key).to_string(),
+                        problem,
+                    })
+                }
             },
         }
     }
@@ -187,9 +230,17 @@ impl Registry {
                 .fetch_from_routers(current.as_ref(), initial, db, &[], fetch.as_ref())
                 .await
             {
-                Ok(t) => *entry.table.write().expect("table lock") = Some(t),
+                Ok(t) => {
+                    tracing::debug!(
+                        db = db_label(&key),
+                        "routing table refreshed in the background before its TTL ran out"
+                    );
+                    this.refreshed(&key, Ok(&t));
+                    *entry.table.write().expect("table lock") = Some(t);
+                }
                 Err(problem) => {
-                    tracing::warn!(db = key, %problem, "background routing table refresh failed")
+                    this.refreshed(&key, Err(&problem));
+                    tracing::warn!(db = db_label(&key), %problem, "background routing table refresh failed")
                 }
             }
         });
@@ -237,7 +288,11 @@ impl Registry {
     /// A member failed (refused, closed, DatabaseUnavailable): banned, and forgotten in every
     /// table.
     pub fn on_member_failure(&self, address: &str) {
-        self.balancer.ban(address);
+        if self.balancer.ban(address) {
+            if let Some(m) = &self.metrics {
+                m.routing_member_banned(address);
+            }
+        }
         for e in self.tables.iter() {
             if let Some(t) = e.table.write().expect("table lock").as_mut() {
                 t.forget(address);

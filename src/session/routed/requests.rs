@@ -1,0 +1,280 @@
+//! The client's requests in a routed session: what boltgate answers itself, what goes to the
+//! member running the current unit of work, and where a new unit is placed.
+
+use std::sync::Arc;
+
+use boltgate_proto::chunk::Frame;
+use boltgate_proto::message::{sig, AccessMode, RawMessage, RequestKind, Response};
+use boltgate_proto::packstream::Map;
+use boltgate_proto::state::ServerState;
+
+use super::backend::Expect;
+use super::{Flow, Session, Slot, NOT_A_LEADER};
+use crate::session::failure::{DATABASE_UNAVAILABLE, REQUEST_INVALID};
+use crate::session::intercept::is_routing_procedure;
+use crate::session::{End, SessionError};
+use crate::upstream::discovery::RouteFetcher;
+use crate::upstream::registry::Fetch;
+
+impl Session<'_> {
+    pub(super) async fn on_request(&mut self, raw: RawMessage) -> Result<Flow, SessionError> {
+        let kind = RequestKind::of(self.version, raw.signature());
+        tracing::trace!(message = sig::name(raw.signature()), "client request");
+        if kind == RequestKind::Goodbye {
+            return Ok(Flow::End(End::Goodbye));
+        }
+        if self.procedures.intercepts(self.version, &raw) {
+            // As in the plain relay: answered once every earlier request has its answer.
+            if !self.slots.is_empty() {
+                return Ok(Flow::Stall(raw));
+            }
+            let state = self.tracker.state();
+            if let Some(frames) = self
+                .procedures
+                .answer(self.version, &raw, state, self.ctx)
+                .await
+            {
+                self.tracker.on_request(kind);
+                let messages = frames
+                    .into_iter()
+                    .filter_map(|f| match f {
+                        Frame::Message(m) => Some(m),
+                        Frame::Noop => None,
+                    })
+                    .collect();
+                self.slots.push_back(Slot::Local(messages));
+                return Ok(Flow::Continue);
+            }
+        }
+        let starts_unit = match kind {
+            RequestKind::Begin => true,
+            RequestKind::Run => !self.in_tx && !is_routing_procedure(&raw),
+            _ => false,
+        };
+        if starts_unit && !self.slots.is_empty() {
+            return Ok(Flow::Stall(raw));
+        }
+        let failed_before = self.tracker.state() == ServerState::Failed;
+        self.tracker.on_request(kind);
+        match kind {
+            RequestKind::Hello => {
+                self.hello = Some(raw.as_bytes().clone());
+                match self.control() {
+                    Some(id) => {
+                        let address = self.backends[&id].address.clone();
+                        let hello = self.member_hello(raw.as_bytes(), &address);
+                        match RawMessage::new(hello) {
+                            Ok(hello) => self.forward(id, hello),
+                            Err(_) => self.forward(id, raw),
+                        }
+                    }
+                    None => self.send_control(raw),
+                }
+            }
+            RequestKind::Logon => {
+                self.logon = Some(raw.as_bytes().clone());
+                self.send_control(raw);
+            }
+            RequestKind::Logoff => {
+                self.logon = None;
+                // Other members' connections would stay logged on: close them; they are
+                // reopened with the next LOGON's replay.
+                let keep = self.control();
+                self.backends
+                    .retain(|id, b| Some(*id) == keep || !b.expect.is_empty());
+                self.by_address.retain(|_, id| Some(*id) == keep);
+                self.send_control(raw);
+            }
+            RequestKind::Reset => {
+                self.procedures.on_forwarded(self.version, &raw);
+                self.tx_mode = None;
+                self.in_tx = false;
+                self.current = None;
+                self.local_result = false;
+                self.local_failed = false;
+                for b in self.backends.values_mut().filter(|b| b.is_alive()) {
+                    b.send(raw.as_bytes().clone(), Expect::Swallow("RESET"));
+                }
+                self.local(vec![Response::success(Map::new())]);
+            }
+            RequestKind::Route => {
+                let db = raw.route_view().ok().and_then(|v| v.db);
+                let answer = self
+                    .routing
+                    .advertised
+                    .route_success(self.version, db.as_deref());
+                if failed_before {
+                    self.local(vec![Response::ignored()]);
+                } else {
+                    self.local(vec![answer]);
+                }
+            }
+            RequestKind::Telemetry => self.local(vec![if failed_before {
+                Response::ignored()
+            } else {
+                Response::success(Map::new())
+            }]),
+            RequestKind::Run if !self.in_tx && is_routing_procedure(&raw) => {
+                self.local_result = !failed_before;
+                self.local(vec![if failed_before {
+                    Response::ignored()
+                } else {
+                    self.routing.advertised.procedure_run_success()
+                }]);
+            }
+            RequestKind::Pull | RequestKind::Discard if self.local_result => {
+                self.local_result = false;
+                let [record, done] = self.routing.advertised.procedure_result();
+                self.local(if kind == RequestKind::Pull {
+                    vec![record, done]
+                } else {
+                    vec![done]
+                });
+            }
+            RequestKind::Begin | RequestKind::Run if starts_unit => {
+                if kind == RequestKind::Begin {
+                    self.in_tx = true;
+                }
+                self.current = None;
+                self.local_failed = false;
+                if failed_before {
+                    self.local_failed = true;
+                    self.local(vec![Response::ignored()]);
+                    return Ok(Flow::Continue);
+                }
+                self.start_unit(raw).await;
+            }
+            RequestKind::Commit | RequestKind::Rollback => {
+                self.in_tx = false;
+                self.send_current(raw);
+            }
+            RequestKind::Run | RequestKind::Pull | RequestKind::Discard => self.send_current(raw),
+            _ => self.send_control(raw),
+        }
+        Ok(Flow::Continue)
+    }
+
+    fn send_control(&mut self, raw: RawMessage) {
+        match self.control() {
+            Some(id) => self.forward(id, raw),
+            None => self.local(vec![Response::failure(
+                self.version,
+                DATABASE_UNAVAILABLE,
+                "boltgate: no cluster member is connected",
+            )]),
+        }
+    }
+
+    /// Places a BEGIN or auto-commit RUN on a member and sends it there.
+    async fn start_unit(&mut self, raw: RawMessage) {
+        let view = match raw.tx_view() {
+            Ok(v) => v,
+            Err(e) => {
+                self.local_failed = true;
+                self.local(vec![Response::failure(
+                    self.version,
+                    REQUEST_INVALID,
+                    &format!("boltgate cannot read this request: {e}"),
+                )]);
+                return;
+            }
+        };
+        self.unit_db = view.db.clone();
+        match self
+            .choose(view.db.as_deref(), view.mode, &view.bookmarks)
+            .await
+        {
+            Ok(id) => {
+                self.current = Some(id);
+                self.forward(id, raw);
+            }
+            Err((code, message)) => {
+                self.local_failed = true;
+                self.local(vec![Response::failure(self.version, code, &message)]);
+            }
+        }
+    }
+
+    async fn choose(
+        &mut self,
+        db: Option<&str>,
+        mode: AccessMode,
+        bookmarks: &[String],
+    ) -> Result<u64, (&'static str, String)> {
+        let registry = self.routing.registry.clone();
+        let fetcher: Arc<dyn Fetch> = Arc::new(RouteFetcher {
+            upstream: self.ctx.upstream.clone(),
+            version: self.version,
+            hello: self.hello.clone().unwrap_or_default(),
+            logon: self.logon.clone(),
+            context: self.routing.context.clone(),
+            max_message_size: self.ctx.max_message_size,
+            metrics: self.ctx.metrics.clone(),
+        });
+        let table = registry
+            .table(db, mode, bookmarks, &fetcher)
+            .await
+            .map_err(|e| (DATABASE_UNAVAILABLE, format!("boltgate: {e}")))?;
+        let mut tried: Vec<String> = Vec::new();
+        loop {
+            let balancer = &registry.balancer;
+            let primary = table.members_for(mode);
+            // Reads fall back to the writers when no reader is left (a replica died).
+            let fallback: &[String] = match mode {
+                AccessMode::Read => &table.writers,
+                AccessMode::Write => &[],
+            };
+            let pick = balancer
+                .pick(primary, &tried)
+                .or_else(|| balancer.pick(fallback, &tried))
+                // Every member banned: bans are a hint; try them rather than fail.
+                .or_else(|| {
+                    primary
+                        .iter()
+                        .chain(fallback)
+                        .find(|a| !tried.contains(a))
+                        .cloned()
+                });
+            let Some(address) = pick else {
+                let what = match mode {
+                    AccessMode::Write => (
+                        NOT_A_LEADER,
+                        format!(
+                            "boltgate: no writer is available for database `{}` (tried {:?})",
+                            db.unwrap_or("<home>"),
+                            tried
+                        ),
+                    ),
+                    AccessMode::Read => (
+                        DATABASE_UNAVAILABLE,
+                        format!(
+                            "boltgate: no cluster member can serve reads for database `{}` (tried {:?})",
+                            db.unwrap_or("<home>"),
+                            tried
+                        ),
+                    ),
+                };
+                return Err(what);
+            };
+            if let Some(&id) = self.by_address.get(&address) {
+                if self.alive(id) {
+                    self.lease = Some(balancer.lease(&address));
+                    return Ok(id);
+                }
+            }
+            match self.open(&address).await {
+                Ok(id) => {
+                    balancer.unban(&address);
+                    self.lease = Some(balancer.lease(&address));
+                    tracing::debug!(member = %address, ?mode, db = db.unwrap_or("<home>"), "unit of work placed");
+                    return Ok(id);
+                }
+                Err(e) => {
+                    tracing::warn!(member = %address, error = %e, "cluster member unreachable; trying another");
+                    registry.on_member_failure(&address);
+                    tried.push(address);
+                }
+            }
+        }
+    }
+}

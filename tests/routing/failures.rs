@@ -1,0 +1,199 @@
+//! Failure behaviour against the scripted cluster: a member dying mid-transaction, routing
+//! tables refreshed before they expire, and the stale-table fallback when no router answers.
+//! (No writer known and NotALeader: `fake_cluster.rs`; TLS refusals: `mtls.rs`.)
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use boltgate_proto::message::{Begin, Request, Response};
+use boltgate_proto::packstream::Map;
+
+use super::cluster::{FakeCluster, CRASH};
+use super::common::admin::{scrape, value};
+use super::common::bolt::{failure_of, Got, RawBolt, HELLO_5_AND_4_4};
+use super::common::{self, free_addr, Boltgate};
+use super::fake_cluster::{start_gate, PY_TIMEOUT};
+
+const READ_Q: &str = "RETURN 2";
+const WAIT: Duration = Duration::from_secs(15);
+
+#[test]
+fn a_member_dying_mid_transaction_fails_it_without_a_rerun_elsewhere() {
+    let cluster = FakeCluster::start(None);
+    let gate = start_gate(&cluster, &[]);
+    let uri = gate.uri_with_scheme("neo4j");
+    let out = common::run_py(
+        "routing_crash.py",
+        &[
+            &uri,
+            "--database",
+            "neo4j",
+            "--reads",
+            "5",
+            "--connect-timeout",
+            "5",
+        ],
+        PY_TIMEOUT,
+    );
+    assert_eq!(out["first"], serde_json::json!([[41]]), "{out}");
+    // The driver surfaces boltgate's FAILURE as a transient, retryable error.
+    let err = &out["error"];
+    assert_eq!(
+        err["code"], "Neo.TransientError.General.DatabaseUnavailable",
+        "{out}"
+    );
+    assert!(
+        err["classes"]
+            .as_array()
+            .unwrap()
+            .contains(&serde_json::json!("TransientError")),
+        "{out}"
+    );
+    assert!(
+        err["message"]
+            .as_str()
+            .unwrap()
+            .contains("boltgate lost cluster member"),
+        "{out}"
+    );
+
+    // Exactly one reader ran the transaction; nothing of it reached another member.
+    let dead = (1..3)
+        .find(|i| cluster.count(*i, CRASH) == 1)
+        .expect("a reader ran the crashing query");
+    let alive = 3 - dead;
+    for q in ["RETURN 41", CRASH] {
+        assert_eq!(cluster.count(dead, q), 1, "{q} ran once on m{dead}");
+        assert_eq!(cluster.count(alive, q), 0, "{q} was re-run on m{alive}");
+        assert_eq!(cluster.count(0, q), 0, "{q} was re-run on the writer");
+    }
+    // Later transactions went to the surviving reader.
+    assert_eq!(out["later_reads"], 5, "{out}");
+    assert_eq!(cluster.count(alive, READ_Q), 5);
+    assert_eq!(cluster.count(dead, READ_Q), 0);
+    assert!(gate.log_contains("cluster member lost with work in flight"));
+}
+
+/// One read transaction on `c` (BEGIN r, RUN, PULL, COMMIT); the first FAILURE if any.
+fn read_tx(c: &mut RawBolt) -> Result<(), String> {
+    let mut extra = Map::new();
+    extra.push("mode", "r");
+    extra.push("db", "neo4j");
+    c.send(&Request::Begin(Begin { extra }));
+    c.run_and_pull(READ_Q);
+    c.send(&Request::Commit);
+    for step in ["BEGIN", "RUN", "RECORD", "PULL", "COMMIT"] {
+        match c.recv(WAIT) {
+            Got::Message(r @ Response::Failure(_)) => {
+                return Err(format!("{step}: {:?}", failure_of(&r)));
+            }
+            Got::Message(_) => {}
+            other => return Err(format!("{step}: {other:?}")),
+        }
+    }
+    Ok(())
+}
+
+/// Runs read transactions every 100 ms until `done` or 40 s; panics on the first failure.
+fn reads_until(gate: &Boltgate, c: &mut RawBolt, mut done: impl FnMut() -> bool) -> usize {
+    let deadline = Instant::now() + Duration::from_secs(40);
+    let mut n = 0;
+    while !done() {
+        assert!(
+            Instant::now() < deadline,
+            "{}",
+            common::tail(&gate.log(), 4000)
+        );
+        read_tx(c).unwrap_or_else(|e| {
+            panic!("read {n} failed: {e}\n{}", common::tail(&gate.log(), 4000))
+        });
+        n += 1;
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    n
+}
+
+fn gate_with_admin(cluster: &FakeCluster) -> (Boltgate, SocketAddr) {
+    let admin = free_addr();
+    let text = admin.to_string();
+    let gate = start_gate(
+        cluster,
+        &[
+            ("server.http.enabled", "true"),
+            ("server.http.listen_address", &text),
+        ],
+    );
+    (gate, admin)
+}
+
+#[test]
+fn tables_are_refreshed_in_the_background_before_they_expire() {
+    let cluster = FakeCluster::start(None);
+    cluster.set_ttl(4);
+    cluster.set_table(&[0], &[1, 2], &[0, 1, 2]);
+    let (gate, admin) = gate_with_admin(&cluster);
+    let mut c = RawBolt::connect(gate.addr);
+    c.login(&HELLO_5_AND_4_4);
+    reads_until(&gate, &mut c, || {
+        gate.log_contains("routing table refreshed in the background")
+    });
+    let s = scrape(admin);
+    let ok = value(
+        &s,
+        "boltgate_routing_table_refreshes_total",
+        &[("db", "neo4j"), ("result", "ok")],
+    );
+    assert!(ok >= 2.0, "the first fetch and a background refresh: {ok}");
+    assert_eq!(
+        value(
+            &s,
+            "boltgate_routing_table_refreshes_total",
+            &[("result", "failed")]
+        ),
+        0.0
+    );
+}
+
+#[test]
+fn when_no_router_answers_the_stale_table_keeps_traffic_flowing() {
+    let cluster = FakeCluster::start(None);
+    cluster.set_ttl(2);
+    cluster.set_table(&[0], &[1, 2], &[0, 1, 2]);
+    let (gate, admin) = gate_with_admin(&cluster);
+    let mut c = RawBolt::connect(gate.addr);
+    c.login(&HELLO_5_AND_4_4);
+    read_tx(&mut c).expect("a first read fetches the table");
+
+    cluster.set_refuse_route(true);
+    let before: usize = (1..3).map(|i| cluster.count(i, READ_Q)).sum();
+    reads_until(&gate, &mut c, || {
+        gate.log_contains("routing table refresh failed; using the stale table")
+    });
+    for _ in 0..5 {
+        read_tx(&mut c).expect("reads go on with the stale table");
+    }
+    let after: usize = (1..3).map(|i| cluster.count(i, READ_Q)).sum();
+    assert!(
+        after >= before + 5,
+        "reads ran on the readers: {before} -> {after}"
+    );
+    let s = scrape(admin);
+    assert!(
+        value(
+            &s,
+            "boltgate_routing_stale_table_uses_total",
+            &[("db", "neo4j")]
+        ) >= 1.0
+    );
+    assert!(
+        value(
+            &s,
+            "boltgate_routing_table_refreshes_total",
+            &[("db", "neo4j"), ("result", "failed")]
+        ) >= 1.0
+    );
+
+    // A driver starting now still gets its work done.
+    let out = super::fake_cluster::routing_py(&gate, &["--writes", "1", "--reads", "2"]);
+    assert_eq!(out["reads"], 3, "{out}");
+}
