@@ -20,6 +20,7 @@ use futures_util::{FutureExt, SinkExt, StreamExt};
 use tokio::io::{AsyncWriteExt, ReadHalf, WriteHalf};
 use tokio_util::codec::{FramedRead, FramedWrite};
 
+use super::buffers;
 use super::failure::{failure, DATABASE_UNAVAILABLE, REQUEST_INVALID};
 use super::procedures::Procedures;
 use super::{Context, End, SessionError};
@@ -141,7 +142,7 @@ async fn client_to_upstream(
                 }
                 continue;
             }
-            next = next_with_timeout(rx, ctx.idle_timeout) => next,
+            next = next_with_timeout(rx, tx, ctx.idle_timeout) => next,
         };
         let mut frame = match next {
             Next::Frame(frame) => frame,
@@ -283,7 +284,8 @@ async fn upstream_to_client(
                 SinkExt::<Frame>::flush(tx).await.map_err(client_err)?;
                 continue;
             }
-            next = rx.next() => next,
+            // While the upstream is quiet, its read buffer and the client's write buffer go.
+            next = buffers::next(rx, UPSTREAM_READ_CAPACITY, || buffers::release_write(tx)) => next,
         };
         let mut frame = match next {
             Some(Ok(frame)) => frame,
@@ -349,13 +351,18 @@ enum Next {
     Idle,
 }
 
-async fn next_with_timeout(rx: &mut Rx, idle: Option<std::time::Duration>) -> Next {
+/// The client's next frame; the client's read buffer and the upstream's write buffer are
+/// released while the client is quiet ([`buffers`]).
+async fn next_with_timeout(rx: &mut Rx, tx: &mut Tx, idle: Option<std::time::Duration>) -> Next {
+    let next = buffers::next(rx, buffers::CLIENT_READ_CAPACITY, || {
+        buffers::release_write(tx)
+    });
     let next = match idle {
-        Some(d) => match tokio::time::timeout(d, rx.next()).await {
+        Some(d) => match tokio::time::timeout(d, next).await {
             Ok(n) => n,
             Err(_) => return Next::Idle,
         },
-        None => rx.next().await,
+        None => next.await,
     };
     match next {
         Some(Ok(f)) => Next::Frame(f),

@@ -42,6 +42,7 @@ use tokio::io::{AsyncWriteExt, ReadHalf, WriteHalf};
 use tokio::sync::mpsc;
 use tokio_util::codec::{FramedRead, FramedWrite};
 
+use super::buffers;
 use super::failure::{DATABASE_UNAVAILABLE, REQUEST_INVALID};
 use super::intercept::{is_routing_procedure, Advertised};
 use super::{Context, End, SessionError};
@@ -410,7 +411,9 @@ impl Session<'_> {
                     Some(event) => self.on_event(event),
                     None => return Ok(End::UpstreamClosed),
                 },
-                next = c_rx.next(), if stalled.is_none() => {
+                next = buffers::next(c_rx, buffers::CLIENT_READ_CAPACITY, || {
+                    buffers::release_write(&mut self.c_tx)
+                }), if stalled.is_none() => {
                     let mut frame = match next {
                         None => return Ok(End::ClientClosed),
                         Some(Err(e)) => return Err(SessionError::ClientFraming(e)),
@@ -463,7 +466,7 @@ impl Session<'_> {
         let events = self.events.clone();
         let reader = tokio::spawn(async move {
             loop {
-                let first = match rx.next().await {
+                let first = match buffers::next(&mut rx, UPSTREAM_READ_CAPACITY, || {}).await {
                     Some(Ok(f)) => f,
                     Some(Err(e)) => {
                         let _ = events.send(Event::Closed(id, e.to_string())).await;
@@ -505,7 +508,9 @@ impl Session<'_> {
         let (tx, mut wrx) = mpsc::unbounded_channel::<Frame>();
         let events = self.events.clone();
         tokio::spawn(async move {
-            while let Some(f) = wrx.recv().await {
+            while let Some(f) =
+                buffers::or_idle(wrx.recv(), || buffers::release_write(&mut wtx)).await
+            {
                 let mut result = wtx.feed(f).await;
                 while result.is_ok() {
                     match wrx.try_recv() {
