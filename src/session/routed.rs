@@ -385,6 +385,7 @@ impl Session<'_> {
     ) -> Result<End, SessionError> {
         let mut stalled: Option<RawMessage> = None;
         let mut drain_seen = false;
+        let mut clock = buffers::Idle::new();
         loop {
             self.drain().await?;
             if self.slots.is_empty() && !self.in_tx && self.tracker.is_idle() {
@@ -411,7 +412,7 @@ impl Session<'_> {
                     Some(event) => self.on_event(event),
                     None => return Ok(End::UpstreamClosed),
                 },
-                next = buffers::next(c_rx, buffers::CLIENT_READ_CAPACITY, || {
+                next = buffers::next(c_rx, buffers::CLIENT_READ_CAPACITY, &mut clock, || {
                     buffers::release_write(&mut self.c_tx)
                 }), if stalled.is_none() => {
                     let mut frame = match next {
@@ -465,20 +466,22 @@ impl Session<'_> {
         wtx.set_backpressure_boundary(WRITE_BOUNDARY);
         let events = self.events.clone();
         let reader = tokio::spawn(async move {
+            let mut idle = buffers::Idle::new();
             loop {
-                let first = match buffers::next(&mut rx, UPSTREAM_READ_CAPACITY, || {}).await {
-                    Some(Ok(f)) => f,
-                    Some(Err(e)) => {
-                        let _ = events.send(Event::Closed(id, e.to_string())).await;
-                        return;
-                    }
-                    None => {
-                        let _ = events
-                            .send(Event::Closed(id, "closed the connection".into()))
-                            .await;
-                        return;
-                    }
-                };
+                let first =
+                    match buffers::next(&mut rx, UPSTREAM_READ_CAPACITY, &mut idle, || {}).await {
+                        Some(Ok(f)) => f,
+                        Some(Err(e)) => {
+                            let _ = events.send(Event::Closed(id, e.to_string())).await;
+                            return;
+                        }
+                        None => {
+                            let _ = events
+                                .send(Event::Closed(id, "closed the connection".into()))
+                                .await;
+                            return;
+                        }
+                    };
                 let mut batch = vec![first];
                 let mut end = None;
                 while batch.len() < READ_BATCH {
@@ -508,8 +511,9 @@ impl Session<'_> {
         let (tx, mut wrx) = mpsc::unbounded_channel::<Frame>();
         let events = self.events.clone();
         tokio::spawn(async move {
+            let mut idle = buffers::Idle::new();
             while let Some(f) =
-                buffers::or_idle(wrx.recv(), || buffers::release_write(&mut wtx)).await
+                buffers::or_idle(wrx.recv(), &mut idle, || buffers::release_write(&mut wtx)).await
             {
                 let mut result = wtx.feed(f).await;
                 while result.is_ok() {
