@@ -21,6 +21,7 @@ pub mod admin;
 pub mod cli;
 pub mod config;
 pub mod error;
+pub mod fdlimit;
 pub mod listener;
 pub mod session;
 pub mod shutdown;
@@ -256,6 +257,7 @@ pub fn serve(config: Config, source: tls::reload::ConfigSource) -> Result<(), Er
         &config.log.level,
         config.log.tls_handshake_debug,
     );
+    fdlimit::raise(config.client.max_connections);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

@@ -12,7 +12,7 @@ use crate::upstream::connect::UpstreamError;
 pub enum SessionError {
     #[error("client handshake: {0}")]
     ClientHandshake(#[source] HandshakeError),
-    #[error("client sent nothing usable within {0:?} (handshake timeout)")]
+    #[error("client sent nothing usable within {0:?} (boltgate.client.handshake_timeout)")]
     HandshakeTimeout(Duration),
     #[error("client proposed no Bolt version boltgate speaks ({proposed})")]
     NoCommonVersion { proposed: String },

@@ -9,6 +9,7 @@
 //! FAILURE (`Neo.TransientError.General.DatabaseUnavailable`) to its first message: its driver
 //! then reports "database unavailable" and retries, instead of a bare connection error.
 
+pub mod buffers;
 pub mod error;
 pub mod failure;
 pub mod handshake;

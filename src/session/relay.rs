@@ -20,6 +20,7 @@ use futures_util::{FutureExt, SinkExt, StreamExt};
 use tokio::io::{AsyncWriteExt, ReadHalf, WriteHalf};
 use tokio_util::codec::{FramedRead, FramedWrite};
 
+use super::buffers;
 use super::failure::{failure, DATABASE_UNAVAILABLE, REQUEST_INVALID};
 use super::procedures::Procedures;
 use super::work::count_work;
@@ -132,6 +133,7 @@ async fn client_to_upstream(
     let mut procedures = Procedures::default();
     // The access mode of the open explicit transaction: RUNs inside it carry no mode of their own.
     let mut tx_mode: Option<AccessMode> = None;
+    let mut idle = buffers::Idle::new();
     loop {
         let next = tokio::select! {
             biased;
@@ -142,7 +144,7 @@ async fn client_to_upstream(
                 }
                 continue;
             }
-            next = next_with_timeout(rx, ctx.idle_timeout) => next,
+            next = next_with_timeout(rx, tx, &mut idle, ctx.idle_timeout) => next,
         };
         let mut frame = match next {
             Next::Frame(frame) => frame,
@@ -247,6 +249,7 @@ async fn upstream_to_client(
     local: &Local,
     local_rx: &mut tokio::sync::mpsc::UnboundedReceiver<Frame>,
 ) -> Result<End, SessionError> {
+    let mut idle = buffers::Idle::new();
     loop {
         let next = tokio::select! {
             biased;
@@ -258,7 +261,10 @@ async fn upstream_to_client(
                 SinkExt::<Frame>::flush(tx).await.map_err(client_err)?;
                 continue;
             }
-            next = rx.next() => next,
+            // While the upstream is quiet, its read buffer and the client's write buffer go.
+            next = buffers::next(rx, UPSTREAM_READ_CAPACITY, &mut idle, || {
+                buffers::release_write(tx)
+            }) => next,
         };
         let mut frame = match next {
             Some(Ok(frame)) => frame,
@@ -324,13 +330,23 @@ enum Next {
     Idle,
 }
 
-async fn next_with_timeout(rx: &mut Rx, idle: Option<std::time::Duration>) -> Next {
+/// The client's next frame; the client's read buffer and the upstream's write buffer are
+/// released while the client is quiet ([`buffers`]).
+async fn next_with_timeout(
+    rx: &mut Rx,
+    tx: &mut Tx,
+    clock: &mut buffers::Idle,
+    idle: Option<std::time::Duration>,
+) -> Next {
+    let next = buffers::next(rx, buffers::CLIENT_READ_CAPACITY, clock, || {
+        buffers::release_write(tx)
+    });
     let next = match idle {
-        Some(d) => match tokio::time::timeout(d, rx.next()).await {
+        Some(d) => match tokio::time::timeout(d, next).await {
             Ok(n) => n,
             Err(_) => return Next::Idle,
         },
-        None => rx.next().await,
+        None => next.await,
     };
     match next {
         Some(Ok(f)) => Next::Frame(f),

@@ -222,6 +222,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Client<S> {
 
     async fn send(&mut self) -> Result<(), ClientError> {
         self.io.write_all(&self.out).await?;
+        // A TLS stream may keep part of a write in its session until flushed.
+        self.io.flush().await?;
         self.out.clear();
         Ok(())
     }

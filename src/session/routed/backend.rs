@@ -19,6 +19,7 @@ use std::collections::VecDeque;
 use std::future::Future;
 use std::pin::Pin;
 
+use crate::session::buffers;
 use boltgate_proto::chunk::{ChunkCodec, Frame};
 use boltgate_proto::message::{sig, RawMessage, Response, Summary};
 use boltgate_proto::Version;
@@ -112,20 +113,22 @@ impl Backend {
         let reader_events = events.clone();
         let reader = tokio::spawn(async move {
             let events = reader_events;
+            let mut idle = buffers::Idle::new();
             loop {
-                let first = match rx.next().await {
-                    Some(Ok(f)) => f,
-                    Some(Err(e)) => {
-                        let _ = events.send(Event::Closed(id, e.to_string())).await;
-                        return;
-                    }
-                    None => {
-                        let _ = events
-                            .send(Event::Closed(id, "closed the connection".into()))
-                            .await;
-                        return;
-                    }
-                };
+                let first =
+                    match buffers::next(&mut rx, UPSTREAM_READ_CAPACITY, &mut idle, || {}).await {
+                        Some(Ok(f)) => f,
+                        Some(Err(e)) => {
+                            let _ = events.send(Event::Closed(id, e.to_string())).await;
+                            return;
+                        }
+                        None => {
+                            let _ = events
+                                .send(Event::Closed(id, "closed the connection".into()))
+                                .await;
+                            return;
+                        }
+                    };
                 let mut batch = vec![first];
                 let mut end = None;
                 while batch.len() < READ_BATCH {
@@ -154,7 +157,10 @@ impl Backend {
         .abort_handle();
         let (tx, mut wrx) = mpsc::channel::<Frame>(MEMBER_QUEUE);
         tokio::spawn(async move {
-            while let Some(f) = wrx.recv().await {
+            let mut idle = buffers::Idle::new();
+            while let Some(f) =
+                buffers::or_idle(wrx.recv(), &mut idle, || buffers::release_write(&mut wtx)).await
+            {
                 let mut result = wtx.feed(f).await;
                 while result.is_ok() {
                     match wrx.try_recv() {

@@ -52,6 +52,7 @@ use tokio::sync::mpsc;
 use tokio_util::codec::{FramedRead, FramedWrite};
 
 use self::backend::{Backend, Event, Expect, Step};
+use super::buffers;
 use super::failure::{DATABASE_UNAVAILABLE, REQUEST_INVALID};
 use super::intercept::Advertised;
 use super::procedures::Procedures;
@@ -268,6 +269,8 @@ impl Session<'_> {
     ) -> Result<End, SessionError> {
         let mut stalled: Option<RawMessage> = None;
         let mut drain_seen = false;
+        // The client side's buffer clock (buffers.rs); `idle` below is the idle timeout.
+        let mut clock = buffers::Idle::new();
         loop {
             self.drain().await?;
             if self.slots.is_empty() && !self.in_tx && self.tracker.is_idle() {
@@ -307,7 +310,9 @@ impl Session<'_> {
                     }
                 }
                 // A client that outpaces a member waits for it (backend.rs, "Backpressure").
-                next = c_rx.next(), if stalled.is_none() && blocked.is_none() => {
+                next = buffers::next(c_rx, buffers::CLIENT_READ_CAPACITY, &mut clock, || {
+                    buffers::release_write(&mut self.c_tx)
+                }), if stalled.is_none() && blocked.is_none() => {
                     let mut frame = match next {
                         None => return Ok(End::ClientClosed),
                         Some(Err(e)) => return Err(SessionError::ClientFraming(e)),

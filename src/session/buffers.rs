@@ -1,0 +1,222 @@
+//! Buffers that are large while data flows and given back when a connection goes quiet.
+//!
+//! Why: a relay reads the upstream side into a 64 KiB buffer and lets a client's write buffer
+//! grow to 64 KiB, so a result streams in few, full writes. Kept for the life of a session,
+//! that is over 128 KiB resident for every connection that ever streamed a large result, while
+//! most of a driver's pooled connections sit idle. So a read side that has had no data for a
+//! whole [`RELEASE_AFTER`] period releases its read buffer (and, through its caller, the write
+//! buffer its data goes to) when they hold no data, and the read buffer gets its full size back
+//! as soon as data returns. The cost is one small extra read after each idle period.
+//!
+//! The clock ([`Idle`]) is one timer per read loop, checked once a period while data flows and
+//! disarmed once the buffers are released, not a timer per wait: arming a fresh timer on every
+//! wait costs a timer-wheel insertion (and often a wake-up of the parked runtime thread) per
+//! request, which showed as latency.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::time::Duration;
+
+use bytes::BytesMut;
+use futures_util::StreamExt;
+use tokio::io::AsyncRead;
+use tokio::time::{Instant, Sleep};
+use tokio_util::codec::{Decoder, FramedRead, FramedWrite};
+
+/// How long a read side must have had no data before its buffers count as idle (it is released
+/// between one and two periods after the last data). Long against the gaps inside a stream, short
+/// against a pooled connection's idle time.
+pub const RELEASE_AFTER: Duration = Duration::from_millis(500);
+
+/// Read buffer for a client connection: tokio-util's default.
+pub const CLIENT_READ_CAPACITY: usize = 8 * 1024;
+
+/// The idle clock of one read loop.
+pub struct Idle {
+    sleep: Pin<Box<Sleep>>,
+    /// The timer runs (it is disarmed once the buffers are released).
+    armed: bool,
+    /// Data arrived during the current period.
+    active: bool,
+    /// The read buffer was released and must get its size back when data arrives.
+    released: bool,
+}
+
+impl Idle {
+    pub fn new() -> Idle {
+        Idle {
+            sleep: Box::pin(tokio::time::sleep(RELEASE_AFTER)),
+            armed: true,
+            active: false,
+            released: false,
+        }
+    }
+
+    fn rearm(&mut self) {
+        self.sleep.as_mut().reset(Instant::now() + RELEASE_AFTER);
+        self.armed = true;
+        self.active = false;
+    }
+}
+
+impl Default for Idle {
+    fn default() -> Self {
+        Idle::new()
+    }
+}
+
+/// The next item from `rx`. When a whole [`RELEASE_AFTER`] period passes without data, `rx`'s
+/// read buffer is released if empty and `on_idle` runs; the read buffer gets `capacity` again
+/// when data arrives.
+pub async fn next<R, C>(
+    rx: &mut FramedRead<R, C>,
+    capacity: usize,
+    idle: &mut Idle,
+    mut on_idle: impl FnMut(),
+) -> Option<Result<C::Item, C::Error>>
+where
+    R: AsyncRead + Unpin,
+    C: Decoder,
+{
+    loop {
+        let armed = idle.armed;
+        tokio::select! {
+            biased;
+            next = rx.next() => {
+                if idle.released {
+                    restore(rx.read_buffer_mut(), capacity);
+                    idle.released = false;
+                }
+                if idle.armed {
+                    idle.active = true;
+                } else {
+                    idle.rearm();
+                }
+                return next;
+            }
+            _ = idle.sleep.as_mut(), if armed => {
+                if idle.active {
+                    idle.rearm();
+                } else {
+                    idle.released = release(rx.read_buffer_mut());
+                    on_idle();
+                    idle.armed = false;
+                }
+            }
+        }
+    }
+}
+
+/// Awaits `fut`; when a whole [`RELEASE_AFTER`] period passes before it finishes, runs
+/// `on_idle` once. For a writer task waiting for work (`on_idle` then calls [`release_write`]).
+pub async fn or_idle<F: Future>(fut: F, idle: &mut Idle, on_idle: impl FnOnce()) -> F::Output {
+    tokio::pin!(fut);
+    let mut on_idle = Some(on_idle);
+    loop {
+        let armed = idle.armed;
+        tokio::select! {
+            biased;
+            out = &mut fut => {
+                if idle.armed {
+                    idle.active = true;
+                } else {
+                    idle.rearm();
+                }
+                return out;
+            }
+            _ = idle.sleep.as_mut(), if armed => {
+                if idle.active {
+                    idle.rearm();
+                } else {
+                    if let Some(f) = on_idle.take() {
+                        f();
+                    }
+                    idle.armed = false;
+                }
+            }
+        }
+    }
+}
+
+/// Releases `tx`'s write buffer when it holds nothing (after a flush).
+pub fn release_write<W, E>(tx: &mut FramedWrite<W, E>) {
+    release(tx.write_buffer_mut());
+}
+
+/// Replaces an empty buffer that holds an allocation by one that holds none.
+fn release(buf: &mut BytesMut) -> bool {
+    if buf.is_empty() {
+        *buf = BytesMut::new();
+        return true;
+    }
+    false
+}
+
+/// Gives a released read buffer its working size again, keeping what it holds. A fresh
+/// allocation rather than `reserve`: `BytesMut` sizes later allocations by the capacity it was
+/// created with, and a released buffer was created with none.
+fn restore(buf: &mut BytesMut, capacity: usize) {
+    if buf.capacity() >= capacity {
+        return;
+    }
+    let mut fresh = BytesMut::with_capacity(capacity.max(buf.len()));
+    fresh.extend_from_slice(buf);
+    *buf = fresh;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use boltgate_proto::chunk::{ChunkCodec, Frame};
+    use futures_util::SinkExt;
+    use tokio::io::AsyncWriteExt;
+
+    #[tokio::test]
+    async fn an_idle_read_releases_its_buffer_and_gets_it_back_with_data() {
+        let (client, mut server) = tokio::io::duplex(256 * 1024);
+        let mut rx = FramedRead::with_capacity(client, ChunkCodec::default(), 64 * 1024);
+        let big = vec![0xB0u8; 40_000];
+        let mut out = BytesMut::new();
+        boltgate_proto::chunk::encode_message(&big, &mut out).unwrap();
+        server.write_all(&out).await.unwrap();
+        let mut released = false;
+        let mut idle = Idle::new();
+        let got = next(&mut rx, 64 * 1024, &mut idle, || released = true).await;
+        assert!(matches!(got, Some(Ok(Frame::Message(m))) if m.len() == 40_000));
+        assert!(!released, "data was there: nothing is released");
+
+        // Nothing more arrives: after RELEASE_AFTER the buffer goes, and comes back with data.
+        let (tx, rx_done) = tokio::sync::oneshot::channel();
+        let reader = tokio::spawn(async move {
+            let mut idled = false;
+            let got = next(&mut rx, 64 * 1024, &mut idle, || idled = true).await;
+            let _ = tx.send(());
+            (got, idled, rx)
+        });
+        tokio::time::sleep(RELEASE_AFTER * 3).await;
+        server.write_all(&[0, 1, 0xB0, 0, 0]).await.unwrap();
+        rx_done.await.unwrap();
+        let (got, idle, rx) = reader.await.unwrap();
+        assert!(idle);
+        assert!(matches!(got, Some(Ok(Frame::Message(m))) if m.as_ref() == [0xB0]));
+        assert!(rx.read_buffer().capacity() >= 32 * 1024, "full size again");
+    }
+
+    #[tokio::test]
+    async fn an_empty_write_buffer_is_released_and_grows_again() {
+        let (client, _server) = tokio::io::duplex(256 * 1024);
+        let mut tx = FramedWrite::new(client, ChunkCodec::default());
+        tx.feed(Frame::Message(vec![0xB0; 30_000].into()))
+            .await
+            .unwrap();
+        assert!(tx.write_buffer().len() >= 30_000);
+        release_write(&mut tx);
+        assert!(tx.write_buffer().len() >= 30_000, "data is never dropped");
+        SinkExt::<Frame>::flush(&mut tx).await.unwrap();
+        release_write(&mut tx);
+        assert_eq!(tx.write_buffer().capacity(), 0);
+        tx.send(Frame::Message(vec![0xB0; 100].into()))
+            .await
+            .unwrap();
+    }
+}
