@@ -168,6 +168,12 @@ async fn client_to_upstream(
                     // the same to every server. It is not forwarded because FalkorDB, after a
                     // connection that ended with GOODBYE, never serves the next one it accepts.
                     SinkExt::<Frame>::flush(tx).await.map_err(upstream_err)?;
+                    // Requests pipelined before the GOODBYE still get their answers, as from
+                    // the server itself; a client that closes at once (drivers do) ends the wait.
+                    tokio::select! {
+                        _ = all_answered(tracker, local) => {}
+                        _ = rx.next() => {}
+                    }
                     return Ok(End::Goodbye);
                 }
                 let answered = procedures.intercepts(version, &raw)
@@ -240,17 +246,7 @@ async fn answer_locally(
     local: &Local,
 ) -> Result<bool, SessionError> {
     SinkExt::<Frame>::flush(tx).await.map_err(upstream_err)?;
-    let state = loop {
-        // Created before the check, so a wake-up between the two is not lost.
-        let answered = local.answered.notified();
-        {
-            let t = tracker.lock().expect("tracker lock");
-            if t.outstanding() == 0 {
-                break t.state();
-            }
-        }
-        answered.await;
-    };
+    let state = all_answered(tracker, local).await;
     match procedures.answer(version, raw, state, ctx).await {
         Some(frames) => {
             for f in frames {
@@ -260,6 +256,24 @@ async fn answer_locally(
             Ok(true)
         }
         None => Ok(false),
+    }
+}
+
+/// Waits until every forwarded request has its answer written to the client; the state then.
+async fn all_answered(
+    tracker: &Mutex<Tracker>,
+    local: &Local,
+) -> boltgate_proto::state::ServerState {
+    loop {
+        // Created before the check, so a wake-up between the two is not lost.
+        let answered = local.answered.notified();
+        {
+            let t = tracker.lock().expect("tracker lock");
+            if t.outstanding() == 0 {
+                return t.state();
+            }
+        }
+        answered.await;
     }
 }
 
