@@ -5,8 +5,8 @@
 //! - a few seeds whose outcome is known, so the case is shown to do real work: a session that
 //!   reaches the synthetic upstream gets its RECORDs back.
 //!
-//! Crashes found by the proto targets are kept as unit tests next to the code they broke, in
-//! `proto/tests/fuzz_regressions.rs`.
+//! A crash found by a proto target is kept as a unit test in proto/, next to the code it broke
+//! (fuzz/README.md).
 
 use std::path::{Path, PathBuf};
 

@@ -19,7 +19,7 @@
 //! run of the same work, so the allocator's and the runtime's one-time growth is in it; what the
 //! check catches is growth that scales with the work done (leaked sessions, buffers, sockets).
 //!
-//! Duration: `BOLTGATE_SOAK_SECONDS` (default 60) for the driver soak, half of it for the
+//! Duration: `BOLTGATE_SOAK_SECONDS` (default 100) for the driver soak, half of it for the
 //! high-rate one; the two run in parallel, so the file takes about 2 minutes. A longer run:
 //! `BOLTGATE_SOAK_SECONDS=1800 cargo test --release --test soak -- --nocapture`. Each test
 //! prints one `soak result: {...}` line with its numbers.
@@ -47,7 +47,7 @@ fn soak_seconds() -> u64 {
     std::env::var("BOLTGATE_SOAK_SECONDS")
         .ok()
         .and_then(|s| s.parse().ok())
-        .unwrap_or(60)
+        .unwrap_or(100)
 }
 
 #[derive(Debug, Clone, Copy, Default)]
