@@ -120,3 +120,31 @@ fn a_manifest_client_runs_a_transaction_through_the_synthetic_upstream() {
     assert_eq!(records, 3, "ROWS 3 pulled in two batches: {outcome:?}");
     assert!(!outcome.signatures.contains(&sig::FAILURE), "{outcome:?}");
 }
+
+fn regression(name: &str) -> Outcome {
+    replay(
+        &Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("fuzz/regressions/session")
+            .join(name),
+    )
+}
+
+/// The HELLO arrived in the same read as the handshake: it sat in the relay's read buffer, not
+/// decoded until the client sent more, and a client waiting for its answer waited for ever.
+#[test]
+fn a_hello_that_arrives_with_the_handshake_is_answered() {
+    let outcome = regression("hello_in_handshake_packet");
+    assert_eq!(outcome.signatures, [sig::SUCCESS], "{outcome:?}");
+}
+
+/// `CALL dbms.security.reloadTLS()` waits for the upstream's answers to what came before; when
+/// the upstream never answers and the client leaves, the session used to wait for ever.
+#[test]
+fn a_client_leaving_while_a_local_answer_waits_ends_the_session() {
+    let outcome = regression("reload_tls_silent_upstream");
+    let end = outcome.end.expect("a session ran");
+    assert!(
+        end.is_err(),
+        "the client's departure ends the session: {end:?}"
+    );
+}

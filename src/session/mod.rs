@@ -152,8 +152,9 @@ async fn unavailable(
     let exchange = async {
         handshake::answer_client(&mut client, &mut buf, hello, version).await?;
         let (r, w) = tokio::io::split(client);
+        // Prefixed: bytes already read are decoded before the socket is read again.
+        let r = crate::listener::detect::Prefixed::new(buf.split().freeze(), r);
         let mut rx = FramedRead::new(r, ChunkCodec::new(ctx.max_message_size));
-        rx.read_buffer_mut().extend_from_slice(&buf);
         let mut tx = FramedWrite::new(w, ChunkCodec::new(ctx.max_message_size));
         // Skip NOOPs; answer the first real message.
         while let Some(frame) = rx.next().await {

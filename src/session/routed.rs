@@ -45,6 +45,7 @@ use tokio_util::codec::{FramedRead, FramedWrite};
 use super::failure::{DATABASE_UNAVAILABLE, REQUEST_INVALID};
 use super::intercept::{is_routing_procedure, Advertised};
 use super::{Context, End, SessionError};
+use crate::listener::detect::Prefixed;
 use crate::listener::stream::Stream;
 use crate::upstream::balance::Lease;
 use crate::upstream::discovery::{routing_context, RouteFetcher};
@@ -87,7 +88,8 @@ impl Routing {
     }
 }
 
-type CRx = FramedRead<ReadHalf<Stream>, ChunkCodec>;
+/// Reads through [`Prefixed`]: bytes read past the handshake are decoded first (see relay.rs).
+type CRx = FramedRead<Prefixed<ReadHalf<Stream>>, ChunkCodec>;
 type CTx = FramedWrite<WriteHalf<Stream>, ChunkCodec>;
 
 enum Event {
@@ -311,8 +313,7 @@ pub async fn run(
 
     let codec = || ChunkCodec::new(ctx.max_message_size);
     let (cr, cw) = tokio::io::split(client);
-    let mut c_rx = FramedRead::new(cr, codec());
-    c_rx.read_buffer_mut().extend_from_slice(&buf);
+    let mut c_rx = FramedRead::new(Prefixed::new(buf.split().freeze(), cr), codec());
     let mut c_tx = FramedWrite::new(cw, codec());
     c_tx.set_backpressure_boundary(WRITE_BOUNDARY);
     let (events_tx, mut events_rx) = mpsc::channel(EVENT_QUEUE);
@@ -456,8 +457,11 @@ impl Session<'_> {
         self.next_id += 1;
         let codec = || ChunkCodec::new(self.ctx.max_message_size);
         let (r, w) = tokio::io::split(stream);
-        let mut rx = FramedRead::with_capacity(r, codec(), UPSTREAM_READ_CAPACITY);
-        rx.read_buffer_mut().extend_from_slice(&rest);
+        let mut rx = FramedRead::with_capacity(
+            Prefixed::new(rest.freeze(), r),
+            codec(),
+            UPSTREAM_READ_CAPACITY,
+        );
         let mut wtx = FramedWrite::new(w, codec());
         wtx.set_backpressure_boundary(WRITE_BOUNDARY);
         let events = self.events.clone();
