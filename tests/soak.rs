@@ -178,7 +178,7 @@ fn the_driver_soak_through_boltgate_loses_no_acknowledged_write() {
         let acked = dir.path().join(format!("{run}.jsonl"));
         let acked_s = acked.display().to_string();
         let (secs, threads_s) = (seconds.to_string(), threads.to_string());
-        let result = common::run_py(
+        let result = common::try_run_py(
             "soak.py",
             &[
                 &uri,
@@ -191,8 +191,14 @@ fn the_driver_soak_through_boltgate_loses_no_acknowledged_write() {
                 "--acked",
                 &acked_s,
             ],
-            Duration::from_secs(seconds + 180),
-        );
+            Duration::from_secs(seconds + 300),
+        )
+        .unwrap_or_else(|e| {
+            panic!(
+                "{e}\n--- boltgate log (last lines) ---\n{}",
+                common::tail(&bg.log(), 4000)
+            )
+        });
         (result, acked_s)
     };
 

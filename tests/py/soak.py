@@ -23,9 +23,12 @@ failed or any read returned the wrong value.
 
 import json
 import random
+import os
 import string
+import sys
 import threading
 import time
+import traceback
 
 import neo4j
 
@@ -33,6 +36,7 @@ from bg_common import driver, fail, ok, parser
 
 SAFE = string.ascii_letters + string.digits + "-"
 RECONNECT_EVERY = 2.0  # seconds, per thread: FalkorDB dislikes many connections back to back
+STUCK_AFTER = 120.0  # seconds past the deadline: a thread still busy then is reported as stuck
 
 
 def payload(rng):
@@ -54,6 +58,7 @@ def main():
     ops = {}
     acked_total = [0]
     reconnects = [0]
+    current = {}  # thread -> (op, started): what a stuck thread was doing
     out = open(args.acked, "w")
 
     def make():
@@ -104,6 +109,7 @@ def main():
                     op = "read_computed"
                 else:
                     op = "read_tx"
+                current[t] = (op, time.monotonic())
                 try:
                     if op == "reconnect":
                         d.close()
@@ -172,7 +178,20 @@ def main():
     for th in threads:
         th.start()
     for th in threads:
-        th.join()
+        th.join(max(0.0, deadline + STUCK_AFTER - time.monotonic()))
+    stuck = [t for t, th in enumerate(threads) if th.is_alive()]
+    if stuck:
+        frames = sys._current_frames()
+        lines = []
+        for t in stuck:
+            op, started = current.get(t, ("?", time.monotonic()))
+            lines.append("thread %d stuck in %s for %.0f s" % (t, op, time.monotonic() - started))
+            ident = threads[t].ident
+            if ident in frames:
+                lines.append("".join(traceback.format_stack(frames[ident])[-6:]))
+        sys.stderr.write("FAIL: %s\n" % "\n".join(lines))
+        sys.stderr.flush()
+        os._exit(1)
     out.close()
     if errors:
         fail("%d errors: %s" % (len(errors), "; ".join(errors[:5])))
