@@ -136,6 +136,14 @@ fn fd_listing(pid: u32) -> String {
         .join("\n")
 }
 
+/// The start of FalkorDB's crash report (signal, stack) when it crashed, else its last lines.
+fn falkordb_crash(log: &str) -> String {
+    match log.find("BUG REPORT START") {
+        Some(at) => log[at..].lines().take(60).collect::<Vec<_>>().join("\n"),
+        None => common::tail(log, 3000).to_string(),
+    }
+}
+
 /// How the sessions in boltgate's log ended. Panics on any ending boltgate chose (an error, an
 /// upstream problem, an idle timeout) or any warning.
 fn session_ends(bg: &Boltgate) -> serde_json::Value {
@@ -195,8 +203,9 @@ fn the_driver_soak_through_boltgate_loses_no_acknowledged_write() {
         )
         .unwrap_or_else(|e| {
             panic!(
-                "{e}\n--- boltgate log (last lines) ---\n{}",
-                common::tail(&bg.log(), 4000)
+                "{e}\n--- boltgate log (last lines) ---\n{}\n--- FalkorDB log (last lines) ---\n{}",
+                common::tail(&bg.log(), 3000),
+                falkordb_crash(&db.log())
             )
         });
         (result, acked_s)

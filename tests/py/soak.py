@@ -50,6 +50,9 @@ def main():
     p.add_argument("--run", required=True)
     p.add_argument("--acked", required=True)
     p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--no-reconnect", action="store_true",
+                   help="never reconnect (for runs straight against FalkorDB, where each driver "
+                        "close leaves a GOODBYE-poisoned connection slot)")
     args = p.parse_args()
 
     deadline = time.monotonic() + args.seconds
@@ -95,7 +98,7 @@ def main():
         try:
             while time.monotonic() < deadline:
                 r = rng.random()
-                if r < 0.05 and time.monotonic() - last_connect >= RECONNECT_EVERY:
+                if r < 0.05 and not args.no_reconnect and time.monotonic() - last_connect >= RECONNECT_EVERY:
                     op = "reconnect"
                 elif r < 0.25:
                     op = "write"
