@@ -148,3 +148,15 @@ fn a_client_leaving_while_a_local_answer_waits_ends_the_session() {
         "the client's departure ends the session: {end:?}"
     );
 }
+
+/// Found by libFuzzer: a client that sends a message over the limit and never reads. boltgate's
+/// FAILURE to it (the "last word" before closing) waited for ever on the full socket.
+#[test]
+fn a_session_ended_for_a_client_that_does_not_read_still_closes() {
+    let outcome = regression("last_word_to_a_client_that_does_not_read");
+    let end = outcome.end.expect("a session ran");
+    assert!(
+        end.is_err(),
+        "the message over the limit ends the session: {end:?}"
+    );
+}

@@ -95,16 +95,16 @@ pub async fn run(
         )),
         _ => None,
     };
-    if let Some((code, message)) = last_word {
-        let _ = c_tx.send(failure(version, code, &message)).await;
-    }
     let close = async {
+        if let Some((code, message)) = last_word {
+            let _ = c_tx.feed(failure(version, code, &message)).await;
+        }
         let _ = SinkExt::<Frame>::flush(&mut c_tx).await;
         let _ = c_tx.get_mut().shutdown().await;
         let _ = SinkExt::<Frame>::flush(&mut u_tx).await;
         let _ = u_tx.get_mut().shutdown().await;
     };
-    // A peer that stopped reading must not keep the session alive.
+    // A peer that stopped reading must not keep the session alive, last word included.
     let _ = tokio::time::timeout(std::time::Duration::from_secs(2), close).await;
     result
 }

@@ -360,16 +360,17 @@ pub async fn run(
         )),
         _ => None,
     };
-    if let Some((code, message)) = last_word {
-        let _ = s
-            .c_tx
-            .send(Frame::Message(
-                Response::failure(version, code, &message).into_bytes(),
-            ))
-            .await;
-    }
     s.backends.clear();
+    // Bounded, last word included: a client that stopped reading must not keep the session.
     let close = async {
+        if let Some((code, message)) = last_word {
+            let _ = s
+                .c_tx
+                .feed(Frame::Message(
+                    Response::failure(version, code, &message).into_bytes(),
+                ))
+                .await;
+        }
         let _ = SinkExt::<Frame>::flush(&mut s.c_tx).await;
         let _ = s.c_tx.get_mut().shutdown().await;
     };
