@@ -19,10 +19,11 @@
 //! run of the same work, so the allocator's and the runtime's one-time growth is in it; what the
 //! check catches is growth that scales with the work done (leaked sessions, buffers, sockets).
 //!
-//! Duration: `BOLTGATE_SOAK_SECONDS` (default 100) for the driver soak, half of it for the
-//! high-rate one; the two run in parallel, so the file takes about 2 minutes. A longer run:
-//! `BOLTGATE_SOAK_SECONDS=1800 cargo test --release --test soak -- --nocapture`. Each test
-//! prints one `soak result: {...}` line with its numbers.
+//! Duration: `BOLTGATE_SOAK_SECONDS` (default 60) for each; the two run in parallel, so the file
+//! takes about 90 s. A longer run: `BOLTGATE_SOAK_SECONDS=600 cargo test --test soak --
+//! --nocapture`. Each test prints one `soak result: {...}` line with its numbers. FalkorDB
+//! 4.16.3 itself has crashed 60–220 s into driver soaks (docs/reliability.md, "Open"); the
+//! default stays below that.
 
 mod common;
 
@@ -47,7 +48,7 @@ fn soak_seconds() -> u64 {
     std::env::var("BOLTGATE_SOAK_SECONDS")
         .ok()
         .and_then(|s| s.parse().ok())
-        .unwrap_or(100)
+        .unwrap_or(60)
 }
 
 #[derive(Debug, Clone, Copy, Default)]
@@ -202,8 +203,11 @@ fn the_driver_soak_through_boltgate_loses_no_acknowledged_write() {
             Duration::from_secs(seconds + 300),
         )
         .unwrap_or_else(|e| {
+            // Whether FalkorDB itself still answers tells a stuck server from a stuck proxy.
+            let probe = common::bolt_handshake(db.bolt_addr(), Duration::from_secs(2));
             panic!(
-                "{e}\n--- boltgate log (last lines) ---\n{}\n--- FalkorDB log (last lines) ---\n{}",
+                "{e}\nFalkorDB answers a direct Bolt handshake: {probe:02x?}\n\
+                 --- boltgate log (last lines) ---\n{}\n--- FalkorDB log (last lines) ---\n{}",
                 common::tail(&bg.log(), 3000),
                 falkordb_crash(&db.log())
             )
@@ -347,7 +351,7 @@ async fn high_rate(addr: std::net::SocketAddr, connections: u64, seconds: u64) -
 
 #[test]
 fn the_high_rate_soak_through_boltgate_leaves_nothing_behind() {
-    let seconds = (soak_seconds() / 2).max(1);
+    let seconds = soak_seconds();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
