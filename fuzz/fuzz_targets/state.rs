@@ -8,38 +8,15 @@ use boltgate_proto::Version;
 use libfuzzer_sys::fuzz_target;
 
 const SIGS: &[u8] = &[
-    sig::HELLO,
-    sig::GOODBYE,
-    sig::RESET,
-    sig::RUN,
-    sig::BEGIN,
-    sig::COMMIT,
-    sig::ROLLBACK,
-    sig::DISCARD,
-    sig::PULL,
-    sig::TELEMETRY,
-    sig::ROUTE,
-    sig::LOGON,
-    sig::LOGOFF,
-    0x77,
+    sig::HELLO, sig::GOODBYE, sig::RESET, sig::RUN, sig::BEGIN, sig::COMMIT, sig::ROLLBACK,
+    sig::DISCARD, sig::PULL, sig::TELEMETRY, sig::ROUTE, sig::LOGON, sig::LOGOFF, 0x77,
 ];
 
 fn summary(b: u8) -> Summary {
     match b % 5 {
-        0 => Summary::Success {
-            has_more: false,
-            bookmark: None,
-            db: None,
-        },
-        1 => Summary::Success {
-            has_more: true,
-            bookmark: None,
-            db: None,
-        },
-        2 => Summary::Failure {
-            code: String::new(),
-            message: String::new(),
-        },
+        0 => Summary::Success { has_more: false, bookmark: None, db: None },
+        1 => Summary::Success { has_more: true, bookmark: None, db: None },
+        2 => Summary::Failure { code: String::new(), message: String::new() },
         3 => Summary::Ignored,
         _ => Summary::Record,
     }
