@@ -23,6 +23,9 @@ pub enum Stream {
     ClientTls(Box<tokio_rustls::client::TlsStream<TcpStream>>),
     /// A browser's Bolt over WebSocket, over `Plain` (ws://) or `ServerTls` (wss://).
     WebSocket(Box<WebSocketBytes<Stream>>),
+    /// An in-process pipe, for the session fuzzer and tests that run a session without sockets
+    /// ([`crate::session::run_over`]); the listener never creates one.
+    Memory(tokio::io::DuplexStream),
 }
 
 macro_rules! each {
@@ -32,6 +35,7 @@ macro_rules! each {
             Stream::ServerTls(s) => Pin::new(s.as_mut()).$method($($arg),*),
             Stream::ClientTls(s) => Pin::new(s.as_mut()).$method($($arg),*),
             Stream::WebSocket(s) => Pin::new(s.as_mut()).$method($($arg),*),
+            Stream::Memory(s) => Pin::new(s).$method($($arg),*),
         }
     };
 }
@@ -69,6 +73,7 @@ impl AsyncWrite for Stream {
             Stream::ServerTls(s) => s.is_write_vectored(),
             Stream::ClientTls(s) => s.is_write_vectored(),
             Stream::WebSocket(_) => false,
+            Stream::Memory(s) => s.is_write_vectored(),
         }
     }
 

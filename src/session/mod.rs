@@ -63,7 +63,26 @@ pub enum End {
     Shutdown,
 }
 
-pub async fn run(mut client: Stream, ctx: &Context) -> Result<End, SessionError> {
+pub async fn run(client: Stream, ctx: &Context) -> Result<End, SessionError> {
+    run_with(client, ctx, None).await
+}
+
+/// [`run`] with the upstream connection already made by the caller (before its Bolt
+/// handshake): `upstream` replaces dialing `ctx.upstream`. The session fuzzer runs whole
+/// sessions over in-memory pipes with it ([`Stream::Memory`]). Routing contexts still dial.
+pub async fn run_over(
+    client: Stream,
+    upstream: Stream,
+    ctx: &Context,
+) -> Result<End, SessionError> {
+    run_with(client, ctx, Some(upstream)).await
+}
+
+async fn run_with(
+    mut client: Stream,
+    ctx: &Context,
+    upstream: Option<Stream>,
+) -> Result<End, SessionError> {
     let mut buf = BytesMut::with_capacity(64);
     let hello = tokio::time::timeout(
         ctx.handshake_timeout,
@@ -88,7 +107,10 @@ pub async fn run(mut client: Stream, ctx: &Context) -> Result<End, SessionError>
     // choose; an older one skips that proposal, as the protocol intends.
     let member = ctx.upstream.target.address();
     let started = std::time::Instant::now();
-    let connected = ctx.upstream.connect(&candidates, true).await;
+    let connected = match upstream {
+        None => ctx.upstream.connect(&candidates, true).await,
+        Some(stream) => ctx.upstream.connect_over(stream, &candidates, true).await,
+    };
     match &connected {
         Ok(_) => ctx.metrics.upstream_connected(&member, started.elapsed()),
         Err(e) => ctx.metrics.upstream_connect_failed(&member, e),
@@ -132,8 +154,9 @@ async fn unavailable(
     let exchange = async {
         handshake::answer_client(&mut client, &mut buf, hello, version).await?;
         let (r, w) = tokio::io::split(client);
+        // Prefixed: bytes already read are decoded before the socket is read again.
+        let r = crate::listener::detect::Prefixed::new(buf.split().freeze(), r);
         let mut rx = FramedRead::new(r, ChunkCodec::new(ctx.max_message_size));
-        rx.read_buffer_mut().extend_from_slice(&buf);
         let mut tx = FramedWrite::new(w, ChunkCodec::new(ctx.max_message_size));
         // Skip NOOPs; answer the first real message.
         while let Some(frame) = rx.next().await {

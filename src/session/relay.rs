@@ -26,9 +26,12 @@ use super::procedures::Procedures;
 use super::work::count_work;
 use super::{Context, End, SessionError};
 use crate::admin::SessionMetrics;
+use crate::listener::detect::Prefixed;
 use crate::listener::stream::Stream;
 
-type Rx = FramedRead<ReadHalf<Stream>, ChunkCodec>;
+/// Reads through [`Prefixed`], so bytes read past a handshake are decoded before the socket is
+/// read again (a FramedRead's own buffer, extended, would wait for new bytes first).
+type Rx = FramedRead<Prefixed<ReadHalf<Stream>>, ChunkCodec>;
 type Tx = FramedWrite<WriteHalf<Stream>, ChunkCodec>;
 
 /// Bytes buffered for writing before the sink applies backpressure. Larger than tokio-util's
@@ -52,10 +55,12 @@ pub async fn run(
     let codec = || ChunkCodec::new(ctx.max_message_size);
     let (cr, cw) = tokio::io::split(client);
     let (ur, uw) = tokio::io::split(upstream);
-    let mut c_rx = FramedRead::new(cr, codec());
-    c_rx.read_buffer_mut().extend_from_slice(&client_rest);
-    let mut u_rx = FramedRead::with_capacity(ur, codec(), UPSTREAM_READ_CAPACITY);
-    u_rx.read_buffer_mut().extend_from_slice(&upstream_rest);
+    let mut c_rx = FramedRead::new(Prefixed::new(client_rest.freeze(), cr), codec());
+    let mut u_rx = FramedRead::with_capacity(
+        Prefixed::new(upstream_rest.freeze(), ur),
+        codec(),
+        UPSTREAM_READ_CAPACITY,
+    );
     let mut c_tx = FramedWrite::new(cw, codec());
     c_tx.set_backpressure_boundary(WRITE_BOUNDARY);
     let mut u_tx = FramedWrite::new(uw, codec());
@@ -92,16 +97,16 @@ pub async fn run(
         )),
         _ => None,
     };
-    if let Some((code, message)) = last_word {
-        let _ = c_tx.send(failure(version, code, &message)).await;
-    }
     let close = async {
+        if let Some((code, message)) = last_word {
+            let _ = c_tx.feed(failure(version, code, &message)).await;
+        }
         let _ = SinkExt::<Frame>::flush(&mut c_tx).await;
         let _ = c_tx.get_mut().shutdown().await;
         let _ = SinkExt::<Frame>::flush(&mut u_tx).await;
         let _ = u_tx.get_mut().shutdown().await;
     };
-    // A peer that stopped reading must not keep the session alive.
+    // A peer that stopped reading must not keep the session alive, last word included.
     let _ = tokio::time::timeout(std::time::Duration::from_secs(2), close).await;
     result
 }
@@ -134,8 +139,12 @@ async fn client_to_upstream(
     // The access mode of the open explicit transaction: RUNs inside it carry no mode of their own.
     let mut tx_mode: Option<AccessMode> = None;
     let mut idle = buffers::Idle::new();
+    let mut held = Held::default();
     loop {
-        let next = tokio::select! {
+        let next = if let Some(frame) = held.pop() {
+            Next::Frame(frame)
+        } else {
+            tokio::select! {
             biased;
             _ = ctx.shutdown.draining(), if !drain_seen => {
                 drain_seen = true;
@@ -145,6 +154,7 @@ async fn client_to_upstream(
                 continue;
             }
             next = next_with_timeout(rx, tx, &mut idle, ctx.idle_timeout) => next,
+            }
         };
         let mut frame = match next {
             Next::Frame(frame) => frame,
@@ -171,11 +181,20 @@ async fn client_to_upstream(
                     // the same to every server. It is not forwarded because FalkorDB, after a
                     // connection that ended with GOODBYE, never serves the next one it accepts.
                     SinkExt::<Frame>::flush(tx).await.map_err(upstream_err)?;
+                    // Requests pipelined before the GOODBYE still get their answers, as from
+                    // the server itself; a client that closes at once (drivers do) ends the wait.
+                    tokio::select! {
+                        _ = all_answered(tracker, local) => {}
+                        _ = rx.next() => {}
+                    }
                     return Ok(End::Goodbye);
                 }
-                let answered = procedures.intercepts(version, &raw)
-                    && answer_locally(&mut procedures, &raw, tx, tracker, version, ctx, local)
-                        .await?;
+                let answered = procedures.intercepts(version, &raw) && {
+                    // The upstream's answers to what came before go out first.
+                    SinkExt::<Frame>::flush(tx).await.map_err(upstream_err)?;
+                    let state = held.wait_for_answers(rx, tracker, local, ctx).await?;
+                    answer_locally(&mut procedures, &raw, state, version, ctx, local).await
+                };
                 if !answered {
                     count_work(&raw, kind, &mut tx_mode, metrics);
                     procedures.on_forwarded(version, &raw);
@@ -186,6 +205,10 @@ async fn client_to_upstream(
                 }
             } else {
                 tx.feed(Frame::Noop).await.map_err(upstream_err)?;
+            }
+            if let Some(f) = held.pop() {
+                frame = f;
+                continue;
             }
             match rx.next().now_or_never() {
                 Some(Some(Ok(f))) => frame = f,
@@ -205,38 +228,92 @@ async fn client_to_upstream(
     }
 }
 
-/// Waits until every forwarded request has its answer written to the client, then answers
-/// `raw` locally. False when the session's state says the upstream should answer after all.
+/// Client frames read while a local answer waits for the upstream's answers to come first.
+#[derive(Default)]
+struct Held {
+    frames: std::collections::VecDeque<Frame>,
+    bytes: usize,
+}
+
+impl Held {
+    fn pop(&mut self) -> Option<Frame> {
+        let frame = self.frames.pop_front();
+        if self.frames.is_empty() {
+            self.bytes = 0;
+        }
+        frame
+    }
+
+    /// Waits until every forwarded request is answered, reading the client meanwhile so a client
+    /// that leaves ends the session (the upstream may never answer). What the client sends is
+    /// held, up to one maximum message size, and handled after the local answer, in order.
+    async fn wait_for_answers(
+        &mut self,
+        rx: &mut Rx,
+        tracker: &Mutex<Tracker>,
+        local: &Local,
+        ctx: &Context,
+    ) -> Result<boltgate_proto::state::ServerState, SessionError> {
+        loop {
+            tokio::select! {
+                state = all_answered(tracker, local) => return Ok(state),
+                next = rx.next(), if self.bytes < ctx.max_message_size => match next {
+                    Some(Ok(frame)) => {
+                        self.bytes += match &frame {
+                            Frame::Message(b) => b.len().max(1),
+                            Frame::Noop => 1,
+                        };
+                        self.frames.push_back(frame);
+                    }
+                    Some(Err(e)) => return Err(SessionError::ClientFraming(e)),
+                    None => {
+                        return Err(SessionError::ClientIo(
+                            std::io::ErrorKind::UnexpectedEof.into(),
+                        ))
+                    }
+                },
+            }
+        }
+    }
+}
+
+/// Answers `raw` locally, in the session's `state` once every forwarded request is answered.
+/// False when that state says the upstream should answer after all.
 async fn answer_locally(
     procedures: &mut Procedures,
     raw: &RawMessage,
-    tx: &mut Tx,
-    tracker: &Mutex<Tracker>,
+    state: boltgate_proto::state::ServerState,
     version: Version,
     ctx: &Context,
     local: &Local,
-) -> Result<bool, SessionError> {
-    SinkExt::<Frame>::flush(tx).await.map_err(upstream_err)?;
-    let state = loop {
-        // Created before the check, so a wake-up between the two is not lost.
-        let answered = local.answered.notified();
-        {
-            let t = tracker.lock().expect("tracker lock");
-            if t.outstanding() == 0 {
-                break t.state();
-            }
-        }
-        answered.await;
-    };
+) -> bool {
     match procedures.answer(version, raw, state, ctx).await {
         Some(frames) => {
             for f in frames {
                 // The receiver lives as long as the session; a send can only fail as it ends.
                 let _ = local.tx.send(f);
             }
-            Ok(true)
+            true
         }
-        None => Ok(false),
+        None => false,
+    }
+}
+
+/// Waits until every forwarded request has its answer written to the client; the state then.
+async fn all_answered(
+    tracker: &Mutex<Tracker>,
+    local: &Local,
+) -> boltgate_proto::state::ServerState {
+    loop {
+        // Created before the check, so a wake-up between the two is not lost.
+        let answered = local.answered.notified();
+        {
+            let t = tracker.lock().expect("tracker lock");
+            if t.outstanding() == 0 {
+                return t.state();
+            }
+        }
+        answered.await;
     }
 }
 

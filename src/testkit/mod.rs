@@ -11,7 +11,12 @@
 //! - [`client`]: a minimal Bolt client (handshake, HELLO/LOGON, RUN+PULL pipelined, RESET,
 //!   GOODBYE) that counts records and bytes without decoding rows.
 //! - [`proxy`]: boltgate itself, started in-process on a free loopback port.
+//! - [`memory`]: one boltgate session over in-memory pipes (the session fuzzer's entry point).
+//! - [`session_case`]: one session fuzz case (input layout, invariants), for the fuzz target
+//!   and its regression replays.
 
 pub mod client;
+pub mod memory;
 pub mod proxy;
+pub mod session_case;
 pub mod synthetic;

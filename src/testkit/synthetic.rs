@@ -226,6 +226,30 @@ impl Drop for SyntheticServer {
     }
 }
 
+/// The synthetic server's behaviour without a listener: each [`ScriptedUpstream::serve`] call
+/// serves one connection over any byte stream (an in-memory pipe in the session fuzzer). Rows
+/// are encoded once, in [`ScriptedUpstream::new`], and shared by every connection.
+pub struct ScriptedUpstream {
+    shared: Arc<Shared>,
+}
+
+impl ScriptedUpstream {
+    pub fn new(opts: Options) -> ScriptedUpstream {
+        // ROUTE answers name this address; nothing listens there.
+        let addr = SocketAddr::from(([127, 0, 0, 1], 7687));
+        ScriptedUpstream {
+            // Nothing to cancel: each connection ends with its stream.
+            shared: Arc::new(Shared::new(opts, addr, CancellationToken::new())),
+        }
+    }
+
+    /// Serves one connection until the peer closes or says GOODBYE.
+    pub async fn serve<S: AsyncRead + AsyncWrite + Unpin>(&self, io: S) -> std::io::Result<()> {
+        let id = self.shared.accepted.fetch_add(1, Ordering::Relaxed) + 1;
+        Conn::new(io, id, self.shared.clone()).serve().await
+    }
+}
+
 // === impl Shared ===
 
 fn chunked(raw: &RawMessage) -> Bytes {

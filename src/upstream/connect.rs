@@ -120,6 +120,18 @@ impl Upstream {
             .await
     }
 
+    /// The Bolt handshake over `stream`, a connection to the upstream made by the caller (an
+    /// in-memory pipe in the session fuzzer): [`Upstream::connect`] without the dialing or TLS.
+    pub async fn connect_over(
+        &self,
+        stream: Stream,
+        candidates: &[Version],
+        manifest: bool,
+    ) -> Result<(Stream, Version, BytesMut), UpstreamError> {
+        self.negotiate(stream, &self.target.address(), candidates, manifest)
+            .await
+    }
+
     /// Dial a cluster member by its `host:port` (as a routing table or the static member list
     /// names it), with the same TLS settings as the URI; its certificate is checked against its
     /// own host name.
@@ -166,7 +178,7 @@ impl Upstream {
             })?;
         // Bolt is request/response with small messages: Nagle would add up to 40 ms a turn.
         let _ = tcp.set_nodelay(true);
-        let mut stream = match (self.current_tls(), name) {
+        let stream = match (self.current_tls(), name) {
             (Some((connector, _)), Some(name)) => {
                 let tls = tokio::time::timeout(self.connect_timeout, connector.connect(name, tcp))
                     .await
@@ -182,13 +194,24 @@ impl Upstream {
             }
             _ => Stream::Plain(tcp),
         };
+        self.negotiate(stream, &addr, candidates, manifest).await
+    }
+
+    /// The Bolt handshake on a connected stream, bounded by the connect timeout.
+    async fn negotiate(
+        &self,
+        mut stream: Stream,
+        addr: &str,
+        candidates: &[Version],
+        manifest: bool,
+    ) -> Result<(Stream, Version, BytesMut), UpstreamError> {
         let (version, rest) = tokio::time::timeout(
             self.connect_timeout,
-            handshake(&mut stream, &addr, candidates, manifest),
+            handshake(&mut stream, addr, candidates, manifest),
         )
         .await
         .map_err(|_| UpstreamError::Handshake {
-            addr: addr.clone(),
+            addr: addr.to_string(),
             problem: format!("no answer within {:?}", self.connect_timeout),
         })??;
         Ok((stream, version, rest))

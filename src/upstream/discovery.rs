@@ -96,8 +96,9 @@ impl RouteFetcher {
             }
         };
         let (r, w) = tokio::io::split(stream);
+        // Prefixed: bytes read past the handshake are decoded before the socket is read again.
+        let r = crate::listener::detect::Prefixed::new(rest.freeze(), r);
         let mut rx = FramedRead::new(r, ChunkCodec::new(self.max_message_size));
-        rx.read_buffer_mut().extend_from_slice(&rest);
         let mut tx = FramedWrite::new(w, ChunkCodec::new(self.max_message_size));
         let hello = hello_for_member(&self.hello, self.version, &self.context, router);
         let mut requests = vec![("HELLO", hello)];

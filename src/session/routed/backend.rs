@@ -19,6 +19,7 @@ use std::collections::VecDeque;
 use std::future::Future;
 use std::pin::Pin;
 
+use crate::listener::detect::Prefixed;
 use crate::session::buffers;
 use boltgate_proto::chunk::{ChunkCodec, Frame};
 use boltgate_proto::message::{sig, RawMessage, Response, Summary};
@@ -106,8 +107,12 @@ impl Backend {
     ) -> Backend {
         let codec = || ChunkCodec::new(max_message_size);
         let (r, w) = tokio::io::split(stream);
-        let mut rx = FramedRead::with_capacity(r, codec(), UPSTREAM_READ_CAPACITY);
-        rx.read_buffer_mut().extend_from_slice(&rest);
+        // Through Prefixed: bytes read past the handshake are decoded first (see relay.rs).
+        let mut rx = FramedRead::with_capacity(
+            Prefixed::new(rest.freeze(), r),
+            codec(),
+            UPSTREAM_READ_CAPACITY,
+        );
         let mut wtx = FramedWrite::new(w, codec());
         wtx.set_backpressure_boundary(WRITE_BOUNDARY);
         let reader_events = events.clone();

@@ -58,6 +58,7 @@ use super::intercept::Advertised;
 use super::procedures::Procedures;
 use super::work::count_work;
 use super::{Context, End, SessionError};
+use crate::listener::detect::Prefixed;
 use crate::listener::stream::Stream;
 use crate::upstream::balance::Lease;
 use crate::upstream::discovery::{hello_for_member, routing_context};
@@ -96,7 +97,8 @@ impl Routing {
     }
 }
 
-type CRx = FramedRead<ReadHalf<Stream>, ChunkCodec>;
+/// Reads through [`Prefixed`]: bytes read past the handshake are decoded first (see relay.rs).
+type CRx = FramedRead<Prefixed<ReadHalf<Stream>>, ChunkCodec>;
 type CTx = FramedWrite<WriteHalf<Stream>, ChunkCodec>;
 
 enum Slot {
@@ -194,8 +196,7 @@ pub async fn run(
 
     let codec = || ChunkCodec::new(ctx.max_message_size);
     let (cr, cw) = tokio::io::split(client);
-    let mut c_rx = FramedRead::new(cr, codec());
-    c_rx.read_buffer_mut().extend_from_slice(&buf);
+    let mut c_rx = FramedRead::new(Prefixed::new(buf.split().freeze(), cr), codec());
     let mut c_tx = FramedWrite::new(cw, codec());
     c_tx.set_backpressure_boundary(WRITE_BOUNDARY);
     let (events_tx, mut events_rx) = mpsc::channel(EVENT_QUEUE);
@@ -244,16 +245,17 @@ pub async fn run(
         )),
         _ => None,
     };
-    if let Some((code, message)) = last_word {
-        let _ = s
-            .c_tx
-            .send(Frame::Message(
-                Response::failure(version, code, &message).into_bytes(),
-            ))
-            .await;
-    }
     s.backends.clear();
+    // Bounded, last word included: a client that stopped reading must not keep the session.
     let close = async {
+        if let Some((code, message)) = last_word {
+            let _ = s
+                .c_tx
+                .feed(Frame::Message(
+                    Response::failure(version, code, &message).into_bytes(),
+                ))
+                .await;
+        }
         let _ = SinkExt::<Frame>::flush(&mut s.c_tx).await;
         let _ = s.c_tx.get_mut().shutdown().await;
     };

@@ -1,0 +1,67 @@
+//! One boltgate session over in-memory pipes: no sockets, no listener, no dialing.
+//!
+//! The session fuzzer (`fuzz/fuzz_targets/session.rs`) runs thousands of sessions a second
+//! through it on a current-thread runtime with paused time, so every timeout fires as soon as
+//! nothing else can run. The session itself is the real one ([`crate::session::run_over`]):
+//! handshakes on both sides, the relay, the state tracker, the FAILUREs boltgate sends itself.
+
+use std::sync::Arc;
+
+use tokio::io::DuplexStream;
+
+use crate::config::{Config, LoadOptions};
+use crate::listener::stream::Stream;
+use crate::session::{self, Context, End, SessionError};
+use crate::shutdown::Shutdown;
+use crate::tls::reload::{ConfigSource, TlsReloader};
+use crate::upstream::connect::Upstream;
+
+/// What every in-memory session shares: the [`Context`] a listener would hand it.
+pub struct MemoryProxy {
+    ctx: Context,
+}
+
+impl MemoryProxy {
+    /// `settings` are neo4j.conf-style lines (limits, timeouts); TLS and routing settings are
+    /// not used, since the session never dials.
+    pub fn new(settings: &str) -> Result<MemoryProxy, Box<dyn std::error::Error + Send + Sync>> {
+        let config = Config::from_text(settings, "memory", &[], LoadOptions::default())
+            .map_err(|e| e.to_string())?;
+        let material = crate::tls::reload::build(&config)?;
+        let upstream = Arc::new(Upstream::new(
+            config.upstream.uri.clone(),
+            config.upstream.connect_timeout,
+            None,
+        )?);
+        let metrics = crate::admin::Metrics::new();
+        let (reloader, _) = TlsReloader::start(
+            &config,
+            ConfigSource::of(&config),
+            material,
+            upstream.clone(),
+            metrics.clone(),
+        );
+        Ok(MemoryProxy {
+            ctx: Context {
+                upstream,
+                tls_reload: reloader,
+                routing: None,
+                handshake_timeout: config.client.handshake_timeout,
+                idle_timeout: config.client.idle_timeout,
+                max_message_size: config.max_message_size,
+                shutdown: Shutdown::new(),
+                metrics,
+            },
+        })
+    }
+
+    /// Runs one session: `client` is boltgate's end of the client's pipe, `upstream` its end of
+    /// the upstream server's pipe (before the Bolt handshake).
+    pub async fn session(
+        &self,
+        client: DuplexStream,
+        upstream: DuplexStream,
+    ) -> Result<End, SessionError> {
+        session::run_over(Stream::Memory(client), Stream::Memory(upstream), &self.ctx).await
+    }
+}
