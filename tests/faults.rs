@@ -11,8 +11,8 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use boltgate::testkit::synthetic::SyntheticServer;
-use boltgate_proto::message::{Record, Response};
-use boltgate_proto::packstream::Value;
+use boltgate_proto::message::{Record, Request, Response};
+use boltgate_proto::packstream::{Map, Value};
 use common::bolt::{failure_of, Got, RawBolt, HELLO_5_AND_4_4};
 use common::{wait_until, Boltgate, FalkorDb, TestPki};
 
@@ -274,6 +274,44 @@ fn slowloris_clients_are_closed_at_the_handshake_timeout_and_others_are_served()
         gate.log()
     );
     answers(gate.addr, 10).unwrap();
+}
+
+/// Past the version handshake, a client that never logs in is closed too: before HELLO, and
+/// between HELLO and LOGON; a logged-in client with no idle timeout is not.
+#[test]
+fn clients_that_stop_before_logging_in_are_closed_at_the_handshake_timeout() {
+    let (_rt, server) = synthetic();
+    let gate = Boltgate::start(&[
+        ("boltgate.upstream.uri", &server.uri()),
+        ("boltgate.client.handshake_timeout", "1s"),
+    ]);
+    let mut logged_in = RawBolt::connect(gate.addr);
+    logged_in.try_login(&HELLO_5_AND_4_4).unwrap();
+
+    let mut silent = RawBolt::connect(gate.addr);
+    assert!(silent.handshake(&HELLO_5_AND_4_4).is_some());
+    let mut half = RawBolt::connect(gate.addr);
+    assert!(half.handshake(&HELLO_5_AND_4_4).is_some());
+    let mut extra = Map::new();
+    extra.push("user_agent", "boltgate-tests/1.0");
+    half.send(&Request::Hello(boltgate_proto::message::Hello { extra }));
+    assert!(
+        matches!(half.recv(WAIT), Got::Message(Response::Success(_))),
+        "HELLO answered"
+    );
+    // No LOGON follows.
+    let start = Instant::now();
+    assert!(silent.closes_silently(WAIT), "closed without a word");
+    assert!(matches!(half.recv(WAIT), Got::Closed), "closed after HELLO");
+    assert!(start.elapsed() < WAIT, "closed by the deadline");
+    assert!(
+        gate.wait_for_log("did not send HELLO/LOGON", WAIT),
+        "{}",
+        gate.log()
+    );
+    // Twice the handshake timeout later, the logged-in client is still served.
+    thread::sleep(Duration::from_secs(2));
+    assert!(still_answers(&mut logged_in, 11), "{}", gate.log());
 }
 
 #[test]

@@ -338,8 +338,11 @@ fn driver_presents_the_test_client_certificate_for_mutual_tls() {
     )
     .expect_err("no client certificate must be refused");
     db.absorb_goodbye_slots();
+    // TLS 1.3 refuses the client after its side of the handshake is done: the driver sees the
+    // certificate-required alert, or, when stunnel's close wins the race with the driver's first
+    // write, an EOF in the middle of the TLS session. Both are the refusal; anything else is not.
     assert!(
-        failure.stderr.contains("CERTIFICATE_REQUIRED"),
-        "expected a certificate-required alert:\n{failure}"
+        failure.stderr.contains("CERTIFICATE_REQUIRED") || failure.stderr.contains("SSLEOFError"),
+        "expected a certificate-required alert or the TLS session cut:\n{failure}"
     );
 }

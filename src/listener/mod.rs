@@ -311,6 +311,11 @@ impl Shared {
                 "closed: the client was idle for {:?} (boltgate.client.idle_timeout)",
                 self.ctx.idle_timeout.unwrap_or_default()
             ),
+            Ok(session::End::LoginTimeout) => tracing::info!(
+                "closed: the client did not send HELLO/LOGON within {:?} \
+                 (boltgate.client.handshake_timeout)",
+                self.ctx.handshake_timeout
+            ),
             Ok(end) => tracing::debug!(?end, "session closed"),
             Err(e) if e.is_disconnect() => {
                 tracing::debug!(error = %chain(&e), "client disconnected")

@@ -60,7 +60,63 @@ pub enum End {
     UpstreamClosed,
     Drained,
     IdleTimeout,
+    /// The client did not send its next HELLO/LOGON within `boltgate.client.handshake_timeout`.
+    LoginTimeout,
     Shutdown,
+}
+
+/// Whether the session is not authenticated yet (before HELLO, or between HELLO and LOGON).
+pub(crate) fn logging_in(tracker: &boltgate_proto::state::Tracker) -> bool {
+    use boltgate_proto::state::ServerState;
+    matches!(
+        tracker.state(),
+        ServerState::Negotiation | ServerState::Authentication
+    )
+}
+
+/// How often a session that is logging in looks at its [`LoginClock`]: short, so a login that
+/// completes switches to the idle timeout promptly.
+const LOGIN_POLL: std::time::Duration = std::time::Duration::from_millis(250);
+
+/// Until it has logged in, a client gets `boltgate.client.handshake_timeout` for each message it
+/// owes (the clock restarts with each of its messages, and waits while the server has not
+/// answered), so one that stops after the version handshake cannot hold a client and an
+/// upstream connection forever. The idle timeout, off by default, applies once a session is READY.
+pub(crate) struct LoginClock {
+    timeout: std::time::Duration,
+    deadline: tokio::time::Instant,
+}
+
+impl LoginClock {
+    pub fn new(timeout: std::time::Duration) -> LoginClock {
+        LoginClock {
+            timeout,
+            deadline: tokio::time::Instant::now() + timeout,
+        }
+    }
+
+    /// The client sent something: its time starts again.
+    pub fn restart(&mut self) {
+        self.deadline = tokio::time::Instant::now() + self.timeout;
+    }
+
+    /// How long to wait for the client while logging in before calling [`LoginClock::expired`].
+    pub fn poll(&self) -> std::time::Duration {
+        LOGIN_POLL.min(self.timeout)
+    }
+
+    /// Whether the client owes a login message and its time is up.
+    pub fn expired(&mut self, tracker: &boltgate_proto::state::Tracker) -> bool {
+        if !logging_in(tracker) {
+            return false;
+        }
+        if tracker.outstanding() > 0 {
+            // The server's turn: the client's time starts once it has answered.
+            self.restart();
+            return false;
+        }
+        tokio::time::Instant::now() >= self.deadline
+    }
 }
 
 pub async fn run(client: Stream, ctx: &Context) -> Result<End, SessionError> {

@@ -140,7 +140,14 @@ async fn client_to_upstream(
     let mut tx_mode: Option<AccessMode> = None;
     let mut idle = buffers::Idle::new();
     let mut held = Held::default();
+    let mut login_clock = super::LoginClock::new(ctx.handshake_timeout);
     loop {
+        let login = super::logging_in(&tracker.lock().expect("tracker lock"));
+        let limit = if login {
+            Some(login_clock.poll())
+        } else {
+            ctx.idle_timeout
+        };
         let next = if let Some(frame) = held.pop() {
             Next::Frame(frame)
         } else {
@@ -153,7 +160,7 @@ async fn client_to_upstream(
                 }
                 continue;
             }
-            next = next_with_timeout(rx, tx, &mut idle, ctx.idle_timeout) => next,
+            next = next_with_timeout(rx, tx, &mut idle, limit) => next,
             }
         };
         let mut frame = match next {
@@ -161,12 +168,21 @@ async fn client_to_upstream(
             Next::Eof => return Ok(End::ClientClosed),
             Next::Err(e) => return Err(SessionError::ClientFraming(e)),
             Next::Idle => {
-                if tracker.lock().expect("tracker lock").is_idle() {
+                let t = tracker.lock().expect("tracker lock");
+                // Which limit ran out decides: the session may have logged in meanwhile.
+                if login {
+                    if login_clock.expired(&t) {
+                        return Ok(End::LoginTimeout);
+                    }
+                    continue;
+                }
+                if !login && t.is_idle() {
                     return Ok(End::IdleTimeout);
                 }
                 continue;
             }
         };
+        login_clock.restart();
         let (mut messages, mut bytes_out) = (0u64, 0u64);
         loop {
             if let Frame::Message(bytes) = frame {

@@ -273,6 +273,7 @@ impl Session<'_> {
         let mut drain_seen = false;
         // The client side's buffer clock (buffers.rs); `idle` below is the idle timeout.
         let mut clock = buffers::Idle::new();
+        let mut login_clock = super::LoginClock::new(self.ctx.handshake_timeout);
         loop {
             self.drain().await?;
             if self.slots.is_empty() && !self.in_tx && self.tracker.is_idle() {
@@ -288,7 +289,12 @@ impl Session<'_> {
                     continue;
                 }
             }
-            let idle = self.ctx.idle_timeout.filter(|_| self.tracker.is_idle());
+            let login = super::logging_in(&self.tracker);
+            let idle = if login {
+                Some(login_clock.poll())
+            } else {
+                self.ctx.idle_timeout.filter(|_| self.tracker.is_idle())
+            };
             let (blocked, room) = match self.blocked() {
                 Some((id, room)) => (Some(id), futures_util::future::Either::Left(room)),
                 None => (
@@ -320,6 +326,7 @@ impl Session<'_> {
                         Some(Err(e)) => return Err(SessionError::ClientFraming(e)),
                         Some(Ok(f)) => f,
                     };
+                    login_clock.restart();
                     loop {
                         if let Frame::Message(bytes) = frame {
                             let raw = RawMessage::new(bytes)
@@ -345,7 +352,11 @@ impl Session<'_> {
                     }
                 }
                 _ = sleep_or_never(idle) => {
-                    if self.tracker.is_idle() && self.slots.is_empty() {
+                    // Which limit ran out decides: the session may have logged in meanwhile.
+                    if login && login_clock.expired(&self.tracker) && self.slots.is_empty() {
+                        return Ok(End::LoginTimeout);
+                    }
+                    if !login && self.tracker.is_idle() && self.slots.is_empty() {
                         return Ok(End::IdleTimeout);
                     }
                 }
