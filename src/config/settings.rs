@@ -234,7 +234,7 @@ pub static SETTINGS: &[Setting] = &[
     setting!("boltgate.routing.ban_time", Duration, Is("30s"),
         "How long a cluster member that refused a connection or died is left out of routing."),
     setting!("boltgate.client.handshake_timeout", Duration, Is("10s"),
-        "Time a client has to complete its TLS and Bolt handshake."),
+        "Time a client has to complete its TLS and Bolt handshake, and then, until it has logged in, to send each HELLO/LOGON it owes."),
     setting!("boltgate.client.idle_timeout", Duration, Is("0"),
         "Close a client connection idle for this long; 0 means never."),
     setting!("boltgate.client.max_connections", Count, Is("10000"),
