@@ -38,12 +38,16 @@ use boltgate::testkit::client::{Auth, Client, Outcome};
 use boltgate::testkit::proxy::free_loopback_port;
 use boltgate::testkit::synthetic::SyntheticServer;
 use clap::Parser;
-use rustls::pki_types::{CertificateDer, ServerName};
+use rustls::pki_types::ServerName;
 use tokio::net::TcpStream;
 use tokio::time::timeout;
 use tokio_rustls::client::TlsStream;
 use tokio_rustls::TlsConnector;
 use tokio_util::either::Either;
+
+#[path = "support/pki.rs"]
+mod pki;
+use pki::Pki;
 
 type BoxError = Box<dyn Error + Send + Sync>;
 type Io = Either<TcpStream, TlsStream<TcpStream>>;
@@ -483,50 +487,5 @@ impl Drop for Gate {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
-    }
-}
-
-/// A CA and a `localhost` certificate, written as `dbms.ssl.policy.bolt` expects them.
-struct Pki {
-    client: Arc<rustls::ClientConfig>,
-}
-
-impl Pki {
-    fn create(dir: &Path) -> Result<Pki, BoxError> {
-        use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, KeyPair};
-        let mut ca_params = CertificateParams::new(Vec::<String>::new())?;
-        ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-        ca_params
-            .distinguished_name
-            .push(DnType::CommonName, "boltgate idle_conns CA");
-        let ca_key = KeyPair::generate()?;
-        let ca = ca_params.self_signed(&ca_key)?;
-        let mut leaf_params =
-            CertificateParams::new(vec!["localhost".to_string(), "127.0.0.1".to_string()])?;
-        leaf_params
-            .distinguished_name
-            .push(DnType::CommonName, "localhost");
-        let leaf_key = KeyPair::generate()?;
-        let leaf = leaf_params.signed_by(&leaf_key, &ca, &ca_key)?;
-        std::fs::write(dir.join("private.key"), leaf_key.serialize_pem())?;
-        std::fs::create_dir_all(dir.join("trusted"))?;
-        std::fs::create_dir_all(dir.join("revoked"))?;
-        std::fs::write(
-            dir.join("public.crt"),
-            format!("{}{}", leaf.pem(), ca.pem()),
-        )?;
-        let mut roots = rustls::RootCertStore::empty();
-        roots.add(CertificateDer::from(ca.der().to_vec()))?;
-        let client = rustls::ClientConfig::builder_with_provider(boltgate::tls::provider())
-            .with_safe_default_protocol_versions()?
-            .with_root_certificates(roots)
-            .with_no_client_auth();
-        Ok(Pki {
-            client: Arc::new(client),
-        })
-    }
-
-    fn connector(&self) -> TlsConnector {
-        TlsConnector::from(self.client.clone())
     }
 }
