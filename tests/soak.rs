@@ -2,12 +2,11 @@
 //!
 //! - `the_driver_soak_through_boltgate_loses_no_acknowledged_write`: the official Python driver
 //!   (tests/py/soak.py, `BOLTGATE_SOAK_THREADS` threads, default 2, each its own driver) runs
-//!   auto-commit writes, transactions
-//!   that commit and that roll back, reads of its own writes, computed reads, read transactions
-//!   and reconnects through boltgate to FalkorDB. Every write acknowledged by a COMMIT (or a
-//!   consumed auto-commit result) is then read back from FalkorDB directly, not through boltgate
-//!   (tests/py/soak_verify.py): each must be there exactly once with its payload, and nothing
-//!   else.
+//!   auto-commit writes, transactions that commit and that roll back, reads of its own writes,
+//!   computed reads, read transactions and reconnects through boltgate to FalkorDB. Every write
+//!   acknowledged by a COMMIT (or a consumed auto-commit result) is then read back from FalkorDB
+//!   directly, not through boltgate (tests/py/soak_verify.py): each must be there exactly once
+//!   with its payload, and nothing else.
 //! - `the_high_rate_soak_through_boltgate_leaves_nothing_behind`: the load tool's engine
 //!   (`boltgate::testkit` client and synthetic server) runs 16 connections of `RETURN n`,
 //!   `ROWS n` streams, FAILURE + RESET, GOODBYE and abrupt closes through boltgate; every answer
