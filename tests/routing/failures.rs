@@ -197,3 +197,44 @@ fn when_no_router_answers_the_stale_table_keeps_traffic_flowing() {
     let out = super::fake_cluster::routing_py(&gate, &["--writes", "1", "--reads", "2"]);
     assert_eq!(out["reads"], 3, "{out}");
 }
+
+/// The routed relay bounds the login as the plain one does: a client that stops after the version
+/// handshake, or after HELLO, is closed at `boltgate.client.handshake_timeout`; a logged-in one
+/// stays (no idle timeout set).
+#[test]
+fn routed_clients_that_stop_before_logging_in_are_closed_at_the_handshake_timeout() {
+    let cluster = FakeCluster::start(None);
+    let gate = start_gate(&cluster, &[("boltgate.client.handshake_timeout", "1s")]);
+    let mut logged_in = RawBolt::connect(gate.addr);
+    logged_in.try_login(&HELLO_5_AND_4_4).unwrap();
+
+    let mut silent = RawBolt::connect(gate.addr);
+    assert!(silent.handshake(&HELLO_5_AND_4_4).is_some());
+    let mut half = RawBolt::connect(gate.addr);
+    assert!(half.handshake(&HELLO_5_AND_4_4).is_some());
+    let mut extra = Map::new();
+    extra.push("user_agent", "boltgate-tests/1.0");
+    half.send(&Request::Hello(boltgate_proto::message::Hello { extra }));
+    assert!(
+        matches!(half.recv(WAIT), Got::Message(Response::Success(_))),
+        "HELLO answered: {}",
+        gate.log()
+    );
+    let start = Instant::now();
+    assert!(silent.closes_silently(WAIT), "closed without a word");
+    assert!(matches!(half.recv(WAIT), Got::Closed), "closed after HELLO");
+    assert!(start.elapsed() < WAIT, "closed by the deadline");
+    assert!(
+        gate.wait_for_log("did not send HELLO/LOGON", WAIT),
+        "{}",
+        gate.log()
+    );
+    std::thread::sleep(Duration::from_secs(2));
+    logged_in.run_and_pull(READ_Q);
+    let got: Vec<Got> = (0..3).map(|_| logged_in.recv(WAIT)).collect();
+    assert!(
+        matches!(got[2], Got::Message(Response::Success(_))),
+        "the logged-in client is still served: {got:?}\n{}",
+        gate.log()
+    );
+}
