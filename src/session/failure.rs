@@ -13,6 +13,11 @@ pub const DATABASE_UNAVAILABLE: &str = "Neo.TransientError.General.DatabaseUnava
 /// The client sent something boltgate will not forward (too large, not a Bolt message).
 pub const REQUEST_INVALID: &str = "Neo.ClientError.Request.Invalid";
 
+/// The last word to a client whose request was still running when the grace period of a
+/// graceful shutdown ended (plain and routed relay alike).
+pub const SHUTDOWN_GRACE_ENDED: &str =
+    "boltgate is shutting down; the grace period ended before this request finished";
+
 pub fn failure(version: Version, code: &str, message: &str) -> Frame {
     Frame::Message(Response::failure(version, code, message).into_bytes())
 }

@@ -21,7 +21,7 @@ use tokio::io::{AsyncWriteExt, ReadHalf, WriteHalf};
 use tokio_util::codec::{FramedRead, FramedWrite};
 
 use super::buffers;
-use super::failure::{failure, DATABASE_UNAVAILABLE, REQUEST_INVALID};
+use super::failure::{failure, DATABASE_UNAVAILABLE, REQUEST_INVALID, SHUTDOWN_GRACE_ENDED};
 use super::procedures::Procedures;
 use super::work::count_work;
 use super::{Context, End, SessionError};
@@ -90,11 +90,9 @@ pub async fn run(
         {
             Some((DATABASE_UNAVAILABLE, result_text(&result)))
         }
-        Ok(End::Shutdown) if outstanding > 0 => Some((
-            DATABASE_UNAVAILABLE,
-            "boltgate is shutting down; the grace period ended before this request finished"
-                .to_string(),
-        )),
+        Ok(End::Shutdown) if outstanding > 0 => {
+            Some((DATABASE_UNAVAILABLE, SHUTDOWN_GRACE_ENDED.to_string()))
+        }
         _ => None,
     };
     let close = async {
@@ -170,11 +168,8 @@ async fn client_to_upstream(
             Next::Idle => {
                 let t = tracker.lock().expect("tracker lock");
                 // Which limit ran out decides: the session may have logged in meanwhile.
-                if login {
-                    if login_clock.expired(&t) {
-                        return Ok(End::LoginTimeout);
-                    }
-                    continue;
+                if login && login_clock.expired(&t) {
+                    return Ok(End::LoginTimeout);
                 }
                 if !login && t.is_idle() {
                     return Ok(End::IdleTimeout);

@@ -53,7 +53,7 @@ use tokio_util::codec::{FramedRead, FramedWrite};
 
 use self::backend::{Backend, Event, Expect, Step};
 use super::buffers;
-use super::failure::{DATABASE_UNAVAILABLE, REQUEST_INVALID};
+use super::failure::{DATABASE_UNAVAILABLE, REQUEST_INVALID, SHUTDOWN_GRACE_ENDED};
 use super::intercept::Advertised;
 use super::procedures::Procedures;
 use super::work::count_work;
@@ -238,11 +238,9 @@ pub async fn run(
                     .unwrap_or_default()
             ),
         )),
-        Ok(End::Shutdown) if outstanding > 0 => Some((
-            DATABASE_UNAVAILABLE,
-            "boltgate is shutting down; the grace period ended before this request finished"
-                .to_string(),
-        )),
+        Ok(End::Shutdown) if outstanding > 0 => {
+            Some((DATABASE_UNAVAILABLE, SHUTDOWN_GRACE_ENDED.to_string()))
+        }
         _ => None,
     };
     s.backends.clear();
