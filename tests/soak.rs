@@ -185,8 +185,27 @@ fn session_ends(bg: &Boltgate) -> serde_json::Value {
     })
 }
 
+/// FalkorDB 4.16.3 crashes under this workload now and then, seconds to minutes in (its own bug
+/// report in its log; whether boltgate's traffic pattern plays a part is open: docs/reliability.md,
+/// "Open"). A run it crashed checks nothing of boltgate, so it is started again on a fresh server,
+/// up to three times; any other failure fails the
+/// test at once, and a completed run is checked in full.
 #[test]
 fn the_driver_soak_through_boltgate_loses_no_acknowledged_write() {
+    for attempt in 1..=3 {
+        match driver_soak() {
+            Ok(()) => return,
+            Err(crash) => eprintln!(
+                "FalkorDB crashed during soak attempt {attempt}; starting again on a fresh \
+                 server:\n{crash}"
+            ),
+        }
+    }
+    panic!("FalkorDB crashed in three soak attempts in a row");
+}
+
+/// One driver soak; Err(FalkorDB's crash report) when FalkorDB crashed, a panic on anything else.
+fn driver_soak() -> Result<(), String> {
     let seconds = soak_seconds();
     let threads = soak_threads();
     let mut db = FalkorDb::start();
@@ -218,24 +237,28 @@ fn the_driver_soak_through_boltgate_loses_no_acknowledged_write() {
             ],
             Duration::from_secs(seconds + 300),
         )
-        .unwrap_or_else(|e| {
+        .map_err(|e| {
+            let log = db.log();
+            if log.contains("BUG REPORT START") {
+                return format!("{e}\n{}", falkordb_crash(&log));
+            }
             // Whether FalkorDB itself still answers tells a stuck server from a stuck proxy.
             let probe = common::bolt_handshake(db.bolt_addr(), Duration::from_secs(2));
             panic!(
                 "{e}\nFalkorDB answers a direct Bolt handshake: {probe:02x?}\n\
                  --- boltgate log (last lines) ---\n{}\n--- FalkorDB log (last lines) ---\n{}",
                 common::tail(&bg.log(), 3000),
-                falkordb_crash(&db.log())
+                falkordb_crash(&log)
             )
-        });
-        (result, acked_s)
+        })?;
+        Ok::<_, String>((result, acked_s))
     };
 
-    let (warmup, _) = soak("warmup", 5, threads);
+    let (warmup, _) = soak("warmup", 5, threads)?;
     std::thread::sleep(Duration::from_secs(1));
     let baseline = usage(bg.pid);
     let sampler = Sampler::start(bg.pid);
-    let (result, acked) = soak("main", seconds, threads);
+    let (result, acked) = soak("main", seconds, threads)?;
     let peak = sampler.stop();
     let after = assert_back_to_baseline(&bg, baseline);
     let ends = session_ends(&bg);
@@ -264,6 +287,7 @@ fn the_driver_soak_through_boltgate_loses_no_acknowledged_write() {
             "rss_kib": {"baseline": baseline.rss_kib, "peak": peak.rss_kib, "after": after.rss_kib},
         })
     );
+    Ok(())
 }
 
 /// What the high-rate clients did, summed.
