@@ -155,6 +155,11 @@ impl Server {
             upstream,
             tls_reload: reloader.clone(),
             routing,
+            advertised: session::intercept::Advertised {
+                addresses: config.routing.advertised_addresses.clone(),
+                ttl: config.routing.ttl,
+            },
+            forward_goodbye: config.upstream.forward_goodbye,
             handshake_timeout: config.client.handshake_timeout,
             idle_timeout: config.client.idle_timeout,
             max_message_size: config.max_message_size,

@@ -462,6 +462,47 @@ pub fn encode_proposals(candidates: &[Version], manifest: bool) -> [Proposal; 4]
     out
 }
 
+/// The four proposals for the upstream, in the client's own form: each of the client's slots as
+/// it sent it, narrowed only where it names versions boltgate cannot relay.
+///
+/// A slot whose versions boltgate all speaks is kept byte for byte (`00 02 04 04` stays a 4.4–4.2
+/// range, `00 00 01 04` stays an exact 4.1, a 5.8–5.0 range keeps 5.5 inside it, as no server
+/// ever negotiated 5.5); a slot with unsupported versions becomes the ranges of its supported
+/// ones (see [`encode_proposals`]); a slot with none, Bolt 1/2 and unrecognised slots are
+/// dropped. The manifest request is kept where the client put it, and only if it asked for one
+/// (`manifest` false drops it: the retry after a server that answered a manifest offer with a
+/// version nobody offered). Slots split past four lose the least preferred; unused slots are
+/// [`Proposal::Empty`], at the end. A server therefore sees what it would see from the client
+/// itself whenever the client proposes only what boltgate relays.
+pub fn upstream_proposals(
+    hello: &ClientHello,
+    supported: &[Version],
+    manifest: bool,
+) -> [Proposal; 4] {
+    let mut kept: Vec<Proposal> = Vec::with_capacity(4);
+    for p in &hello.proposals {
+        match p {
+            Proposal::Manifest { version: 1 } if manifest => kept.push(*p),
+            Proposal::Range { .. } => {
+                let versions: Vec<Version> =
+                    p.versions().filter(|v| supported.contains(v)).collect();
+                kept.extend(group_ranges(&versions, adjacent_on_servers));
+            }
+            _ => {}
+        }
+    }
+    let mut out = [Proposal::Empty; 4];
+    for (slot, p) in out.iter_mut().zip(kept) {
+        *slot = p;
+    }
+    out
+}
+
+/// Whether `proposals` name `version` (a range containing it; the manifest names none).
+pub fn offers(proposals: &[Proposal], version: Version) -> bool {
+    proposals.iter().any(|p| p.contains(version))
+}
+
 // === ServerReply ===
 
 /// The server's 4-byte answer to a [`ClientHello`].
@@ -542,6 +583,48 @@ mod tests {
         assert!(adjacent_on_servers(Version::V5_4, Version::V5_6));
         assert!(!adjacent_on_servers(Version::V5_6, Version::V5_8));
         assert!(adjacent_on_servers(Version::V5_7, Version::V5_8));
+    }
+
+    fn hello(slots: [[u8; 4]; 4]) -> ClientHello {
+        ClientHello {
+            proposals: slots.map(Proposal::from_bytes),
+        }
+    }
+
+    fn wire(proposals: [Proposal; 4]) -> Vec<[u8; 4]> {
+        proposals.iter().map(Proposal::to_bytes).collect()
+    }
+
+    #[test]
+    fn upstream_proposals_keep_the_clients_own_form() {
+        // The 4.x driver's offer: ranges and an exact 4.1 stay as they are, no manifest appears.
+        let offer = [[0, 0, 0, 5], [0, 2, 4, 4], [0, 0, 1, 4], [0, 0, 0, 3]];
+        let got = upstream_proposals(&hello(offer), Version::SUPPORTED, true);
+        assert_eq!(wire(got), offer.to_vec());
+        // A 6.x driver's offer with a manifest: kept, in place; 5.8-5.0 keeps 5.5 inside.
+        let offer = [[0, 0, 1, 0xFF], [0, 8, 8, 5], [0, 4, 4, 4], [0, 0, 0, 0]];
+        let got = upstream_proposals(&hello(offer), Version::SUPPORTED, true);
+        assert_eq!(wire(got), offer.to_vec());
+        // The retry without the manifest moves the rest up.
+        let got = upstream_proposals(&hello(offer), Version::SUPPORTED, false);
+        assert_eq!(
+            wire(got),
+            vec![[0, 8, 8, 5], [0, 4, 4, 4], [0, 0, 0, 0], [0, 0, 0, 0]]
+        );
+    }
+
+    #[test]
+    fn upstream_proposals_narrow_only_what_boltgate_cannot_relay() {
+        // 5.10-5.0 names 5.9 and 5.10, which boltgate does not speak; Bolt 2 and junk go.
+        let offer = [[0, 10, 10, 5], [0, 0, 0, 2], [1, 2, 3, 4], [0, 0, 6, 5]];
+        let got = upstream_proposals(&hello(offer), Version::SUPPORTED, true);
+        assert_eq!(
+            wire(got),
+            vec![[0, 8, 8, 5], [0, 0, 6, 5], [0, 0, 0, 0], [0, 0, 0, 0]]
+        );
+        // A client offering only 5.6 offers the server only 5.6.
+        let got = upstream_proposals(&hello([[0, 0, 6, 5], [0; 4], [0; 4], [0; 4]]), Version::SUPPORTED, true);
+        assert!(offers(&got, Version::V5_6) && !offers(&got, Version::V5_7));
     }
 
     #[test]

@@ -616,7 +616,10 @@ pub fn upstream_failure_reason(e: &UpstreamError) -> &'static str {
         "timeout"
     } else if matches!(e, UpstreamError::Tls { .. }) {
         "tls"
-    } else if matches!(e, UpstreamError::NoCommonVersion { .. }) {
+    } else if matches!(
+        e,
+        UpstreamError::NoCommonVersion { .. } | UpstreamError::NotOffered { .. }
+    ) {
         "bolt_version"
     } else if matches!(
         e,

@@ -321,6 +321,7 @@ impl Builder {
             }
         }
         let ocsp_required = self.bool("boltgate.upstream.ocsp_required");
+        let forward_goodbye = self.bool("boltgate.upstream.forward_goodbye");
         let responder_url = self.optional("boltgate.ocsp.responder_url", value::parse_http_url);
         let refresh_margin = self.duration("boltgate.ocsp.refresh_margin", false);
         let neo4j_home = self.path("server.directories.neo4j_home").map(absolute);
@@ -434,6 +435,7 @@ impl Builder {
                 uri: uri?,
                 connect_timeout: connect_timeout?,
                 ocsp_required: ocsp_required?,
+                forward_goodbye: forward_goodbye?,
             },
             routing: Routing {
                 members: members?,

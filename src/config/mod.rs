@@ -120,6 +120,8 @@ pub struct Upstream {
     pub connect_timeout: Duration,
     /// `boltgate.upstream.ocsp_required`: refuse a TLS upstream that staples no OCSP response.
     pub ocsp_required: bool,
+    /// `boltgate.upstream.forward_goodbye`: relay a client's GOODBYE (else close without it).
+    pub forward_goodbye: bool,
 }
 
 /// `boltgate.ocsp.*`: how the bolt certificate's staple is obtained.

@@ -223,6 +223,8 @@ pub static SETTINGS: &[Setting] = &[
         "Fetch a new staple this long before the cached one's nextUpdate (or halfway through its validity, if sooner); also the refresh period of a response without nextUpdate."),
     setting!("boltgate.upstream.connect_timeout", Duration, Is("10s"),
         "Time allowed to connect to the upstream server, TLS and Bolt handshake included."),
+    setting!("boltgate.upstream.forward_goodbye", Bool, Is("true"),
+        "Relay a client's GOODBYE to the server before closing both sides, as a direct client would; false closes the upstream connection without it (FalkorDB 4.16 never serves the connection it accepts after one that ended with GOODBYE)."),
     setting!("boltgate.upstream.probe_interval", Duration, Is("5s"),
         "With the admin endpoint on, how often a TCP connect probes the upstream for /ready; 0 means never (connect results only)."),
     setting!("boltgate.routing.members", List, Unset,

@@ -35,6 +35,17 @@ pub enum SessionError {
 }
 
 impl SessionError {
+    /// The upstream connection broke (closed, reset, unreadable): the client is then closed too,
+    /// without a FAILURE of boltgate's own.
+    pub fn is_upstream_loss(&self) -> bool {
+        matches!(
+            self,
+            SessionError::UpstreamClosed { .. }
+                | SessionError::UpstreamIo(_)
+                | SessionError::UpstreamFraming(_)
+        )
+    }
+
     /// A client that just went away (reset, broken pipe, EOF) is normal life for a proxy: it is
     /// logged at debug, not as an error an operator must act on.
     pub fn is_disconnect(&self) -> bool {

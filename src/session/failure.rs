@@ -1,20 +1,22 @@
 //! The FAILUREs boltgate itself sends, with the Neo4j status codes drivers act on.
 //!
-//! The rule: a client whose framing is intact gets a FAILURE saying what happened before the
-//! connection closes, so its driver raises a meaningful error (and retries where the code is
-//! transient) instead of a bare "connection closed".
+//! The rule: boltgate answers with a FAILURE of its own only for a request it never forwarded
+//! (an upstream it cannot reach at session start, a message it refuses to relay), with a code
+//! whose retry meaning is true. Once a request has reached the server, only the server speaks:
+//! when its connection is lost, the client's is closed without a word, as direct (see
+//! README.md, "Upstream loss").
 
 use boltgate_proto::chunk::Frame;
 use boltgate_proto::message::Response;
 use boltgate_proto::Version;
 
-/// The upstream cannot be reached or went away: transient, drivers retry.
+/// The upstream cannot be reached (nothing was forwarded): transient, drivers retry.
 pub const DATABASE_UNAVAILABLE: &str = "Neo.TransientError.General.DatabaseUnavailable";
 /// The client sent something boltgate will not forward (too large, not a Bolt message).
 pub const REQUEST_INVALID: &str = "Neo.ClientError.Request.Invalid";
 
-/// The last word to a client whose request was still running when the grace period of a
-/// graceful shutdown ended (plain and routed relay alike).
+/// Logged for a client whose request was still running when the grace period of a graceful
+/// shutdown ended (plain and routed relay alike); the client is closed without a FAILURE.
 pub const SHUTDOWN_GRACE_ENDED: &str =
     "boltgate is shutting down; the grace period ended before this request finished";
 

@@ -2,8 +2,8 @@
 //!
 //! 1. [`handshake`]: read the client's proposals; dial the upstream offering only the versions
 //!    both the client and boltgate speak; answer the client with the version the upstream chose.
-//! 2. [`relay`]: forward messages both ways until GOODBYE, a close on either side, an error,
-//!    idleness, or shutdown.
+//! 2. [`relay`]: forward messages both ways until GOODBYE (relayed), a close on either side, an
+//!    error, idleness, or shutdown.
 //!
 //! When the upstream cannot be reached, the client still completes its handshake and gets a
 //! FAILURE (`Neo.TransientError.General.DatabaseUnavailable`) to its first message: its driver
@@ -34,7 +34,7 @@ pub use error::SessionError;
 
 use crate::listener::stream::Stream;
 use crate::shutdown::Shutdown;
-use crate::upstream::connect::Upstream;
+use crate::upstream::connect::{Offer, Upstream};
 
 /// What every session shares: where to go and the limits that apply.
 pub struct Context {
@@ -44,6 +44,11 @@ pub struct Context {
     /// Set when routing across cluster members (a `neo4j*` URI or `boltgate.routing.members`):
     /// sessions then use [`routed`] instead of the single-upstream [`relay`].
     pub routing: Option<Arc<routed::Routing>>,
+    /// What ROUTE and the routing procedures are answered with on the single-upstream relay when
+    /// the client's routing context names no address (`boltgate.routing.*`).
+    pub advertised: intercept::Advertised,
+    /// `boltgate.upstream.forward_goodbye`: relay a client's GOODBYE upstream.
+    pub forward_goodbye: bool,
     pub handshake_timeout: Duration,
     /// Close a client that has been idle (READY, nothing outstanding) this long.
     pub idle_timeout: Option<Duration>,
@@ -159,13 +164,14 @@ async fn run_with(
         return routed::run(client, buf, &hello, candidates, ctx, routing).await;
     }
 
-    // Always offer the upstream a manifest: a server that knows it lists what it speaks and we
-    // choose; an older one skips that proposal, as the protocol intends.
+    // The upstream sees the client's own proposals (a manifest only if the client asked for
+    // one), so it answers as it would answer the client directly.
+    let offer = Offer::from_client(&hello);
     let member = ctx.upstream.target.address();
     let started = std::time::Instant::now();
     let connected = match upstream {
-        None => ctx.upstream.connect(&candidates, true).await,
-        Some(stream) => ctx.upstream.connect_over(stream, &candidates, true).await,
+        None => ctx.upstream.connect(&offer).await,
+        Some(stream) => ctx.upstream.connect_over(stream, &offer).await,
     };
     match &connected {
         Ok(_) => ctx.metrics.upstream_connected(&member, started.elapsed()),

@@ -1,5 +1,11 @@
 //! Procedures boltgate answers itself instead of forwarding: `CALL dbms.security.reloadTLS()`,
-//! as Neo4j does, since it is boltgate's TLS that a client connected to boltgate means.
+//! as Neo4j does, since it is boltgate's TLS that a client connected to boltgate means; and, on
+//! the single-upstream relay ([`Procedures::routing`]), ROUTE and the routing procedures
+//! (`dbms.routing.getRoutingTable`, `dbms.cluster.routing.getRoutingTable`), answered with a
+//! table naming boltgate in every role, so a `neo4j://` client keeps talking to boltgate instead
+//! of the address the server would give it. The address is the one the client put in its routing
+//! context (the ROUTE's or the procedure's `context`, else its HELLO's): the `host:port` it
+//! dialled, which is how it reaches boltgate; without one, `boltgate.routing.advertised_addresses`.
 //!
 //! A RUN whose query (trimmed, case-insensitive, optional trailing `;`) is that call is never
 //! forwarded. boltgate answers it, and the PULL or DISCARD that follows it, with messages of its
@@ -18,11 +24,12 @@
 //! upstream answers as it would to any query (IGNORED after a failure, for instance).
 
 use boltgate_proto::chunk::Frame;
-use boltgate_proto::message::{RawMessage, RequestKind, Response};
+use boltgate_proto::message::{RawMessage, Request, RequestKind, Response};
 use boltgate_proto::packstream::{Map, Value};
 use boltgate_proto::state::ServerState;
 use boltgate_proto::Version;
 
+use super::intercept::{is_routing_procedure, Advertised};
 use super::Context;
 
 /// The procedure's failure code, as Neo4j reports a procedure that threw.
@@ -30,7 +37,7 @@ pub const PROCEDURE_CALL_FAILED: &str = "Neo.ClientError.Procedure.ProcedureCall
 const REQUEST_INVALID: &str = "Neo.ClientError.Request.Invalid";
 
 /// What is open on the client's side of a local answer.
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Default, Clone)]
 enum Open {
     #[default]
     Nothing,
@@ -38,12 +45,18 @@ enum Open {
     Result,
     /// RUN failed; everything until RESET is IGNORED.
     Failed,
+    /// A routing procedure's RUN succeeded; the PULL gets the table, naming this.
+    Table(Advertised),
 }
 
 /// The per-session state of locally answered procedures.
 #[derive(Debug, Default)]
 pub struct Procedures {
     open: Open,
+    /// Set on the single-upstream relay: ROUTE and the routing procedures are answered too.
+    routing: Option<Advertised>,
+    /// The `address` of the client's HELLO routing context.
+    hello_address: Option<String>,
 }
 
 /// Whether `raw` is a RUN of a procedure boltgate answers.
@@ -66,20 +79,101 @@ fn is_reload_call(version: Version, raw: &RawMessage) -> bool {
     )
 }
 
+/// The `address` entry of a routing context map.
+fn context_address(context: Option<&Value>) -> Option<String> {
+    let address = context?.as_map()?.get_str("address")?.trim();
+    (!address.is_empty()).then(|| address.to_string())
+}
+
 impl Procedures {
-    /// Whether boltgate answers `raw` itself (checked before it is forwarded).
-    pub fn intercepts(&self, version: Version, raw: &RawMessage) -> bool {
-        match self.open {
-            Open::Nothing => is_reload_call(version, raw),
-            // RESET is forwarded: it ends the local failure and resets the upstream too.
-            Open::Result | Open::Failed => raw.kind(version) != RequestKind::Reset,
+    /// Procedures for the single-upstream relay: ROUTE and the routing procedures are answered
+    /// with boltgate's own address (`fallback` when the client names none).
+    pub fn routing(fallback: Advertised) -> Procedures {
+        Procedures {
+            routing: Some(fallback),
+            ..Procedures::default()
         }
     }
 
-    /// Called for a forwarded RESET or GOODBYE: nothing local stays open.
+    /// Whether `raw` asks for a routing table boltgate answers itself.
+    fn is_routing_request(&self, version: Version, raw: &RawMessage) -> bool {
+        self.routing.is_some()
+            && match raw.kind(version) {
+                RequestKind::Route => true,
+                RequestKind::Run => is_routing_procedure(raw),
+                _ => false,
+            }
+    }
+
+    /// Whether boltgate answers `raw` itself (checked before it is forwarded).
+    pub fn intercepts(&self, version: Version, raw: &RawMessage) -> bool {
+        match self.open {
+            Open::Nothing => is_reload_call(version, raw) || self.is_routing_request(version, raw),
+            // RESET is forwarded: it ends the local failure and resets the upstream too.
+            Open::Result | Open::Failed | Open::Table(_) => {
+                raw.kind(version) != RequestKind::Reset
+            }
+        }
+    }
+
+    /// Called for every forwarded request: a RESET closes what is open locally; a HELLO's
+    /// routing context gives the address routing tables name.
     pub fn on_forwarded(&mut self, version: Version, raw: &RawMessage) {
-        if raw.kind(version) == RequestKind::Reset {
-            self.open = Open::Nothing;
+        match raw.kind(version) {
+            RequestKind::Reset => self.open = Open::Nothing,
+            RequestKind::Hello if self.routing.is_some() => {
+                if let Ok(Request::Hello(h)) = Request::decode(version, raw) {
+                    self.hello_address = context_address(h.extra.get("routing"));
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// The table for a client whose request named `address` in its routing context.
+    fn table(&self, address: Option<String>) -> Advertised {
+        let fallback = self.routing.clone().unwrap_or(Advertised {
+            addresses: Vec::new(),
+            ttl: std::time::Duration::from_secs(300),
+        });
+        match address.or_else(|| self.hello_address.clone()) {
+            Some(address) => Advertised {
+                addresses: vec![address],
+                ttl: fallback.ttl,
+            },
+            None => fallback,
+        }
+    }
+
+    /// ROUTE or a routing procedure's RUN, in `state` (None: forward it, the server answers).
+    fn answer_routing(
+        &mut self,
+        version: Version,
+        raw: &RawMessage,
+        state: ServerState,
+    ) -> Option<Vec<Frame>> {
+        // ROUTE is valid in READY only; elsewhere the server gives the answer it must (IGNORED
+        // after a failure, a protocol error inside a transaction).
+        if state != ServerState::Ready {
+            return None;
+        }
+        let frame = |m: RawMessage| Frame::Message(m.into_bytes());
+        match Request::decode(version, raw).ok()? {
+            Request::Route(_) => {
+                let view = raw.route_view().ok()?;
+                let address = view.routing.get_str("address").map(str::to_string);
+                let table = self.table(address.filter(|a| !a.trim().is_empty()));
+                tracing::debug!(addresses = ?table.addresses, db = ?view.db, "ROUTE answered by boltgate");
+                Some(vec![frame(table.route_success(version, view.db.as_deref()))])
+            }
+            Request::Run(run) => {
+                let table = self.table(context_address(run.parameters.get("context")));
+                tracing::debug!(addresses = ?table.addresses, "routing procedure answered by boltgate");
+                let success = table.procedure_run_success();
+                self.open = Open::Table(table);
+                Some(vec![frame(success)])
+            }
+            _ => None,
         }
     }
 
@@ -94,10 +188,28 @@ impl Procedures {
         ctx: &Context,
     ) -> Option<Vec<Frame>> {
         let frame = |m: RawMessage| Frame::Message(m.into_bytes());
-        match self.open {
-            Open::Failed => Some(vec![frame(Response::ignored())]),
+        match std::mem::take(&mut self.open) {
+            Open::Failed => {
+                self.open = Open::Failed;
+                Some(vec![frame(Response::ignored())])
+            }
+            Open::Table(table) => match raw.kind(version) {
+                RequestKind::Pull => Some(table.procedure_result().into_iter().map(frame).collect()),
+                RequestKind::Discard => {
+                    let [_, done] = table.procedure_result();
+                    Some(vec![frame(done)])
+                }
+                _ => {
+                    self.open = Open::Failed;
+                    Some(vec![frame(Response::failure(
+                        version,
+                        REQUEST_INVALID,
+                        "the routing table's result must be pulled or discarded before the \
+                         next request",
+                    ))])
+                }
+            },
             Open::Result => {
-                self.open = Open::Nothing;
                 match raw.kind(version) {
                     RequestKind::Pull | RequestKind::Discard => {
                         let mut m = Map::new();
@@ -115,6 +227,9 @@ impl Procedures {
                         ))])
                     }
                 }
+            }
+            Open::Nothing if self.is_routing_request(version, raw) => {
+                self.answer_routing(version, raw, state)
             }
             Open::Nothing => {
                 if !matches!(state, ServerState::Ready | ServerState::TxReady) {

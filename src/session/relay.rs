@@ -8,6 +8,14 @@
 //!
 //! What is decoded: the signature of every message (a byte); the few summary fields the state
 //! tracker needs (SUCCESS `has_more`, FAILURE code). RECORD bodies are never decoded.
+//!
+//! Losing the upstream keeps its meaning: every complete message that arrived from the server is
+//! relayed, then the client's connection is closed, with no FAILURE of boltgate's own, exactly
+//! what the client would see direct. A FAILURE claims to know the outcome (drivers retry a
+//! transient one), which boltgate does not when a request was forwarded: a COMMIT may have been
+//! applied. The same at the end of a shutdown's grace period. boltgate speaks for itself only
+//! about what it never forwarded: a message it refuses to relay (`Request.Invalid`), and an
+//! upstream it could not reach at session start (`super::unavailable`).
 
 use std::sync::Mutex;
 
@@ -21,7 +29,7 @@ use tokio::io::{AsyncWriteExt, ReadHalf, WriteHalf};
 use tokio_util::codec::{FramedRead, FramedWrite};
 
 use super::buffers;
-use super::failure::{failure, DATABASE_UNAVAILABLE, REQUEST_INVALID, SHUTDOWN_GRACE_ENDED};
+use super::failure::{failure, REQUEST_INVALID, SHUTDOWN_GRACE_ENDED};
 use super::procedures::Procedures;
 use super::work::count_work;
 use super::{Context, End, SessionError};
@@ -72,27 +80,39 @@ pub async fn run(
         answered: tokio::sync::Notify::new(),
     };
 
+    let goodbye = std::sync::atomic::AtomicBool::new(false);
     let result = tokio::select! {
-        r = client_to_upstream(&mut c_rx, &mut u_tx, &tracker, version, ctx, metrics, &local) => r,
-        r = upstream_to_client(&mut u_rx, &mut c_tx, &tracker, ctx, metrics, &local, &mut local_rx) => r,
+        r = client_to_upstream(&mut c_rx, &mut u_tx, &tracker, version, ctx, metrics, &local, &goodbye) => r,
+        r = upstream_to_client(&mut u_rx, &mut c_tx, &tracker, ctx, metrics, &local, &mut local_rx, &goodbye) => r,
         _ = ctx.shutdown.closing() => Ok(End::Shutdown),
     };
+    if let Err(SessionError::UpstreamIo(_)) = &result {
+        // Writing to the server failed; what it sent before it went (a FAILURE saying why, as
+        // Neo4j sends TokenExpired before closing) still goes to the client, up to its close.
+        let drain = upstream_to_client(
+            &mut u_rx, &mut c_tx, &tracker, ctx, metrics, &local, &mut local_rx, &goodbye,
+        );
+        let _ = tokio::time::timeout(std::time::Duration::from_secs(2), drain).await;
+    }
 
-    // Say why, where the client can still understand it.
     let outstanding = tracker.lock().expect("tracker lock").outstanding();
+    if outstanding > 0 {
+        match &result {
+            Ok(End::Shutdown) => {
+                tracing::info!(outstanding, "{SHUTDOWN_GRACE_ENDED}; closing the client without an answer")
+            }
+            Err(e) if e.is_upstream_loss() => tracing::info!(
+                outstanding,
+                error = %e,
+                "upstream lost with requests in flight; closing the client as the server did"
+            ),
+            _ => {}
+        }
+    }
+    // boltgate's own FAILURE only for what it refused to forward (see the module docs).
     let last_word = match &result {
         Err(SessionError::ClientFraming(ChunkError::MessageTooLarge { .. }))
         | Err(SessionError::ClientMessage(_)) => Some((REQUEST_INVALID, result_text(&result))),
-        Err(SessionError::UpstreamClosed { .. })
-        | Err(SessionError::UpstreamIo(_))
-        | Err(SessionError::UpstreamFraming(_))
-            if outstanding > 0 =>
-        {
-            Some((DATABASE_UNAVAILABLE, result_text(&result)))
-        }
-        Ok(End::Shutdown) if outstanding > 0 => {
-            Some((DATABASE_UNAVAILABLE, SHUTDOWN_GRACE_ENDED.to_string()))
-        }
         _ => None,
     };
     let close = async {
@@ -123,6 +143,7 @@ struct Local {
     answered: tokio::sync::Notify,
 }
 
+#[allow(clippy::too_many_arguments)]
 async fn client_to_upstream(
     rx: &mut Rx,
     tx: &mut Tx,
@@ -131,9 +152,10 @@ async fn client_to_upstream(
     ctx: &Context,
     metrics: &SessionMetrics,
     local: &Local,
+    goodbye: &std::sync::atomic::AtomicBool,
 ) -> Result<End, SessionError> {
     let mut drain_seen = false;
-    let mut procedures = Procedures::default();
+    let mut procedures = Procedures::routing(ctx.advertised.clone());
     // The access mode of the open explicit transaction: RUNs inside it carry no mode of their own.
     let mut tx_mode: Option<AccessMode> = None;
     let mut idle = buffers::Idle::new();
@@ -188,9 +210,17 @@ async fn client_to_upstream(
                 let kind = RequestKind::of(version, raw.signature());
                 tracing::trace!(message = sig::name(raw.signature()), "client → upstream");
                 if kind == RequestKind::Goodbye {
-                    // GOODBYE means "I am closing"; a clean close of the upstream connection says
-                    // the same to every server. It is not forwarded because FalkorDB, after a
-                    // connection that ended with GOODBYE, never serves the next one it accepts.
+                    // The server hears it as from the client itself (scripted servers and
+                    // conformance stubs expect it). `forward_goodbye=false` closes without it:
+                    // FalkorDB, after a connection that ended with GOODBYE, never serves the
+                    // next one it accepts.
+                    if ctx.forward_goodbye {
+                        goodbye.store(true, std::sync::atomic::Ordering::Relaxed);
+                        metrics.to_upstream(1, raw.as_bytes().len() as u64);
+                        tx.feed(Frame::Message(raw.into_bytes()))
+                            .await
+                            .map_err(upstream_err)?;
+                    }
                     SinkExt::<Frame>::flush(tx).await.map_err(upstream_err)?;
                     // Requests pipelined before the GOODBYE still get their answers, as from
                     // the server itself; a client that closes at once (drivers do) ends the wait.
@@ -328,6 +358,7 @@ async fn all_answered(
     }
 }
 
+#[allow(clippy::too_many_arguments)]
 async fn upstream_to_client(
     rx: &mut Rx,
     tx: &mut Tx,
@@ -336,6 +367,7 @@ async fn upstream_to_client(
     metrics: &SessionMetrics,
     local: &Local,
     local_rx: &mut tokio::sync::mpsc::UnboundedReceiver<Frame>,
+    goodbye: &std::sync::atomic::AtomicBool,
 ) -> Result<End, SessionError> {
     let mut idle = buffers::Idle::new();
     loop {
@@ -358,6 +390,10 @@ async fn upstream_to_client(
             Some(Ok(frame)) => frame,
             Some(Err(e)) => return Err(upstream_err(e)),
             None => {
+                if goodbye.load(std::sync::atomic::Ordering::Relaxed) {
+                    // The server closed after the client's GOODBYE, as it should.
+                    return Ok(End::Goodbye);
+                }
                 let outstanding = tracker.lock().expect("tracker lock").outstanding();
                 return if outstanding > 0 {
                     Err(SessionError::UpstreamClosed { outstanding })

@@ -6,7 +6,8 @@
 use std::time::Duration;
 
 use boltgate_proto::handshake::{
-    encode_proposals, ManifestChoice, ManifestOffer, ServerReply, PREAMBLE,
+    encode_proposals, offers, upstream_proposals, ClientHello, ManifestChoice, ManifestOffer,
+    Proposal, ServerReply, PREAMBLE,
 };
 use boltgate_proto::Version;
 use bytes::BytesMut;
@@ -39,15 +40,99 @@ pub enum UpstreamError {
     Handshake { addr: String, problem: String },
     #[error("{addr} speaks none of the Bolt versions the client proposed ({proposed})")]
     NoCommonVersion { addr: String, proposed: String },
+    #[error(
+        "{addr} answered Bolt {chose}, which was not offered ({offered}), also when asked again \
+         without the manifest: the server does not follow the Bolt handshake for this client's \
+         versions; the client was refused, as its driver would refuse the server"
+    )]
+    NotOffered {
+        addr: String,
+        chose: Version,
+        offered: String,
+    },
     #[error("{addr} closed the connection")]
     Closed { addr: String },
 }
 
+/// What boltgate proposes to an upstream: four proposal slots, and the versions it may accept
+/// back (a server's choice must be in both).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Offer {
+    pub proposals: [Proposal; 4],
+    pub candidates: Vec<Version>,
+}
+
+impl Offer {
+    /// The client's own proposals, narrowed to what boltgate relays
+    /// ([`upstream_proposals`]): a manifest only if the client asked for one.
+    pub fn from_client(hello: &ClientHello) -> Offer {
+        Offer {
+            proposals: upstream_proposals(hello, Version::SUPPORTED, true),
+            candidates: hello.acceptable(Version::SUPPORTED),
+        }
+    }
+
+    /// Exactly `version` (a session's next member connection, a routing table fetch): a manifest
+    /// only where the version needs one (6.0 is negotiated through the manifest alone).
+    pub fn version(version: Version) -> Offer {
+        Offer::versions(&[version], version.major >= 6)
+    }
+
+    /// `candidates` in boltgate's own encoding ([`encode_proposals`]).
+    pub fn versions(candidates: &[Version], manifest: bool) -> Offer {
+        Offer {
+            proposals: encode_proposals(candidates, manifest),
+            candidates: candidates.to_vec(),
+        }
+    }
+
+    fn has_manifest(&self) -> bool {
+        self.proposals
+            .iter()
+            .any(|p| matches!(p, Proposal::Manifest { .. }))
+    }
+
+    /// The same offer without the manifest request (the rest moved up).
+    fn without_manifest(&self) -> Offer {
+        let mut proposals = [Proposal::Empty; 4];
+        let rest = self
+            .proposals
+            .iter()
+            .filter(|p| !matches!(p, Proposal::Manifest { .. }));
+        for (slot, p) in proposals.iter_mut().zip(rest) {
+            *slot = *p;
+        }
+        Offer {
+            proposals,
+            candidates: self.candidates.clone(),
+        }
+    }
+
+    fn accepts(&self, v: Version) -> bool {
+        self.candidates.contains(&v) && offers(&self.proposals, v)
+    }
+
+    /// The proposals as text, for error messages.
+    fn shown(&self) -> String {
+        let shown: Vec<String> = self
+            .proposals
+            .iter()
+            .filter(|p| **p != Proposal::Empty)
+            .map(Proposal::to_string)
+            .collect();
+        shown.join(", ")
+    }
+}
+
 impl UpstreamError {
-    /// Whether the upstream refused the client's versions, as opposed to being unreachable: the
-    /// client then gets a handshake refusal, as it would from the server itself.
+    /// Whether the negotiation failed on the client's versions, as opposed to the upstream being
+    /// unreachable: the client then gets a handshake refusal, as it would from the server itself,
+    /// and the upstream is not marked down (it answered; another client's versions may suit it).
     pub fn is_version_refusal(&self) -> bool {
-        matches!(self, UpstreamError::NoCommonVersion { .. })
+        matches!(
+            self,
+            UpstreamError::NoCommonVersion { .. } | UpstreamError::NotOffered { .. }
+        )
     }
 }
 
@@ -107,29 +192,33 @@ impl Upstream {
         self.current_tls().is_some()
     }
 
-    /// Dial and negotiate: the upstream is offered exactly `candidates` (the versions both the
-    /// client and boltgate speak, in the client's order). Returns the stream, the version
-    /// agreed and any bytes read past the handshake.
-    pub async fn connect(
-        &self,
-        candidates: &[Version],
-        manifest: bool,
-    ) -> Result<(Stream, Version, BytesMut), UpstreamError> {
+    /// Dial and negotiate: the upstream is offered `offer` (normally the client's own proposals,
+    /// [`Offer::from_client`]). Returns the stream, the version agreed and any bytes read past
+    /// the handshake.
+    pub async fn connect(&self, offer: &Offer) -> Result<(Stream, Version, BytesMut), UpstreamError> {
         let name = self.current_tls().map(|(_, n)| n);
-        self.dial(&self.target.address(), name, candidates, manifest)
-            .await
+        self.dial(&self.target.address(), name, offer).await
     }
 
     /// The Bolt handshake over `stream`, a connection to the upstream made by the caller (an
     /// in-memory pipe in the session fuzzer): [`Upstream::connect`] without the dialing or TLS.
+    /// No second connection can be made here, so a server that answers a manifest offer with a
+    /// version nobody offered is not asked again.
     pub async fn connect_over(
         &self,
         stream: Stream,
-        candidates: &[Version],
-        manifest: bool,
+        offer: &Offer,
     ) -> Result<(Stream, Version, BytesMut), UpstreamError> {
-        self.negotiate(stream, &self.target.address(), candidates, manifest)
-            .await
+        let addr = self.target.address();
+        match self.negotiate(stream, &addr, offer).await {
+            Err(Unoffered(chose)) => Err(UpstreamError::NotOffered {
+                addr,
+                chose,
+                offered: offer.shown(),
+            }),
+            Err(Failed(e)) => Err(e),
+            Ok(done) => Ok(done),
+        }
     }
 
     /// Dial a cluster member by its `host:port` (as a routing table or the static member list
@@ -138,8 +227,7 @@ impl Upstream {
     pub async fn connect_to(
         &self,
         address: &str,
-        candidates: &[Version],
-        manifest: bool,
+        offer: &Offer,
     ) -> Result<(Stream, Version, BytesMut), UpstreamError> {
         let name = match self.current_tls() {
             None => None,
@@ -155,16 +243,59 @@ impl Upstream {
                 )
             }
         };
-        self.dial(address, name, candidates, manifest).await
+        self.dial(address, name, offer).await
     }
 
+    /// Dials and negotiates; a server that answers a manifest offer with a version that was not
+    /// offered (FalkorDB 4.16 answers 5.7 to any offer with a manifest) is dialled once more and
+    /// offered the same without the manifest, as a client without one would have offered.
     async fn dial(
         &self,
         addr: &str,
         name: Option<ServerName<'static>>,
-        candidates: &[Version],
-        manifest: bool,
+        offer: &Offer,
     ) -> Result<(Stream, Version, BytesMut), UpstreamError> {
+        let stream = self.open(addr, name.clone()).await?;
+        let chose = match self.negotiate(stream, addr, offer).await {
+            Ok(done) => return Ok(done),
+            Err(Failed(e)) => return Err(e),
+            Err(Unoffered(chose)) => chose,
+        };
+        if offer.has_manifest() {
+            let retry = offer.without_manifest();
+            tracing::info!(
+                upstream = addr,
+                %chose,
+                offered = %offer.shown(),
+                "the upstream answered a version that was not offered; asking again without the \
+                 manifest"
+            );
+            let stream = self.open(addr, name).await?;
+            match self.negotiate(stream, addr, &retry).await {
+                Ok(done) => return Ok(done),
+                Err(Failed(e)) => return Err(e),
+                Err(Unoffered(again)) => {
+                    return Err(UpstreamError::NotOffered {
+                        addr: addr.to_string(),
+                        chose: again,
+                        offered: format!("{}; then {}", offer.shown(), retry.shown()),
+                    })
+                }
+            }
+        }
+        Err(UpstreamError::NotOffered {
+            addr: addr.to_string(),
+            chose,
+            offered: offer.shown(),
+        })
+    }
+
+    /// TCP, then TLS when configured.
+    async fn open(
+        &self,
+        addr: &str,
+        name: Option<ServerName<'static>>,
+    ) -> Result<Stream, UpstreamError> {
         let addr = addr.to_string();
         let tcp = tokio::time::timeout(self.connect_timeout, TcpStream::connect(&addr))
             .await
@@ -194,7 +325,7 @@ impl Upstream {
             }
             _ => Stream::Plain(tcp),
         };
-        self.negotiate(stream, &addr, candidates, manifest).await
+        Ok(stream)
     }
 
     /// The Bolt handshake on a connected stream, bounded by the connect timeout.
@@ -202,18 +333,17 @@ impl Upstream {
         &self,
         mut stream: Stream,
         addr: &str,
-        candidates: &[Version],
-        manifest: bool,
-    ) -> Result<(Stream, Version, BytesMut), UpstreamError> {
-        let (version, rest) = tokio::time::timeout(
-            self.connect_timeout,
-            handshake(&mut stream, addr, candidates, manifest),
-        )
-        .await
-        .map_err(|_| UpstreamError::Handshake {
-            addr: addr.to_string(),
-            problem: format!("no answer within {:?}", self.connect_timeout),
-        })??;
+        offer: &Offer,
+    ) -> Result<(Stream, Version, BytesMut), Negotiation> {
+        let (version, rest) =
+            tokio::time::timeout(self.connect_timeout, handshake(&mut stream, addr, offer))
+                .await
+                .map_err(|_| {
+                    Failed(UpstreamError::Handshake {
+                        addr: addr.to_string(),
+                        problem: format!("no answer within {:?}", self.connect_timeout),
+                    })
+                })??;
         Ok((stream, version, rest))
     }
 
@@ -280,21 +410,34 @@ fn tls_for(
     Ok(tls)
 }
 
+/// How one handshake attempt failed.
+enum Negotiation {
+    /// The server chose this version, which was not offered ([`Upstream::dial`] may retry).
+    Unoffered(Version),
+    Failed(UpstreamError),
+}
+use Negotiation::{Failed, Unoffered};
+
+impl From<UpstreamError> for Negotiation {
+    fn from(e: UpstreamError) -> Self {
+        Failed(e)
+    }
+}
+
 async fn handshake(
     stream: &mut Stream,
     addr: &str,
-    candidates: &[Version],
-    manifest: bool,
-) -> Result<(Version, BytesMut), UpstreamError> {
+    offer: &Offer,
+) -> Result<(Version, BytesMut), Negotiation> {
+    let candidates = &offer.candidates[..];
     let handshake_err = |problem: String| UpstreamError::Handshake {
         addr: addr.to_string(),
         problem,
     };
     let io_err = |e: std::io::Error| handshake_err(e.to_string());
-    let proposals = encode_proposals(candidates, manifest);
     let mut hello = Vec::with_capacity(20);
     hello.extend_from_slice(&PREAMBLE);
-    for p in &proposals {
+    for p in &offer.proposals {
         hello.extend_from_slice(&p.to_bytes());
     }
     stream.write_all(&hello).await.map_err(io_err)?;
@@ -303,27 +446,21 @@ async fn handshake(
     let mut buf = BytesMut::with_capacity(64);
     while buf.len() < 4 {
         if stream.read_buf(&mut buf).await.map_err(io_err)? == 0 {
-            return Err(UpstreamError::Closed {
+            return Err(Failed(UpstreamError::Closed {
                 addr: addr.to_string(),
-            });
+            }));
         }
     }
     let reply: [u8; 4] = buf[..4].try_into().expect("four bytes were read");
     let _ = buf.split_to(4);
     let refused = || UpstreamError::NoCommonVersion {
         addr: addr.to_string(),
-        proposed: candidates
-            .iter()
-            .map(|v| v.to_string())
-            .collect::<Vec<_>>()
-            .join(", "),
+        proposed: offer.shown(),
     };
     match ServerReply::parse(reply).map_err(|e| handshake_err(e.to_string()))? {
-        ServerReply::Refused => Err(refused()),
-        ServerReply::Version(v) if candidates.contains(&v) => Ok((v, buf)),
-        ServerReply::Version(v) => Err(handshake_err(format!(
-            "the server chose {v}, which boltgate did not offer"
-        ))),
+        ServerReply::Refused => Err(refused().into()),
+        ServerReply::Version(v) if offer.accepts(v) => Ok((v, buf)),
+        ServerReply::Version(v) => Err(Unoffered(v)),
         ServerReply::Manifest => {
             let offer = loop {
                 if let Some((offer, used)) = ManifestOffer::parse_after_marker(&buf)
@@ -333,15 +470,15 @@ async fn handshake(
                     break offer;
                 }
                 if stream.read_buf(&mut buf).await.map_err(io_err)? == 0 {
-                    return Err(UpstreamError::Closed {
+                    return Err(Failed(UpstreamError::Closed {
                         addr: addr.to_string(),
-                    });
+                    }));
                 }
             };
             let Some(version) = offer.choose(candidates) else {
                 // Tell the server nothing was acceptable, as the manifest protocol asks.
                 let _ = stream.write_all(&[0, 0, 0, 0, 0]).await;
-                return Err(refused());
+                return Err(refused().into());
             };
             let mut out = BytesMut::new();
             ManifestChoice {

@@ -83,7 +83,7 @@ impl RouteFetcher {
         let started = std::time::Instant::now();
         let connected = self
             .upstream
-            .connect_to(router, &[self.version], true)
+            .connect_to(router, &super::connect::Offer::version(self.version))
             .await;
         let (stream, _, rest) = match connected {
             Ok(c) => {

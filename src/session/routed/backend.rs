@@ -58,12 +58,18 @@ pub enum Expect {
     Client,
     /// boltgate's own request (a replayed HELLO/LOGON, a RESET to another member): consumed.
     Swallow(&'static str),
+    /// A client request that never reached the member (its connection was already gone): the
+    /// one case where boltgate answers for the member, with a FAILURE whose retry is safe.
+    Unsent,
 }
 
 pub struct Death {
     pub code: &'static str,
     pub message: String,
     pub reported: bool,
+    /// The connection was lost (as opposed to the member refusing boltgate's replayed
+    /// HELLO/LOGON): a client request in flight on it ends the client's connection.
+    pub lost: bool,
 }
 
 pub struct Backend {
@@ -91,6 +97,9 @@ impl Drop for Backend {
 pub enum Step {
     Message(Bytes),
     Wait,
+    /// The member's connection was lost with this client request in flight: the client's
+    /// connection ends too, as it would have direct (the outcome is unknown).
+    Lost(String),
 }
 
 impl Backend {
@@ -198,21 +207,29 @@ impl Backend {
 
     /// Queues `message` for the member without waiting (see the module docs).
     pub fn send(&mut self, message: Bytes, expect: Expect) {
+        let mut queued = false;
         if self.dead.is_none() {
             let frame = Frame::Message(message);
             if !self.overflow.is_empty() {
                 self.overflow.push_back(frame);
+                queued = true;
             } else {
                 match self.tx.try_send(frame) {
-                    Ok(()) => {}
-                    Err(mpsc::error::TrySendError::Full(frame)) => self.overflow.push_back(frame),
+                    Ok(()) => queued = true,
+                    Err(mpsc::error::TrySendError::Full(frame)) => {
+                        self.overflow.push_back(frame);
+                        queued = true;
+                    }
                     Err(mpsc::error::TrySendError::Closed(_)) => {
                         self.die("the connection's writer stopped".into())
                     }
                 }
             }
         }
-        self.expect.push_back(expect);
+        self.expect.push_back(match expect {
+            Expect::Client if !queued => Expect::Unsent,
+            other => other,
+        });
     }
 
     /// Whether messages wait for room in the writer's channel.
@@ -260,6 +277,7 @@ impl Backend {
                 code: DATABASE_UNAVAILABLE,
                 message: format!("boltgate lost cluster member {}: {why}", self.address),
                 reported: false,
+                lost: true,
             });
         }
     }
@@ -308,6 +326,7 @@ impl Backend {
                                 code: leak_code(&code),
                                 message,
                                 reported: false,
+                                lost: false,
                             });
                         }
                     }
@@ -322,12 +341,29 @@ impl Backend {
                     let Some(death) = self.dead.as_mut() else {
                         return Step::Wait;
                     };
+                    if death.lost {
+                        return Step::Lost(death.message.clone());
+                    }
                     self.expect.pop_front();
                     let raw = if death.reported {
                         Response::ignored()
                     } else {
                         death.reported = true;
                         Response::failure(version, death.code, &death.message)
+                    };
+                    return Step::Message(raw.into_bytes());
+                }
+                Some(Expect::Unsent) => {
+                    self.expect.pop_front();
+                    let death = self.dead.as_mut().map(|d| (d.reported, d.message.clone()));
+                    let (reported, message) = death.unwrap_or((false, String::new()));
+                    if let Some(d) = self.dead.as_mut() {
+                        d.reported = true;
+                    }
+                    let raw = if reported {
+                        Response::ignored()
+                    } else {
+                        Response::failure(version, DATABASE_UNAVAILABLE, &message)
                     };
                     return Step::Message(raw.into_bytes());
                 }

@@ -19,11 +19,15 @@
 //! nothing.
 //!
 //! Failures: a member that cannot be dialled is banned and another is tried (nothing was sent
-//! yet, so nothing is re-run). A member that dies with work in flight: the client gets
-//! `Neo.TransientError.General.DatabaseUnavailable` for the first unanswered request and IGNORED
-//! after it; its driver resets and retries; the transaction is never replayed elsewhere by
-//! boltgate. NotALeader / ForbiddenOnReadOnlyDatabase reach the client unchanged and drop the
-//! member from the database's writers, so the next write work refreshes the table.
+//! yet, so nothing is re-run). A member that dies with work in flight (or in the middle of the
+//! client's transaction): every answer it sent reaches the client, then the client's connection
+//! is closed without a FAILURE of boltgate's own, as the member's own close would have looked
+//! direct (a COMMIT's outcome is then unknown, and the driver says so instead of retrying). Only a
+//! request that never reached a member gets boltgate's
+//! `Neo.TransientError.General.DatabaseUnavailable` (safe to retry). The transaction is never
+//! replayed elsewhere by boltgate. NotALeader / ForbiddenOnReadOnlyDatabase reach the client
+//! unchanged and drop the member from the database's writers, so the next write work refreshes
+//! the table.
 //!
 //! Counting: a request forwarded to a member and every answer of that member to the client are
 //! counted against it, as the plain relay counts ([`super::work`]); what boltgate answers
@@ -31,8 +35,8 @@
 //! against no member. The HELLO each member gets names that member in its routing context
 //! ([`hello_for_member`]).
 //!
-//! GOODBYE is never forwarded to a member (FalkorDB mis-serves the connection after one): the
-//! backend connections are closed instead.
+//! GOODBYE goes to every member connection of the session before they close
+//! (`boltgate.upstream.forward_goodbye=false`: closed without it, for FalkorDB).
 
 mod backend;
 mod requests;
@@ -53,7 +57,7 @@ use tokio_util::codec::{FramedRead, FramedWrite};
 
 use self::backend::{Backend, Event, Expect, Step};
 use super::buffers;
-use super::failure::{DATABASE_UNAVAILABLE, REQUEST_INVALID, SHUTDOWN_GRACE_ENDED};
+use super::failure::{REQUEST_INVALID, SHUTDOWN_GRACE_ENDED};
 use super::intercept::Advertised;
 use super::procedures::Procedures;
 use super::work::count_work;
@@ -61,6 +65,7 @@ use super::{Context, End, SessionError};
 use crate::listener::detect::Prefixed;
 use crate::listener::stream::Stream;
 use crate::upstream::balance::Lease;
+use crate::upstream::connect::Offer;
 use crate::upstream::discovery::{hello_for_member, routing_context};
 use crate::upstream::registry::Registry;
 
@@ -137,6 +142,8 @@ struct Session<'a> {
     procedures: Procedures,
     /// The access mode of the open explicit transaction, for the per-mode counters.
     tx_mode: Option<AccessMode>,
+    /// The member running the client's open transaction was lost between its requests.
+    lost_tx: Option<String>,
 }
 
 /// Runs a routed session: dials a first member to agree the Bolt version with (the initial
@@ -151,9 +158,11 @@ pub async fn run(
 ) -> Result<End, SessionError> {
     let mut last_err = None;
     let mut first = None;
+    // As on the plain relay: the client's own proposals.
+    let offer = Offer::from_client(hello);
     for address in routing.registry.bootstrap_candidates() {
         let started = std::time::Instant::now();
-        let connected = ctx.upstream.connect_to(&address, &candidates, true).await;
+        let connected = ctx.upstream.connect_to(&address, &offer).await;
         match &connected {
             Ok(_) => ctx.metrics.upstream_connected(&address, started.elapsed()),
             Err(e) => ctx.metrics.upstream_connect_failed(&address, e),
@@ -221,6 +230,7 @@ pub async fn run(
         local_failed: false,
         procedures: Procedures::default(),
         tx_mode: None,
+        lost_tx: None,
     };
     s.adopt(address, stream, rest);
     let result = s.run(&mut c_rx, &mut events_rx).await;
@@ -238,11 +248,29 @@ pub async fn run(
                     .unwrap_or_default()
             ),
         )),
-        Ok(End::Shutdown) if outstanding > 0 => {
-            Some((DATABASE_UNAVAILABLE, SHUTDOWN_GRACE_ENDED.to_string()))
-        }
         _ => None,
     };
+    if outstanding > 0 {
+        match &result {
+            Ok(End::Shutdown) => {
+                tracing::info!(outstanding, "{SHUTDOWN_GRACE_ENDED}; closing the client without an answer")
+            }
+            Err(e) if e.is_upstream_loss() => tracing::warn!(
+                outstanding,
+                error = %e,
+                "cluster member lost with work in flight; closing the client as the member did"
+            ),
+            _ => {}
+        }
+    }
+    if matches!(result, Ok(End::Goodbye)) && ctx.forward_goodbye {
+        // Each member connection hears the client's GOODBYE, as its own client's would; the
+        // writer sends what is queued before it shuts the socket down.
+        let goodbye = Bytes::from_static(&[0xB0, sig::GOODBYE]);
+        for b in s.backends.values_mut().filter(|b| b.is_alive()) {
+            b.send(goodbye.clone(), Expect::Swallow("GOODBYE"));
+        }
+    }
     s.backends.clear();
     // Bounded, last word included: a client that stopped reading must not keep the session.
     let close = async {
@@ -274,6 +302,9 @@ impl Session<'_> {
         let mut login_clock = super::LoginClock::new(self.ctx.handshake_timeout);
         loop {
             self.drain().await?;
+            if let Some(why) = self.lost_tx.take() {
+                return Err(self.lost(why).await);
+            }
             if self.slots.is_empty() && !self.in_tx && self.tracker.is_idle() {
                 self.lease = None;
             }
@@ -391,7 +422,7 @@ impl Session<'_> {
         let connected = self
             .ctx
             .upstream
-            .connect_to(address, &[self.version], true)
+            .connect_to(address, &Offer::version(self.version))
             .await;
         let (stream, _, rest) = match connected {
             Ok(c) => {
@@ -481,6 +512,11 @@ impl Session<'_> {
                 if busy {
                     tracing::warn!(member = %address, %why, "cluster member lost with work in flight");
                     self.routing.registry.on_member_failure(&address);
+                } else if self.in_tx && self.current == Some(id) {
+                    tracing::warn!(member = %address, %why, "cluster member lost inside the client's transaction");
+                    self.routing.registry.on_member_failure(&address);
+                    self.backends.remove(&id);
+                    self.lost_tx = Some(format!("boltgate lost cluster member {address}: {why}"));
                 } else {
                     tracing::debug!(member = %address, %why, "idle backend connection closed");
                     self.backends.remove(&id);
@@ -509,18 +545,11 @@ impl Session<'_> {
                 Slot::Backend(id) => {
                     let id = *id;
                     let Some(b) = self.backends.get_mut(&id) else {
-                        self.slots.pop_front();
-                        let f = Response::failure(
-                            self.version,
-                            DATABASE_UNAVAILABLE,
-                            "boltgate lost the cluster member",
-                        );
-                        self.send_client(f.into_bytes(), None).await?;
-                        fed = true;
-                        continue;
+                        return Err(self.lost("boltgate lost the cluster member".into()).await);
                     };
                     match b.next_for_client(self.version) {
                         Step::Wait => break,
+                        Step::Lost(why) => return Err(self.lost(why).await),
                         Step::Message(m) => {
                             let summary = m.get(1) != Some(&sig::RECORD);
                             b.count_to_client(m.len());
@@ -547,6 +576,17 @@ impl Session<'_> {
                 .map_err(client_err)?;
         }
         Ok(())
+    }
+
+    /// A member's connection was lost with a client request in flight: what was relayed goes out,
+    /// and the session ends as a connection loss (no FAILURE: the outcome is unknown, so the
+    /// driver must not be told it may retry; see `relay.rs`).
+    async fn lost(&mut self, why: String) -> SessionError {
+        let _ = SinkExt::<Frame>::flush(&mut self.c_tx).await;
+        SessionError::UpstreamIo(std::io::Error::new(
+            std::io::ErrorKind::ConnectionAborted,
+            why,
+        ))
     }
 
     async fn send_client(&mut self, m: Bytes, from: Option<&str>) -> Result<(), SessionError> {
