@@ -618,7 +618,9 @@ pub fn upstream_failure_reason(e: &UpstreamError) -> &'static str {
         "tls"
     } else if matches!(
         e,
-        UpstreamError::NoCommonVersion { .. } | UpstreamError::NotOffered { .. }
+        UpstreamError::NoCommonVersion { .. }
+            | UpstreamError::NotOffered { .. }
+            | UpstreamError::ClosedOnOffer { .. }
     ) {
         "bolt_version"
     } else if matches!(

@@ -191,7 +191,12 @@ async fn run_with(
             relay::run(client, buf, upstream, upstream_rest, version, ctx, &metrics).await
         }
         Err(e) if e.is_version_refusal() => {
-            handshake::refuse_client(&mut client).await;
+            if let crate::upstream::connect::UpstreamError::ClosedOnOffer { .. } = e {
+                // The server closed without a word; so does boltgate.
+                let _ = client.shutdown().await;
+            } else {
+                handshake::refuse_client(&mut client).await;
+            }
             ctx.metrics
                 .connection_refused(crate::admin::Refusal::BoltVersion);
             Err(e.into())

@@ -9,6 +9,10 @@
 //! | `RETURN <int>`   | `["<int>"]`                   | one RECORD `[<int>]`                                     |
 //! | `ROWS <n>`       | `["id", "payload", "props"]`  | `n` "wide" RECORDs `[id, <payload_len> x 'x', {kind, n}]`, about 1 KiB each |
 //! | `FAIL <code>`    | —                             | RUN gets `FAILURE {code: <code>}` (as `neo4j_code` on 5.7+); the PULL after it `IGNORED` |
+//! | `FAIL_CLOSE <code>` | —                          | RUN gets `FAILURE {code: <code>}`, then the server closes (as Neo4j after `TokenExpired`) |
+//! | `DIE_AFTER <n>`  | `["n"]`                       | `n` RECORDs `[i]`, then the server closes mid-stream     |
+//! | `COMMIT_DIES`    | `["n"]`                       | one RECORD `[1]`; the transaction's COMMIT then closes the connection unanswered |
+//! | `COMMIT_HANGS`   | `["n"]`                       | one RECORD `[1]`; the transaction's COMMIT is never answered |
 //! | anything else    | —                             | `FAILURE Neo.ClientError.Statement.SyntaxError`          |
 //!
 //! Keywords are case-insensitive. `PULL {n}` is honoured (`has_more: true` until the result is
@@ -18,6 +22,11 @@
 //! `CALL dbms.routing.getRoutingTable(...)` (the 4.0-4.2 way) returns the same table as one row
 //! `[ttl, servers]`.
 //! Anything else gets a FAILURE `Neo.ClientError.Request.Invalid`.
+//!
+//! For transparency tests it keeps the 20 handshake bytes of every connection
+//! ([`SyntheticServer::handshakes`]) and counts GOODBYEs ([`SyntheticServer::goodbyes`]); its
+//! handshake can be scripted to misbehave ([`Options::reply_version`],
+//! [`Options::unoffered_to_manifest`], [`Options::close_in_handshake`]).
 //!
 //! Speed: rows are encoded once, when the server starts; a wide row is copied from a template and
 //! its 8-byte id patched in place. Responses to everything already received go out in one write,
@@ -86,6 +95,13 @@ pub struct Options {
     /// For a scripted cluster: while true, ROUTE and the routing procedure are refused with
     /// `Neo.TransientError.General.DatabaseUnavailable` (a router that cannot route).
     pub refuse_route: Option<Arc<std::sync::atomic::AtomicBool>>,
+    /// Answer every handshake with this version, offered or not (a broken server).
+    pub reply_version: Option<Version>,
+    /// Answer an offer that contains the manifest request with this version, offered or not, as
+    /// FalkorDB 4.16 answers 5.7; offers without it are negotiated normally.
+    pub unoffered_to_manifest: Option<Version>,
+    /// Read the client's handshake, then close without a reply.
+    pub close_in_handshake: bool,
 }
 
 impl Default for Options {
@@ -101,6 +117,9 @@ impl Default for Options {
             bookmark: None,
             crash_on: None,
             refuse_route: None,
+            reply_version: None,
+            unoffered_to_manifest: None,
+            close_in_handshake: false,
         }
     }
 }
@@ -143,6 +162,8 @@ struct Shared {
     cancel: CancellationToken,
     addr: SocketAddr,
     received: Mutex<Vec<Received>>,
+    handshakes: Mutex<Vec<[u8; CLIENT_HELLO_LEN]>>,
+    goodbyes: AtomicU64,
     accepted: AtomicU64,
     runs: AtomicU64,
     /// The wide row, chunked, with id 0: `00 LL B1 71 93 CB <8 id bytes> …`.
@@ -212,6 +233,16 @@ impl SyntheticServer {
     /// Connections accepted so far.
     pub fn connections(&self) -> u64 {
         self.shared.accepted.load(Ordering::Relaxed)
+    }
+
+    /// The 20 handshake bytes (preamble and four proposals) of every connection, in order.
+    pub fn handshakes(&self) -> Vec<[u8; CLIENT_HELLO_LEN]> {
+        self.shared.handshakes.lock().expect("handshakes lock").clone()
+    }
+
+    /// GOODBYE messages received so far.
+    pub fn goodbyes(&self) -> u64 {
+        self.shared.goodbyes.load(Ordering::Relaxed)
     }
 
     /// Closes the listener and every connection.
@@ -293,6 +324,8 @@ impl Shared {
             addr,
             cancel,
             received: Mutex::new(Vec::new()),
+            handshakes: Mutex::new(Vec::new()),
+            goodbyes: AtomicU64::new(0),
             accepted: AtomicU64::new(0),
             runs: AtomicU64::new(0),
             wide_row,
@@ -378,12 +411,17 @@ enum Open {
     Table {
         sent: bool,
     },
+    /// `DIE_AFTER n`: n rows, then the connection closes.
+    Die {
+        rows: u64,
+    },
 }
 
 impl Open {
     fn remaining(&self) -> u64 {
         match *self {
             Open::One { sent, .. } | Open::Table { sent } => u64::from(!sent),
+            Open::Die { rows } => rows,
             Open::Wide { next, total } => total - next,
         }
     }
@@ -394,6 +432,10 @@ enum Query {
     One(i64),
     Wide(u64),
     Fail(String),
+    FailClose(String),
+    DieAfter(u64),
+    /// `COMMIT_DIES` (true) or `COMMIT_HANGS` (false).
+    Commit(bool),
     Unknown,
 }
 
@@ -406,6 +448,10 @@ fn parse_query(text: &str) -> Query {
         ("RETURN", Some(n), false) => n.parse().map_or(Query::Unknown, Query::One),
         ("ROWS", Some(n), false) => n.parse().map_or(Query::Unknown, Query::Wide),
         ("FAIL", Some(code), false) => Query::Fail(code.to_owned()),
+        ("FAIL_CLOSE", Some(code), false) => Query::FailClose(code.to_owned()),
+        ("DIE_AFTER", Some(n), false) => n.parse().map_or(Query::Unknown, Query::DieAfter),
+        ("COMMIT_DIES", None, false) => Query::Commit(true),
+        ("COMMIT_HANGS", None, false) => Query::Commit(false),
         _ => Query::Unknown,
     }
 }
@@ -421,6 +467,8 @@ struct Conn<S> {
     failed: bool,
     in_tx: bool,
     open: Option<Open>,
+    /// `COMMIT_DIES` (`Some(true)`) or `COMMIT_HANGS` ran in the open transaction.
+    commit_fate: Option<bool>,
 }
 
 enum Flow {
@@ -441,6 +489,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
             failed: false,
             in_tx: false,
             open: None,
+            commit_fate: None,
         }
     }
 
@@ -492,7 +541,27 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
                 Err(_) => return Ok(false),
             }
         };
+        let bytes: [u8; CLIENT_HELLO_LEN] = self.rbuf[..CLIENT_HELLO_LEN]
+            .try_into()
+            .expect("a whole hello was parsed");
+        self.shared
+            .handshakes
+            .lock()
+            .expect("handshakes lock")
+            .push(bytes);
         let _ = self.rbuf.split_to(CLIENT_HELLO_LEN);
+        let opts = &self.shared.opts;
+        if opts.close_in_handshake {
+            return Ok(false);
+        }
+        let forced = opts.reply_version.or(opts
+            .unoffered_to_manifest
+            .filter(|_| hello.wants_manifest()));
+        if let Some(v) = forced {
+            self.version = v;
+            self.io.write_all(&v.to_bytes()).await?;
+            return Ok(true);
+        }
         let versions = self.shared.opts.versions.clone();
         match negotiate(&hello.proposals, &versions, self.shared.opts.manifest) {
             Negotiated::Version(v) => {
@@ -576,10 +645,14 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
             }
         };
         match request {
-            Request::Goodbye => return Ok(Flow::Close),
+            Request::Goodbye => {
+                self.shared.goodbyes.fetch_add(1, Ordering::Relaxed);
+                return Ok(Flow::Close);
+            }
             Request::Reset => {
                 self.failed = false;
                 self.in_tx = false;
+                self.commit_fate = None;
                 self.open = None;
                 let ok = self.shared.success_empty.clone();
                 self.push(&ok);
@@ -612,9 +685,15 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
                 }
             }
             Request::Run(run) if !self.in_tx && self.refuses_write(&run.extra) => {}
-            Request::Run(run) => self.on_run(&run.query),
-            Request::Pull(p) => self.on_pull(p.n()).await?,
-            Request::PullAll => self.on_pull(-1).await?,
+            Request::Run(run) => {
+                if let Query::FailClose(code) = parse_query(&run.query) {
+                    self.fail(&code, "synthetic failure requested by the query; closing");
+                    return Ok(Flow::Close);
+                }
+                self.on_run(&run.query)
+            }
+            Request::Pull(p) => return self.on_pull(p.n()).await,
+            Request::PullAll => return self.on_pull(-1).await,
             Request::Discard(_) | Request::DiscardAll => {
                 if self.open.take().is_some() {
                     self.push_summary();
@@ -631,6 +710,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
                 let ok = self.shared.success_empty.clone();
                 self.push(&ok);
             }
+            Request::Commit if self.commit_fate == Some(true) => return Ok(Flow::Close),
+            Request::Commit if self.commit_fate == Some(false) => {}
             Request::Commit => {
                 self.in_tx = false;
                 self.open = None;
@@ -638,6 +719,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
                 self.push(&success(vec![("bookmark", bookmark.into())]));
             }
             Request::Rollback => {
+                self.commit_fate = None;
                 self.in_tx = false;
                 self.open = None;
                 let ok = self.shared.success_empty.clone();
@@ -730,9 +812,21 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
                 WIDE_FIELDS.iter().map(|f| f.to_string()).collect(),
                 Some(self.shared.run_success_wide.clone()),
             ),
-            Query::Fail(code) => {
+            Query::Fail(code) | Query::FailClose(code) => {
                 self.fail(&code, "synthetic failure requested by the query");
                 return;
+            }
+            Query::DieAfter(rows) => (Open::Die { rows }, vec!["n".to_string()], None),
+            Query::Commit(dies) => {
+                self.commit_fate = self.in_tx.then_some(dies);
+                (
+                    Open::One {
+                        value: 1,
+                        sent: false,
+                    },
+                    vec!["n".to_string()],
+                    None,
+                )
             }
             Query::Unknown => {
                 self.fail(
@@ -766,20 +860,33 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
         self.push(&done);
     }
 
-    async fn on_pull(&mut self, n: i64) -> std::io::Result<()> {
+    async fn on_pull(&mut self, n: i64) -> std::io::Result<Flow> {
         let Some(mut open) = self.open else {
             self.fail(
                 "Neo.ClientError.Request.Invalid",
                 "no open result to pull from",
             );
-            return Ok(());
+            return Ok(Flow::Continue);
         };
+        if let Open::Die { rows } = open {
+            for i in 0..rows {
+                let row = Response::Record(Record {
+                    data: vec![Value::Integer(i as i64)],
+                });
+                if let Ok(raw) = row.to_raw() {
+                    self.push_raw(&raw);
+                }
+            }
+            return Ok(Flow::Close);
+        }
         let wanted = if n < 0 {
             open.remaining()
         } else {
             open.remaining().min(n as u64)
         };
         match &mut open {
+            // Answered above.
+            Open::Die { .. } => {}
             Open::Table { sent } => {
                 if wanted > 0 {
                     let rt = self.route_table();
@@ -838,7 +945,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
             self.open = None;
             self.push_summary();
         }
-        Ok(())
+        Ok(Flow::Continue)
     }
 }
 

@@ -50,6 +50,11 @@ pub enum UpstreamError {
         chose: Version,
         offered: String,
     },
+    #[error(
+        "{addr} closed the connection without a reply to the client's versions ({offered}), \
+         though it answers boltgate's own offer: the client was closed the same way"
+    )]
+    ClosedOnOffer { addr: String, offered: String },
     #[error("{addr} closed the connection")]
     Closed { addr: String },
 }
@@ -84,6 +89,11 @@ impl Offer {
             proposals: encode_proposals(candidates, manifest),
             candidates: candidates.to_vec(),
         }
+    }
+
+    /// Every version boltgate speaks, with the manifest: what any working server answers.
+    pub fn boltgate() -> Offer {
+        Offer::versions(Version::SUPPORTED, true)
     }
 
     fn has_manifest(&self) -> bool {
@@ -131,7 +141,9 @@ impl UpstreamError {
     pub fn is_version_refusal(&self) -> bool {
         matches!(
             self,
-            UpstreamError::NoCommonVersion { .. } | UpstreamError::NotOffered { .. }
+            UpstreamError::NoCommonVersion { .. }
+                | UpstreamError::NotOffered { .. }
+                | UpstreamError::ClosedOnOffer { .. }
         )
     }
 }
@@ -258,6 +270,9 @@ impl Upstream {
         let stream = self.open(addr, name.clone()).await?;
         let chose = match self.negotiate(stream, addr, offer).await {
             Ok(done) => return Ok(done),
+            Err(Failed(UpstreamError::Closed { .. })) if *offer != Offer::boltgate() => {
+                return Err(self.closed_on(addr, name, offer).await)
+            }
             Err(Failed(e)) => return Err(e),
             Err(Unoffered(chose)) => chose,
         };
@@ -288,6 +303,31 @@ impl Upstream {
             chose,
             offered: offer.shown(),
         })
+    }
+
+    /// The server closed without a reply to `offer`: some servers (FalkorDB) close on versions
+    /// they do not speak instead of answering `00 00 00 00`. Whether that was about the client's
+    /// versions or the server is broken is told by offering it everything boltgate speaks on a
+    /// second connection: a server that answers that one is up.
+    async fn closed_on(
+        &self,
+        addr: &str,
+        name: Option<ServerName<'static>>,
+        offer: &Offer,
+    ) -> UpstreamError {
+        let closed = UpstreamError::Closed {
+            addr: addr.to_string(),
+        };
+        let Ok(stream) = self.open(addr, name).await else {
+            return closed;
+        };
+        match self.negotiate(stream, addr, &Offer::boltgate()).await {
+            Ok(_) | Err(Unoffered(_)) => UpstreamError::ClosedOnOffer {
+                addr: addr.to_string(),
+                offered: offer.shown(),
+            },
+            Err(Failed(_)) => closed,
+        }
     }
 
     /// TCP, then TLS when configured.

@@ -1,0 +1,225 @@
+//! Version negotiation as direct: the upstream is offered the client's own proposals, a server
+//! that answers a manifest offer with an unoffered version is asked once more without it, and
+//! nothing a client proposes turns `/ready` or `boltgate_upstream_up` down.
+
+use std::net::SocketAddr;
+
+use std::io::Read;
+
+use boltgate::testkit::synthetic::Options;
+use boltgate_proto::message::{Hello, Logon, Request, Response};
+use boltgate_proto::packstream::Map;
+use boltgate_proto::Version;
+
+use super::common::admin::{http, samples, scrape};
+use super::common::bolt::{failure_of, Got, RawBolt};
+use super::common::{self, Boltgate, FalkorDb};
+use super::{Scripted, WAIT};
+
+const PREAMBLE: [u8; 4] = [0x60, 0x60, 0xB0, 0x17];
+
+fn hello(slots: [[u8; 4]; 4]) -> [u8; 20] {
+    let mut out = [0u8; 20];
+    out[..4].copy_from_slice(&PREAMBLE);
+    for (i, s) in slots.iter().enumerate() {
+        out[4 + 4 * i..8 + 4 * i].copy_from_slice(s);
+    }
+    out
+}
+
+/// Only 5.6.
+const ONLY_5_6: [[u8; 4]; 4] = [[0, 0, 6, 5], [0; 4], [0; 4], [0; 4]];
+/// The manifest request, then 5.6.
+const MANIFEST_5_6: [[u8; 4]; 4] = [[0, 0, 1, 0xFF], [0, 0, 6, 5], [0; 4], [0; 4]];
+/// Only 4.4.
+const ONLY_4_4: [[u8; 4]; 4] = [[0, 0, 4, 4], [0; 4], [0; 4], [0; 4]];
+
+/// Handshake with `offer` and log in: through the manifest (boltgate answers a client that asked
+/// for one in that form) or plain. The version agreed.
+fn login(c: &mut RawBolt, offer: [[u8; 4]; 4]) -> Result<Version, String> {
+    if offer[0] != [0, 0, 1, 0xFF] {
+        return c.try_login(&hello(offer));
+    }
+    let reply = c.handshake(&hello(offer)).ok_or("handshake not answered")?;
+    if reply != [0, 0, 1, 0xFF] {
+        return Err(format!("not a manifest reply: {reply:02x?}"));
+    }
+    // One range (count 1), 4 bytes, capabilities 0: what boltgate offers a manifest client.
+    let mut offered = [0u8; 6];
+    c.stream.read_exact(&mut offered).map_err(|e| e.to_string())?;
+    if offered[0] != 1 || offered[5] != 0 {
+        return Err(format!("unexpected manifest offer {offered:02x?}"));
+    }
+    let [_, range, minor, major] = [offered[1], offered[2], offered[3], offered[4]];
+    if range != 0 {
+        return Err(format!("a range offered: {offered:02x?}"));
+    }
+    c.send_raw(&[0, 0, minor, major, 0]);
+    let version = Version::new(major, minor);
+    let mut extra = Map::new();
+    extra.push("user_agent", "boltgate-tests/1.0");
+    c.send(&Request::Hello(Hello { extra }));
+    let mut auth = Map::new();
+    auth.push("scheme", "none");
+    c.send(&Request::Logon(Logon { auth }));
+    for _ in 0..2 {
+        match c.recv(WAIT) {
+            Got::Message(Response::Success(_)) => {}
+            other => return Err(format!("login failed: {other:?}")),
+        }
+    }
+    Ok(version)
+}
+
+fn gate_with_admin(s: &Scripted) -> (Boltgate, SocketAddr) {
+    let admin = common::free_addr();
+    let text = admin.to_string();
+    let gate = s.gate(&[
+        ("server.http.enabled", "true"),
+        ("server.http.listen_address", &text),
+        ("boltgate.upstream.probe_interval", "0"),
+    ]);
+    (gate, admin)
+}
+
+/// `/ready` answers 200 and the upstream is up in the metrics.
+fn upstream_up(admin: SocketAddr) -> Result<(), String> {
+    let (status, body) = http(admin, "GET", "/ready");
+    if status != 200 {
+        return Err(format!("/ready {status}: {body}"));
+    }
+    let up: Vec<f64> = samples(&scrape(admin), "boltgate_upstream_up", &[])
+        .map(|s| match s.value {
+            prometheus_parse::Value::Gauge(v) | prometheus_parse::Value::Untyped(v) => v,
+            _ => -1.0,
+        })
+        .collect();
+    if up.iter().any(|v| *v != 1.0) {
+        return Err(format!("boltgate_upstream_up {up:?}"));
+    }
+    Ok(())
+}
+
+#[test]
+fn the_upstream_is_offered_the_clients_own_bytes() {
+    // A 4.x driver's offer: a 4.4-4.2 range and an exact 4.1, which a 4.1 server reads only as
+    // written (boltgate used to fold them into 4.4-4.1 behind a manifest nobody asked for).
+    let s = Scripted::start(Options {
+        versions: vec![Version::new(4, 1)],
+        manifest: false,
+        ..Options::default()
+    });
+    let gate = s.gate(&[]);
+    let offer = [[0, 4, 4, 5], [0, 2, 4, 4], [0, 0, 1, 4], [0, 0, 0, 3]];
+    let mut c = RawBolt::connect(gate.addr);
+    assert_eq!(c.handshake(&hello(offer)), Some([0, 0, 1, 4]), "{}", gate.log());
+    assert_eq!(s.server.handshakes(), vec![hello(offer)]);
+}
+
+#[test]
+fn a_server_answering_a_manifest_offer_with_an_unoffered_version_is_asked_again_without_it() {
+    // FalkorDB 4.16 answers 5.7 to any offer with a manifest request.
+    let s = Scripted::start(Options {
+        unoffered_to_manifest: Some(Version::V5_7),
+        ..Options::default()
+    });
+    let (gate, admin) = gate_with_admin(&s);
+    let mut c = RawBolt::connect(gate.addr);
+    assert_eq!(login(&mut c, MANIFEST_5_6), Ok(Version::V5_6), "{}", gate.log());
+    assert_eq!(
+        s.server.handshakes(),
+        vec![hello(MANIFEST_5_6), hello(ONLY_5_6)],
+        "first the client's offer, then the same without the manifest"
+    );
+    upstream_up(admin).unwrap();
+}
+
+#[test]
+fn a_server_that_picks_an_unoffered_version_twice_refuses_the_client_and_stays_up() {
+    let s = Scripted::start(Options {
+        reply_version: Some(Version::V5_7),
+        ..Options::default()
+    });
+    let (gate, admin) = gate_with_admin(&s);
+    let mut c = RawBolt::connect(gate.addr);
+    assert_eq!(c.handshake(&hello(MANIFEST_5_6)), Some([0; 4]), "{}", gate.log());
+    assert_eq!(c.recv(WAIT), Got::Closed);
+    assert!(
+        gate.wait_for_log("which was not offered", WAIT),
+        "a log line says what the server did\n{}",
+        gate.log()
+    );
+    assert_eq!(s.server.handshakes().len(), 2, "asked twice, no more");
+    // Without a manifest there is nothing to retry: one handshake.
+    let mut c = RawBolt::connect(gate.addr);
+    assert_eq!(c.handshake(&hello(ONLY_5_6)), Some([0; 4]));
+    assert_eq!(s.server.handshakes().len(), 3);
+    upstream_up(admin).unwrap();
+}
+
+#[test]
+fn a_server_closing_during_the_handshake_gives_a_truthful_failure_and_a_log_line() {
+    let s = Scripted::start(Options {
+        close_in_handshake: true,
+        ..Options::default()
+    });
+    let gate = s.gate(&[]);
+    let mut c = RawBolt::connect(gate.addr);
+    let login = c.try_login(&hello(ONLY_5_6));
+    // Nothing of the client's was forwarded: boltgate's own, retryable FAILURE is true.
+    let err = login.expect_err("login fails");
+    assert!(err.contains("DatabaseUnavailable"), "{err}");
+    assert!(err.contains("closed the connection"), "{err}");
+    assert!(
+        gate.wait_for_log("closed the connection", WAIT),
+        "{}",
+        gate.log()
+    );
+}
+
+#[test]
+fn falkordb_serves_5_6_only_clients_refuses_4_4_only_ones_as_direct_and_stays_ready() {
+    let db = FalkorDb::start();
+    let admin = common::free_addr();
+    let text = admin.to_string();
+    let gate = Boltgate::start(&[
+        ("boltgate.upstream.uri", &db.bolt_uri()),
+        ("server.http.enabled", "true"),
+        ("server.http.listen_address", &text),
+    ]);
+    let direct: SocketAddr = format!("127.0.0.1:{}", db.bolt_port).parse().unwrap();
+
+    // A 5.6-only client (as a driver pinned to 5.6) gets 5.6 and its query answered.
+    for offer in [ONLY_5_6, MANIFEST_5_6] {
+        let mut c = RawBolt::connect(gate.addr);
+        assert_eq!(login(&mut c, offer), Ok(Version::V5_6), "{}", gate.log());
+        c.run_and_pull("RETURN 56 AS v");
+        let got: Vec<Got> = (0..3).map(|_| c.recv(WAIT)).collect();
+        assert!(
+            got.iter().all(|g| matches!(g, Got::Message(m) if failure_of(m).is_none())),
+            "{got:?}"
+        );
+    }
+    // A 4.4-only client: FalkorDB speaks 5.1-5.7 and closes without a reply, direct and
+    // through boltgate.
+    let mut c = RawBolt::connect(direct);
+    assert_eq!(c.handshake(&hello(ONLY_4_4)), None, "direct");
+    let mut c = RawBolt::connect(gate.addr);
+    assert_eq!(c.handshake(&hello(ONLY_4_4)), None, "through boltgate");
+    assert!(
+        gate.wait_for_log("though it answers boltgate's own offer", WAIT),
+        "{}",
+        gate.log()
+    );
+
+    // 100 such handshakes change nothing about the upstream's health.
+    for i in 0..100 {
+        let offer = [ONLY_5_6, MANIFEST_5_6, ONLY_4_4][i % 3];
+        let mut c = RawBolt::connect(gate.addr);
+        let reply = c.handshake(&hello(offer));
+        let expected = if offer == ONLY_4_4 { None } else { Some([0, 0, 1, 0xFF]) };
+        let expected = if offer == ONLY_5_6 { Some([0, 0, 6, 5]) } else { expected };
+        assert_eq!(reply, expected, "handshake {i}\n{}", gate.log());
+    }
+    upstream_up(admin).unwrap_or_else(|e| panic!("{e}\n{}", gate.log()));
+}
