@@ -81,13 +81,14 @@ fn an_upstream_killed_and_restarted_fails_its_sessions_cleanly_and_new_ones_work
     thread::sleep(Duration::from_millis(100));
     db.kill9();
     let got = busy.until_closed(WAIT);
-    let failed = got
+    // Either the answer made it out before the kill, or the connection closes as it would
+    // have direct: never a FAILURE of boltgate's (the request reached the server; its outcome
+    // is unknown, so nothing may tell the driver it is safe to retry).
+    let boltgate_failure = got
         .iter()
         .filter_map(failure_of)
         .any(|(c, _)| c == UNAVAILABLE);
-    let answered = got.iter().any(|r| matches!(r, Response::Record(_)));
-    // Either the answer made it out before the kill, or the client learns why it has none.
-    assert!(failed || answered, "in-flight request: {got:?}");
+    assert!(!boltgate_failure, "in-flight request: {got:?}");
     // The idle session's upstream connection is gone: it is closed, not left hanging.
     assert_eq!(idle.until_closed(WAIT), vec![], "idle session: closed");
     // While the server is down, a new client is told the database is unavailable.

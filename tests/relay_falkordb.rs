@@ -108,11 +108,29 @@ fn eight_concurrent_sessions_each_get_their_own_results() {
 }
 
 #[test]
-fn clients_that_say_goodbye_do_not_break_the_next_client() {
+fn goodbye_is_relayed_and_forward_goodbye_false_keeps_falkordb_serving() {
     // Direct to FalkorDB, a connection after a GOODBYE is never served (tests/harness.rs).
-    // Through boltgate, driver after driver works with no slot absorbing in between.
+    // By default boltgate relays the driver's GOODBYEs, as the driver would direct: FalkorDB
+    // then has slots to absorb, as direct.
     let mut db = FalkorDb::start();
-    let gate = proxy_to(&db);
+    let relaying = Boltgate::start(&[
+        ("boltgate.upstream.uri", &db.bolt_uri()),
+        ("boltgate.upstream.forward_goodbye", "true"),
+    ]);
+    let q = json!(["RETURN 1 AS i"]).to_string();
+    common::run_py("query.py", &[&relaying.bolt_uri(), &q], PY_TIMEOUT);
+    assert!(
+        db.absorb_goodbye_slots() >= 1,
+        "the GOODBYE reached FalkorDB"
+    );
+    drop(relaying);
+
+    // With boltgate.upstream.forward_goodbye=false (FalkorDB's deployment setting), driver
+    // after driver works with no slot absorbing in between.
+    let gate = Boltgate::start(&[
+        ("boltgate.upstream.uri", &db.bolt_uri()),
+        ("boltgate.upstream.forward_goodbye", "false"),
+    ]);
     for i in 0..4 {
         let q = json!([format!("RETURN {i} AS i")]).to_string();
         let out = common::run_py(

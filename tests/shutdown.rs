@@ -131,3 +131,36 @@ fn a_second_signal_closes_everything_at_once() {
     let status = gate.stop_gracefully(WAIT);
     assert!(status.success(), "exit {status}\n{}", gate.log());
 }
+
+#[test]
+fn a_commit_still_in_flight_when_the_grace_period_ends_is_closed_without_a_failure() {
+    // A scripted server that never answers this transaction's COMMIT: its outcome stays
+    // unknown, so the client must see a connection loss (as if the server had gone), never a
+    // FAILURE of boltgate's that drivers would read as "safe to retry" (a duplicate write).
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let server = rt
+        .block_on(boltgate::testkit::synthetic::SyntheticServer::start())
+        .expect("synthetic server");
+    let mut gate = Boltgate::start(&[
+        ("boltgate.upstream.uri", &server.uri()),
+        ("boltgate.shutdown.grace_period", "1s"),
+    ]);
+    let mut c = RawBolt::connect(gate.addr);
+    login(&gate, &mut c);
+    begin(&mut c);
+    assert_eq!(query(&mut c, "COMMIT_HANGS"), Value::Integer(1));
+    c.send(&Request::Commit);
+    gate.signal("TERM");
+    assert_eq!(c.until_closed(WAIT), vec![], "closed with no answer");
+    let status = gate.stop_gracefully(WAIT);
+    assert!(status.success(), "exit {status}\n{}", gate.log());
+    assert!(
+        gate.log_contains("closing the client without an answer"),
+        "{}",
+        gate.log()
+    );
+}

@@ -623,7 +623,11 @@ mod tests {
             vec![[0, 8, 8, 5], [0, 0, 6, 5], [0, 0, 0, 0], [0, 0, 0, 0]]
         );
         // A client offering only 5.6 offers the server only 5.6.
-        let got = upstream_proposals(&hello([[0, 0, 6, 5], [0; 4], [0; 4], [0; 4]]), Version::SUPPORTED, true);
+        let got = upstream_proposals(
+            &hello([[0, 0, 6, 5], [0; 4], [0; 4], [0; 4]]),
+            Version::SUPPORTED,
+            true,
+        );
         assert!(offers(&got, Version::V5_6) && !offers(&got, Version::V5_7));
     }
 

@@ -110,9 +110,7 @@ impl Procedures {
         match self.open {
             Open::Nothing => is_reload_call(version, raw) || self.is_routing_request(version, raw),
             // RESET is forwarded: it ends the local failure and resets the upstream too.
-            Open::Result | Open::Failed | Open::Table(_) => {
-                raw.kind(version) != RequestKind::Reset
-            }
+            Open::Result | Open::Failed | Open::Table(_) => raw.kind(version) != RequestKind::Reset,
         }
     }
 
@@ -164,7 +162,9 @@ impl Procedures {
                 let address = view.routing.get_str("address").map(str::to_string);
                 let table = self.table(address.filter(|a| !a.trim().is_empty()));
                 tracing::debug!(addresses = ?table.addresses, db = ?view.db, "ROUTE answered by boltgate");
-                Some(vec![frame(table.route_success(version, view.db.as_deref()))])
+                Some(vec![frame(
+                    table.route_success(version, view.db.as_deref()),
+                )])
             }
             Request::Run(run) => {
                 let table = self.table(context_address(run.parameters.get("context")));
@@ -194,7 +194,9 @@ impl Procedures {
                 Some(vec![frame(Response::ignored())])
             }
             Open::Table(table) => match raw.kind(version) {
-                RequestKind::Pull => Some(table.procedure_result().into_iter().map(frame).collect()),
+                RequestKind::Pull => {
+                    Some(table.procedure_result().into_iter().map(frame).collect())
+                }
                 RequestKind::Discard => {
                     let [_, done] = table.procedure_result();
                     Some(vec![frame(done)])
@@ -209,25 +211,23 @@ impl Procedures {
                     ))])
                 }
             },
-            Open::Result => {
-                match raw.kind(version) {
-                    RequestKind::Pull | RequestKind::Discard => {
-                        let mut m = Map::new();
-                        m.push("type", "s");
-                        m.push("t_last", 0i64);
-                        Some(vec![frame(Response::success(m))])
-                    }
-                    _ => {
-                        self.open = Open::Failed;
-                        Some(vec![frame(Response::failure(
-                            version,
-                            REQUEST_INVALID,
-                            "the result of CALL dbms.security.reloadTLS() must be pulled or \
-                             discarded before the next request",
-                        ))])
-                    }
+            Open::Result => match raw.kind(version) {
+                RequestKind::Pull | RequestKind::Discard => {
+                    let mut m = Map::new();
+                    m.push("type", "s");
+                    m.push("t_last", 0i64);
+                    Some(vec![frame(Response::success(m))])
                 }
-            }
+                _ => {
+                    self.open = Open::Failed;
+                    Some(vec![frame(Response::failure(
+                        version,
+                        REQUEST_INVALID,
+                        "the result of CALL dbms.security.reloadTLS() must be pulled or \
+                             discarded before the next request",
+                    ))])
+                }
+            },
             Open::Nothing if self.is_routing_request(version, raw) => {
                 self.answer_routing(version, raw, state)
             }

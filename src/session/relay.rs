@@ -90,7 +90,14 @@ pub async fn run(
         // Writing to the server failed; what it sent before it went (a FAILURE saying why, as
         // Neo4j sends TokenExpired before closing) still goes to the client, up to its close.
         let drain = upstream_to_client(
-            &mut u_rx, &mut c_tx, &tracker, ctx, metrics, &local, &mut local_rx, &goodbye,
+            &mut u_rx,
+            &mut c_tx,
+            &tracker,
+            ctx,
+            metrics,
+            &local,
+            &mut local_rx,
+            &goodbye,
         );
         let _ = tokio::time::timeout(std::time::Duration::from_secs(2), drain).await;
     }
@@ -99,7 +106,10 @@ pub async fn run(
     if outstanding > 0 {
         match &result {
             Ok(End::Shutdown) => {
-                tracing::info!(outstanding, "{SHUTDOWN_GRACE_ENDED}; closing the client without an answer")
+                tracing::info!(
+                    outstanding,
+                    "{SHUTDOWN_GRACE_ENDED}; closing the client without an answer"
+                )
             }
             Err(e) if e.is_upstream_loss() => tracing::info!(
                 outstanding,

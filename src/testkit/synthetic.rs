@@ -237,7 +237,11 @@ impl SyntheticServer {
 
     /// The 20 handshake bytes (preamble and four proposals) of every connection, in order.
     pub fn handshakes(&self) -> Vec<[u8; CLIENT_HELLO_LEN]> {
-        self.shared.handshakes.lock().expect("handshakes lock").clone()
+        self.shared
+            .handshakes
+            .lock()
+            .expect("handshakes lock")
+            .clone()
     }
 
     /// GOODBYE messages received so far.

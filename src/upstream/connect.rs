@@ -207,7 +207,10 @@ impl Upstream {
     /// Dial and negotiate: the upstream is offered `offer` (normally the client's own proposals,
     /// [`Offer::from_client`]). Returns the stream, the version agreed and any bytes read past
     /// the handshake.
-    pub async fn connect(&self, offer: &Offer) -> Result<(Stream, Version, BytesMut), UpstreamError> {
+    pub async fn connect(
+        &self,
+        offer: &Offer,
+    ) -> Result<(Stream, Version, BytesMut), UpstreamError> {
         let name = self.current_tls().map(|(_, n)| n);
         self.dial(&self.target.address(), name, offer).await
     }

@@ -92,6 +92,12 @@ impl Boltgate {
                 a
             }
         };
+        let goodbye = "boltgate.upstream.forward_goodbye";
+        if setting_in(&text, goodbye).is_none() && fronts_falkordb(&text) {
+            // See `leads_to_falkordb`: the FalkorDB deployment setting.
+            text.push_str(&format!("{goodbye}=false\n"));
+            super::mark_falkordb_port(addr.port());
+        }
         if setting_in(&text, "server.directories.neo4j_home").is_none() {
             text.push_str(&format!(
                 "server.directories.neo4j_home={}\n",
@@ -207,6 +213,29 @@ impl Boltgate {
 }
 
 /// The value of `key` in config text (last one wins, as in Neo4j), if set.
+/// Whether the upstream URI or a static member is a FalkorDB (or a proxy in front of one).
+fn fronts_falkordb(text: &str) -> bool {
+    let port = |address: &str| -> Option<u16> {
+        let rest = address.split_once("://").map_or(address, |(_, r)| r);
+        let authority = rest.split(['/', '?']).next()?;
+        authority.rsplit_once(':')?.1.parse().ok()
+    };
+    let mut addresses: Vec<&str> = setting_in(text, "boltgate.upstream.uri")
+        .into_iter()
+        .collect();
+    if let Some(members) = setting_in(text, "boltgate.routing.members") {
+        addresses.extend(
+            members
+                .split(',')
+                .filter_map(|m| m.split_once('=').map(|(_, a)| a)),
+        );
+    }
+    addresses
+        .into_iter()
+        .filter_map(port)
+        .any(super::leads_to_falkordb)
+}
+
 fn setting_in<'a>(text: &'a str, key: &str) -> Option<&'a str> {
     text.lines()
         .filter_map(|l| l.trim().split_once('='))

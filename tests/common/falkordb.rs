@@ -155,6 +155,7 @@ impl FalkorDb {
             .expect("temp dir");
         let log_path = dir.path().join("falkordb.log");
         let child = spawn_on(bolt_port, redis_port, dir.path(), &log_path, extra)?;
+        super::mark_falkordb_port(bolt_port);
         Ok(FalkorDb {
             bolt_port,
             redis_port,

@@ -261,3 +261,26 @@ pub fn tail(text: &str, max: usize) -> &str {
     }
     &text[start..]
 }
+
+/// Ports that lead to a FalkorDB: its Bolt port, and a stunnel or boltgate in front of one.
+static FALKORDB_PORTS: Mutex<Vec<u16>> = Mutex::new(Vec::new());
+
+/// `port` leads to a FalkorDB (see [`leads_to_falkordb`]).
+pub fn mark_falkordb_port(port: u16) {
+    FALKORDB_PORTS
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .push(port);
+}
+
+/// Whether `port` is a FalkorDB's Bolt port or a proxy in front of one. A boltgate started in
+/// front of one gets `boltgate.upstream.forward_goodbye=false` unless the test sets it
+/// ([`boltgate::Boltgate::start_with_env`]): FalkorDB 4.16 never serves the connection after one
+/// that ended with GOODBYE, so relaying the drivers' GOODBYEs (boltgate's default) would stall
+/// every test that runs a second driver; the tests of GOODBYE itself set it explicitly.
+pub fn leads_to_falkordb(port: u16) -> bool {
+    FALKORDB_PORTS
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .contains(&port)
+}

@@ -110,6 +110,9 @@ impl Stunnel {
             );
             panic!("stunnel did not listen on {addr}:\n{}", tail(&logs, 4000));
         }
+        if super::leads_to_falkordb(connect_port) {
+            super::mark_falkordb_port(accept_port);
+        }
         Stunnel {
             accept_port,
             connect_port,

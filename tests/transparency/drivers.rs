@@ -21,11 +21,18 @@ fn py(uri: &str, case: &str, gate: &Boltgate) -> Json {
         &[uri, case, "--connect-timeout", "5"],
         TIMEOUT,
     )
-    .unwrap_or_else(|e| panic!("{e}\n--- boltgate log ---\n{}", common::tail(&gate.log(), 6000)))
+    .unwrap_or_else(|e| {
+        panic!(
+            "{e}\n--- boltgate log ---\n{}",
+            common::tail(&gate.log(), 6000)
+        )
+    })
 }
 
 fn js_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests").join("js")
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests")
+        .join("js")
 }
 
 /// `node tests/js/transparency.mjs URI CASE`; its one JSON line.
@@ -99,16 +106,32 @@ fn outcome(r: &Json) -> Json {
 /// after asserting each is the same both ways.
 fn side_by_side(s: &Scripted, gate: &Boltgate, case: &str) -> (Json, Json) {
     let (direct, proxied) = (s.server.uri(), gate.bolt_uri());
-    let py_direct = outcome(&py(&direct, case, gate));
-    let py_proxied = outcome(&py(&proxied, case, gate));
+    // The distinct handshakes the server saw during `run`.
+    let offers = |run: &mut dyn FnMut() -> Json| {
+        let before = s.server.handshakes().len();
+        let out = run();
+        let mut seen: Vec<[u8; 20]> = s.server.handshakes()[before..].to_vec();
+        seen.dedup();
+        (out, seen)
+    };
+    let (py_direct, offered_direct) = offers(&mut || outcome(&py(&direct, case, gate)));
+    let (py_proxied, offered_proxied) = offers(&mut || outcome(&py(&proxied, case, gate)));
+    assert_eq!(
+        offered_proxied, offered_direct,
+        "the server is offered the Python driver's own handshake bytes"
+    );
     assert_eq!(
         py_proxied,
         py_direct,
         "Python driver, {case}: through boltgate vs direct\n{}",
         common::tail(&gate.log(), 4000)
     );
-    let js_direct = outcome(&js(&direct, case, gate));
-    let js_proxied = outcome(&js(&proxied, case, gate));
+    let (js_direct, offered_direct) = offers(&mut || outcome(&js(&direct, case, gate)));
+    let (js_proxied, offered_proxied) = offers(&mut || outcome(&js(&proxied, case, gate)));
+    assert_eq!(
+        offered_proxied, offered_direct,
+        "the server is offered the JavaScript driver's own handshake bytes"
+    );
     assert_eq!(
         js_proxied,
         js_direct,
@@ -126,7 +149,10 @@ fn python_and_javascript_drivers_see_the_same_outcomes_through_boltgate() {
     // A drop after three records: a connection error, never a transient FAILURE.
     let (p, j) = side_by_side(&s, &gate, "mid_stream");
     assert_eq!(p["class"], "ServiceUnavailable", "{p}");
-    assert_ne!(j["code"], "Neo.TransientError.General.DatabaseUnavailable", "{j}");
+    assert_ne!(
+        j["code"], "Neo.TransientError.General.DatabaseUnavailable",
+        "{j}"
+    );
     assert!(!j["class"].is_null(), "{j}");
 
     // The server's TokenExpired, then its close: the driver raises the server's error.

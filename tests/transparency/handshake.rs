@@ -46,7 +46,9 @@ fn login(c: &mut RawBolt, offer: [[u8; 4]; 4]) -> Result<Version, String> {
     }
     // One range (count 1), 4 bytes, capabilities 0: what boltgate offers a manifest client.
     let mut offered = [0u8; 6];
-    c.stream.read_exact(&mut offered).map_err(|e| e.to_string())?;
+    c.stream
+        .read_exact(&mut offered)
+        .map_err(|e| e.to_string())?;
     if offered[0] != 1 || offered[5] != 0 {
         return Err(format!("unexpected manifest offer {offered:02x?}"));
     }
@@ -112,7 +114,12 @@ fn the_upstream_is_offered_the_clients_own_bytes() {
     let gate = s.gate(&[]);
     let offer = [[0, 4, 4, 5], [0, 2, 4, 4], [0, 0, 1, 4], [0, 0, 0, 3]];
     let mut c = RawBolt::connect(gate.addr);
-    assert_eq!(c.handshake(&hello(offer)), Some([0, 0, 1, 4]), "{}", gate.log());
+    assert_eq!(
+        c.handshake(&hello(offer)),
+        Some([0, 0, 1, 4]),
+        "{}",
+        gate.log()
+    );
     assert_eq!(s.server.handshakes(), vec![hello(offer)]);
 }
 
@@ -125,7 +132,12 @@ fn a_server_answering_a_manifest_offer_with_an_unoffered_version_is_asked_again_
     });
     let (gate, admin) = gate_with_admin(&s);
     let mut c = RawBolt::connect(gate.addr);
-    assert_eq!(login(&mut c, MANIFEST_5_6), Ok(Version::V5_6), "{}", gate.log());
+    assert_eq!(
+        login(&mut c, MANIFEST_5_6),
+        Ok(Version::V5_6),
+        "{}",
+        gate.log()
+    );
     assert_eq!(
         s.server.handshakes(),
         vec![hello(MANIFEST_5_6), hello(ONLY_5_6)],
@@ -142,7 +154,12 @@ fn a_server_that_picks_an_unoffered_version_twice_refuses_the_client_and_stays_u
     });
     let (gate, admin) = gate_with_admin(&s);
     let mut c = RawBolt::connect(gate.addr);
-    assert_eq!(c.handshake(&hello(MANIFEST_5_6)), Some([0; 4]), "{}", gate.log());
+    assert_eq!(
+        c.handshake(&hello(MANIFEST_5_6)),
+        Some([0; 4]),
+        "{}",
+        gate.log()
+    );
     assert_eq!(c.recv(WAIT), Got::Closed);
     assert!(
         gate.wait_for_log("which was not offered", WAIT),
@@ -196,7 +213,8 @@ fn falkordb_serves_5_6_only_clients_refuses_4_4_only_ones_as_direct_and_stays_re
         c.run_and_pull("RETURN 56 AS v");
         let got: Vec<Got> = (0..3).map(|_| c.recv(WAIT)).collect();
         assert!(
-            got.iter().all(|g| matches!(g, Got::Message(m) if failure_of(m).is_none())),
+            got.iter()
+                .all(|g| matches!(g, Got::Message(m) if failure_of(m).is_none())),
             "{got:?}"
         );
     }
@@ -217,8 +235,16 @@ fn falkordb_serves_5_6_only_clients_refuses_4_4_only_ones_as_direct_and_stays_re
         let offer = [ONLY_5_6, MANIFEST_5_6, ONLY_4_4][i % 3];
         let mut c = RawBolt::connect(gate.addr);
         let reply = c.handshake(&hello(offer));
-        let expected = if offer == ONLY_4_4 { None } else { Some([0, 0, 1, 0xFF]) };
-        let expected = if offer == ONLY_5_6 { Some([0, 0, 6, 5]) } else { expected };
+        let expected = if offer == ONLY_4_4 {
+            None
+        } else {
+            Some([0, 0, 1, 0xFF])
+        };
+        let expected = if offer == ONLY_5_6 {
+            Some([0, 0, 6, 5])
+        } else {
+            expected
+        };
         assert_eq!(reply, expected, "handshake {i}\n{}", gate.log());
     }
     upstream_up(admin).unwrap_or_else(|e| panic!("{e}\n{}", gate.log()));

@@ -127,7 +127,11 @@ fn a_drop_during_commit_is_a_close_not_a_retryable_failure() {
     );
     c.send(&Request::Commit);
     let got = c.until_closed(WAIT);
-    assert_eq!(got, vec![], "the COMMIT's outcome is unknown: no answer at all");
+    assert_eq!(
+        got,
+        vec![],
+        "the COMMIT's outcome is unknown: no answer at all"
+    );
     assert_eq!(s.server.queries(), ["COMMIT_DIES"]);
 }
 

@@ -47,6 +47,8 @@ fn neo4j_and_neo4j_ssc_through_the_plain_relay_keep_the_driver_on_boltgate() {
         ("dbms.ssl.policy.bolt.base_directory", base),
         ("dbms.ssl.policy.bolt.client_auth", "NONE"),
         ("boltgate.log.level", "boltgate=debug,info"),
+        // Relayed (the default; the test harness turns it off in front of FalkorDB).
+        ("boltgate.upstream.forward_goodbye", "true"),
     ]);
     let port = gate.addr.port();
     for (scheme, round) in [("neo4j", 1), ("neo4j+ssc", 2)] {
@@ -70,13 +72,20 @@ fn neo4j_and_neo4j_ssc_through_the_plain_relay_keep_the_driver_on_boltgate() {
         // poisoned slots absorbed (tests/common/falkordb.rs).
         assert!(db.absorb_goodbye_slots() >= 1, "{scheme}: GOODBYE relayed");
     }
-    assert!(gate.log_contains("ROUTE answered by boltgate"), "{}", gate.log());
+    assert!(
+        gate.log_contains("ROUTE answered by boltgate"),
+        "{}",
+        gate.log()
+    );
 }
 
 #[test]
 fn route_names_the_address_the_client_dialled_else_the_advertised_one() {
     let s = Scripted::start(Options::default());
-    let gate = s.gate(&[("boltgate.routing.advertised_addresses", "proxy.example:7000")]);
+    let gate = s.gate(&[(
+        "boltgate.routing.advertised_addresses",
+        "proxy.example:7000",
+    )]);
     let route = |address: Option<&str>| {
         let mut c = RawBolt::connect(gate.addr);
         c.login(&HELLO_5_AND_4_4);
@@ -112,6 +121,11 @@ fn route_names_the_address_the_client_dialled_else_the_advertised_one() {
     for s in &rt.servers {
         assert_eq!(s.addresses, ["proxy.example:7000"], "{rt:?}");
     }
-    let routes = s.server.received().iter().filter(|r| r.name() == "ROUTE").count();
+    let routes = s
+        .server
+        .received()
+        .iter()
+        .filter(|r| r.name() == "ROUTE")
+        .count();
     assert_eq!(routes, 0, "no ROUTE reached the server");
 }

@@ -253,7 +253,10 @@ pub async fn run(
     if outstanding > 0 {
         match &result {
             Ok(End::Shutdown) => {
-                tracing::info!(outstanding, "{SHUTDOWN_GRACE_ENDED}; closing the client without an answer")
+                tracing::info!(
+                    outstanding,
+                    "{SHUTDOWN_GRACE_ENDED}; closing the client without an answer"
+                )
             }
             Err(e) if e.is_upstream_loss() => tracing::warn!(
                 outstanding,
