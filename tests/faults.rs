@@ -134,14 +134,18 @@ fn garbage_upstream(garbage_in_handshake: bool) -> SocketAddr {
 }
 
 #[test]
-fn an_upstream_that_sends_garbage_gives_the_client_a_failure_and_boltgate_stays_up() {
+fn an_upstream_that_sends_garbage_gives_the_client_a_failure_or_a_close_and_boltgate_stays_up() {
     for in_handshake in [true, false] {
         let upstream = garbage_upstream(in_handshake);
         let gate = Boltgate::start(&[("boltgate.upstream.uri", &format!("bolt://{upstream}"))]);
         let mut c = RawBolt::connect(gate.addr);
         let login = c.try_login(&HELLO_5_AND_4_4);
+        // In the handshake nothing of the client's was forwarded: boltgate's retryable
+        // FAILURE. After it, the HELLO reached the server, whose answer is unreadable: the
+        // connection closes, as a driver would close on garbage direct.
+        let expected = if in_handshake { UNAVAILABLE } else { "Closed" };
         assert!(
-            login.as_ref().is_err_and(|e| e.contains(UNAVAILABLE)),
+            login.as_ref().is_err_and(|e| e.contains(expected)),
             "garbage {}: {login:?}\n{}",
             if in_handshake {
                 "in the handshake"
