@@ -1,7 +1,8 @@
 """Runs a list of queries given as JSON and prints their results as JSON.
 
 usage: query.py URI '[{"query": "RETURN $x AS x", "params": {"x": 1}}, "RETURN 2 AS y"]'
-Output: {"results": [{"keys": [...], "records": [[...], ...], "summary": {...}}, ...]}
+Output: {"results": [{"keys": [...], "records": [[...], ...], "summary": {...}}, ...],
+         "server": {"agent": ..., "protocol_version": [major, minor]} (from the first result)}
 A query that fails ends the script with exit 1 and the driver's error code on stderr, unless
 --allow-errors is given: then its entry is {"error": {"class": ..., "code": ..., "message": ...}}.
 With --in-tx the queries run in one explicit transaction, committed after the last one.
@@ -22,6 +23,7 @@ def main():
     args = p.parse_args()
     queries = json.loads(args.queries)
     results = []
+    server = None
     with driver(args) as d:
         with d.session(database=args.database) as session:
             s = session.begin_transaction() if args.in_tx else session
@@ -32,6 +34,9 @@ def main():
                     keys = list(r.keys())
                     records = [to_json(list(rec.values())) for rec in r]
                     summary = r.consume()
+                    if server is None:
+                        server = {"agent": summary.server.agent,
+                                  "protocol_version": list(summary.server.protocol_version)}
                     results.append({
                         "keys": keys,
                         "records": records,
@@ -45,7 +50,7 @@ def main():
                                               "message": e.message}})
             if args.in_tx:
                 s.commit()
-    ok({"results": results})
+    ok({"results": results, "server": server})
 
 
 if __name__ == "__main__":

@@ -249,3 +249,69 @@ fn falkordb_serves_5_6_only_clients_refuses_4_4_only_ones_as_direct_and_stays_re
     }
     upstream_up(admin).unwrap_or_else(|e| panic!("{e}\n{}", gate.log()));
 }
+
+/// The Python interpreter of a venv with the official driver 5.23 (`.ci/run` makes it):
+/// `BOLTGATE_PYTHON_NEO4J5`, else `target/neo4j5-venv/bin/python`.
+fn python_neo4j5() -> std::path::PathBuf {
+    std::env::var_os("BOLTGATE_PYTHON_NEO4J5")
+        .map(Into::into)
+        .unwrap_or_else(|| {
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/neo4j5-venv/bin/python")
+        })
+}
+
+/// tests/py/query.py under the 5.23 driver; its JSON line.
+fn query_neo4j5(uri: &str, gate: &Boltgate) -> serde_json::Value {
+    let python = python_neo4j5();
+    assert!(
+        python.exists(),
+        "{} is missing: .ci/run makes a venv with neo4j==5.23.0 there (or set \
+         BOLTGATE_PYTHON_NEO4J5)",
+        python.display()
+    );
+    let py_dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/py");
+    // tests/py goes last on the path: its types.py would shadow the standard library's in a
+    // venv interpreter (the system one has `types` frozen).
+    let run = "import runpy, sys; d = sys.argv[1]; sys.path.append(d); \
+               sys.argv = [d + '/query.py'] + sys.argv[2:]; \
+               runpy.run_path(sys.argv[0], run_name='__main__')";
+    let out = std::process::Command::new(&python)
+        .args(["-P", "-c", run])
+        .arg(&py_dir)
+        .args([uri, r#"["RETURN 23 AS v"]"#, "--connect-timeout", "5"])
+        .current_dir(&py_dir)
+        .env("PYTHONDONTWRITEBYTECODE", "1")
+        .output()
+        .expect("the venv's python runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    stdout
+        .lines()
+        .rev()
+        .find_map(|l| serde_json::from_str(l).ok())
+        .unwrap_or_else(|| {
+            panic!(
+                "query.py (neo4j 5.23) {uri}: {}\n{stdout}\n{}\n--- boltgate log ---\n{}",
+                out.status,
+                String::from_utf8_lossy(&out.stderr),
+                common::tail(&gate.log(), 4000)
+            )
+        })
+}
+
+#[test]
+fn the_python_driver_5_23_offering_at_most_5_6_gets_5_6_from_falkordb_through_boltgate() {
+    // The 5.23 driver offers 00 06 06 05 | 00 02 04 04 | 00 00 01 04 | 00 00 00 03, no
+    // manifest. Direct, FalkorDB picks 5.6; boltgate used to add a manifest, FalkorDB answered
+    // 5.7 and the driver failed through boltgate only.
+    let mut db = FalkorDb::start();
+    let gate = Boltgate::start(&[("boltgate.upstream.uri", &db.bolt_uri())]);
+    let direct = query_neo4j5(&db.bolt_uri(), &gate);
+    db.absorb_goodbye_slots();
+    let proxied = query_neo4j5(&gate.bolt_uri(), &gate);
+    assert_eq!(
+        direct["server"]["protocol_version"],
+        serde_json::json!([5, 6])
+    );
+    assert_eq!(proxied, direct, "through boltgate as direct");
+    assert_eq!(proxied["results"][0]["records"], serde_json::json!([[23]]));
+}
