@@ -129,3 +129,50 @@ fn route_names_the_address_the_client_dialled_else_the_advertised_one() {
         .count();
     assert_eq!(routes, 0, "no ROUTE reached the server");
 }
+
+#[test]
+fn the_routing_procedure_of_bolt_4_2_is_answered_by_boltgate_too() {
+    // Bolt 4.0-4.2 drivers ask with CALL dbms.routing.getRoutingTable($context, $database).
+    let s = Scripted::start(Options {
+        versions: vec![boltgate_proto::Version::new(4, 2)],
+        manifest: false,
+        ..Options::default()
+    });
+    let gate = s.gate(&[]);
+    let mut c = RawBolt::connect(gate.addr);
+    let offer = [
+        0x60, 0x60, 0xB0, 0x17, 0, 0, 2, 4, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    ];
+    c.login(&offer);
+    let mut context = Map::new();
+    context.push("address", "dialled.example:7687");
+    let mut parameters = Map::new();
+    parameters.push("context", context);
+    parameters.push("database", boltgate_proto::packstream::Value::Null);
+    let mut extra = Map::new();
+    extra.push("db", "system");
+    c.send(&Request::Run(boltgate_proto::message::Run {
+        query: "CALL dbms.routing.getRoutingTable($context, $database)".into(),
+        parameters,
+        extra,
+    }));
+    c.pull_all();
+    let got: Vec<Got> = (0..3).map(|_| c.recv(WAIT)).collect();
+    let [Got::Message(Response::Success(_)), Got::Message(Response::Record(row)), Got::Message(Response::Success(_))] =
+        &got[..]
+    else {
+        panic!("{got:?}\n{}", gate.log());
+    };
+    let servers = format!("{:?}", row.data[1]);
+    assert_eq!(
+        servers.matches("dialled.example:7687").count(),
+        3,
+        "{servers}"
+    );
+    assert!(!servers.contains(&s.server.addr().to_string()), "{servers}");
+    assert_eq!(
+        s.server.queries(),
+        Vec::<String>::new(),
+        "nothing reached the server"
+    );
+}
