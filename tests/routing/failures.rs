@@ -226,3 +226,36 @@ fn routed_clients_that_stop_before_logging_in_are_closed_at_the_handshake_timeou
         gate.log()
     );
 }
+
+#[test]
+fn a_routed_clients_goodbye_reaches_every_member_it_used() {
+    let cluster = FakeCluster::start(None);
+    let gate = start_gate(&cluster, &[]);
+    let mut c = RawBolt::connect(gate.addr);
+    if let Err(e) = c.try_login(&HELLO_5_AND_4_4) {
+        panic!("{e}\n{}", gate.log());
+    }
+    c.run_and_pull("RETURN 1");
+    let got: Vec<Got> = (0..3).map(|_| c.recv(WAIT)).collect();
+    assert!(
+        matches!(got[2], Got::Message(Response::Success(_))),
+        "{got:?}\n{}",
+        gate.log()
+    );
+    c.send(&Request::Goodbye);
+    assert_eq!(c.until_closed(WAIT), vec![]);
+    let goodbyes = || {
+        (0..3)
+            .map(|m| cluster.names(m).iter().filter(|n| **n == "GOODBYE").count())
+            .sum::<usize>()
+    };
+    // The writer ran the query (write mode by default): at least its connection says GOODBYE,
+    // as the client's own connection to it would have.
+    assert!(
+        super::common::wait_until(WAIT, || goodbyes() >= 1
+            && cluster.names(0).contains(&"GOODBYE")),
+        "GOODBYEs {:?}\n{}",
+        (0..3).map(|m| cluster.names(m)).collect::<Vec<_>>(),
+        gate.log()
+    );
+}
