@@ -252,10 +252,41 @@ fn a_routed_clients_goodbye_reaches_every_member_it_used() {
     // The writer ran the query (write mode by default): at least its connection says GOODBYE,
     // as the client's own connection to it would have.
     assert!(
-        super::common::wait_until(WAIT, || goodbyes() >= 1
+        common::wait_until(WAIT, || goodbyes() >= 1
             && cluster.names(0).contains(&"GOODBYE")),
         "GOODBYEs {:?}\n{}",
         (0..3).map(|m| cluster.names(m)).collect::<Vec<_>>(),
+        gate.log()
+    );
+}
+
+#[test]
+fn a_member_lost_between_the_requests_of_a_transaction_closes_the_client_without_a_failure() {
+    let mut cluster = FakeCluster::start(None);
+    let gate = start_gate(&cluster, &[]);
+    let mut c = RawBolt::connect(gate.addr);
+    if let Err(e) = c.try_login(&HELLO_5_AND_4_4) {
+        panic!("{e}\n{}", gate.log());
+    }
+    // A write transaction on the writer (member 0), one query answered.
+    c.send(&Request::Begin(boltgate_proto::message::Begin {
+        extra: Map::new(),
+    }));
+    c.run_and_pull("RETURN 1");
+    let got: Vec<Got> = (0..4).map(|_| c.recv(WAIT)).collect();
+    assert!(
+        got.iter()
+            .all(|g| matches!(g, Got::Message(r) if failure_of(r).is_none())),
+        "{got:?}\n{}",
+        gate.log()
+    );
+    cluster.kill(0);
+    // Direct, the transaction's connection would be gone: so is the client's, at once and
+    // without a FAILURE of boltgate's.
+    assert_eq!(c.recv(WAIT), Got::Closed, "{}", gate.log());
+    assert!(
+        gate.wait_for_log("cluster member lost inside the client's transaction", WAIT),
+        "{}",
         gate.log()
     );
 }
