@@ -18,6 +18,7 @@ pub mod driver;
 pub mod falkordb;
 pub mod neo4j;
 pub mod pki;
+pub mod runners;
 pub mod stunnel;
 
 pub use boltgate::Boltgate;
