@@ -599,6 +599,27 @@ fn neo4j_facts() {
         common::tail(&plain.log(), 3000)
     );
 
+    // The +ssc listeners present a certificate for another host: a verifying driver refuses
+    // it, so the +ssc runs above really ran without verification and the +s runs with it.
+    let ssc = f.gate("bolt+ssc");
+    let out = run_scenarios(
+        Driver::Python,
+        &ssc.uri_with_scheme("bolt+s"),
+        ("neo4j", PASSWORD),
+        Some(&f.pki.ca_path),
+        &["auto_commit"],
+        RUNNER_TIMEOUT,
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let err = out["results"]["auto_commit"]["error"]
+        .as_str()
+        .unwrap_or("");
+    eprintln!("bolt+s to the +ssc listener: {err}");
+    assert!(
+        err.contains("SSLCertVerificationError"),
+        "bolt+s to a certificate for wrong.example must fail verification: {out}"
+    );
+
     // Community has no dbms.security.reloadTLS(): Neo4j says ProcedureNotFound.
     let (run, _) = call(&mut direct, "CALL dbms.security.reloadTLS()");
     assert_eq!(
