@@ -149,7 +149,7 @@ impl Neo4j {
         let stderr = std::fs::File::create(&stderr_path).expect("create stderr file");
         let jar = launcher_jar();
         let mut cmd = Command::new(java());
-        cmd.args(jvm_options(&jar))
+        cmd.args(jvm_options())
             .arg("-jar")
             .arg(&jar)
             .arg("--home")
@@ -270,17 +270,11 @@ impl Neo4j {
 }
 
 /// A small heap and a serial collector: a test server beside other test servers on 2 cores.
-/// The class-data archive (made by the first run that exits on SIGTERM, reused after) cuts the
-/// start-up's class loading.
-fn jvm_options(jar: &Path) -> Vec<String> {
-    let archive = jar.with_file_name("neo4j-launcher.jsa");
+fn jvm_options() -> Vec<String> {
     vec![
         "-Xms256m".into(),
         "-Xmx768m".into(),
         "-XX:+UseSerialGC".into(),
-        "-XX:+AutoCreateSharedArchive".into(),
-        format!("-XX:SharedArchiveFile={}", archive.display()),
-        "-Xlog:cds=off,cds+dynamic=off".into(),
         "--enable-native-access=ALL-UNNAMED".into(),
     ]
 }
