@@ -18,8 +18,8 @@ use std::time::{Duration, Instant};
 
 use super::{free_port_in, read_log, tail, ChildGuard};
 
-/// How long a start may take until READY: about 10 s on an idle 2-core machine, 40 s measured
-/// while other test suites loaded it.
+/// How long a start may take until READY: 37-96 s were measured on the 2-core machine while
+/// other test suites loaded it.
 const START_TIMEOUT: Duration = Duration::from_secs(180);
 
 /// The password of user `neo4j` when auth is on (Neo4j wants at least 8 characters).
