@@ -81,12 +81,18 @@ pub struct ConfigArgs {
     /// Run `$(command)` values through `sh -c` and use their output, as Neo4j's --expand-commands.
     #[arg(long, global = true)]
     pub expand_commands: bool,
+
+    /// Refuse Neo4j settings boltgate does not use (by default they are accepted and listed as
+    /// ignored at start-up), as Neo4j's server.config.strict_validation.enabled does.
+    #[arg(long, global = true)]
+    pub strict: bool,
 }
 
 impl ConfigArgs {
     pub fn load_options(&self) -> LoadOptions {
         LoadOptions {
             expand_commands: self.expand_commands,
+            strict: self.strict,
         }
     }
 }

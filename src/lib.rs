@@ -257,6 +257,13 @@ pub fn serve(config: Config, source: tls::reload::ConfigSource) -> Result<(), Er
         &config.log.level,
         config.log.tls_handshake_debug,
     );
+    if !config.ignored.is_empty() {
+        let list: Vec<String> = config.ignored.iter().map(ToString::to_string).collect();
+        tracing::info!(
+            "Neo4j settings boltgate does not use, ignored (boltgate --strict refuses them): {}",
+            list.join("; ")
+        );
+    }
     fdlimit::raise(config.client.max_connections);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

@@ -36,8 +36,29 @@ fn main() -> ExitCode {
             return ExitCode::from(EXIT_CONFIG as u8);
         }
     };
+    // Serve and check-config run the same start-up checks, so what check-config passes serve
+    // starts, and what serve refuses check-config reports (all of it, exit 64).
+    let preflight = matches!(cli.command, None | Some(Command::CheckConfig))
+        .then(|| boltgate::tls::preflight::check(&config));
+    if let Some(report) = preflight.as_ref().filter(|r| !r.problems.is_empty()) {
+        for p in &report.problems {
+            eprintln!("{p}");
+        }
+        let n = report.problems.len();
+        eprintln!(
+            "boltgate: {n} configuration problem{}; nothing was started",
+            if n == 1 { "" } else { "s" }
+        );
+        return ExitCode::from(EXIT_CONFIG as u8);
+    }
     match cli.command {
         Some(Command::CheckConfig) => {
+            for w in preflight.iter().flat_map(|r| &r.warnings) {
+                println!("warning: {w}");
+            }
+            for ignored in &config.ignored {
+                println!("ignored (a Neo4j setting boltgate does not use): {ignored}");
+            }
             println!("configuration OK: {}", config.source);
             println!("upstream: {} ({})", config.upstream.uri, tls_words(&config));
             println!(

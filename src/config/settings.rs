@@ -360,7 +360,7 @@ pub fn suggest(key: &str) -> Option<String> {
 }
 
 /// Levenshtein distance over bytes (keys are ASCII), in O(len) memory.
-fn edit_distance(a: &str, b: &str) -> usize {
+pub(crate) fn edit_distance(a: &str, b: &str) -> usize {
     let b = b.as_bytes();
     let mut row: Vec<usize> = (0..=b.len()).collect();
     for (i, ca) in a.bytes().enumerate() {

@@ -132,6 +132,26 @@ pub fn parse_list(s: &str) -> Result<Vec<String>, ValueError> {
     Ok(items)
 }
 
+/// A list separated by commas, whitespace or both: the manual writes `ciphers` and
+/// `tls_versions` either way (`TLSv1.2 TLSv1.3`, `TLSv1.2,TLSv1.3`).
+pub fn parse_words(s: &str) -> Result<Vec<String>, ValueError> {
+    if s.trim().is_empty() {
+        return Ok(Vec::new());
+    }
+    let items: Vec<String> = s
+        .split(|c: char| c == ',' || c.is_whitespace())
+        .filter(|w| !w.is_empty())
+        .map(str::to_string)
+        .collect();
+    if items.is_empty() || s.split(',').any(|item| item.trim().is_empty()) {
+        return Err(ValueError::with_hint(
+            format!("`{s}` has an empty item"),
+            "separate items with commas or spaces, e.g. TLSv1.2,TLSv1.3",
+        ));
+    }
+    Ok(items)
+}
+
 /// A listen address: `host:port`, `[ipv6]:port`, or `:port` for all interfaces (as in Neo4j).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ListenAddress {
