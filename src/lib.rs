@@ -136,9 +136,16 @@ impl Server {
                     config.routing.ban_time,
                 )
             };
+            // In the settings' own syntax, so the line can be compared with the file.
+            let members: Vec<String> = config
+                .routing
+                .members
+                .iter()
+                .map(|m| format!("{}={}", m.role, m.address))
+                .collect();
             tracing::info!(
-                advertised = ?config.routing.advertised_addresses,
-                members = ?config.routing.members,
+                advertised = %config.routing.advertised_addresses.join(","),
+                members = %members.join(","),
                 "routing across cluster members"
             );
             Arc::new(session::routed::Routing::new(
@@ -251,7 +258,7 @@ fn reload_hook(reloader: Arc<tls::reload::TlsReloader>, enabled: bool) -> admin:
 }
 
 /// The binary's entry point after the configuration is loaded: logging, runtime, signals.
-pub fn serve(config: Config, source: tls::reload::ConfigSource) -> Result<(), Error> {
+pub fn serve(mut config: Config, source: tls::reload::ConfigSource) -> Result<(), Error> {
     telemetry::init(
         config.log.format,
         &config.log.level,
@@ -264,7 +271,13 @@ pub fn serve(config: Config, source: tls::reload::ConfigSource) -> Result<(), Er
             list.join("; ")
         );
     }
-    fdlimit::raise(config.client.max_connections);
+    if let Some(limit) = fdlimit::raise() {
+        let configured = config.effective_settings().iter().any(|(key, _, source)| {
+            key == "boltgate.client.max_connections" && source != "default"
+        });
+        config.client.max_connections =
+            fdlimit::fit(&limit, config.client.max_connections, configured);
+    }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -277,7 +290,7 @@ pub fn serve(config: Config, source: tls::reload::ConfigSource) -> Result<(), Er
             .map_err(|e| Error::Setup(e.to_string()))?;
         tracing::info!(
             listen = %addr,
-            tls_level = ?config.bolt.tls_level,
+            tls_level = %config.bolt.tls_level,
             upstream = %config.upstream.uri.address(),
             "boltgate listening"
         );

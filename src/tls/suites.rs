@@ -65,6 +65,15 @@ pub fn version_name(v: &SupportedProtocolVersion) -> &'static str {
     }
 }
 
+/// A negotiated version by Neo4j's name (`TLSv1.3`).
+pub fn protocol_name(v: rustls::ProtocolVersion) -> &'static str {
+    match v {
+        rustls::ProtocolVersion::TLSv1_3 => "TLSv1.3",
+        rustls::ProtocolVersion::TLSv1_2 => "TLSv1.2",
+        _ => "other",
+    }
+}
+
 fn supported_names() -> String {
     SUITES
         .iter()
