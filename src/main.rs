@@ -4,7 +4,7 @@
 
 use std::process::ExitCode;
 
-use boltgate::cli::{CertsCommand, Cli, Command, EXIT_CONFIG};
+use boltgate::cli::{CertsCommand, Cli, Command, ConfigCommand, GenerateCommand, EXIT_CONFIG};
 use boltgate::config::Config;
 use clap::Parser;
 
@@ -21,6 +21,31 @@ fn main() -> ExitCode {
             };
         }
     };
+    // Commands that need no configuration: they must work before one exists.
+    match &cli.command {
+        Some(Command::Config {
+            action: ConfigCommand::Default,
+        }) => {
+            print!("{}", boltgate::config::DEFAULT_CONF);
+            return ExitCode::SUCCESS;
+        }
+        Some(Command::Generate { what }) => {
+            let mut out = std::io::stdout().lock();
+            match what {
+                GenerateCommand::Man => {
+                    if let Err(e) = boltgate::cli::write_man(&mut out) {
+                        eprintln!("boltgate: cannot write the man page: {e}");
+                        return ExitCode::FAILURE;
+                    }
+                }
+                GenerateCommand::Completions { shell } => {
+                    boltgate::cli::write_completions(*shell, &mut out)
+                }
+            }
+            return ExitCode::SUCCESS;
+        }
+        _ => {}
+    }
     let args = &cli.config;
     let config = match Config::load(args.config.as_deref(), &args.overrides, args.load_options()) {
         Ok(config) => config,
@@ -86,6 +111,7 @@ fn main() -> ExitCode {
                 ExitCode::FAILURE
             }
         }
+        Some(Command::Config { .. } | Command::Generate { .. }) => ExitCode::SUCCESS,
         None => match boltgate::serve(
             config,
             boltgate::tls::reload::ConfigSource {
