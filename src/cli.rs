@@ -206,6 +206,9 @@ mod generate_tests {
         let mut bash = Vec::new();
         write_completions(clap_complete::Shell::Bash, &mut bash);
         let bash = String::from_utf8(bash).unwrap();
-        assert!(bash.contains("check-config") && bash.contains("--client-cert"), "{bash}");
+        assert!(
+            bash.contains("check-config") && bash.contains("--client-cert"),
+            "{bash}"
+        );
     }
 }

@@ -148,7 +148,11 @@ fn the_demo_works_with_a_pep668_python_and_cleans_up() {
         ),
         "boltgate still listens:\n{out}"
     );
-    let left: Vec<_> = std::fs::read_dir(&tmp).unwrap().flatten().map(|e| e.path()).collect();
+    let left: Vec<_> = std::fs::read_dir(&tmp)
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .collect();
     assert!(left.is_empty(), "temp files left behind: {left:?}\n{out}");
 }
 

@@ -68,7 +68,11 @@ fn two_instances_share_the_work_and_one_drains_without_an_error_reaching_the_app
     }
     let on_b_before_drain = transactions(admin_b);
     let status = b.stop_gracefully(Duration::from_secs(30));
-    assert!(status.success(), "b drained and exited cleanly: {status}\n{}", b.log());
+    assert!(
+        status.success(),
+        "b drained and exited cleanly: {status}\n{}",
+        b.log()
+    );
     assert!(b.log_contains("draining"), "{}", b.log());
 
     let out = app.join().unwrap().unwrap_or_else(|e| {
@@ -80,9 +84,13 @@ fn two_instances_share_the_work_and_one_drains_without_an_error_reaching_the_app
     });
     assert_eq!(out["done"], TRANSACTIONS, "{out}");
     let servers = out["servers"].as_object().expect("servers");
-    let count = |addr: std::net::SocketAddr| servers.get(&addr.to_string()).and_then(|v| v.as_u64());
+    let count =
+        |addr: std::net::SocketAddr| servers.get(&addr.to_string()).and_then(|v| v.as_u64());
     let (via_a, via_b) = (count(bolt_a).unwrap_or(0), count(bolt_b).unwrap_or(0));
-    assert!(via_b as f64 >= on_b_before_drain / 2.0 && via_b > 0, "{out}");
+    assert!(
+        via_b as f64 >= on_b_before_drain / 2.0 && via_b > 0,
+        "{out}"
+    );
     assert_eq!(via_a + via_b, u64::from(TRANSACTIONS), "{out}");
     // What came after the drain ran on a.
     assert!(
