@@ -28,13 +28,12 @@ pub fn check(config: &Config) -> Report {
         .map(|(key, _, source)| (key, source))
         .collect();
     let mut report = Report::default();
-    let mut problem = |e: &TlsError, scope: Option<Scope>| {
+    let problem = |problems: &mut Vec<String>, e: &TlsError, scope: Option<Scope>| {
         let line = format!("{}: {e}", origin(config, &origins, e, scope));
-        if !report.problems.contains(&line) {
-            report.problems.push(line);
+        if !problems.contains(&line) {
+            problems.push(line);
         }
     };
-    let mut warnings = Vec::new();
     for policy in [&config.ssl.bolt, &config.ssl.cluster, &config.ssl.https] {
         if !policy.enabled {
             continue;
@@ -43,47 +42,39 @@ pub fn check(config: &Config) -> Report {
         // Checked apart from the files, so a bad cipher list shows next to a bad key.
         let mut policy = policy.clone();
         if let Err(e) = select_suites(&policy) {
-            problem(&e, scope);
+            problem(&mut report.problems, &e, scope);
             // The files are checked with the default suites, so their problems show too.
             policy.ciphers = None;
         }
         match TlsPolicy::load(&policy) {
-            Err(e) => problem(&e, scope),
+            Err(e) => problem(&mut report.problems, &e, scope),
             Ok(loaded) => {
-                warnings.extend(loaded.warnings().iter().cloned());
+                report.warnings.extend(loaded.warnings().iter().cloned());
                 let built = match policy.scope {
                     Scope::Cluster => loaded.client_config().map(drop),
                     Scope::Bolt | Scope::Https => loaded.server_config().map(drop),
                 };
                 if let Err(e) = built {
-                    problem(&e, scope);
+                    problem(&mut report.problems, &e, scope);
                 }
             }
         }
     }
-    let mut report_problems = std::mem::take(&mut report.problems);
-    if report_problems.is_empty() {
+    if report.problems.is_empty() {
         // Then what serve itself builds, by the same functions: the bolt acceptor with its
         // OCSP staple source, the cluster client, the upstream's TLS (system roots for bolt+s).
-        let mut late = |e: &TlsError| {
-            report_problems.push(format!("{}: {e}", origin(config, &origins, e, None)));
-        };
-        match super::reload::build(config) {
-            Err(e) => late(&e),
-            Ok(material) => {
-                if let Err(e) = crate::upstream::connect::Upstream::with_ocsp(
-                    config.upstream.uri.clone(),
-                    config.upstream.connect_timeout,
-                    material.cluster.as_ref(),
-                    config.upstream.ocsp_required,
-                ) {
-                    late(&e);
-                }
-            }
+        let built = super::reload::build(config).and_then(|material| {
+            crate::upstream::connect::Upstream::with_ocsp(
+                config.upstream.uri.clone(),
+                config.upstream.connect_timeout,
+                material.cluster.as_ref(),
+                config.upstream.ocsp_required,
+            )
+        });
+        if let Err(e) = built {
+            problem(&mut report.problems, &e, None);
         }
     }
-    report.problems = report_problems;
-    report.warnings = warnings;
     report
 }
 
