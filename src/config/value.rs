@@ -361,6 +361,25 @@ mod tests {
     }
 
     #[test]
+    fn words_separated_by_commas_spaces_or_both() {
+        for text in [
+            "TLSv1.2 TLSv1.3",
+            "TLSv1.2,TLSv1.3",
+            " TLSv1.2 ,  TLSv1.3 ",
+            "TLSv1.2\tTLSv1.3",
+        ] {
+            assert_eq!(
+                parse_words(text).unwrap(),
+                ["TLSv1.2", "TLSv1.3"],
+                "{text:?}"
+            );
+        }
+        assert!(parse_words("").unwrap().is_empty());
+        assert!(parse_words("TLSv1.2,,TLSv1.3").is_err());
+        assert!(parse_words("TLSv1.2, ,TLSv1.3").is_err());
+    }
+
+    #[test]
     fn lists() {
         assert_eq!(
             parse_list("TLSv1.2, TLSv1.3"),
