@@ -1,5 +1,6 @@
 //! The command line: `boltgate` serves, `boltgate check-config` validates and exits, `boltgate certs
-//! check` inspects the SSL policies' certificates and keys. All take the same configuration flags, which may come before or after the subcommand.
+//! check` inspects the SSL policies' certificates and keys, `boltgate config default` prints the
+//! embedded configuration, `boltgate generate man|completions` the man page and completions. All take the same configuration flags, which may come before or after the subcommand.
 
 use std::path::PathBuf;
 
@@ -43,6 +44,37 @@ pub enum Command {
         #[command(subcommand)]
         action: CertsCommand,
     },
+    /// The configuration file itself.
+    Config {
+        #[command(subcommand)]
+        action: ConfigCommand,
+    },
+    /// Generate the man page or shell completions from this command line's definition (the
+    /// Debian package ships both).
+    Generate {
+        #[command(subcommand)]
+        what: GenerateCommand,
+    },
+}
+
+/// `boltgate config …`.
+#[derive(Debug, Subcommand)]
+pub enum ConfigCommand {
+    /// Print the embedded default configuration (conf/boltgate.conf: every setting with its
+    /// meaning and default), a starting point for your own file.
+    Default,
+}
+
+/// `boltgate generate …`.
+#[derive(Debug, Subcommand)]
+pub enum GenerateCommand {
+    /// The man page, boltgate.1 (roff), on standard output.
+    Man,
+    /// Completions for a shell, on standard output.
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
 }
 
 /// `boltgate certs …`.
@@ -81,14 +113,32 @@ pub struct ConfigArgs {
     /// Run `$(command)` values through `sh -c` and use their output, as Neo4j's --expand-commands.
     #[arg(long, global = true)]
     pub expand_commands: bool,
+
+    /// Refuse Neo4j settings boltgate does not use (by default they are accepted and listed as
+    /// ignored at start-up), as Neo4j's server.config.strict_validation.enabled does.
+    #[arg(long, global = true)]
+    pub strict: bool,
 }
 
 impl ConfigArgs {
     pub fn load_options(&self) -> LoadOptions {
         LoadOptions {
             expand_commands: self.expand_commands,
+            strict: self.strict,
         }
     }
+}
+
+/// `boltgate generate man`: the man page, from the clap definition.
+pub fn write_man(out: &mut dyn std::io::Write) -> std::io::Result<()> {
+    use clap::CommandFactory;
+    clap_mangen::Man::new(Cli::command()).render(out)
+}
+
+/// `boltgate generate completions <shell>`.
+pub fn write_completions(shell: clap_complete::Shell, out: &mut dyn std::io::Write) {
+    use clap::CommandFactory;
+    clap_complete::generate(shell, &mut Cli::command(), "boltgate", out);
 }
 
 #[cfg(test)]
@@ -139,5 +189,26 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("known scopes: bolt, cluster, https"), "{err}");
+    }
+}
+
+#[cfg(test)]
+mod generate_tests {
+    use super::*;
+
+    #[test]
+    fn man_page_and_completions_come_from_the_definition() {
+        let mut man = Vec::new();
+        write_man(&mut man).unwrap();
+        let man = String::from_utf8(man).unwrap();
+        assert!(man.starts_with(".ie"), "{}", &man[..80.min(man.len())]);
+        assert!(man.contains("check\\-config"), "{man}");
+        let mut bash = Vec::new();
+        write_completions(clap_complete::Shell::Bash, &mut bash);
+        let bash = String::from_utf8(bash).unwrap();
+        assert!(
+            bash.contains("check-config") && bash.contains("--client-cert"),
+            "{bash}"
+        );
     }
 }

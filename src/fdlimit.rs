@@ -36,10 +36,46 @@ impl FdLimit {
     }
 }
 
-/// Raises the soft `RLIMIT_NOFILE` to the hard limit and logs the result: at info what it is,
-/// a warning when `max_connections` sessions need more. Errors are logged, never fatal: a
-/// proxy with a low limit still serves the clients it can.
-pub fn raise(max_connections: usize) -> Option<FdLimit> {
+/// The most sessions that fit in `limit` descriptors.
+pub fn connections_within(limit: u64) -> usize {
+    usize::try_from(limit.saturating_sub(RESERVED) / 2)
+        .unwrap_or(usize::MAX)
+        .max(1)
+}
+
+/// What to do about `boltgate.client.max_connections` once the limit is known: the default
+/// (10000, which needs about 20064 descriptors) is lowered to what fits, with an info line, so
+/// an ordinary machine (a hard limit of 4096, or Docker's 20000...) starts without a warning; a
+/// value the operator wrote is kept, with a warning when it cannot be met.
+pub fn fit(limit: &FdLimit, max_connections: usize, configured: bool) -> usize {
+    if limit.fits(max_connections) {
+        return max_connections;
+    }
+    if !configured {
+        let fitting = connections_within(limit.now);
+        tracing::info!(
+            limit = limit.now,
+            "boltgate.client.max_connections is not set: its default {max_connections} is \
+             lowered to {fitting}, what the file descriptor limit allows (set it, and raise the \
+             limit with ulimit -Hn or systemd LimitNOFILE=, for more)"
+        );
+        return fitting;
+    }
+    tracing::warn!(
+        limit = limit.now,
+        needed = FdLimit::needed(max_connections),
+        "boltgate.client.max_connections={max_connections} needs about two file descriptors \
+         per connection, more than the limit allows: clients past about {} connections will \
+         be refused by the OS; raise the hard limit (ulimit -Hn, systemd LimitNOFILE=) or \
+         lower boltgate.client.max_connections",
+        connections_within(limit.now)
+    );
+    max_connections
+}
+
+/// Raises the soft `RLIMIT_NOFILE` to the hard limit and logs the result at info. Errors are
+/// logged, never fatal: a proxy with a low limit still serves the clients it can.
+pub fn raise() -> Option<FdLimit> {
     let (before, hard) = match rlimit::Resource::NOFILE.get() {
         Ok(limits) => limits,
         Err(e) => {
@@ -78,17 +114,6 @@ pub fn raise(max_connections: usize) -> Option<FdLimit> {
     } else {
         tracing::info!(limit = now, hard, "file descriptor limit");
     }
-    if !limit.fits(max_connections) {
-        tracing::warn!(
-            limit = now,
-            needed = FdLimit::needed(max_connections),
-            "boltgate.client.max_connections={max_connections} needs about two file descriptors \
-             per connection, more than the limit allows: clients past about {} connections will \
-             be refused by the OS; raise the hard limit (ulimit -Hn, systemd LimitNOFILE=) or \
-             lower boltgate.client.max_connections",
-            now.saturating_sub(RESERVED) / 2
-        );
-    }
     Some(limit)
 }
 
@@ -109,8 +134,21 @@ mod tests {
     }
 
     #[test]
+    fn the_default_is_lowered_to_fit_and_a_configured_value_is_kept() {
+        let l = FdLimit {
+            before: 1024,
+            now: 4096,
+            hard: 4096,
+        };
+        assert_eq!(fit(&l, 10_000, false), 2016);
+        assert!(l.fits(2016));
+        assert_eq!(fit(&l, 10_000, true), 10_000);
+        assert_eq!(fit(&l, 100, false), 100);
+    }
+
+    #[test]
     fn raising_reaches_the_hard_limit() {
-        let limit = raise(1).expect("getrlimit works on Linux");
+        let limit = raise().expect("getrlimit works on Linux");
         assert!(limit.now == limit.hard || limit.hard == rlimit::INFINITY);
         assert!(limit.now >= limit.before);
     }

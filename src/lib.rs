@@ -136,9 +136,16 @@ impl Server {
                     config.routing.ban_time,
                 )
             };
+            // In the settings' own syntax, so the line can be compared with the file.
+            let members: Vec<String> = config
+                .routing
+                .members
+                .iter()
+                .map(|m| format!("{}={}", m.role, m.address))
+                .collect();
             tracing::info!(
-                advertised = ?config.routing.advertised_addresses,
-                members = ?config.routing.members,
+                advertised = %config.routing.advertised_addresses.join(","),
+                members = %members.join(","),
                 "routing across cluster members"
             );
             Arc::new(session::routed::Routing::new(
@@ -256,13 +263,26 @@ fn reload_hook(reloader: Arc<tls::reload::TlsReloader>, enabled: bool) -> admin:
 }
 
 /// The binary's entry point after the configuration is loaded: logging, runtime, signals.
-pub fn serve(config: Config, source: tls::reload::ConfigSource) -> Result<(), Error> {
+pub fn serve(mut config: Config, source: tls::reload::ConfigSource) -> Result<(), Error> {
     telemetry::init(
         config.log.format,
         &config.log.level,
         config.log.tls_handshake_debug,
     );
-    fdlimit::raise(config.client.max_connections);
+    if !config.ignored.is_empty() {
+        let list: Vec<String> = config.ignored.iter().map(ToString::to_string).collect();
+        tracing::info!(
+            "Neo4j settings boltgate does not use, ignored (boltgate --strict refuses them): {}",
+            list.join("; ")
+        );
+    }
+    if let Some(limit) = fdlimit::raise() {
+        let configured = config.effective_settings().iter().any(|(key, _, source)| {
+            key == "boltgate.client.max_connections" && source != "default"
+        });
+        config.client.max_connections =
+            fdlimit::fit(&limit, config.client.max_connections, configured);
+    }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -275,7 +295,7 @@ pub fn serve(config: Config, source: tls::reload::ConfigSource) -> Result<(), Er
             .map_err(|e| Error::Setup(e.to_string()))?;
         tracing::info!(
             listen = %addr,
-            tls_level = ?config.bolt.tls_level,
+            tls_level = %config.bolt.tls_level,
             upstream = %config.upstream.uri.address(),
             "boltgate listening"
         );

@@ -4,7 +4,7 @@
 
 use std::process::ExitCode;
 
-use boltgate::cli::{CertsCommand, Cli, Command, EXIT_CONFIG};
+use boltgate::cli::{CertsCommand, Cli, Command, ConfigCommand, GenerateCommand, EXIT_CONFIG};
 use boltgate::config::Config;
 use clap::Parser;
 
@@ -21,6 +21,31 @@ fn main() -> ExitCode {
             };
         }
     };
+    // Commands that need no configuration: they must work before one exists.
+    match &cli.command {
+        Some(Command::Config {
+            action: ConfigCommand::Default,
+        }) => {
+            print!("{}", boltgate::config::DEFAULT_CONF);
+            return ExitCode::SUCCESS;
+        }
+        Some(Command::Generate { what }) => {
+            let mut out = std::io::stdout().lock();
+            match what {
+                GenerateCommand::Man => {
+                    if let Err(e) = boltgate::cli::write_man(&mut out) {
+                        eprintln!("boltgate: cannot write the man page: {e}");
+                        return ExitCode::FAILURE;
+                    }
+                }
+                GenerateCommand::Completions { shell } => {
+                    boltgate::cli::write_completions(*shell, &mut out)
+                }
+            }
+            return ExitCode::SUCCESS;
+        }
+        _ => {}
+    }
     let args = &cli.config;
     let config = match Config::load(args.config.as_deref(), &args.overrides, args.load_options()) {
         Ok(config) => config,
@@ -36,8 +61,29 @@ fn main() -> ExitCode {
             return ExitCode::from(EXIT_CONFIG as u8);
         }
     };
+    // Serve and check-config run the same start-up checks, so what check-config passes serve
+    // starts, and what serve refuses check-config reports (all of it, exit 64).
+    let preflight = matches!(cli.command, None | Some(Command::CheckConfig))
+        .then(|| boltgate::tls::preflight::check(&config));
+    if let Some(report) = preflight.as_ref().filter(|r| !r.problems.is_empty()) {
+        for p in &report.problems {
+            eprintln!("{p}");
+        }
+        let n = report.problems.len();
+        eprintln!(
+            "boltgate: {n} configuration problem{}; nothing was started",
+            if n == 1 { "" } else { "s" }
+        );
+        return ExitCode::from(EXIT_CONFIG as u8);
+    }
     match cli.command {
         Some(Command::CheckConfig) => {
+            for w in preflight.iter().flat_map(|r| &r.warnings) {
+                println!("warning: {w}");
+            }
+            for ignored in &config.ignored {
+                println!("ignored (a Neo4j setting boltgate does not use): {ignored}");
+            }
             println!("configuration OK: {}", config.source);
             println!("upstream: {} ({})", config.upstream.uri, tls_words(&config));
             println!(
@@ -65,6 +111,7 @@ fn main() -> ExitCode {
                 ExitCode::FAILURE
             }
         }
+        Some(Command::Config { .. } | Command::Generate { .. }) => ExitCode::SUCCESS,
         None => match boltgate::serve(
             config,
             boltgate::tls::reload::ConfigSource {

@@ -289,9 +289,14 @@ fn https_endpoint_with_client_auth_require_refuses_a_client_without_a_certificat
     );
     assert_eq!(status.code(), Some(1), "reachable, not ready:\n{out}");
     assert!(out.contains("ready:        NO (503)"), "{out}");
-    // Without it, the endpoint is unreachable for status too.
+    // Without it, the endpoint is unreachable for status too, and status says what to pass.
     let (status, out) = run_boltgate(&["status", "--config", &config_path], WAIT);
     assert_eq!(status.code(), Some(2), "{out}");
+    assert!(
+        out.contains("The endpoint wants a client certificate")
+            && out.contains("pass --client-cert FILE --client-key FILE"),
+        "{out}"
+    );
 }
 
 #[test]
@@ -335,7 +340,10 @@ fn post_reload_reloads_tls_and_is_counted() {
     // Broken new material: the reload fails, says why, and the old certificate stays.
     std::fs::write(base.join("private.key"), "not a key").unwrap();
     let (status, body) = http(admin, "POST", "/reload");
-    assert_eq!(status, 500, "{body}");
+    assert_eq!(
+        status, 422,
+        "bad material is the files' fault, not a server error: {body}"
+    );
     assert!(body.contains("dbms.ssl.policy.bolt.private_key"), "{body}");
     assert_eq!(
         value(

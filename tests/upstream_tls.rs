@@ -132,6 +132,15 @@ fn bolt_s_refuses_a_wrong_host_or_untrusted_certificate_and_bolt_ssc_accepts_it(
     )]);
     let err = run(&untrusted, 1).expect_err("an unknown CA must be refused");
     assert!(err.contains("certificate"), "{err}");
+    // The log says which setting fixes it, not only rustls' UnknownIssuer.
+    assert!(
+        untrusted.log_contains("UnknownIssuer")
+            && untrusted
+                .log_contains("not signed by a CA in the system roots: point SSL_CERT_FILE")
+            && untrusted.log_contains("bolt+ssc:// in boltgate.upstream.uri"),
+        "{}",
+        untrusted.log()
+    );
 
     let any = Boltgate::start(&[(
         "boltgate.upstream.uri",
@@ -143,4 +152,25 @@ fn bolt_s_refuses_a_wrong_host_or_untrusted_certificate_and_bolt_ssc_accepts_it(
         any.log()
     );
     assert_eq!(run(&any, 5), Ok(5), "{}", any.log());
+}
+
+#[test]
+fn tls_to_a_plaintext_server_is_logged_with_the_setting_that_fixes_it() {
+    let db = FalkorDb::start();
+    // FalkorDB speaks plaintext Bolt only: it closes the connection on the ClientHello.
+    let gate = Boltgate::start(&[(
+        "boltgate.upstream.uri",
+        &format!("bolt+s://localhost:{}", db.bolt_port),
+    )]);
+    let err = run(&gate, 1).expect_err("TLS to a plaintext server fails");
+    assert!(err.contains("DatabaseUnavailable"), "{err}");
+    assert!(
+        gate.wait_for_log(
+            "the server closed the connection during the TLS handshake: if it does not speak TLS \
+             on this port, use bolt:// in boltgate.upstream.uri",
+            Duration::from_secs(5)
+        ),
+        "{}",
+        gate.log()
+    );
 }

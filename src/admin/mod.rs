@@ -52,7 +52,9 @@ pub type ReloadHook = Arc<
 pub enum ReloadError {
     /// Reload is switched off (e.g. `dbms.security.tls_reload_enabled=false`): 409, with the text.
     Disabled(String),
-    /// The new state was invalid; the old one stays: 500, with the text.
+    /// The new material or configuration does not validate; the old one stays: 422, with the
+    /// text. Not a 5xx: boltgate is fine, the files it was asked to take are not, and a
+    /// certificate manager retrying on 5xx would retry the same bad files.
     Failed(String),
 }
 
@@ -355,7 +357,7 @@ async fn route(state: &State, req: Request<Incoming>) -> Reply {
                 Ok(done) => text(StatusCode::OK, done),
                 Err(ReloadError::Disabled(why)) => text(StatusCode::CONFLICT, why),
                 Err(ReloadError::Failed(why)) => text(
-                    StatusCode::INTERNAL_SERVER_ERROR,
+                    StatusCode::UNPROCESSABLE_ENTITY,
                     format!("reload failed; the previous configuration stays in use: {why}"),
                 ),
             },

@@ -36,6 +36,8 @@ pub struct Endpoint {
     host: String,
     port: u16,
     tls: Option<Arc<rustls::ClientConfig>>,
+    /// Whether `--client-cert` was given, for the hint when the endpoint wants one.
+    client_cert: bool,
 }
 
 impl Endpoint {
@@ -69,6 +71,7 @@ impl Endpoint {
             host,
             port: addr.port,
             tls,
+            client_cert: client_cert.is_some(),
         })
     }
 
@@ -77,6 +80,23 @@ impl Endpoint {
         tokio::time::timeout(TIMEOUT, self.get_inner(path))
             .await
             .map_err(|_| format!("{}{path}: no answer within {TIMEOUT:?}", self.url))?
+            .map_err(|e| self.with_hint(e))
+    }
+
+    /// With TLS 1.3 a server that wants a client certificate refuses it after the handshake,
+    /// so the failure surfaces as an alert in the request; say which flags are missing.
+    fn with_hint(&self, e: String) -> String {
+        let refused = ["CertificateRequired", "HandshakeFailure", "BadCertificate"]
+            .iter()
+            .any(|alert| e.contains(alert));
+        if self.tls.is_some() && !self.client_cert && refused {
+            format!(
+                "{e}\nThe endpoint wants a client certificate (dbms.ssl.policy.https.client_auth): \
+                 pass --client-cert FILE --client-key FILE (a certificate its trusted_dir accepts)"
+            )
+        } else {
+            e
+        }
     }
 
     async fn get_inner(&self, path: &str) -> Result<(StatusCode, String), String> {
@@ -104,7 +124,8 @@ impl Endpoint {
     where
         S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     {
-        let err = |e: hyper::Error| format!("{}{path}: {e}", self.url);
+        // With its causes: hyper's own text ("connection error") hides the TLS alert.
+        let err = |e: hyper::Error| format!("{}{path}: {}", self.url, crate::listener::chain(&e));
         let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
             .await
             .map_err(err)?;

@@ -10,12 +10,13 @@ use std::time::Duration;
 
 use super::error::{ConfigError, ConfigErrors, Origin};
 use super::file::{self, Entry};
+use super::neo4j;
 use super::settings::{self, Unknown};
 use super::ssl_policy::{RawPolicy, Scope, Secret, SslPolicies, TLS_VERSIONS};
 use super::value::{self, ValueError};
 use super::{
-    Admin, BoltConnector, Client, ClientAuth, Config, HttpConnector, LoadOptions, Log, LogFormat,
-    Ocsp, ProxyProtocol, Routing, TlsLevel, Upstream, WebSocket,
+    Admin, BoltConnector, Client, ClientAuth, Config, HttpConnector, IgnoredSetting, LoadOptions,
+    Log, LogFormat, Ocsp, ProxyProtocol, Routing, TlsLevel, Upstream, WebSocket,
 };
 use crate::upstream::uri::Target;
 
@@ -57,6 +58,7 @@ struct Builder {
     /// Keys the build asked for; a test checks it is every key in the table.
     read: HashSet<String>,
     errors: Vec<ConfigError>,
+    ignored: Vec<IgnoredSetting>,
 }
 
 pub(super) fn build(
@@ -107,10 +109,15 @@ impl Builder {
             failed: HashSet::new(),
             read: HashSet::new(),
             errors,
+            ignored: Vec::new(),
         };
         for mut entry in file::merge(file_entries, set_entries) {
             if let Err(unknown) = settings::lookup(&entry.key) {
-                b.errors.push(unknown_error(entry, unknown));
+                if neo4j::is_neo4j_setting(&entry.key) {
+                    b.neo4j_setting(entry, opts.strict);
+                } else {
+                    b.errors.push(unknown_error(entry, unknown));
+                }
                 continue;
             }
             if let Err(e) = file::expand(&mut entry, opts.expand_commands) {
@@ -124,16 +131,64 @@ impl Builder {
     }
 }
 
+impl Builder {
+    /// A Neo4j setting boltgate does not use: ignored (listed at start-up), or an error with
+    /// `--strict`. `server.bolt.enabled=false` asks for something boltgate cannot do.
+    fn neo4j_setting(&mut self, entry: Entry, strict: bool) {
+        let Entry { key, value, at } = entry;
+        if matches!(
+            key.as_str(),
+            "server.bolt.enabled" | "dbms.connector.bolt.enabled"
+        ) && value::parse_bool(&value) == Ok(false)
+        {
+            self.errors.push(ConfigError::Invalid {
+                at,
+                key,
+                problem: "boltgate is a Bolt proxy and cannot run with its Bolt connector off"
+                    .to_string(),
+                hint: Some(
+                    "remove the line; to keep clients out, stop boltgate or point \
+                     server.bolt.listen_address at 127.0.0.1"
+                        .to_string(),
+                ),
+            });
+            return;
+        }
+        let equivalent = neo4j::equivalent(&key, &value);
+        if strict {
+            self.errors.push(ConfigError::Invalid {
+                at,
+                key,
+                problem: "a Neo4j setting boltgate does not use (refused with --strict)".into(),
+                hint: Some(match equivalent {
+                    Some(e) => format!("remove it; boltgate: {e}"),
+                    None => "remove it".to_string(),
+                }),
+            });
+            return;
+        }
+        self.ignored.push(IgnoredSetting {
+            key,
+            at,
+            equivalent,
+        });
+    }
+}
+
 fn unknown_error(entry: Entry, unknown: Unknown) -> ConfigError {
     let Entry { key, at, .. } = entry;
     match unknown {
         Unknown::Scope(scope) => ConfigError::UnknownScope { at, key, scope },
         Unknown::Renamed(new) => ConfigError::Renamed { at, key, new },
-        Unknown::Key { suggestion } => ConfigError::UnknownSetting {
-            at,
-            key,
-            suggestion,
-        },
+        Unknown::Key { suggestion } => {
+            // A typo of a Neo4j name is told its Neo4j name, not a far-off boltgate one.
+            let suggestion = neo4j::suggest(&key).map(str::to_string).or(suggestion);
+            ConfigError::UnknownSetting {
+                at,
+                key,
+                suggestion,
+            }
+        }
     }
 }
 
@@ -261,7 +316,7 @@ impl Builder {
         let trusted_dir = self.path(&key("trusted_dir"));
         let revoked_dir = self.path(&key("revoked_dir"));
         let verify_hostname = self.bool(&key("verify_hostname"));
-        let ciphers = self.optional(&key("ciphers"), value::parse_list);
+        let ciphers = self.optional(&key("ciphers"), value::parse_words);
         let tls_versions = self.get(&key("tls_versions"), parse_tls_versions);
         let client_auth = self.get(&key("client_auth"), |s| {
             value::parse_enum(s, ClientAuth::VARIANTS)
@@ -464,6 +519,7 @@ impl Builder {
                 tls_handshake_debug: tls_handshake_debug?,
             },
             admin: admin?,
+            ignored: self.ignored.clone(),
             effective: self.effective(),
         })
     }
@@ -554,7 +610,7 @@ fn absolute(path: PathBuf) -> PathBuf {
 
 /// `TLSv1.2`, `TLSv1.3`, case-insensitive, normalised to those spellings; at least one.
 fn parse_tls_versions(s: &str) -> Result<Vec<String>, ValueError> {
-    let items = value::parse_list(s)?;
+    let items = value::parse_words(s)?;
     if items.is_empty() {
         return Err(ValueError::with_hint(
             "no TLS version allowed",

@@ -49,7 +49,9 @@ pub fn parse(text: &str, path: &str) -> (Vec<Entry>, Vec<ConfigError>) {
             });
             continue;
         };
-        if let Some(first) = seen.get(key) {
+        // Neo4j's server.jvm.additional adds one JVM argument per line; each is kept.
+        let repeatable = super::neo4j::REPEATABLE.contains(&key);
+        if let Some(first) = seen.get(key).filter(|_| !repeatable) {
             errors.push(ConfigError::Duplicate {
                 at,
                 key: key.to_string(),

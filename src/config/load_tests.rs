@@ -319,6 +319,7 @@ fn command_expansion_needs_the_option() {
         &[],
         LoadOptions {
             expand_commands: true,
+            ..LoadOptions::default()
         },
     )
     .unwrap();
@@ -332,6 +333,7 @@ fn command_expansion_needs_the_option() {
         &[],
         LoadOptions {
             expand_commands: true,
+            ..LoadOptions::default()
         },
     )
     .unwrap_err()

@@ -12,6 +12,7 @@ pub mod error;
 pub mod file;
 #[cfg(test)]
 mod load_tests;
+pub mod neo4j;
 pub mod settings;
 pub mod ssl_policy;
 pub mod value;
@@ -235,7 +236,29 @@ pub struct Config {
     pub shutdown_grace_period: Duration,
     pub log: Log,
     pub admin: Admin,
+    /// Neo4j settings in the file that boltgate does not use (refused with `--strict`), in file
+    /// order; listed once at start-up.
+    pub ignored: Vec<IgnoredSetting>,
     effective: Vec<EffectiveSetting>,
+}
+
+/// A Neo4j setting boltgate accepted but does not use.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IgnoredSetting {
+    pub key: String,
+    pub at: Origin,
+    /// What boltgate does instead, when it has an equivalent.
+    pub equivalent: Option<&'static str>,
+}
+
+impl std::fmt::Display for IgnoredSetting {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.at, self.key)?;
+        match self.equivalent {
+            Some(e) => write!(f, " (boltgate: {e})"),
+            None => Ok(()),
+        }
+    }
 }
 
 impl Config {
@@ -251,6 +274,8 @@ impl Config {
 pub struct LoadOptions {
     /// `--expand-commands`: run `$(command)` values through `sh -c`, as Neo4j does.
     pub expand_commands: bool,
+    /// `--strict`: a Neo4j setting boltgate does not use is an error instead of being ignored.
+    pub strict: bool,
 }
 
 impl Config {

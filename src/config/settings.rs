@@ -205,9 +205,9 @@ pub static SETTINGS: &[Setting] = &[
     setting!("dbms.ssl.policy.<scope>.verify_hostname", Bool, Is("true"),
         "As a TLS client (cluster scope), check that the peer's certificate names the host connected to (DNS or IP SAN)."),
     setting!("dbms.ssl.policy.<scope>.ciphers", List, Unset,
-        "Allowed cipher suites, comma-separated IANA names; unset means the TLS library's defaults."),
+        "Allowed cipher suites, IANA names separated by commas or spaces; unset means the TLS library's defaults."),
     setting!("dbms.ssl.policy.<scope>.tls_versions", List, Is("TLSv1.2,TLSv1.3"),
-        "Allowed TLS versions, comma-separated: TLSv1.2, TLSv1.3."),
+        "Allowed TLS versions, separated by commas or spaces: TLSv1.2, TLSv1.3."),
     setting!("dbms.ssl.policy.<scope>.client_auth", ClientAuth, PerScope(["OPTIONAL", "REQUIRE", "OPTIONAL"]),
         "Client certificates: NONE (not asked), OPTIONAL (checked if sent), REQUIRE (mutual TLS)."),
     setting!("dbms.ssl.policy.<scope>.trust_all", Bool, Is("false"),
@@ -362,7 +362,7 @@ pub fn suggest(key: &str) -> Option<String> {
 }
 
 /// Levenshtein distance over bytes (keys are ASCII), in O(len) memory.
-fn edit_distance(a: &str, b: &str) -> usize {
+pub(crate) fn edit_distance(a: &str, b: &str) -> usize {
     let b = b.as_bytes();
     let mut row: Vec<usize> = (0..=b.len()).collect();
     for (i, ca) in a.bytes().enumerate() {

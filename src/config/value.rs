@@ -132,6 +132,26 @@ pub fn parse_list(s: &str) -> Result<Vec<String>, ValueError> {
     Ok(items)
 }
 
+/// A list separated by commas, whitespace or both: the manual writes `ciphers` and
+/// `tls_versions` either way (`TLSv1.2 TLSv1.3`, `TLSv1.2,TLSv1.3`).
+pub fn parse_words(s: &str) -> Result<Vec<String>, ValueError> {
+    if s.trim().is_empty() {
+        return Ok(Vec::new());
+    }
+    let items: Vec<String> = s
+        .split(|c: char| c == ',' || c.is_whitespace())
+        .filter(|w| !w.is_empty())
+        .map(str::to_string)
+        .collect();
+    if items.is_empty() || s.split(',').any(|item| item.trim().is_empty()) {
+        return Err(ValueError::with_hint(
+            format!("`{s}` has an empty item"),
+            "separate items with commas or spaces, e.g. TLSv1.2,TLSv1.3",
+        ));
+    }
+    Ok(items)
+}
+
 /// A listen address: `host:port`, `[ipv6]:port`, or `:port` for all interfaces (as in Neo4j).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ListenAddress {
@@ -338,6 +358,25 @@ mod tests {
             .unwrap_err()
             .problem
             .contains("too large"));
+    }
+
+    #[test]
+    fn words_separated_by_commas_spaces_or_both() {
+        for text in [
+            "TLSv1.2 TLSv1.3",
+            "TLSv1.2,TLSv1.3",
+            " TLSv1.2 ,  TLSv1.3 ",
+            "TLSv1.2\tTLSv1.3",
+        ] {
+            assert_eq!(
+                parse_words(text).unwrap(),
+                ["TLSv1.2", "TLSv1.3"],
+                "{text:?}"
+            );
+        }
+        assert!(parse_words("").unwrap().is_empty());
+        assert!(parse_words("TLSv1.2,,TLSv1.3").is_err());
+        assert!(parse_words("TLSv1.2, ,TLSv1.3").is_err());
     }
 
     #[test]

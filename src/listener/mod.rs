@@ -348,11 +348,19 @@ pub(crate) fn chain(e: &dyn std::error::Error) -> String {
 /// Puts the negotiated TLS parameters on the connection's span, once.
 fn record_tls(conn: &rustls::ServerConnection) {
     let span = tracing::Span::current();
+    // Neo4j's and IANA's spellings (TLSv1.3, TLS_AES_256_GCM_SHA384), as in the configuration,
+    // not rustls' Debug ones (TLSv1_3, TLS13_AES_256_GCM_SHA384).
     if let Some(v) = conn.protocol_version() {
-        span.record("tls.version", field::debug(v));
+        span.record(
+            "tls.version",
+            field::display(crate::tls::suites::protocol_name(v)),
+        );
     }
     if let Some(suite) = conn.negotiated_cipher_suite() {
-        span.record("tls.cipher", field::debug(suite.suite()));
+        span.record(
+            "tls.cipher",
+            field::display(crate::tls::suites::name(suite)),
+        );
     }
     if let Some(sni) = conn.server_name() {
         span.record("tls.sni", sni);

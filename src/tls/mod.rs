@@ -23,6 +23,7 @@ pub mod inspect;
 pub mod ocsp;
 pub mod pem;
 pub mod policy;
+pub mod preflight;
 pub mod reload;
 pub mod resolver;
 pub mod revocation;

@@ -371,9 +371,10 @@ fn decrypt(
             ),
         )
     };
+    // Named after the password: that is the line to fix.
     let wrong_password = || {
         file_error(
-            setting,
+            password_setting,
             path,
             format!("cannot decrypt the key: {password_setting} is not its passphrase"),
         )

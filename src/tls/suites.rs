@@ -65,6 +65,15 @@ pub fn version_name(v: &SupportedProtocolVersion) -> &'static str {
     }
 }
 
+/// A negotiated version by Neo4j's name (`TLSv1.3`).
+pub fn protocol_name(v: rustls::ProtocolVersion) -> &'static str {
+    match v {
+        rustls::ProtocolVersion::TLSv1_3 => "TLSv1.3",
+        rustls::ProtocolVersion::TLSv1_2 => "TLSv1.2",
+        _ => "other",
+    }
+}
+
 fn supported_names() -> String {
     SUITES
         .iter()
@@ -167,6 +176,13 @@ pub fn select(
             });
         }
     }
+    if ciphers.is_none() {
+        // The library's defaults for a version the policy does not enable are not the operator's
+        // doing: drop them silently rather than warn about settings nobody wrote.
+        provider
+            .cipher_suites
+            .retain(|s| versions.contains(&s.version()));
+    }
     let unused: Vec<_> = provider
         .cipher_suites
         .iter()
@@ -259,6 +275,17 @@ mod tests {
     fn tls11_is_refused() {
         let e = sel(None, &["TLSv1.1"]).unwrap_err();
         assert!(e.contains("TLSv1.2 and TLSv1.3 only"), "{e}");
+    }
+
+    #[test]
+    fn default_ciphers_of_a_disabled_version_are_no_warning() {
+        let (p, v, w) = sel(None, &["TLSv1.3"]).unwrap();
+        assert_eq!(v.len(), 1);
+        assert!(w.is_empty(), "{w:?}");
+        assert!(p
+            .cipher_suites
+            .iter()
+            .all(|s| s.version() == &rustls::version::TLS13));
     }
 
     #[test]

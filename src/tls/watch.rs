@@ -60,7 +60,7 @@ pub async fn run(reloader: Arc<TlsReloader>, interval: Duration) {
             .unwrap_or_default()
     };
     let paths = reloader.watched_paths().await;
-    tracing::info!(every = ?interval, paths = paths.len(), "watching the TLS files for changes");
+    tracing::info!(every = %crate::config::value::format_duration(interval), paths = paths.len(), "watching the TLS files for changes");
     let mut baseline = look(paths).await;
     let mut pending: Option<Snapshot> = None;
     let mut ticks = tokio::time::interval(interval);

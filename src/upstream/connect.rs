@@ -30,11 +30,13 @@ pub enum UpstreamError {
     },
     #[error("connecting to {addr} timed out after {timeout:?}")]
     ConnectTimeout { addr: String, timeout: Duration },
-    #[error("TLS handshake with {addr} failed: {source}")]
+    #[error("TLS handshake with {addr} failed: {source}{}", hint_suffix(hint))]
     Tls {
         addr: String,
         #[source]
         source: std::io::Error,
+        /// Which setting fixes it, when the failure says (see [`tls_hint`]).
+        hint: Option<&'static str>,
     },
     #[error("Bolt handshake with {addr} failed: {problem}")]
     Handshake { addr: String, problem: String },
@@ -148,11 +150,72 @@ impl UpstreamError {
     }
 }
 
+fn hint_suffix(hint: &Option<&'static str>) -> String {
+    hint.map(|h| format!(" ({h})")).unwrap_or_default()
+}
+
+/// The setting that fixes a failed upstream TLS handshake, from what failed: an operator reading
+/// "UnknownIssuer" should not have to know which of boltgate's settings chooses the roots.
+pub fn tls_hint(e: &std::io::Error, cluster_policy: bool) -> Option<&'static str> {
+    use rustls::{CertificateError, Error as Tls};
+    let tls = e.get_ref().and_then(|inner| inner.downcast_ref::<Tls>());
+    Some(match (tls, cluster_policy) {
+        (Some(Tls::InvalidCertificate(CertificateError::UnknownIssuer)), true) => {
+            "the server's certificate is not signed by a CA in dbms.ssl.policy.cluster.trusted_dir: \
+             put that CA's certificate there"
+        }
+        (Some(Tls::InvalidCertificate(CertificateError::UnknownIssuer)), false) => {
+            "the server's certificate is not signed by a CA in the system roots: point \
+             SSL_CERT_FILE at its CA, or enable dbms.ssl.policy.cluster with the CA in its \
+             trusted_dir, or accept any certificate with bolt+ssc:// in boltgate.upstream.uri"
+        }
+        (
+            Some(Tls::InvalidCertificate(
+                CertificateError::NotValidForName | CertificateError::NotValidForNameContext { .. },
+            )),
+            true,
+        ) => "connect by a name the certificate holds, or set dbms.ssl.policy.cluster.verify_hostname=false",
+        (
+            Some(Tls::InvalidCertificate(
+                CertificateError::NotValidForName | CertificateError::NotValidForNameContext { .. },
+            )),
+            false,
+        ) => "use a host name the certificate holds in boltgate.upstream.uri, or bolt+ssc:// to skip the check",
+        (Some(Tls::InvalidCertificate(_)), _) => {
+            "the server's certificate was refused; see the reason above and fix it on the server"
+        }
+        (Some(Tls::AlertReceived(_)), false) => {
+            "the server refused the handshake; if it requires a client certificate, enable \
+             dbms.ssl.policy.cluster with boltgate's certificate and key"
+        }
+        (Some(Tls::InvalidMessage(_)), _) => {
+            "the server does not answer in TLS on this port: use bolt:// in boltgate.upstream.uri \
+             (and leave dbms.ssl.policy.cluster.enabled=false)"
+        }
+        (None, _)
+            if matches!(
+                e.kind(),
+                std::io::ErrorKind::UnexpectedEof
+                    | std::io::ErrorKind::ConnectionReset
+                    | std::io::ErrorKind::ConnectionAborted
+            ) =>
+        {
+            "the server closed the connection during the TLS handshake: if it does not speak TLS \
+             on this port, use bolt:// in boltgate.upstream.uri (and leave \
+             dbms.ssl.policy.cluster.enabled=false); if it wants a client certificate, enable \
+             dbms.ssl.policy.cluster"
+        }
+        _ => return None,
+    })
+}
+
 /// How to reach the one upstream server, built once at start.
 pub struct Upstream {
     pub target: Target,
     /// Replaced by a TLS reload ([`Upstream::reload_tls`]); each dial clones the current one.
     tls: std::sync::RwLock<Option<(tokio_rustls::TlsConnector, ServerName<'static>)>>,
+    /// Whether the TLS above is the cluster policy's (for [`tls_hint`]).
+    cluster_policy: std::sync::atomic::AtomicBool,
     connect_timeout: Duration,
 }
 
@@ -180,6 +243,7 @@ impl Upstream {
         Ok(Upstream {
             target,
             tls: std::sync::RwLock::new(tls),
+            cluster_policy: std::sync::atomic::AtomicBool::new(cluster.is_some()),
             connect_timeout,
         })
     }
@@ -192,6 +256,8 @@ impl Upstream {
     ) -> Result<(), tls::TlsError> {
         let tls = tls_for(&self.target, cluster, ocsp_required)?;
         *self.tls.write().unwrap_or_else(|e| e.into_inner()) = tls;
+        self.cluster_policy
+            .store(cluster.is_some(), std::sync::atomic::Ordering::Relaxed);
         Ok(())
     }
 
@@ -362,6 +428,11 @@ impl Upstream {
                     })?
                     .map_err(|source| UpstreamError::Tls {
                         addr: addr.clone(),
+                        hint: tls_hint(
+                            &source,
+                            self.cluster_policy
+                                .load(std::sync::atomic::Ordering::Relaxed),
+                        ),
                         source,
                     })?;
                 Stream::ClientTls(Box::new(tls))

@@ -11,6 +11,7 @@
 //! - [`observability`]: `/metrics` per member and mode, the members' HELLO routing context,
 //!   `CALL dbms.security.reloadTLS()` in routed mode.
 //! - [`bolt4`]: Bolt 4.2 members (the routing procedure instead of ROUTE).
+//! - [`two_gates`]: two boltgate instances advertising both addresses; one drains on SIGTERM.
 
 #[path = "../common/mod.rs"]
 mod common;
@@ -22,3 +23,4 @@ mod fake_cluster;
 mod falkordb;
 mod mtls;
 mod observability;
+mod two_gates;
