@@ -257,6 +257,10 @@ pub fn serve(config: Config, source: tls::reload::ConfigSource) -> Result<(), Er
         &config.log.level,
         config.log.tls_handshake_debug,
     );
+    telemetry::configure_repeats(
+        config.hardening.log_repeat_interval,
+        config.hardening.log_repeat_burst,
+    );
     fdlimit::raise(config.client.max_connections);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -275,11 +279,20 @@ pub fn serve(config: Config, source: tls::reload::ConfigSource) -> Result<(), Er
             "boltgate listening"
         );
         let signals = tokio::spawn(signals(shutdown.clone(), server.reloader()));
+        let repeats = tokio::spawn(async {
+            let mut every = tokio::time::interval(telemetry::repeat_interval());
+            loop {
+                every.tick().await;
+                telemetry::flush_repeats();
+            }
+        });
         let watch = config
             .tls_reload_watch
             .map(|every| tokio::spawn(tls::watch::run(server.reloader(), every)));
         server.run(shutdown).await;
         signals.abort();
+        repeats.abort();
+        telemetry::flush_all_repeats();
         if let Some(watch) = watch {
             watch.abort();
         }

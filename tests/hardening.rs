@@ -61,3 +61,53 @@ fn a_closed_log_sink_neither_stops_start_up_nor_signal_handling() {
         "SIGTERM must still stop boltgate cleanly (exit 0): {status:?}"
     );
 }
+
+/// A client hammering a full proxy: 300 connections refused at max_connections make a handful
+/// of lines and a summary with the count, not 300 lines.
+#[test]
+fn refused_connections_are_summarised_not_logged_one_line_each() {
+    let gate = common::Boltgate::start(&[
+        ("boltgate.upstream.uri", "bolt://127.0.0.1:1"),
+        ("boltgate.client.max_connections", "1"),
+        ("boltgate.log.repeat_interval", "2s"),
+        ("boltgate.log.repeat_burst", "5"),
+    ]);
+    // Holds the one permit (the handshake timeout is 10 s).
+    let _holder = TcpStream::connect(gate.addr).unwrap();
+    std::thread::sleep(Duration::from_millis(200));
+    for _ in 0..300 {
+        if let Ok(s) = TcpStream::connect_timeout(&gate.addr, Duration::from_secs(2)) {
+            drop(s);
+        }
+    }
+    let summarised = |log: &str| -> u64 {
+        log.lines()
+            .filter(|l| l.contains("suppressed in the last") && l.contains("max_connections"))
+            .filter_map(|l| {
+                l.split("suppressed=")
+                    .nth(1)?
+                    .split_whitespace()
+                    .next()?
+                    .parse::<u64>()
+                    .ok()
+            })
+            .sum()
+    };
+    let logged = |log: &str| log.matches("max_connections reached").count() as u64;
+    let complete = common::wait_until(Duration::from_secs(10), || {
+        let log = gate.log();
+        summarised(&log) + logged(&log) >= 300
+    });
+    let log = gate.log();
+    assert!(
+        complete,
+        "every refusal is logged or counted in a summary:\n{log}"
+    );
+    assert_eq!(summarised(&log) + logged(&log), 300, "{log}");
+    let lines = log
+        .lines()
+        .filter(|l| l.contains("max_connections"))
+        .count();
+    assert!(lines <= 20, "{lines} lines for 300 refusals:\n{log}");
+    assert!(summarised(&log) > 0, "{log}");
+}

@@ -14,8 +14,8 @@ use super::settings::{self, Unknown};
 use super::ssl_policy::{RawPolicy, Scope, Secret, SslPolicies, TLS_VERSIONS};
 use super::value::{self, ValueError};
 use super::{
-    Admin, BoltConnector, Client, ClientAuth, Config, HttpConnector, LoadOptions, Log, LogFormat,
-    Ocsp, ProxyProtocol, Routing, TlsLevel, Upstream, WebSocket,
+    Admin, BoltConnector, Client, ClientAuth, Config, Hardening, HttpConnector, LoadOptions, Log,
+    LogFormat, Ocsp, ProxyProtocol, Routing, TlsLevel, Upstream, WebSocket,
 };
 use crate::upstream::uri::Target;
 
@@ -372,6 +372,7 @@ impl Builder {
         });
         let tls_handshake_debug = self.bool("boltgate.log.tls_handshake_debug");
         let admin = self.admin();
+        let hardening = self.hardening();
 
         // Rules between settings.
         // Checked on `enabled` alone, so a bad value elsewhere in the bolt policy does not hide it.
@@ -462,7 +463,48 @@ impl Builder {
                 tls_handshake_debug: tls_handshake_debug?,
             },
             admin: admin?,
+            hardening: hardening?,
             effective: self.effective(),
+        })
+    }
+
+    /// `boltgate.client.max_nesting_depth`, `boltgate.routing.max_databases`,
+    /// `boltgate.procedures.*`, `boltgate.admin.*`, `boltgate.log.repeat_*`.
+    fn hardening(&mut self) -> Option<Hardening> {
+        let at_least_one = |s: &str| match s.parse::<usize>() {
+            Ok(n) if n >= 1 => Ok(n),
+            _ => Err(ValueError::with_hint(
+                format!("`{s}` is not a whole number of at least 1"),
+                "e.g. 200",
+            )),
+        };
+        let max_nesting_depth = self.get("boltgate.client.max_nesting_depth", at_least_one);
+        let max_databases = self.get("boltgate.routing.max_databases", at_least_one);
+        let users = self.get(
+            "boltgate.procedures.reload_tls_allowed_users",
+            value::parse_list,
+        );
+        let token_file = self.optional("boltgate.admin.token_file", |s| Ok(PathBuf::from(s)));
+        let hosts = self.get("boltgate.admin.allowed_hosts", |s| {
+            Ok(value::parse_list(s)?
+                .into_iter()
+                .map(|h| h.to_ascii_lowercase())
+                .collect())
+        });
+        let interval = self.duration("boltgate.log.repeat_interval", false);
+        let burst = self.get("boltgate.log.repeat_burst", |s| {
+            s.parse::<usize>().map_err(|_| {
+                ValueError::with_hint(format!("`{s}` is not a whole number"), "e.g. 5")
+            })
+        });
+        Some(Hardening {
+            max_nesting_depth: max_nesting_depth?,
+            max_databases: max_databases?,
+            reload_tls_allowed_users: users?,
+            admin_token_file: token_file?,
+            admin_allowed_hosts: hosts?,
+            log_repeat_interval: interval?,
+            log_repeat_burst: burst?,
         })
     }
 
