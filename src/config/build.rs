@@ -558,6 +558,14 @@ impl Builder {
                     Some(v) if known.setting.is_secret() && !v.is_empty() => {
                         super::ssl_policy::REDACTED.to_string()
                     }
+                    Some(v)
+                        if matches!(
+                            known.setting.kind,
+                            settings::Kind::Uri | settings::Kind::HttpUrl
+                        ) || key == MEMBERS =>
+                    {
+                        redact_userinfo(&v)
+                    }
                     v => v.unwrap_or_default(),
                 };
                 (key, value, at.to_string())
@@ -568,17 +576,7 @@ impl Builder {
     }
 }
 
-/// The URI with any `user:password@` replaced, so an error message does not print a password.
-fn redact_userinfo(uri: &str) -> String {
-    let Some((scheme, rest)) = uri.split_once("://") else {
-        return uri.to_string();
-    };
-    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
-    match rest[..authority_end].rfind('@') {
-        Some(at) => format!("{scheme}://{}{}", super::ssl_policy::REDACTED, &rest[at..]),
-        None => uri.to_string(),
-    }
-}
+use value::redact_userinfo;
 
 /// Relative to the working directory, as the process sees it at load time.
 fn absolute(path: PathBuf) -> PathBuf {
@@ -751,7 +749,8 @@ mod tests {
             redact_userinfo("bolt://neo4j:secret@db:7687/x"),
             "bolt://<redacted>@db:7687/x"
         );
-        assert_eq!(redact_userinfo("bolt://db?a=b@c"), "bolt://db?a=b@c");
+        // An `@` anywhere may end a password holding `?`: everything before it is hidden.
+        assert_eq!(redact_userinfo("bolt://db?a=b@c"), "bolt://<redacted>@c");
         assert_eq!(redact_userinfo("no scheme"), "no scheme");
     }
 }

@@ -20,6 +20,7 @@
 //! need an async HTTP stack; ureq (built without TLS, as OCSP is plain HTTP) is a few small
 //! crates, where hyper + hyper-util + http-body-util would be the biggest dependency here.
 
+use crate::config::value::redact_userinfo;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
@@ -219,12 +220,14 @@ pub fn aia_url(leaf: &CertificateDer<'_>) -> Option<url::Url> {
 
 /// POSTs `body` to `url` (RFC 6960 A.1) on a blocking thread and returns the body of a 200.
 pub async fn fetch(url: &url::Url, body: Vec<u8>) -> Result<Vec<u8>, OcspError> {
-    let target = url.to_string();
+    let task_url = url.to_string();
+    let target = redact_userinfo(&task_url);
     let err = |problem: String| OcspError::Fetch {
+        // ureq's errors may quote the URL, credentials included.
+        problem: problem.replace(&task_url, &target),
         url: target.clone(),
-        problem,
     };
-    let task_url = target.clone();
+    let task_url = task_url.clone();
     let joined = tokio::task::spawn_blocking(move || {
         let agent: ureq::Agent = ureq::Agent::config_builder()
             .timeout_global(Some(FETCH_TIMEOUT))
@@ -544,7 +547,7 @@ async fn run(
     cached: Arc<std::sync::Mutex<Option<Cached>>>,
     metrics: Metrics,
 ) {
-    let url = source.url.to_string();
+    let url = redact_userinfo(source.url.as_str());
     let lock = || cached.lock().unwrap_or_else(|e| e.into_inner());
     let staple = |der: Option<Vec<u8>>, this_update: Option<SystemTime>| {
         cert.set_ocsp(der);

@@ -160,8 +160,9 @@ fn staple_source(config: &Config, policy: &TlsPolicy) -> Result<StapleSource, Tl
             return Err(TlsError::Setting {
                 setting: "server.bolt.ocsp_stapling_enabled".into(),
                 problem: format!(
-                    "the bolt certificate's OCSP responder {url} is not http://; set \
-                     boltgate.ocsp.responder_url"
+                    "the bolt certificate's OCSP responder {} is not http://; set \
+                     boltgate.ocsp.responder_url",
+                    crate::config::value::redact_userinfo(url.as_str())
                 ),
             })
         }
