@@ -48,6 +48,10 @@ pub struct Context {
     /// Close a client that has been idle (READY, nothing outstanding) this long.
     pub idle_timeout: Option<Duration>,
     pub max_message_size: usize,
+    /// `boltgate.client.max_nesting_depth`: deeper client messages are refused, not forwarded.
+    pub max_nesting_depth: usize,
+    /// `boltgate.procedures.reload_tls_allowed_users`.
+    pub reload_tls_allowed_users: Vec<String>,
     pub shutdown: Shutdown,
     pub metrics: crate::admin::Metrics,
 }

@@ -133,7 +133,7 @@ async fn client_to_upstream(
     local: &Local,
 ) -> Result<End, SessionError> {
     let mut drain_seen = false;
-    let mut procedures = Procedures::default();
+    let mut procedures = Procedures::new(ctx.max_nesting_depth);
     // The access mode of the open explicit transaction: RUNs inside it carry no mode of their own.
     let mut tx_mode: Option<AccessMode> = None;
     let mut idle = buffers::Idle::new();

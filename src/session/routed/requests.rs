@@ -56,6 +56,12 @@ impl Session<'_> {
         }
         let failed_before = self.tracker.state() == ServerState::Failed;
         self.tracker.on_request(kind);
+        if matches!(
+            kind,
+            RequestKind::Hello | RequestKind::Logon | RequestKind::Logoff
+        ) {
+            self.procedures.on_forwarded(self.version, &raw);
+        }
         match kind {
             RequestKind::Hello => {
                 self.hello = Some(raw.as_bytes().clone());
