@@ -141,8 +141,13 @@ impl Server {
                 members = ?config.routing.members,
                 "routing across cluster members"
             );
+            metrics.set_max_databases(config.hardening.max_databases);
             Arc::new(session::routed::Routing::new(
-                Arc::new(registry.with_metrics(metrics.clone())),
+                Arc::new(
+                    registry
+                        .with_max_tables(config.hardening.max_databases)
+                        .with_metrics(metrics.clone()),
+                ),
                 session::intercept::Advertised {
                     addresses: config.routing.advertised_addresses.clone(),
                     ttl: config.routing.ttl,

@@ -129,7 +129,11 @@ fn metrics_move_as_a_driver_session_runs_and_parse_as_prometheus_text() {
     assert_eq!(status, 403, "{body}");
     assert!(body.contains("boltgate.admin.token_file"), "{body}");
     assert_eq!(http(admin, "GET", "/nope").0, 404);
-    assert_eq!(http(admin, "POST", "/metrics").0, 403, "every POST needs credentials");
+    assert_eq!(
+        http(admin, "POST", "/metrics").0,
+        403,
+        "every POST needs credentials"
+    );
 
     // The operator's view.
     let config_path = gate.config_path().display().to_string();

@@ -220,7 +220,7 @@ impl Session<'_> {
         let table = registry
             .table(db, mode, bookmarks, &fetcher)
             .await
-            .map_err(|e| (DATABASE_UNAVAILABLE, format!("boltgate: {e}")))?;
+            .map_err(|e| (e.code(), format!("boltgate: {e}")))?;
         let mut tried: Vec<String> = Vec::new();
         loop {
             let balancer = &registry.balancer;
