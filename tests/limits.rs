@@ -127,24 +127,6 @@ fn tls_handshake_debug_logs_the_handshake_steps() {
     assert!(log.contains("TLS established"), "{log}");
 }
 
-/// RUN "RETURN $x AS x" with `x` nested `depth` lists deep around a 1, chunked, hand-encoded
-/// (an encoder would recurse 10,000 deep).
-fn nested_run(depth: usize) -> Vec<u8> {
-    let q = b"RETURN $x AS x";
-    let mut msg = vec![0xB3, 0x10, 0x80 | q.len() as u8];
-    msg.extend_from_slice(q);
-    msg.extend_from_slice(&[0xA1, 0x81, b'x']);
-    msg.extend(std::iter::repeat_n(0x91u8, depth));
-    msg.extend_from_slice(&[0x01, 0xA0]);
-    let mut framed = Vec::new();
-    for chunk in msg.chunks(0xFFFF) {
-        framed.extend_from_slice(&(chunk.len() as u16).to_be_bytes());
-        framed.extend_from_slice(chunk);
-    }
-    framed.extend_from_slice(&[0, 0]);
-    framed
-}
-
 /// FalkorDB crashes on deeply nested parameters: a 10,000-deep RUN is refused by boltgate with
 /// a FAILURE and never forwarded; after RESET the session works, and so do the others.
 #[test]
@@ -157,7 +139,7 @@ fn a_message_nested_beyond_the_limit_is_refused_and_the_session_recovers_after_r
     c.login(&HELLO_5_AND_4_4);
 
     // Within the limit: forwarded and answered by FalkorDB.
-    c.send_raw(&nested_run(5));
+    c.send_raw(&common::bolt::nested_run(5));
     c.pull_all();
     let got: Vec<Got> = (0..3).map(|_| c.recv(WAIT)).collect();
     assert!(
@@ -167,7 +149,7 @@ fn a_message_nested_beyond_the_limit_is_refused_and_the_session_recovers_after_r
     );
 
     // Beyond it, with a PULL pipelined behind: FAILURE, then IGNORED, as from a server.
-    c.send_raw(&nested_run(10_000));
+    c.send_raw(&common::bolt::nested_run(10_000));
     c.pull_all();
     let failure = c.recv(WAIT);
     let Got::Message(r @ Response::Failure(_)) = &failure else {

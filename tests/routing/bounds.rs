@@ -113,3 +113,44 @@ fn per_database_state_stays_bounded_whatever_names_clients_send() {
         "RSS grew from {rss_before} to {rss_after} KiB"
     );
 }
+
+/// The nesting limit in routed mode: refused before any member sees it, and the session goes
+/// on after RESET.
+#[test]
+fn a_message_nested_beyond_the_limit_never_reaches_a_member() {
+    use super::common::bolt::{failure_of, nested_run, Got, RawBolt, HELLO_5_AND_4_4};
+    use boltgate_proto::message::{Request, Response};
+    use boltgate_proto::packstream::Value;
+    const WAIT: std::time::Duration = std::time::Duration::from_secs(10);
+
+    let cluster = FakeCluster::start(None);
+    let gate = super::fake_cluster::start_gate(&cluster, &[]);
+    let mut c = RawBolt::connect(gate.addr);
+    c.login(&HELLO_5_AND_4_4);
+    c.send_raw(&nested_run(10_000));
+    c.pull_all();
+    let got = c.recv(WAIT);
+    let Got::Message(r @ Response::Failure(_)) = &got else {
+        panic!("expected a FAILURE, got {got:?}\n{}", gate.log());
+    };
+    assert_eq!(failure_of(r).unwrap().0, "Neo.ClientError.Request.Invalid");
+    assert_eq!(c.recv(WAIT), Got::Message(Response::Ignored));
+    c.send(&Request::Reset);
+    assert!(matches!(c.recv(WAIT), Got::Message(Response::Success(_))));
+    c.run_and_pull("RETURN 7");
+    let got: Vec<Got> = (0..3).map(|_| c.recv(WAIT)).collect();
+    let Got::Message(Response::Record(record)) = &got[1] else {
+        panic!("{got:?}\n{}", gate.log());
+    };
+    assert_eq!(record.data[0], Value::Integer(7));
+    for i in 0..3 {
+        assert!(
+            !cluster.received(i).iter().any(|r| r
+                .message
+                .as_bytes()
+                .windows(64)
+                .any(|w| w.iter().all(|&b| b == 0x91))),
+            "the deep message reached m{i}"
+        );
+    }
+}
