@@ -148,8 +148,13 @@ impl Server {
                 members = %members.join(","),
                 "routing across cluster members"
             );
+            metrics.set_max_databases(config.hardening.max_databases);
             Arc::new(session::routed::Routing::new(
-                Arc::new(registry.with_metrics(metrics.clone())),
+                Arc::new(
+                    registry
+                        .with_max_tables(config.hardening.max_databases)
+                        .with_metrics(metrics.clone()),
+                ),
                 session::intercept::Advertised {
                     addresses: config.routing.advertised_addresses.clone(),
                     ttl: config.routing.ttl,
@@ -170,6 +175,8 @@ impl Server {
             handshake_timeout: config.client.handshake_timeout,
             idle_timeout: config.client.idle_timeout,
             max_message_size: config.max_message_size,
+            max_nesting_depth: config.hardening.max_nesting_depth,
+            reload_tls_allowed_users: config.hardening.reload_tls_allowed_users.clone(),
             shutdown: shutdown.clone(),
             metrics: metrics.clone(),
         });
@@ -269,6 +276,10 @@ pub fn serve(mut config: Config, source: tls::reload::ConfigSource) -> Result<()
         &config.log.level,
         config.log.tls_handshake_debug,
     );
+    telemetry::configure_repeats(
+        config.hardening.log_repeat_interval,
+        config.hardening.log_repeat_burst,
+    );
     if !config.ignored.is_empty() {
         let list: Vec<String> = config.ignored.iter().map(ToString::to_string).collect();
         tracing::info!(
@@ -300,11 +311,20 @@ pub fn serve(mut config: Config, source: tls::reload::ConfigSource) -> Result<()
             "boltgate listening"
         );
         let signals = tokio::spawn(signals(shutdown.clone(), server.reloader()));
+        let repeats = tokio::spawn(async {
+            let mut every = tokio::time::interval(telemetry::repeat_interval());
+            loop {
+                every.tick().await;
+                telemetry::flush_repeats();
+            }
+        });
         let watch = config
             .tls_reload_watch
             .map(|every| tokio::spawn(tls::watch::run(server.reloader(), every)));
         server.run(shutdown).await;
         signals.abort();
+        repeats.abort();
+        telemetry::flush_all_repeats();
         if let Some(watch) = watch {
             watch.abort();
         }

@@ -122,7 +122,7 @@ fn main() -> ExitCode {
         ) {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
-                eprintln!("boltgate: {e}");
+                boltgate::telemetry::eprint_line(format_args!("boltgate: {e}"));
                 ExitCode::FAILURE
             }
         },

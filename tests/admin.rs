@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use boltgate_proto::message::{Begin, Request};
 use boltgate_proto::packstream::Map;
-use common::admin::{exchange, http, scrape, value};
+use common::admin::{exchange, exchange_with, http, http_with, scrape, value};
 use common::bolt::{Got, RawBolt, HELLO_5_AND_4_4};
 use common::boltgate::run_boltgate;
 use common::{free_addr, Boltgate, FalkorDb, TestPki};
@@ -19,6 +19,8 @@ use rustls_pki_types::pem::PemObject;
 use serde_json::json;
 
 const WAIT: Duration = Duration::from_secs(15);
+const TOKEN: &str = "5f0c8e2a9b7d4c1e8f6a3b2c1d0e9f8a";
+const BEARER: (&str, &str) = ("Authorization", "Bearer 5f0c8e2a9b7d4c1e8f6a3b2c1d0e9f8a");
 const PY_TIMEOUT: Duration = Duration::from_secs(120);
 
 fn wait_ready(addr: SocketAddr, want: u16) -> String {
@@ -122,15 +124,16 @@ fn metrics_move_as_a_driver_session_runs_and_parse_as_prometheus_text() {
     assert!(!config.contains("hunter2"), "{config}");
 
     // Routes that are not there, or not with that method.
-    // POST /reload runs the TLS reload; here dbms.security.tls_reload_enabled=false.
+    // POST /reload changes state: without a token file or a client certificate, nobody.
     let (status, body) = http(admin, "POST", "/reload");
-    assert_eq!(status, 409, "{body}");
-    assert!(
-        body.contains("dbms.security.tls_reload_enabled=false"),
-        "{body}"
-    );
+    assert_eq!(status, 403, "{body}");
+    assert!(body.contains("boltgate.admin.token_file"), "{body}");
     assert_eq!(http(admin, "GET", "/nope").0, 404);
-    assert_eq!(http(admin, "POST", "/metrics").0, 405);
+    assert_eq!(
+        http(admin, "POST", "/metrics").0,
+        403,
+        "every POST needs credentials"
+    );
 
     // The operator's view.
     let config_path = gate.config_path().display().to_string();
@@ -314,9 +317,12 @@ fn post_reload_reloads_tls_and_is_counted() {
     let db = FalkorDb::start();
     let pki = TestPki::new();
     let base = pki.server_policy_dir("bolt");
+    let token_file = base.join("admin.token");
+    std::fs::write(&token_file, format!("{TOKEN}\n")).unwrap();
     let (gate, admin) = gate_with_admin(
         &db,
         &[
+            ("boltgate.admin.token_file", token_file.to_str().unwrap()),
             ("dbms.security.tls_reload_enabled", "true"),
             ("server.bolt.tls_level", "OPTIONAL"),
             ("dbms.ssl.policy.bolt.enabled", "true"),
@@ -327,7 +333,7 @@ fn post_reload_reloads_tls_and_is_counted() {
             ("dbms.ssl.policy.bolt.client_auth", "NONE"),
         ],
     );
-    let (status, body) = http(admin, "POST", "/reload");
+    let (status, body) = http_with(admin, "POST", "/reload", &[BEARER]);
     assert_eq!(status, 200, "{body}\n{}", gate.log());
     assert_eq!(
         value(
@@ -339,7 +345,7 @@ fn post_reload_reloads_tls_and_is_counted() {
     );
     // Broken new material: the reload fails, says why, and the old certificate stays.
     std::fs::write(base.join("private.key"), "not a key").unwrap();
-    let (status, body) = http(admin, "POST", "/reload");
+    let (status, body) = http_with(admin, "POST", "/reload", &[BEARER]);
     assert_eq!(
         status, 422,
         "bad material is the files' fault, not a server error: {body}"
@@ -352,5 +358,99 @@ fn post_reload_reloads_tls_and_is_counted() {
             &[("result", "failed")]
         ),
         1.0
+    );
+}
+
+/// DNS rebinding and cross-site requests are refused on every route; POST /reload needs the
+/// bearer token (plain HTTP) or a trusted client certificate (HTTPS, client_auth=OPTIONAL); a
+/// plain-HTTP endpoint beyond loopback is warned about.
+#[test]
+fn admin_requests_need_a_known_host_a_same_site_origin_and_credentials_to_post() {
+    let dir = tempfile::tempdir().unwrap();
+    let token_file = dir.path().join("admin.token");
+    std::fs::write(&token_file, format!("{TOKEN}\n")).unwrap();
+    let port = common::free_port();
+    let admin: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    let gate = Boltgate::start(&[
+        ("boltgate.upstream.uri", "bolt://127.0.0.1:9"),
+        ("server.http.enabled", "true"),
+        // All interfaces, to see the warning; the test talks to loopback only.
+        ("server.http.listen_address", &format!("0.0.0.0:{port}")),
+        ("boltgate.admin.token_file", token_file.to_str().unwrap()),
+    ]);
+    assert!(
+        gate.wait_for_log("listens beyond loopback over plain HTTP", WAIT),
+        "{}",
+        gate.log()
+    );
+    let local = format!("localhost:{port}");
+    assert_eq!(
+        http_with(admin, "GET", "/config", &[("Host", &local)]).0,
+        200
+    );
+    assert_eq!(
+        http_with(admin, "GET", "/health", &[("Host", "127.0.0.1")]).0,
+        200
+    );
+    // A rebinding page: its own name in Host.
+    let (status, body) = http_with(admin, "GET", "/config", &[("Host", "rebind.example:80")]);
+    assert_eq!(status, 403, "{body}");
+    assert!(!body.contains("boltgate.upstream.uri"), "{body}");
+    // A cross-site page: its origin.
+    let evil = [("Host", local.as_str()), ("Origin", "http://evil.example")];
+    assert_eq!(http_with(admin, "GET", "/metrics", &evil).0, 403);
+    let same = [
+        ("Host", local.as_str()),
+        ("Origin", "http://localhost:1234"),
+    ];
+    assert_eq!(http_with(admin, "GET", "/metrics", &same).0, 200);
+    // POST /reload: the token, and only the token.
+    assert_eq!(http(admin, "POST", "/reload").0, 401);
+    let wrong = ("Authorization", "Bearer 5f0c8e2a9b7d4c1e8f6a3b2c1d0e9f8b");
+    assert_eq!(http_with(admin, "POST", "/reload", &[wrong]).0, 401);
+    let (status, body) = http_with(admin, "POST", "/reload", &[BEARER]);
+    assert_eq!(status, 409, "past the guard: reloads are off here: {body}");
+    // Even with the token, a cross-site POST is refused.
+    let (status, _) = http_with(
+        admin,
+        "POST",
+        "/reload",
+        &[BEARER, ("Origin", "http://evil.example")],
+    );
+    assert_eq!(status, 403);
+
+    // HTTPS with client_auth=OPTIONAL: the connection without a certificate is served, but
+    // may not POST; the one with a trusted certificate may.
+    let pki = TestPki::new();
+    let base = pki.server_policy_dir("https");
+    let admin = free_addr();
+    let _gate = Boltgate::start(&[
+        ("boltgate.upstream.uri", "bolt://127.0.0.1:9"),
+        ("dbms.ssl.policy.https.enabled", "true"),
+        (
+            "dbms.ssl.policy.https.base_directory",
+            &base.display().to_string(),
+        ),
+        ("dbms.ssl.policy.https.client_auth", "OPTIONAL"),
+        ("server.https.enabled", "true"),
+        ("server.https.listen_address", &admin.to_string()),
+    ]);
+    let post = |with_cert: bool| {
+        let name = rustls_pki_types::ServerName::try_from("127.0.0.1").expect("name");
+        let conn = rustls::ClientConnection::new(tls_client(&pki, with_cert), name).unwrap();
+        let tcp = TcpStream::connect_timeout(&admin, Duration::from_secs(5)).unwrap();
+        tcp.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        let mut tls = rustls::StreamOwned::new(conn, tcp);
+        exchange_with(&mut tls, "POST", "/reload", &[]).expect("HTTPS exchange")
+    };
+    assert_eq!(
+        https(admin, tls_client(&pki, false), "/health").unwrap().0,
+        200
+    );
+    assert_eq!(post(false).0, 403, "no certificate, no token");
+    let (status, body) = post(true);
+    assert_eq!(
+        status, 409,
+        "a trusted certificate passes the guard: {body}"
     );
 }

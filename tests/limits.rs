@@ -126,3 +126,55 @@ fn tls_handshake_debug_logs_the_handshake_steps() {
     );
     assert!(log.contains("TLS established"), "{log}");
 }
+
+/// FalkorDB crashes on deeply nested parameters: a 10,000-deep RUN is refused by boltgate with
+/// a FAILURE and never forwarded; after RESET the session works, and so do the others.
+#[test]
+fn a_message_nested_beyond_the_limit_is_refused_and_the_session_recovers_after_reset() {
+    let db = FalkorDb::start();
+    let gate = Boltgate::start(&[("boltgate.upstream.uri", &db.bolt_uri())]);
+    let mut other = RawBolt::connect(gate.addr);
+    other.login(&HELLO_5_AND_4_4);
+    let mut c = RawBolt::connect(gate.addr);
+    c.login(&HELLO_5_AND_4_4);
+
+    // Within the limit: forwarded and answered by FalkorDB.
+    c.send_raw(&common::bolt::nested_run(5));
+    c.pull_all();
+    let got: Vec<Got> = (0..3).map(|_| c.recv(WAIT)).collect();
+    assert!(
+        matches!(&got[1], Got::Message(Response::Record(_))),
+        "{got:?}\n{}",
+        gate.log()
+    );
+
+    // Beyond it, with a PULL pipelined behind: FAILURE, then IGNORED, as from a server.
+    c.send_raw(&common::bolt::nested_run(10_000));
+    c.pull_all();
+    let failure = c.recv(WAIT);
+    let Got::Message(r @ Response::Failure(_)) = &failure else {
+        panic!("expected a FAILURE, got {failure:?}\n{}", gate.log());
+    };
+    let (code, message) = common::bolt::failure_of(r).unwrap();
+    assert_eq!(code, "Neo.ClientError.Request.Invalid", "{message}");
+    assert!(message.contains("max_nesting_depth"), "{message}");
+    assert_eq!(c.recv(WAIT), Got::Message(Response::Ignored));
+
+    c.send(&Request::Reset);
+    assert!(
+        matches!(c.recv(WAIT), Got::Message(Response::Success(_))),
+        "{}",
+        gate.log()
+    );
+    for (client, n) in [(&mut c, 3), (&mut other, 4)] {
+        client.run_and_pull(&format!("RETURN {n} AS x"));
+        let got: Vec<Got> = (0..3).map(|_| client.recv(WAIT)).collect();
+        let Got::Message(Response::Record(record)) = &got[1] else {
+            panic!("{got:?}\n{}\n{}", gate.log(), db.log());
+        };
+        assert_eq!(
+            record.data[0],
+            boltgate_proto::packstream::Value::Integer(n)
+        );
+    }
+}

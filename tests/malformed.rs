@@ -195,7 +195,17 @@ fn an_unreachable_upstream_answers_the_first_message_with_database_unavailable()
     let got = c.until_closed(WAIT);
     let (code, message) = got.first().and_then(failure_of).expect("a FAILURE");
     assert_eq!(code, "Neo.TransientError.General.DatabaseUnavailable");
-    assert!(message.contains("cannot reach the upstream"), "{message}");
+    assert!(
+        message.contains("cannot reach the database server"),
+        "{message}"
+    );
+    // Before login the client learns nothing about the upstream; the operator's log does.
+    assert!(!message.contains(&port.to_string()), "{message}");
+    assert!(
+        gate.wait_for_log("upstream problem", WAIT),
+        "{}",
+        gate.log()
+    );
     // The official driver reports it as the database being unavailable, without hanging.
     let failure = common::try_run_py(
         "query.py",
@@ -243,7 +253,12 @@ fn an_upstream_that_never_answers_the_handshake_times_out_into_a_failure() {
     );
     let (code, message) = got.first().and_then(failure_of).expect("a FAILURE");
     assert_eq!(code, "Neo.TransientError.General.DatabaseUnavailable");
-    assert!(message.contains("no answer"), "{message}");
+    assert!(
+        message.contains("cannot reach the database server"),
+        "{message}"
+    );
+    // The reason ("no answer" within the connect timeout) is the operator's, in the log.
+    assert!(gate.wait_for_log("no answer", WAIT), "{}", gate.log());
     holder.join().unwrap();
 }
 

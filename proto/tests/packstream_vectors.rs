@@ -384,3 +384,59 @@ fn garbage_never_panics() {
         }
     }
 }
+
+/// `skip_value_checked` accepts exactly what the decoder accepts, nesting depth included, for
+/// lists, maps and structures, empty or not; plain `skip_value` ignores depth.
+#[test]
+fn checked_skip_refuses_what_the_decoder_refuses() {
+    // n nested one-item lists around a 1, then the same with the innermost list empty, with maps
+    // ({"k": ...}) and with structures (tag 0x4E, one field).
+    let nested = |n: usize, open: &[u8], last: &[u8]| {
+        let mut b = Vec::new();
+        for _ in 0..n {
+            b.extend_from_slice(open);
+        }
+        b.extend_from_slice(last);
+        b
+    };
+    for max_depth in [1usize, 2, 5, 64] {
+        let limits = Limits {
+            max_depth,
+            ..Limits::default()
+        };
+        for n in [max_depth - 1, max_depth, max_depth + 1, max_depth + 7] {
+            for bytes in [
+                nested(n, &[0x91], &[0x01]),
+                nested(n, &[0x91], &[0x90]),
+                nested(n, &[0xA1, 0x81, b'k'], &[0xA0]),
+                nested(n, &[0xB1, 0x4E], &[0xC0]),
+            ] {
+                let decoded = decode(&bytes, &limits);
+                let mut c = Cursor::with_limits(&bytes, limits);
+                let skipped = c.skip_value_checked();
+                assert_eq!(
+                    skipped.is_ok(),
+                    decoded.is_ok(),
+                    "max_depth {max_depth}, {bytes:02X?}: skip {skipped:?}, decode {decoded:?}"
+                );
+                if let Err(DecodeError::TooDeep { .. }) = decoded {
+                    assert!(matches!(skipped, Err(DecodeError::TooDeep { .. })));
+                } else {
+                    assert!(c.is_empty());
+                }
+                let mut plain = Cursor::with_limits(&bytes, limits);
+                assert!(plain.skip_value().is_ok(), "skip_value ignores depth");
+            }
+        }
+    }
+    // 10,000 levels: refused at the limit, with bounded work and memory.
+    let deep = nested(10_000, &[0x91], &[0x01]);
+    let mut c = Cursor::with_limits(&deep, Limits::default());
+    assert_eq!(
+        c.skip_value_checked(),
+        Err(DecodeError::TooDeep {
+            offset: Limits::DEFAULT_MAX_DEPTH,
+            max_depth: Limits::DEFAULT_MAX_DEPTH
+        })
+    );
+}

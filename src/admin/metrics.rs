@@ -124,6 +124,10 @@ struct Inner {
     routing_refreshes: Family<L2, Counter>,
     routing_age: Family<L1, FloatGauge>,
     routing_refreshed_at: Mutex<HashMap<String, Instant>>,
+    /// The databases with their own `db` label (each had a valid table once); at most
+    /// `max_db_labels`, the rest are counted as `db="other"`.
+    db_labels: Mutex<std::collections::HashSet<String>>,
+    max_db_labels: std::sync::atomic::AtomicUsize,
     routing_stale: Family<L1, Counter>,
     member_bans: Family<L1, Counter>,
     // TLS material
@@ -133,6 +137,10 @@ struct Inner {
     reloads: Family<L1, Counter>,
     uptime: FloatGauge,
 }
+
+/// The `db` label of everything beyond the per-database series (see [`Metrics::db_label`]).
+pub const OTHER_DB: &str = "other";
+const DEFAULT_MAX_DB_LABELS: usize = 1000;
 
 impl Default for Metrics {
     fn default() -> Self {
@@ -164,6 +172,8 @@ impl Metrics {
             routing_refreshes: Family::default(),
             routing_age: Family::default(),
             routing_refreshed_at: Mutex::new(HashMap::new()),
+            db_labels: Mutex::new(std::collections::HashSet::new()),
+            max_db_labels: std::sync::atomic::AtomicUsize::new(DEFAULT_MAX_DB_LABELS),
             routing_stale: Family::default(),
             member_bans: Family::default(),
             cert_expiry: Family::default(),
@@ -449,22 +459,58 @@ impl Metrics {
 
     // --- routing ---
 
+    /// At most `n` databases get their own `db` label (`boltgate.routing.max_databases`).
+    pub fn set_max_databases(&self, n: usize) {
+        self.inner
+            .max_db_labels
+            .store(n, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// The `db` label for `db`: its name once it has had a valid table (`valid`), while fewer
+    /// than the maximum have one; else `other`. Any client can name any database: names that
+    /// never resolved must not become series, or /metrics grows with every typo and attack.
+    fn db_label(&self, db: &str, valid: bool) -> String {
+        let mut known = lock(&self.inner.db_labels);
+        if known.contains(db) {
+            return db.to_string();
+        }
+        let max = self
+            .inner
+            .max_db_labels
+            .load(std::sync::atomic::Ordering::Relaxed);
+        if valid && known.len() < max {
+            known.insert(db.to_string());
+            return db.to_string();
+        }
+        OTHER_DB.to_string()
+    }
+
     /// A routing table refresh for `db` ended; on success its age restarts from zero.
     pub fn routing_refreshed(&self, db: &str, ok: bool) {
+        let label = self.db_label(db, ok);
         self.inner
             .routing_refreshes
-            .get_or_create(&[("db", db.to_string()), ("result", result(ok))])
+            .get_or_create(&[("db", label.clone()), ("result", result(ok))])
             .inc();
-        if ok {
-            lock(&self.inner.routing_refreshed_at).insert(db.to_string(), Instant::now());
+        if ok && label != OTHER_DB {
+            lock(&self.inner.routing_refreshed_at).insert(label, Instant::now());
+        }
+    }
+
+    /// `db`'s table was dropped (least recently used beyond `boltgate.routing.max_databases`):
+    /// its age is no longer reported.
+    pub fn routing_forgotten(&self, db: &str) {
+        if lock(&self.inner.routing_refreshed_at).remove(db).is_some() {
+            self.inner.routing_age.remove(&[("db", db.to_string())]);
         }
     }
 
     /// Every router failed and `db`'s expired table was used (stale-table fallback).
     pub fn routing_stale_table_used(&self, db: &str) {
+        let label = self.db_label(db, true);
         self.inner
             .routing_stale
-            .get_or_create(&[("db", db.to_string())])
+            .get_or_create(&[("db", label)])
             .inc();
     }
 

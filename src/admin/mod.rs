@@ -10,9 +10,16 @@
 //!
 //! Off unless `server.http.enabled` (plain) or `server.https.enabled` (TLS with
 //! `dbms.ssl.policy.https`, mutual TLS when its `client_auth=REQUIRE`); loopback by default.
+//!
+//! Guards (see [`guard`]): every request's `Host` must be a loopback name, an IP address, a
+//! listen address or one of `boltgate.admin.allowed_hosts` (a DNS-rebinding page sends its own
+//! name), and a browser's `Origin`, when sent, must name such a host too. `POST /reload`, which
+//! changes state, needs a client certificate the https policy trusts or the bearer token from
+//! `boltgate.admin.token_file`; without either configured nobody may reload over HTTP.
 //! HTTP is hyper's; this module only routes. The endpoint lives until the server has stopped,
 //! so `/ready` answers 503 through the whole drain.
 
+pub mod guard;
 pub mod health;
 pub mod metrics;
 pub mod status;
@@ -75,6 +82,7 @@ pub struct State {
     probing: bool,
     config_text: String,
     reload: OnceLock<ReloadHook>,
+    guard: guard::Guard,
 }
 
 impl State {
@@ -155,6 +163,15 @@ impl Admin {
         if listeners.is_empty() {
             return Ok(None);
         }
+        let guard = guard::Guard::from_config(config)?;
+        if a.http.enabled && !guard::is_loopback_host(&a.http.listen_address.host) {
+            tracing::warn!(
+                listen = %a.http.listen_address,
+                "the admin endpoint listens beyond loopback over plain HTTP: /metrics and /config \
+                 are readable by anyone who can reach it; prefer server.https with \
+                 dbms.ssl.policy.https.client_auth=REQUIRE, or a loopback server.http.listen_address"
+            );
+        }
         for m in members {
             metrics.upstream_member(m);
         }
@@ -174,6 +191,7 @@ impl Admin {
                 probing: a.probe_interval.is_some(),
                 config_text,
                 reload: OnceLock::new(),
+                guard,
             }),
             probe_interval: a.probe_interval,
             probe_timeout: config.upstream.connect_timeout.min(Duration::from_secs(5)),
@@ -263,14 +281,20 @@ async fn accept_loop(
         tokio::spawn(async move {
             let _permit = permit;
             match tls {
-                None => serve_connection(stream, state).await,
+                None => serve_connection(stream, state, false).await,
                 Some(acceptor) => {
                     match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
                         Ok(Ok(tls)) => {
                             state
                                 .metrics
                                 .tls_handshake_ok(Scope::Https, tls.get_ref().1);
-                            serve_connection(tls, state).await
+                            // rustls verified it against the policy's trusted CAs.
+                            let cert = tls
+                                .get_ref()
+                                .1
+                                .peer_certificates()
+                                .is_some_and(|c| !c.is_empty());
+                            serve_connection(tls, state, cert).await
                         }
                         Ok(Err(e)) => {
                             state.metrics.tls_handshake_failed(Scope::Https, Some(&e));
@@ -287,13 +311,29 @@ async fn accept_loop(
     }
 }
 
-async fn serve_connection<S>(stream: S, state: Arc<State>)
+/// `client_cert`: the connection presented a client certificate the https policy trusts.
+async fn serve_connection<S>(stream: S, state: Arc<State>, client_cert: bool)
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     let service = hyper::service::service_fn(move |req| {
         let state = state.clone();
-        async move { Ok::<_, Infallible>(route(&state, req).await) }
+        async move {
+            if let Err((status, why)) = state.guard.check(&req, client_cert) {
+                if crate::telemetry::allow(crate::telemetry::Repeated::Refused) {
+                    tracing::info!(path = req.uri().path(), "admin endpoint: refused: {why}");
+                }
+                let mut r = text(status, why);
+                if status == StatusCode::UNAUTHORIZED {
+                    r.headers_mut().insert(
+                        hyper::header::WWW_AUTHENTICATE,
+                        HeaderValue::from_static("Bearer"),
+                    );
+                }
+                return Ok::<_, Infallible>(r);
+            }
+            Ok::<_, Infallible>(route(&state, req).await)
+        }
     });
     let conn =
         hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(stream), service);

@@ -15,8 +15,8 @@ use super::settings::{self, Unknown};
 use super::ssl_policy::{RawPolicy, Scope, Secret, SslPolicies, TLS_VERSIONS};
 use super::value::{self, ValueError};
 use super::{
-    Admin, BoltConnector, Client, ClientAuth, Config, HttpConnector, IgnoredSetting, LoadOptions,
-    Log, LogFormat, Ocsp, ProxyProtocol, Routing, TlsLevel, Upstream, WebSocket,
+    Admin, BoltConnector, Client, ClientAuth, Config, Hardening, HttpConnector, IgnoredSetting,
+    LoadOptions, Log, LogFormat, Ocsp, ProxyProtocol, Routing, TlsLevel, Upstream, WebSocket,
 };
 use crate::upstream::uri::Target;
 
@@ -428,6 +428,7 @@ impl Builder {
         });
         let tls_handshake_debug = self.bool("boltgate.log.tls_handshake_debug");
         let admin = self.admin();
+        let hardening = self.hardening();
 
         // Rules between settings.
         // Checked on `enabled` alone, so a bad value elsewhere in the bolt policy does not hide it.
@@ -520,7 +521,48 @@ impl Builder {
             },
             admin: admin?,
             ignored: self.ignored.clone(),
+            hardening: hardening?,
             effective: self.effective(),
+        })
+    }
+
+    /// `boltgate.client.max_nesting_depth`, `boltgate.routing.max_databases`,
+    /// `boltgate.procedures.*`, `boltgate.admin.*`, `boltgate.log.repeat_*`.
+    fn hardening(&mut self) -> Option<Hardening> {
+        let at_least_one = |s: &str| match s.parse::<usize>() {
+            Ok(n) if n >= 1 => Ok(n),
+            _ => Err(ValueError::with_hint(
+                format!("`{s}` is not a whole number of at least 1"),
+                "e.g. 200",
+            )),
+        };
+        let max_nesting_depth = self.get("boltgate.client.max_nesting_depth", at_least_one);
+        let max_databases = self.get("boltgate.routing.max_databases", at_least_one);
+        let users = self.get(
+            "boltgate.procedures.reload_tls_allowed_users",
+            value::parse_list,
+        );
+        let token_file = self.optional("boltgate.admin.token_file", |s| Ok(PathBuf::from(s)));
+        let hosts = self.get("boltgate.admin.allowed_hosts", |s| {
+            Ok(value::parse_list(s)?
+                .into_iter()
+                .map(|h| h.to_ascii_lowercase())
+                .collect())
+        });
+        let interval = self.duration("boltgate.log.repeat_interval", false);
+        let burst = self.get("boltgate.log.repeat_burst", |s| {
+            s.parse::<usize>().map_err(|_| {
+                ValueError::with_hint(format!("`{s}` is not a whole number"), "e.g. 5")
+            })
+        });
+        Some(Hardening {
+            max_nesting_depth: max_nesting_depth?,
+            max_databases: max_databases?,
+            reload_tls_allowed_users: users?,
+            admin_token_file: token_file?,
+            admin_allowed_hosts: hosts?,
+            log_repeat_interval: interval?,
+            log_repeat_burst: burst?,
         })
     }
 
@@ -574,6 +616,14 @@ impl Builder {
                     Some(v) if known.setting.is_secret() && !v.is_empty() => {
                         super::ssl_policy::REDACTED.to_string()
                     }
+                    Some(v)
+                        if matches!(
+                            known.setting.kind,
+                            settings::Kind::Uri | settings::Kind::HttpUrl
+                        ) || key == MEMBERS =>
+                    {
+                        redact_userinfo(&v)
+                    }
                     v => v.unwrap_or_default(),
                 };
                 (key, value, at.to_string())
@@ -584,17 +634,7 @@ impl Builder {
     }
 }
 
-/// The URI with any `user:password@` replaced, so an error message does not print a password.
-fn redact_userinfo(uri: &str) -> String {
-    let Some((scheme, rest)) = uri.split_once("://") else {
-        return uri.to_string();
-    };
-    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
-    match rest[..authority_end].rfind('@') {
-        Some(at) => format!("{scheme}://{}{}", super::ssl_policy::REDACTED, &rest[at..]),
-        None => uri.to_string(),
-    }
-}
+use value::redact_userinfo;
 
 /// Relative to the working directory, as the process sees it at load time.
 fn absolute(path: PathBuf) -> PathBuf {
@@ -767,7 +807,8 @@ mod tests {
             redact_userinfo("bolt://neo4j:secret@db:7687/x"),
             "bolt://<redacted>@db:7687/x"
         );
-        assert_eq!(redact_userinfo("bolt://db?a=b@c"), "bolt://db?a=b@c");
+        // An `@` anywhere may end a password holding `?`: everything before it is hidden.
+        assert_eq!(redact_userinfo("bolt://db?a=b@c"), "bolt://<redacted>@c");
         assert_eq!(redact_userinfo("no scheme"), "no scheme");
     }
 }

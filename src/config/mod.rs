@@ -205,6 +205,26 @@ pub struct Log {
     pub tls_handshake_debug: bool,
 }
 
+/// The hardening settings of issue 15: structural limits on client input, bounds on per-database
+/// state, who may reload TLS, the admin endpoint's credentials and Host names, log aggregation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Hardening {
+    /// `boltgate.client.max_nesting_depth`; at least 1.
+    pub max_nesting_depth: usize,
+    /// `boltgate.routing.max_databases`; at least 1.
+    pub max_databases: usize,
+    /// `boltgate.procedures.reload_tls_allowed_users`; empty: nobody.
+    pub reload_tls_allowed_users: Vec<String>,
+    /// `boltgate.admin.token_file`, resolved against neo4j_home; read at start and on reload.
+    pub admin_token_file: Option<PathBuf>,
+    /// `boltgate.admin.allowed_hosts`, lower-cased.
+    pub admin_allowed_hosts: Vec<String>,
+    /// `boltgate.log.repeat_interval`; never zero.
+    pub log_repeat_interval: Duration,
+    /// `boltgate.log.repeat_burst`.
+    pub log_repeat_burst: usize,
+}
+
 /// One line of [`Config::effective_settings`]: key, value (secrets redacted), source.
 pub type EffectiveSetting = (String, String, String);
 
@@ -239,6 +259,7 @@ pub struct Config {
     /// Neo4j settings in the file that boltgate does not use (refused with `--strict`), in file
     /// order; listed once at start-up.
     pub ignored: Vec<IgnoredSetting>,
+    pub hardening: Hardening,
     effective: Vec<EffectiveSetting>,
 }
 

@@ -259,6 +259,21 @@ pub static SETTINGS: &[Setting] = &[
         "Log filter: a level or tracing directives; the RUST_LOG environment variable overrides it."),
     setting!("boltgate.log.tls_handshake_debug", Bool, Is("false"),
         "Log each TLS handshake step at debug level (like javax.net.debug=ssl:handshake)."),
+    // Hardening (issue 15).
+    setting!("boltgate.client.max_nesting_depth", Count, Is("200"),
+        "Deepest nesting of lists, maps and structures in a client message; a deeper one gets a FAILURE (Neo.ClientError.Request.Invalid) and is never forwarded."),
+    setting!("boltgate.routing.max_databases", Count, Is("1000"),
+        "Most databases (routing mode) with a kept routing table and their own metric series; the least recently used table is dropped beyond it, further series are counted as db=\"other\"."),
+    setting!("boltgate.procedures.reload_tls_allowed_users", List, Is(""),
+        "Users (the principal of their HELLO/LOGON) who may CALL dbms.security.reloadTLS(); empty means nobody."),
+    setting!("boltgate.admin.token_file", Path, Unset,
+        "File holding the bearer token that POST /reload on the admin endpoint must carry (Authorization: Bearer <token>); unset: only HTTPS clients with a trusted certificate may reload."),
+    setting!("boltgate.admin.allowed_hosts", List, Is(""),
+        "Host header names the admin endpoint answers besides loopback names and its listen addresses (DNS-rebinding guard)."),
+    setting!("boltgate.log.repeat_interval", Duration, Is("10s"),
+        "Per-connection log lines (refused connections, failed handshakes, max_connections) are summarised per this interval."),
+    setting!("boltgate.log.repeat_burst", Count, Is("5"),
+        "How many per-connection lines of one kind are logged per repeat_interval; the rest are counted in one summary line."),
 ];
 
 /// A key resolved against the table.

@@ -265,16 +265,45 @@ pub fn parse_enum<T: Copy>(s: &str, variants: &[(&str, T)]) -> Result<T, ValueEr
 
 /// An `http://` URL: OCSP responders are plain HTTP (RFC 6960 A.1; the response is signed, and a
 /// TLS responder would need its own revocation check).
+/// `value` with the userinfo (`user:password@`) of every URL or `host:port` in it replaced by
+/// `<redacted>`, for any message or listing that shows a URL-valued setting. An `@` anywhere in
+/// an item hides everything before it (after `scheme://` or `role=`): a password may hold `/`,
+/// `?` or `#`, so where the authority ends cannot be known.
+pub fn redact_userinfo(value: &str) -> String {
+    value
+        .split(',')
+        .map(|item| {
+            let Some(at) = item.rfind('@') else {
+                return item.to_string();
+            };
+            let start = item
+                .find("://")
+                .map(|i| i + 3)
+                .or_else(|| item.find('=').map(|i| i + 1))
+                .filter(|&i| i <= at)
+                .unwrap_or_else(|| item.len() - item.trim_start().len());
+            format!(
+                "{}{}{}",
+                &item[..start],
+                super::ssl_policy::REDACTED,
+                &item[at..]
+            )
+        })
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
 pub fn parse_http_url(s: &str) -> Result<url::Url, ValueError> {
+    let shown = redact_userinfo(s);
     let url = url::Url::parse(s.trim()).map_err(|e| {
         ValueError::with_hint(
-            format!("`{s}` is not a URL: {e}"),
+            format!("`{shown}` is not a URL: {e}"),
             "e.g. http://ocsp.example.com:8080",
         )
     })?;
     if url.scheme() != "http" || url.host_str().is_none() {
         return Err(ValueError::with_hint(
-            format!("`{s}` is not an http:// URL with a host"),
+            format!("`{shown}` is not an http:// URL with a host"),
             "OCSP is fetched over plain HTTP, e.g. http://ocsp.example.com",
         ));
     }
@@ -284,6 +313,32 @@ pub fn parse_http_url(s: &str) -> Result<url::Url, ValueError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn userinfo_is_redacted_even_with_url_delimiters_in_the_password() {
+        for (raw, shown) in [
+            (
+                "bolt://neo4j:secret@db:7687/x",
+                "bolt://<redacted>@db:7687/x",
+            ),
+            (
+                "bolt://neo4j:se/cr?et#x@db:7687",
+                "bolt://<redacted>@db:7687",
+            ),
+            ("http://u:p@ss@ocsp:8080/", "http://<redacted>@ocsp:8080/"),
+            (
+                "writer=u:s/ecret@a:7687,reader=b:7687",
+                "writer=<redacted>@a:7687,reader=b:7687",
+            ),
+            ("u:pw@h:1", "<redacted>@h:1"),
+            ("bolt://db:7687", "bolt://db:7687"),
+            ("no scheme", "no scheme"),
+        ] {
+            assert_eq!(redact_userinfo(raw), shown, "{raw}");
+        }
+        let e = parse_http_url("http://u:se cret@/x").unwrap_err();
+        assert!(!e.problem.contains("se cret"), "{}", e.problem);
+    }
 
     #[test]
     fn bools() {

@@ -31,6 +31,7 @@ use crate::admin::Refusal;
 use crate::config::{Scope, TlsLevel};
 use crate::session::{self, Context, SessionError};
 use crate::shutdown::Shutdown;
+use crate::telemetry::{self, Repeated};
 use crate::tls::reload::CurrentAcceptor;
 use detect::Protocol;
 use proxy_protocol::{Header, ProxyError};
@@ -99,7 +100,9 @@ impl Listener {
                     Err(e) => {
                         // Out of file descriptors (EMFILE) and the like: back off instead of
                         // spinning; the connections already open keep working.
-                        tracing::warn!(error = %e, "accept failed");
+                        if telemetry::allow(Repeated::AcceptFailed) {
+                            tracing::warn!(error = %e, "accept failed");
+                        }
                         tokio::time::sleep(Duration::from_millis(50)).await;
                         continue;
                     }
@@ -112,16 +115,17 @@ impl Listener {
                     .connection_refused(Refusal::MaxConnections);
                 // The header is not read for a refused connection: behind a balancer, the peer
                 // is the balancer.
-                if self.shared.transports.proxy_protocol.is_some() {
-                    tracing::warn!(
+                let proxied = self.shared.transports.proxy_protocol.is_some();
+                match (telemetry::allow(Repeated::MaxConnections), proxied) {
+                    (false, _) => {}
+                    (true, true) => tracing::warn!(
                         proxy.addr = %peer,
                         "connection refused: boltgate.client.max_connections reached"
-                    );
-                } else {
-                    tracing::warn!(
+                    ),
+                    (true, false) => tracing::warn!(
                         client.addr = %peer,
                         "connection refused: boltgate.client.max_connections reached"
-                    );
+                    ),
                 }
                 drop(tcp);
                 continue;
@@ -175,18 +179,24 @@ impl Shared {
         if let Some(proxy) = &self.transports.proxy_protocol {
             if !proxy.is_trusted(peer.ip()) {
                 self.ctx.metrics.connection_refused(Refusal::ProxyUntrusted);
-                tracing::info!("closed: {}", ProxyError::Untrusted(peer.ip()));
+                if telemetry::allow(Repeated::Refused) {
+                    tracing::info!("closed: {}", ProxyError::Untrusted(peer.ip()));
+                }
                 return;
             }
             match tokio::time::timeout_at(deadline, proxy_protocol::read_header(&mut tcp)).await {
                 Err(_) => {
                     self.ctx.metrics.connection_refused(Refusal::ProxyHeader);
-                    tracing::info!("closed: no PROXY protocol header within {timeout:?} (boltgate.client.handshake_timeout)");
+                    if telemetry::allow(Repeated::Refused) {
+                        tracing::info!("closed: no PROXY protocol header within {timeout:?} (boltgate.client.handshake_timeout)");
+                    }
                     return;
                 }
                 Ok(Err(e)) => {
                     self.ctx.metrics.connection_refused(Refusal::ProxyHeader);
-                    tracing::info!("closed: {e} (boltgate.proxy_protocol.enabled=true)");
+                    if telemetry::allow(Repeated::Refused) {
+                        tracing::info!("closed: {e} (boltgate.proxy_protocol.enabled=true)");
+                    }
                     return;
                 }
                 Ok(Ok(Header::Proxied { source })) => {
@@ -204,7 +214,9 @@ impl Shared {
                 self.ctx
                     .metrics
                     .connection_refused(Refusal::HandshakeTimeout);
-                tracing::info!("closed: the client sent nothing within {timeout:?} (boltgate.client.handshake_timeout)");
+                if telemetry::allow(Repeated::Refused) {
+                    tracing::info!("closed: the client sent nothing within {timeout:?} (boltgate.client.handshake_timeout)");
+                }
                 return;
             }
             Ok(Ok(0)) | Ok(Err(_)) => {
@@ -221,21 +233,27 @@ impl Shared {
                     .filter(|_| self.tls_level != TlsLevel::Disabled)
                 else {
                     self.ctx.metrics.connection_refused(Refusal::TlsDisabled);
-                    tracing::info!(
-                        "closed: the client started TLS, but server.bolt.tls_level=DISABLED \
-                         (use bolt:// or ws://, or enable TLS on the listener)"
-                    );
+                    if telemetry::allow(Repeated::Refused) {
+                        tracing::info!(
+                            "closed: the client started TLS, but server.bolt.tls_level=DISABLED \
+                             (use bolt:// or ws://, or enable TLS on the listener)"
+                        );
+                    }
                     return;
                 };
                 let tls = match tokio::time::timeout_at(deadline, acceptor.accept(tcp)).await {
                     Err(_) => {
                         self.ctx.metrics.tls_handshake_failed(Scope::Bolt, None);
-                        tracing::info!("closed: TLS handshake not finished within {timeout:?}");
+                        if telemetry::allow(Repeated::Refused) {
+                            tracing::info!("closed: TLS handshake not finished within {timeout:?}");
+                        }
                         return;
                     }
                     Ok(Err(e)) => {
                         self.ctx.metrics.tls_handshake_failed(Scope::Bolt, Some(&e));
-                        tracing::info!("closed: {}", SessionError::ClientTls(e));
+                        if telemetry::allow(Repeated::Refused) {
+                            tracing::info!("closed: {}", SessionError::ClientTls(e));
+                        }
                         return;
                     }
                     Ok(Ok(tls)) => tls,
@@ -250,7 +268,9 @@ impl Shared {
                         self.ctx
                             .metrics
                             .connection_refused(Refusal::HandshakeTimeout);
-                        tracing::info!("closed: nothing sent inside TLS within {timeout:?}");
+                        if telemetry::allow(Repeated::Refused) {
+                            tracing::info!("closed: nothing sent inside TLS within {timeout:?}");
+                        }
                         return;
                     }
                     Ok(Ok(None)) | Ok(Err(_)) => {
@@ -269,10 +289,12 @@ impl Shared {
             protocol => {
                 if self.tls_level == TlsLevel::Required {
                     self.ctx.metrics.connection_refused(Refusal::TlsRequired);
-                    tracing::info!(
-                        "closed: plaintext connection refused because server.bolt.tls_level=REQUIRED \
-                         (the client should use bolt+s://, neo4j+s:// or wss://)"
-                    );
+                    if telemetry::allow(Repeated::Refused) {
+                        tracing::info!(
+                            "closed: plaintext connection refused because server.bolt.tls_level=REQUIRED \
+                             (the client should use bolt+s://, neo4j+s:// or wss://)"
+                        );
+                    }
                     return;
                 }
                 (Stream::Plain(tcp), protocol)
@@ -287,12 +309,18 @@ impl Shared {
                         self.ctx
                             .metrics
                             .connection_refused(Refusal::HandshakeTimeout);
-                        tracing::info!("closed: WebSocket upgrade not finished within {timeout:?}");
+                        if telemetry::allow(Repeated::Refused) {
+                            tracing::info!(
+                                "closed: WebSocket upgrade not finished within {timeout:?}"
+                            );
+                        }
                         return;
                     }
                     Ok(Err(e)) => {
                         self.ctx.metrics.connection_refused(Refusal::WebSocket);
-                        tracing::info!("closed: WebSocket upgrade refused: {e}");
+                        if telemetry::allow(Repeated::Refused) {
+                            tracing::info!("closed: WebSocket upgrade refused: {e}");
+                        }
                         return;
                     }
                     Ok(Ok(ws)) => {
@@ -321,9 +349,15 @@ impl Shared {
                 tracing::debug!(error = %chain(&e), "client disconnected")
             }
             Err(e @ (SessionError::Upstream(_) | SessionError::UpstreamClosed { .. })) => {
-                tracing::warn!(error = %chain(&e), "session ended: upstream problem")
+                if telemetry::allow(Repeated::UpstreamFailed) {
+                    tracing::warn!(error = %chain(&e), "session ended: upstream problem")
+                }
             }
-            Err(e) => tracing::info!(error = %chain(&e), "session ended"),
+            Err(e) => {
+                if telemetry::allow(Repeated::Refused) {
+                    tracing::info!(error = %chain(&e), "session ended")
+                }
+            }
         }
     }
 }

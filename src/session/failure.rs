@@ -15,6 +15,12 @@ pub const DATABASE_UNAVAILABLE: &str = "Neo.TransientError.General.DatabaseUnava
 /// The client sent something boltgate will not forward (too large, not a Bolt message).
 pub const REQUEST_INVALID: &str = "Neo.ClientError.Request.Invalid";
 
+/// What a client that has not logged in yet learns when the upstream cannot be reached: nothing
+/// about the upstream (its address, its TLS errors) — an anonymous client may be probing. The
+/// reason is in boltgate's log.
+pub const UPSTREAM_UNREACHABLE: &str =
+    "boltgate cannot reach the database server; the reason is in boltgate's log";
+
 /// Logged for a client whose request was still running when the grace period of a graceful
 /// shutdown ended (plain and routed relay alike); the client is closed without a FAILURE.
 pub const SHUTDOWN_GRACE_ENDED: &str =

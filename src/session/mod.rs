@@ -53,6 +53,10 @@ pub struct Context {
     /// Close a client that has been idle (READY, nothing outstanding) this long.
     pub idle_timeout: Option<Duration>,
     pub max_message_size: usize,
+    /// `boltgate.client.max_nesting_depth`: deeper client messages are refused, not forwarded.
+    pub max_nesting_depth: usize,
+    /// `boltgate.procedures.reload_tls_allowed_users`.
+    pub reload_tls_allowed_users: Vec<String>,
     pub shutdown: Shutdown,
     pub metrics: crate::admin::Metrics,
 }
@@ -209,7 +213,8 @@ async fn run_with(
 }
 
 /// The upstream is out of reach: finish the handshake on the client's preferred version, answer
-/// its first message with a FAILURE, and close.
+/// its first message with a FAILURE, and close. `why` goes to the log only: the client has not
+/// authenticated (see [`failure::UPSTREAM_UNREACHABLE`]).
 async fn unavailable(
     mut client: Stream,
     mut buf: BytesMut,
@@ -228,12 +233,15 @@ async fn unavailable(
         // Skip NOOPs; answer the first real message.
         while let Some(frame) = rx.next().await {
             if let Ok(Frame::Message(_)) = frame {
-                let message = format!("boltgate cannot reach the upstream server: {why}");
+                tracing::debug!(
+                    reason = why,
+                    "upstream unreachable: the client's first message gets a FAILURE"
+                );
                 let _ = tx
                     .send(failure::failure(
                         version,
                         failure::DATABASE_UNAVAILABLE,
-                        &message,
+                        failure::UPSTREAM_UNREACHABLE,
                     ))
                     .await;
                 break;

@@ -24,10 +24,22 @@
 //! "Authenticated" comes from the session state: only a session the upstream has put in READY
 //! (after HELLO/LOGON) or TX_READY may call it; in any other state the RUN is forwarded and the
 //! upstream answers as it would to any query (IGNORED after a failure, for instance).
+//! Authorised: Neo4j allows the procedure to admins only; boltgate to the users named in
+//! `boltgate.procedures.reload_tls_allowed_users`, matched on the `principal` of the session's
+//! HELLO or LOGON (anyone else gets `Neo.ClientError.Security.Forbidden`). Concurrent calls share
+//! one reload ([`crate::tls::reload::TlsReloader::reload_for_client`]); a failing reload's reason
+//! goes to the log, the client gets a generic message.
+//!
+//! The same local-answer machinery refuses messages boltgate must not forward: a client message
+//! beyond the decoder's structural limits (`boltgate.client.max_nesting_depth`, lengths) gets a
+//! FAILURE (`Neo.ClientError.Request.Invalid`) here and never reaches the upstream. As after a
+//! server's FAILURE, what follows is IGNORED until the client's RESET, which is forwarded: the
+//! upstream, which never saw the refused message, is reset from whatever state it was in, so
+//! both sides end in READY together.
 
 use boltgate_proto::chunk::Frame;
 use boltgate_proto::message::{RawMessage, Request, RequestKind, Response};
-use boltgate_proto::packstream::{Map, Value};
+use boltgate_proto::packstream::{Limits, Map, Value};
 use boltgate_proto::state::ServerState;
 use boltgate_proto::Version;
 
@@ -37,6 +49,8 @@ use super::Context;
 /// The procedure's failure code, as Neo4j reports a procedure that threw.
 pub const PROCEDURE_CALL_FAILED: &str = "Neo.ClientError.Procedure.ProcedureCallFailed";
 const REQUEST_INVALID: &str = "Neo.ClientError.Request.Invalid";
+/// Neo4j's code for a procedure the user may not run.
+pub const FORBIDDEN: &str = "Neo.ClientError.Security.Forbidden";
 
 /// What is open on the client's side of a local answer.
 #[derive(Debug, Default, Clone)]
@@ -59,6 +73,10 @@ pub struct Procedures {
     routing: Option<Advertised>,
     /// The `address` of the client's HELLO routing context.
     hello_address: Option<String>,
+    /// The `principal` of the last HELLO or LOGON forwarded (None after LOGOFF, or without one).
+    principal: Option<String>,
+    /// What a client message may be at most (`boltgate.client.max_nesting_depth`); None: no check.
+    limits: Option<Limits>,
 }
 
 /// The GQL status Neo4j (2026.08, measured in tests/neo4j_drivers.rs) puts in the final
@@ -72,6 +90,20 @@ fn omitted_result_status() -> Value {
         "note: successful completion - omitted result",
     );
     Value::Map(m)
+}
+
+/// The `principal` in a HELLO's extra (Bolt 5.0 and older) or a LOGON's auth map.
+fn principal_of(raw: &RawMessage) -> Option<String> {
+    let mut c = raw.fields();
+    let n = c.read_map_header().ok()?;
+    for _ in 0..n {
+        let key = c.read_str().ok()?;
+        if key == "principal" {
+            return c.read_opt_str().ok().flatten().map(str::to_owned);
+        }
+        c.skip_value().ok()?;
+    }
+    None
 }
 
 /// Whether `raw` is a RUN of a procedure boltgate answers.
@@ -101,12 +133,36 @@ fn context_address(context: Option<&Value>) -> Option<String> {
 }
 
 impl Procedures {
+    /// For a session whose client messages are held to `max_nesting_depth` (and the decoder's
+    /// length limits).
+    pub fn new(max_nesting_depth: usize) -> Procedures {
+        Procedures {
+            limits: Some(Limits {
+                max_depth: max_nesting_depth,
+                ..Limits::default()
+            }),
+            ..Procedures::default()
+        }
+    }
+
+    /// Why `raw` must not be forwarded at all, if it must not.
+    fn refusal(&self, raw: &RawMessage) -> Option<String> {
+        let limits = self.limits.as_ref()?;
+        raw.check_structure(limits).err().map(|e| {
+            format!(
+                "boltgate refuses this message: {e} (the limit is \
+                 boltgate.client.max_nesting_depth={})",
+                limits.max_depth
+            )
+        })
+    }
+
     /// Procedures for the single-upstream relay: ROUTE and the routing procedures are answered
     /// with boltgate's own address (`fallback` when the client names none).
-    pub fn routing(fallback: Advertised) -> Procedures {
+    pub fn with_routing(self, fallback: Advertised) -> Procedures {
         Procedures {
             routing: Some(fallback),
-            ..Procedures::default()
+            ..self
         }
     }
 
@@ -123,7 +179,11 @@ impl Procedures {
     /// Whether boltgate answers `raw` itself (checked before it is forwarded).
     pub fn intercepts(&self, version: Version, raw: &RawMessage) -> bool {
         match self.open {
-            Open::Nothing => is_reload_call(version, raw) || self.is_routing_request(version, raw),
+            Open::Nothing => {
+                is_reload_call(version, raw)
+                    || self.is_routing_request(version, raw)
+                    || self.refusal(raw).is_some()
+            }
             // RESET is forwarded: it ends the local failure and resets the upstream too.
             Open::Result | Open::Failed | Open::Table(_) => raw.kind(version) != RequestKind::Reset,
         }
@@ -134,11 +194,17 @@ impl Procedures {
     pub fn on_forwarded(&mut self, version: Version, raw: &RawMessage) {
         match raw.kind(version) {
             RequestKind::Reset => self.open = Open::Nothing,
-            RequestKind::Hello if self.routing.is_some() => {
-                if let Ok(Request::Hello(h)) = Request::decode(version, raw) {
-                    self.hello_address = context_address(h.extra.get("routing"));
+            RequestKind::Hello | RequestKind::Logon => {
+                if let Some(p) = principal_of(raw) {
+                    self.principal = Some(p);
+                }
+                if self.routing.is_some() && raw.kind(version) == RequestKind::Hello {
+                    if let Ok(Request::Hello(h)) = Request::decode(version, raw) {
+                        self.hello_address = context_address(h.extra.get("routing"));
+                    }
                 }
             }
+            RequestKind::Logoff => self.principal = None,
             _ => {}
         }
     }
@@ -250,16 +316,51 @@ impl Procedures {
                 self.answer_routing(version, raw, state)
             }
             Open::Nothing => {
+                if let Some(why) = self.refusal(raw) {
+                    if state == ServerState::Failed {
+                        // The server would have ignored it; so does boltgate.
+                        return Some(vec![frame(Response::ignored())]);
+                    }
+                    if crate::telemetry::allow(crate::telemetry::Repeated::Refused) {
+                        tracing::info!("client message refused, not forwarded: {why}");
+                    }
+                    self.open = Open::Failed;
+                    return Some(vec![frame(Response::failure(
+                        version,
+                        REQUEST_INVALID,
+                        &why,
+                    ))]);
+                }
                 if !matches!(state, ServerState::Ready | ServerState::TxReady) {
                     return None;
                 }
-                tracing::info!("CALL dbms.security.reloadTLS() from a client");
-                match ctx
-                    .tls_reload
-                    .reload("CALL dbms.security.reloadTLS()")
-                    .await
-                {
-                    Ok(_) => {
+                let allowed = self
+                    .principal
+                    .as_ref()
+                    .is_some_and(|p| ctx.reload_tls_allowed_users.iter().any(|u| u == p));
+                if !allowed {
+                    let user = self.principal.as_deref().unwrap_or("");
+                    tracing::warn!(
+                        user,
+                        "CALL dbms.security.reloadTLS() refused: the user is not in \
+                         boltgate.procedures.reload_tls_allowed_users"
+                    );
+                    self.open = Open::Failed;
+                    return Some(vec![frame(Response::failure(
+                        version,
+                        FORBIDDEN,
+                        &format!(
+                            "Executing admin procedure 'dbms.security.reloadTLS' is not allowed \
+                             for user '{user}'"
+                        ),
+                    ))]);
+                }
+                tracing::info!(
+                    user = self.principal.as_deref().unwrap_or(""),
+                    "CALL dbms.security.reloadTLS() from a client"
+                );
+                match ctx.tls_reload.reload_for_client().await {
+                    Ok(()) => {
                         self.open = Open::Result;
                         let mut m = Map::new();
                         m.push("fields", Value::List(Vec::new()));
@@ -267,15 +368,13 @@ impl Procedures {
                         Some(vec![frame(Response::success(m))])
                     }
                     Err(e) => {
+                        // The reason (paths, key errors) is logged by the reload; the client
+                        // learns only the outcome.
                         self.open = Open::Failed;
-                        let message = format!(
-                            "Failed to invoke procedure `dbms.security.reloadTLS`: {}",
-                            crate::listener::chain(&e)
-                        );
                         Some(vec![frame(Response::failure(
                             version,
                             PROCEDURE_CALL_FAILED,
-                            &message,
+                            &format!("Failed to invoke procedure `dbms.security.reloadTLS`: {e}"),
                         ))])
                     }
                 }

@@ -165,7 +165,8 @@ async fn client_to_upstream(
     goodbye: &std::sync::atomic::AtomicBool,
 ) -> Result<End, SessionError> {
     let mut drain_seen = false;
-    let mut procedures = Procedures::routing(ctx.advertised.clone());
+    let mut procedures =
+        Procedures::new(ctx.max_nesting_depth).with_routing(ctx.advertised.clone());
     // The access mode of the open explicit transaction: RUNs inside it carry no mode of their own.
     let mut tx_mode: Option<AccessMode> = None;
     let mut idle = buffers::Idle::new();

@@ -54,6 +54,8 @@ impl MemoryProxy {
                 handshake_timeout: config.client.handshake_timeout,
                 idle_timeout: config.client.idle_timeout,
                 max_message_size: config.max_message_size,
+                max_nesting_depth: config.hardening.max_nesting_depth,
+                reload_tls_allowed_users: config.hardening.reload_tls_allowed_users.clone(),
                 shutdown: Shutdown::new(),
                 metrics,
             },

@@ -20,6 +20,7 @@
 //! need an async HTTP stack; ureq (built without TLS, as OCSP is plain HTTP) is a few small
 //! crates, where hyper + hyper-util + http-body-util would be the biggest dependency here.
 
+use crate::config::value::redact_userinfo;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
@@ -219,12 +220,14 @@ pub fn aia_url(leaf: &CertificateDer<'_>) -> Option<url::Url> {
 
 /// POSTs `body` to `url` (RFC 6960 A.1) on a blocking thread and returns the body of a 200.
 pub async fn fetch(url: &url::Url, body: Vec<u8>) -> Result<Vec<u8>, OcspError> {
-    let target = url.to_string();
+    let task_url = url.to_string();
+    let target = redact_userinfo(&task_url);
     let err = |problem: String| OcspError::Fetch {
+        // ureq's errors may quote the URL, credentials included.
+        problem: problem.replace(&task_url, &target),
         url: target.clone(),
-        problem,
     };
-    let task_url = target.clone();
+    let task_url = task_url.clone();
     let joined = tokio::task::spawn_blocking(move || {
         let agent: ureq::Agent = ureq::Agent::config_builder()
             .timeout_global(Some(FETCH_TIMEOUT))
@@ -510,16 +513,25 @@ impl Stapler {
     }
 }
 
-/// When to fetch again after a good response obtained at `now`.
-fn refresh_at(checked: &Checked, margin: Duration, now: SystemTime) -> SystemTime {
+/// The shortest wait between two fetches after a good answer: a responder that hands out short
+/// (or already half-spent) responses must not be asked every second forever.
+const MIN_REFRESH: Duration = Duration::from_secs(5);
+
+/// When to fetch again after a good response obtained at `now`: halfway through its validity
+/// or `margin` before its nextUpdate, whichever is sooner. A margin at least as long as the
+/// validity would mean "now" after every answer; then halfway is used and `true` says the
+/// margin was too long (for a warning). Never sooner than [`MIN_REFRESH`] from `now`.
+fn refresh_at(checked: &Checked, margin: Duration, now: SystemTime) -> (SystemTime, bool) {
+    let floor = now + MIN_REFRESH;
     match checked.next_update {
-        None => now + margin,
+        None => ((now + margin).max(floor), false),
         Some(next) => {
-            let half = next.duration_since(checked.this_update).unwrap_or_default() / 2;
-            let by_margin = next.checked_sub(margin).unwrap_or(now);
-            (checked.this_update + half)
-                .min(by_margin)
-                .max(now + Duration::from_secs(1))
+            let validity = next.duration_since(checked.this_update).unwrap_or_default();
+            let half = checked.this_update + validity / 2;
+            if margin >= validity {
+                return (half.max(floor), true);
+            }
+            (half.min(next - margin).max(floor), false)
         }
     }
 }
@@ -535,17 +547,18 @@ async fn run(
     cached: Arc<std::sync::Mutex<Option<Cached>>>,
     metrics: Metrics,
 ) {
-    let url = source.url.to_string();
+    let url = redact_userinfo(source.url.as_str());
     let lock = || cached.lock().unwrap_or_else(|e| e.into_inner());
     let staple = |der: Option<Vec<u8>>, this_update: Option<SystemTime>| {
         cert.set_ocsp(der);
         metrics.ocsp_staple(Scope::Bolt, this_update);
     };
     let mut next_fetch = SystemTime::now();
+    let mut margin_warned = false;
     if let Some(c) = lock().clone() {
         if c.checked.servable_at(SystemTime::now()) {
             staple(Some(c.der.clone()), Some(c.checked.this_update));
-            next_fetch = refresh_at(&c.checked, source.refresh_margin, c.checked.this_update);
+            next_fetch = refresh_at(&c.checked, source.refresh_margin, c.checked.this_update).0;
         }
     }
     loop {
@@ -571,7 +584,20 @@ async fn run(
                         this_update = %show(checked.this_update),
                         next_update = %checked.next_update.map_or("none".into(), show),
                         "OCSP staple obtained");
-                    next_fetch = refresh_at(&checked, source.refresh_margin, SystemTime::now());
+                    let (at, margin_too_long) =
+                        refresh_at(&checked, source.refresh_margin, SystemTime::now());
+                    if margin_too_long && !margin_warned {
+                        margin_warned = true;
+                        let validity = checked
+                            .next_update
+                            .and_then(|n| n.duration_since(checked.this_update).ok())
+                            .unwrap_or_default();
+                        tracing::warn!(scope = "bolt", responder = %url,
+                            validity_secs = validity.as_secs(),
+                            refresh_margin_secs = source.refresh_margin.as_secs(),
+                            "OCSP: the responder's answers are valid for no longer than boltgate.ocsp.refresh_margin; refreshing halfway through each answer instead (set a shorter boltgate.ocsp.refresh_margin)");
+                    }
+                    next_fetch = at;
                     staple(Some(der.clone()), Some(checked.this_update));
                     *lock() = Some(Cached { der, checked });
                 }
@@ -751,16 +777,31 @@ mod tests {
         let hour = Duration::from_secs(3600);
         // A week of validity: halfway comes first.
         let c = checked(0, Some(7 * 86_400));
-        assert_eq!(refresh_at(&c, hour, at(10)), at(7 * 86_400 / 2));
-        // Two hours of validity, one hour margin: both say one hour.
-        let c = checked(0, Some(7200));
-        assert_eq!(refresh_at(&c, hour, at(10)), at(3600));
+        assert_eq!(refresh_at(&c, hour, at(10)), (at(7 * 86_400 / 2), false));
+        // 90 minutes of validity, one hour margin: the margin comes first.
+        let c = checked(0, Some(5400));
+        assert_eq!(refresh_at(&c, hour, at(10)), (at(1800), false));
         // Without nextUpdate: every margin.
         let c = checked(0, None);
-        assert_eq!(refresh_at(&c, hour, at(10)), at(3610));
-        // Never in the past: at least a second from now.
+        assert_eq!(refresh_at(&c, hour, at(10)), (at(3610), false));
+    }
+
+    #[test]
+    fn a_margin_as_long_as_the_validity_does_not_mean_fetching_every_second() {
+        let at = |s| SystemTime::UNIX_EPOCH + Duration::from_secs(s);
+        let hour = Duration::from_secs(3600);
+        // One minute of validity (what `openssl ocsp -nmin 1` gives), the default one-hour
+        // margin: halfway, and the caller is told to warn.
+        let c = checked(0, Some(60));
+        assert_eq!(refresh_at(&c, hour, at(1)), (at(30), true));
+        // Validity exactly the margin: the same.
+        let c = checked(0, Some(3600));
+        assert_eq!(refresh_at(&c, hour, at(1)), (at(1800), true));
+        // A response whose halfway (or whole validity) is already past: the floor, not 1 s.
         let c = checked(0, Some(100));
-        assert_eq!(refresh_at(&c, hour, at(500)), at(501));
+        assert_eq!(refresh_at(&c, hour, at(500)), (at(505), true));
+        let c = checked(0, Some(7200));
+        assert_eq!(refresh_at(&c, hour, at(5000)), (at(5005), false));
     }
 
     #[test]

@@ -76,6 +76,22 @@ pub enum ReloadError {
     Incompatible(String),
 }
 
+/// What a Bolt client calling `dbms.security.reloadTLS()` learns about a reload that did not
+/// happen: whether reloads are off, or that it failed. Never why (file paths, key errors): that
+/// is in the log.
+#[derive(Debug, Clone, Error, PartialEq, Eq)]
+pub enum ClientReloadError {
+    #[error("dbms.security.tls_reload_enabled=false: TLS material is read at start only")]
+    Disabled,
+    #[error("the TLS reload failed; the certificates in service are kept (the reason is in boltgate's log)")]
+    Failed,
+}
+
+/// Calls from clients within this long of the last finished reload share its outcome instead
+/// of reloading again: a client in a loop cannot make boltgate re-read its files (and log)
+/// hundreds of times a second.
+pub const CLIENT_RELOAD_WINDOW: std::time::Duration = std::time::Duration::from_secs(2);
+
 /// What a successful reload did, one line per policy.
 #[derive(Debug, Clone)]
 pub struct ReloadReport {
@@ -160,8 +176,9 @@ fn staple_source(config: &Config, policy: &TlsPolicy) -> Result<StapleSource, Tl
             return Err(TlsError::Setting {
                 setting: "server.bolt.ocsp_stapling_enabled".into(),
                 problem: format!(
-                    "the bolt certificate's OCSP responder {url} is not http://; set \
-                     boltgate.ocsp.responder_url"
+                    "the bolt certificate's OCSP responder {} is not http://; set \
+                     boltgate.ocsp.responder_url",
+                    crate::config::value::redact_userinfo(url.as_str())
                 ),
             })
         }
@@ -221,6 +238,9 @@ pub struct TlsReloader {
     /// Where reloads are counted (`boltgate_reloads_total`), whatever triggered them, with the
     /// bolt certificate's expiry and its OCSP staple's age.
     metrics: Metrics,
+    /// The last reload a client caused: when it finished and its outcome. Locked for the whole
+    /// reload, so concurrent callers wait for it and then share its outcome.
+    client: Mutex<Option<(std::time::Instant, Result<(), ClientReloadError>)>>,
 }
 
 impl TlsReloader {
@@ -247,6 +267,7 @@ impl TlsReloader {
                 bolt_cert,
             }),
             metrics,
+            client: Mutex::new(None),
         };
         (Arc::new(reloader), CurrentAcceptor(rx))
     }
@@ -279,6 +300,26 @@ impl TlsReloader {
             }
         }
         paths
+    }
+
+    /// `CALL dbms.security.reloadTLS()`: one reload at a time, and calls within
+    /// [`CLIENT_RELOAD_WINDOW`] of the last one (including those that waited for it) share its
+    /// outcome. The outcome is logged by [`TlsReloader::reload`]; the caller gets only a
+    /// [`ClientReloadError`].
+    pub async fn reload_for_client(&self) -> Result<(), ClientReloadError> {
+        let mut last = self.client.lock().await;
+        if let Some((at, outcome)) = last.as_ref() {
+            if at.elapsed() < CLIENT_RELOAD_WINDOW {
+                return outcome.clone();
+            }
+        }
+        let outcome = match self.reload("CALL dbms.security.reloadTLS()").await {
+            Ok(_) => Ok(()),
+            Err(ReloadError::Disabled) => Err(ClientReloadError::Disabled),
+            Err(_) => Err(ClientReloadError::Failed),
+        };
+        *last = Some((std::time::Instant::now(), outcome.clone()));
+        outcome
     }
 
     /// Reads the configuration again and swaps in the new TLS material, or changes nothing and

@@ -41,7 +41,10 @@ pub fn parse_members(items: &[String]) -> Result<Vec<Member>, ValueError> {
     for item in items {
         let Some((role, address)) = item.split_once('=') else {
             return Err(ValueError::with_hint(
-                format!("`{item}` is not role=host:port"),
+                format!(
+                    "`{}` is not role=host:port",
+                    crate::config::value::redact_userinfo(item)
+                ),
                 HINT,
             ));
         };
@@ -55,6 +58,16 @@ pub fn parse_members(items: &[String]) -> Result<Vec<Member>, ValueError> {
                 ))
             }
         };
+        if address.contains('@') {
+            return Err(ValueError::with_hint(
+                format!(
+                    "`{}`: credentials are not allowed in a member address; clients send their \
+                     own with HELLO/LOGON",
+                    crate::config::value::redact_userinfo(item)
+                ),
+                HINT,
+            ));
+        }
         let address = normalise_address(address.trim())
             .map_err(|problem| ValueError::with_hint(format!("`{item}`: {problem}"), HINT))?;
         let member = Member { role, address };

@@ -12,9 +12,14 @@
 //!   - If every router fails, a stale table that still has a member for the mode is used, with
 //!     a warning (stale-table fallback); otherwise the error goes to the client.
 //!   - The drivers' rules for dropping a member apply (see [`RoutingTable::forget`]).
+//!   - Bounded, since any logged-in client can name any database: a name longer than Neo4j's
+//!     own limit ([`MAX_DB_NAME`]) is refused without a lookup, a lookup that fails leaves no
+//!     entry behind, and beyond `boltgate.routing.max_databases` tables the least recently used
+//!     one is dropped (it is fetched again when next asked for).
 
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
@@ -46,12 +51,32 @@ fn db_label(key: &str) -> &str {
     }
 }
 
+/// Neo4j's longest database name is 63 characters; a composite database's constituent is named
+/// `composite.alias`, so two of those and the dot. Anything longer names no database.
+pub const MAX_DB_NAME: usize = 2 * 63 + 1;
+
+/// Neo4j's code for a database that does not exist (not transient: drivers do not retry it).
+pub const DATABASE_NOT_FOUND: &str = "Neo.ClientError.Database.DatabaseNotFound";
+
 /// Why no table could be had.
 #[derive(Debug, Clone, thiserror::Error)]
 #[error("no routing table for database `{db}`: {problem}")]
 pub struct RoutingError {
     pub db: String,
     pub problem: String,
+    /// The database cannot exist (its name is too long): no lookup was made.
+    pub not_found: bool,
+}
+
+impl RoutingError {
+    /// The Neo4j status code a client gets for it.
+    pub fn code(&self) -> &'static str {
+        if self.not_found {
+            DATABASE_NOT_FOUND
+        } else {
+            crate::session::failure::DATABASE_UNAVAILABLE
+        }
+    }
 }
 
 #[derive(Debug)]
@@ -64,6 +89,9 @@ enum Source {
 struct Entry {
     table: RwLock<Option<RoutingTable>>,
     refresh: Arc<tokio::sync::Mutex<()>>,
+    /// When it was last asked for (a tick of [`Registry::clock`]), for least-recently-used
+    /// eviction.
+    used: AtomicU64,
 }
 
 #[derive(Debug)]
@@ -72,7 +100,13 @@ pub struct Registry {
     tables: DashMap<String, Arc<Entry>>,
     pub balancer: Balancer,
     metrics: Option<Metrics>,
+    /// `boltgate.routing.max_databases`.
+    max_tables: usize,
+    clock: AtomicU64,
 }
+
+/// `boltgate.routing.max_databases`'s default.
+pub const DEFAULT_MAX_TABLES: usize = 1000;
 
 impl Registry {
     pub fn with_members(members: &[Member], ban_time: Duration) -> Registry {
@@ -81,6 +115,8 @@ impl Registry {
             tables: DashMap::new(),
             balancer: Balancer::new(ban_time),
             metrics: None,
+            max_tables: DEFAULT_MAX_TABLES,
+            clock: AtomicU64::new(0),
         }
     }
 
@@ -91,7 +127,21 @@ impl Registry {
             tables: DashMap::new(),
             balancer: Balancer::new(ban_time),
             metrics: None,
+            max_tables: DEFAULT_MAX_TABLES,
+            clock: AtomicU64::new(0),
         }
+    }
+
+    /// Keeps at most `n` tables (`boltgate.routing.max_databases`), dropping the least recently
+    /// used beyond it.
+    pub fn with_max_tables(mut self, n: usize) -> Registry {
+        self.max_tables = n.max(1);
+        self
+    }
+
+    /// How many tables are kept now.
+    pub fn table_count(&self) -> usize {
+        self.tables.len()
     }
 
     /// Records refreshes, table ages, stale-table use and bans into `metrics`; a static
@@ -136,10 +186,37 @@ impl Registry {
     }
 
     fn entry(&self, db: &str) -> Arc<Entry> {
+        let tick = self.clock.fetch_add(1, Ordering::Relaxed);
         if let Some(e) = self.tables.get(db) {
+            e.used.store(tick, Ordering::Relaxed);
             return e.clone();
         }
-        self.tables.entry(db.to_string()).or_default().clone()
+        while self.tables.len() >= self.max_tables {
+            let oldest = self
+                .tables
+                .iter()
+                .min_by_key(|e| e.used.load(Ordering::Relaxed))
+                .map(|e| e.key().clone());
+            let Some(oldest) = oldest else { break };
+            self.tables.remove(&oldest);
+            if let Some(m) = &self.metrics {
+                m.routing_forgotten(db_label(&oldest));
+            }
+            tracing::debug!(
+                db = db_label(&oldest),
+                "routing table dropped: boltgate.routing.max_databases reached"
+            );
+        }
+        let e = self.tables.entry(db.to_string()).or_default().clone();
+        e.used.store(tick, Ordering::Relaxed);
+        e
+    }
+
+    /// Drops `entry` unless it holds a table: a failed lookup is not kept.
+    fn forget_if_empty(&self, key: &str, entry: &Arc<Entry>) {
+        self.tables.remove_if(key, |_, e| {
+            Arc::ptr_eq(e, entry) && e.table.read().expect("table lock").is_none()
+        });
     }
 
     /// The table for `db` (None = home database) usable for `mode`, refreshing it first when
@@ -158,6 +235,22 @@ impl Registry {
             return Ok(t.clone());
         };
         let key = db.unwrap_or("").to_string();
+        if key.len() > MAX_DB_NAME {
+            return Err(RoutingError {
+                db: format!(
+                    "{}...",
+                    &key[..(0..=32)
+                        .rev()
+                        .find(|&i| key.is_char_boundary(i))
+                        .unwrap_or(0)]
+                ),
+                problem: format!(
+                    "the name is {} bytes long; Neo4j database names have at most 63 characters",
+                    key.len()
+                ),
+                not_found: true,
+            });
+        }
         let entry = self.entry(&key);
         let now = Instant::now();
         if let Some(t) = entry.table.read().expect("table lock").clone() {
@@ -200,9 +293,11 @@ impl Registry {
                 }
                 _ => {
                     self.refreshed(&key, Err(&problem));
+                    self.forget_if_empty(&key, &entry);
                     Err(RoutingError {
                         db: db_label(&key).to_string(),
                         problem,
+                        not_found: false,
                     })
                 }
             },

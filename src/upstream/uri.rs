@@ -141,6 +141,11 @@ impl Target {
         let uri = uri.trim();
         let (scheme, rest) = uri.split_once("://").ok_or(UriError::NoScheme)?;
         let scheme = parse_scheme(scheme)?;
+        // Checked before splitting off path, query and fragment: a password may hold `/`, `?`
+        // or `#`, and a later error quoting "the path" would then print part of it.
+        if rest.contains('@') {
+            return Err(UriError::UserInfo);
+        }
         let (rest, fragment) = match rest.split_once('#') {
             Some((rest, fragment)) => (rest, Some(fragment)),
             None => (rest, None),
@@ -428,6 +433,12 @@ mod tests {
         assert_eq!(err("bolt://h/db"), UriError::Path("/db".into()));
         assert_eq!(err("bolt://h#x"), UriError::Fragment("x".into()));
         assert_eq!(err("bolt://neo4j:secret@h"), UriError::UserInfo);
+        for password in ["se/cret", "se?cret", "se#cret"] {
+            assert_eq!(
+                err(&format!("bolt://neo4j:{password}@h")),
+                UriError::UserInfo
+            );
+        }
         assert_eq!(err("bolt://"), UriError::EmptyHost);
         assert_eq!(err("bolt://:7687"), UriError::EmptyHost);
         assert_eq!(err("bolt://h:0"), UriError::PortZero);

@@ -12,16 +12,42 @@ pub fn http(addr: SocketAddr, method: &str, path: &str) -> (u16, String) {
     exchange(&mut s, method, path).expect("HTTP exchange")
 }
 
+/// As [`http`], with extra request headers (a `Host` among them replaces `localhost`).
+pub fn http_with(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+) -> (u16, String) {
+    let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(5)).expect("connect admin");
+    s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    exchange_with(&mut s, method, path, headers).expect("HTTP exchange")
+}
+
 /// One request over any stream (plain or TLS); the status code and body.
 pub fn exchange(
     s: &mut (impl Read + Write),
     method: &str,
     path: &str,
 ) -> std::io::Result<(u16, String)> {
-    write!(
-        s,
-        "{method} {path} HTTP/1.1\r\nHost: boltgate\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
-    )?;
+    exchange_with(s, method, path, &[])
+}
+
+/// [`exchange`] with extra request headers.
+pub fn exchange_with(
+    s: &mut (impl Read + Write),
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+) -> std::io::Result<(u16, String)> {
+    let mut head = format!("{method} {path} HTTP/1.1\r\n");
+    if !headers.iter().any(|(k, _)| k.eq_ignore_ascii_case("host")) {
+        head.push_str("Host: localhost\r\n");
+    }
+    for (k, v) in headers {
+        head.push_str(&format!("{k}: {v}\r\n"));
+    }
+    write!(s, "{head}Content-Length: 0\r\nConnection: close\r\n\r\n")?;
     s.flush()?;
     let mut raw = Vec::new();
     s.read_to_end(&mut raw)?;

@@ -228,3 +228,21 @@ pub fn failure_of(r: &Response) -> Option<(String, String)> {
         _ => None,
     }
 }
+
+/// RUN "RETURN $x AS x" with `x` nested `depth` lists deep around a 1, chunked, hand-encoded
+/// (an encoder would recurse 10,000 deep).
+pub fn nested_run(depth: usize) -> Vec<u8> {
+    let q = b"RETURN $x AS x";
+    let mut msg = vec![0xB3, 0x10, 0x80 | q.len() as u8];
+    msg.extend_from_slice(q);
+    msg.extend_from_slice(&[0xA1, 0x81, b'x']);
+    msg.extend(std::iter::repeat_n(0x91u8, depth));
+    msg.extend_from_slice(&[0x01, 0xA0]);
+    let mut framed = Vec::new();
+    for chunk in msg.chunks(0xFFFF) {
+        framed.extend_from_slice(&(chunk.len() as u16).to_be_bytes());
+        framed.extend_from_slice(chunk);
+    }
+    framed.extend_from_slice(&[0, 0]);
+    framed
+}

@@ -25,6 +25,8 @@ def parser(description):
     p.add_argument("--client-cert", help="PEM client certificate (mutual TLS)")
     p.add_argument("--client-key", help="PEM client key (mutual TLS)")
     p.add_argument("--connect-timeout", type=float, default=10.0)
+    p.add_argument("--principal", help="log in as this user (scheme none: servers without auth "
+                   "accept it, and boltgate matches it in reload_tls_allowed_users)")
     return p
 
 
@@ -36,6 +38,8 @@ def driver(args, **extra):
         connection_acquisition_timeout=args.connect_timeout * 2,
         max_transaction_retry_time=0,
     )
+    if getattr(args, "principal", None):
+        kw["auth"] = neo4j.Auth("none", args.principal, None)
     if args.ca:
         kw["encrypted"] = True
         kw["trusted_certificates"] = neo4j.TrustCustomCAs(args.ca)

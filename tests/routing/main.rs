@@ -17,6 +17,7 @@
 mod common;
 
 mod bolt4;
+mod bounds;
 mod cluster;
 mod failures;
 mod fake_cluster;

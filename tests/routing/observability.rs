@@ -179,14 +179,23 @@ fn members_see_a_routing_context_naming_themselves_not_boltgate() {
 #[test]
 fn reload_tls_is_answered_by_boltgate_in_routed_mode() {
     let cluster = FakeCluster::start(None);
-    let gate = start_gate(&cluster, &[("dbms.security.tls_reload_enabled", "true")]);
+    let allowed = ("boltgate.procedures.reload_tls_allowed_users", "alice");
+    let gate = start_gate(
+        &cluster,
+        &[("dbms.security.tls_reload_enabled", "true"), allowed],
+    );
     let uri = gate.uri_with_scheme("neo4j");
     let queries = json!([WRITE_Q, "CALL dbms.security.reloadTLS()", READ_Q]).to_string();
-    let out = common::run_py(
-        "query.py",
-        &[&uri, &queries, "--database", "neo4j", "--allow-errors"],
-        PY_TIMEOUT,
-    );
+    let as_alice = [
+        uri.as_str(),
+        &queries,
+        "--database",
+        "neo4j",
+        "--allow-errors",
+        "--principal",
+        "alice",
+    ];
+    let out = common::run_py("query.py", &as_alice, PY_TIMEOUT);
     assert_eq!(out["results"][0]["records"], json!([[1]]), "{out}");
     assert_eq!(out["results"][1]["records"], json!([]), "{out}");
     assert_eq!(out["results"][2]["records"], json!([[2]]), "{out}");
@@ -200,13 +209,36 @@ fn reload_tls_is_answered_by_boltgate_in_routed_mode() {
             "m{i} was asked to reload TLS"
         );
     }
-    // Disabled: the client gets boltgate's reason, and the next query runs.
-    let gate = start_gate(&cluster, &[]);
-    let uri = gate.uri_with_scheme("neo4j");
+    // Another user (or none) is refused as Neo4j refuses a non-admin, in routed mode too.
     let queries = json!(["CALL dbms.security.reloadTLS()", WRITE_Q]).to_string();
+    for who in [&["--principal", "mallory"][..], &[]] {
+        let mut args = vec![
+            uri.as_str(),
+            &queries,
+            "--database",
+            "neo4j",
+            "--allow-errors",
+        ];
+        args.extend_from_slice(who);
+        let out = common::run_py("query.py", &args, PY_TIMEOUT);
+        let err = &out["results"][0]["error"];
+        assert_eq!(err["code"], "Neo.ClientError.Security.Forbidden", "{out}");
+        assert_eq!(out["results"][1]["records"], json!([[1]]), "{out}");
+    }
+    // Disabled: the client gets boltgate's reason, and the next query runs.
+    let gate = start_gate(&cluster, &[allowed]);
+    let uri = gate.uri_with_scheme("neo4j");
     let out = common::run_py(
         "query.py",
-        &[&uri, &queries, "--database", "neo4j", "--allow-errors"],
+        &[
+            &uri,
+            &queries,
+            "--database",
+            "neo4j",
+            "--allow-errors",
+            "--principal",
+            "alice",
+        ],
         PY_TIMEOUT,
     );
     let err = &out["results"][0]["error"];

@@ -151,11 +151,18 @@ fn responder_url_setting_overrides_the_certificate() {
     let port = common::free_port();
     let leaf = ca.leaf("bolt", None); // names no responder
     let responder = Responder::start(&ca, port, &[&leaf], &[], &[]);
+    // Credentials in the URL are sent to the responder but shown nowhere.
+    let with_credentials = responder.url.replace("http://", "http://ocsp:Hush1@");
+    let admin = common::free_addr();
     let bg = stapling(
         &ca,
         &leaf,
         "bolt://127.0.0.1:1",
-        &[("boltgate.ocsp.responder_url", &responder.url)],
+        &[
+            ("boltgate.ocsp.responder_url", &with_credentials),
+            ("server.http.enabled", "true"),
+            ("server.http.listen_address", &admin.to_string()),
+        ],
     );
     assert!(
         bg.wait_for_log("OCSP staple obtained", WAIT),
@@ -163,6 +170,16 @@ fn responder_url_setting_overrides_the_certificate() {
         bg.log()
     );
     assert!(!presented(bg.addr).staple.is_empty());
+    let (status, config) = common::admin::http(admin, "GET", "/config");
+    assert_eq!(status, 200, "{config}");
+    assert!(config.contains("boltgate.ocsp.responder_url"), "{config}");
+    assert!(
+        !config.contains("Hush1"),
+        "/config shows the password:\n{config}"
+    );
+    let log = bg.log();
+    assert!(log.contains("<redacted>@127.0.0.1"), "{log}");
+    assert!(!log.contains("Hush1"), "the log shows the password:\n{log}");
 }
 
 /// `openssl s_server` presenting `leaf` with a fixed staple (DER file), for the upstream side.

@@ -111,6 +111,25 @@ impl RawMessage {
         c
     }
 
+    /// Checks, without decoding or allocating per value, that every field is within `limits`
+    /// (nesting depth, lengths) and nothing trails the last field: the structural limits the
+    /// decoder enforces, for messages relayed as raw bytes.
+    pub fn check_structure(&self, limits: &Limits) -> Result<(), MessageError> {
+        let mut c = Cursor::with_limits(&self.bytes, *limits);
+        let (n, _) = c.read_struct_header()?;
+        for _ in 0..n {
+            c.skip_value_checked()?;
+        }
+        if !c.is_empty() {
+            return Err(DecodeError::TrailingBytes {
+                offset: c.position(),
+                remaining: c.remaining(),
+            }
+            .into());
+        }
+        Ok(())
+    }
+
     /// Decode every field (full values). For tests and rare paths; views are cheaper.
     pub fn decode_fields(&self, limits: &Limits) -> Result<Vec<Value>, MessageError> {
         let mut c = Cursor::with_limits(&self.bytes, *limits);

@@ -305,54 +305,14 @@ impl<'a> Cursor<'a> {
 
     /// Skip one whole value without allocating or recursing: a counter of values still to skip
     /// replaces the call stack, so nesting depth costs nothing. Map keys are not type-checked here.
+    /// Lengths are checked against [`Limits::max_len`]; depth is not (see
+    /// [`Cursor::skip_value_checked`]).
     pub fn skip_value(&mut self) -> Result<()> {
         let mut pending: u64 = 1;
         while pending > 0 {
             pending -= 1;
-            let at = self.pos;
-            match self.read_marker()? {
-                Marker::Null | Marker::True | Marker::False | Marker::TinyInt(_) => {}
-                Marker::Int(n) => {
-                    self.take(usize::from(n), "integer")?;
-                }
-                Marker::Float => {
-                    self.take(8, "FLOAT_64")?;
-                }
-                Marker::Bytes(w) => {
-                    let n = self.be_len(w, "bytes size")?;
-                    let n = self.check_len(at, "bytes", n, 1)?;
-                    self.take(n, "bytes")?;
-                }
-                Marker::TinyString(n) => {
-                    self.take(usize::from(n), "string")?;
-                }
-                Marker::String(w) => {
-                    let n = self.be_len(w, "string size")?;
-                    let n = self.check_len(at, "string", n, 1)?;
-                    self.take(n, "string")?;
-                }
-                Marker::TinyList(n) => pending += u64::from(n),
-                Marker::List(w) => {
-                    let n = self.be_len(w, "list size")?;
-                    pending += self.check_len(at, "list", n, 1)? as u64;
-                }
-                Marker::TinyMap(n) => pending += 2 * u64::from(n),
-                Marker::Map(w) => {
-                    let n = self.be_len(w, "map size")?;
-                    pending += 2 * self.check_len(at, "map", n, 2)? as u64;
-                }
-                Marker::TinyStruct(n) => {
-                    self.byte("structure tag")?;
-                    pending += u64::from(n);
-                }
-                Marker::Struct(w) => {
-                    let n = self.be_len(w, "structure size")?;
-                    self.byte("structure tag")?;
-                    pending += self.check_len(at, "structure", n, 1)? as u64;
-                }
-                Marker::Reserved(marker) => {
-                    return Err(DecodeError::ReservedMarker { offset: at, marker })
-                }
+            if let Some(children) = self.skip_header()? {
+                pending += children;
             }
             // Every pending value needs at least one byte: fail now rather than at the end.
             if pending > self.remaining() as u64 {
@@ -360,5 +320,98 @@ impl<'a> Cursor<'a> {
             }
         }
         Ok(())
+    }
+
+    /// [`Cursor::skip_value`] with every limit the decoder enforces, nesting depth included
+    /// ([`Limits::max_depth`], counted as the decoder does: the outermost list, map or
+    /// structure is depth 1, empty ones too). For bytes that are relayed without being decoded:
+    /// what the proxy forwards must be what its own decoder would accept. Memory is bounded by
+    /// the depth limit, not by the input.
+    pub fn skip_value_checked(&mut self) -> Result<()> {
+        let max_depth = self.limits.max_depth;
+        // Values still to skip at each open level; its length is the depth of the next container.
+        let mut levels: Vec<u64> = vec![1];
+        let mut pending: u64 = 1;
+        while let Some(top) = levels.last_mut() {
+            if *top == 0 {
+                levels.pop();
+                continue;
+            }
+            *top -= 1;
+            pending -= 1;
+            let at = self.pos;
+            if let Some(children) = self.skip_header()? {
+                if levels.len() > max_depth {
+                    return Err(DecodeError::TooDeep {
+                        offset: at,
+                        max_depth,
+                    });
+                }
+                if children > 0 {
+                    levels.push(children);
+                    pending += children;
+                }
+            }
+            if pending > self.remaining() as u64 {
+                return Err(self.truncated("value", pending as usize));
+            }
+        }
+        Ok(())
+    }
+
+    /// Reads one marker and skips what it owns: a scalar whole (None), or a list, map or
+    /// structure header, returning how many values follow as its contents.
+    fn skip_header(&mut self) -> Result<Option<u64>> {
+        let at = self.pos;
+        let children = match self.read_marker()? {
+            Marker::Null | Marker::True | Marker::False | Marker::TinyInt(_) => return Ok(None),
+            Marker::Int(n) => {
+                self.take(usize::from(n), "integer")?;
+                return Ok(None);
+            }
+            Marker::Float => {
+                self.take(8, "FLOAT_64")?;
+                return Ok(None);
+            }
+            Marker::Bytes(w) => {
+                let n = self.be_len(w, "bytes size")?;
+                let n = self.check_len(at, "bytes", n, 1)?;
+                self.take(n, "bytes")?;
+                return Ok(None);
+            }
+            Marker::TinyString(n) => {
+                self.take(usize::from(n), "string")?;
+                return Ok(None);
+            }
+            Marker::String(w) => {
+                let n = self.be_len(w, "string size")?;
+                let n = self.check_len(at, "string", n, 1)?;
+                self.take(n, "string")?;
+                return Ok(None);
+            }
+            Marker::TinyList(n) => u64::from(n),
+            Marker::List(w) => {
+                let n = self.be_len(w, "list size")?;
+                self.check_len(at, "list", n, 1)? as u64
+            }
+            Marker::TinyMap(n) => 2 * u64::from(n),
+            Marker::Map(w) => {
+                let n = self.be_len(w, "map size")?;
+                2 * self.check_len(at, "map", n, 2)? as u64
+            }
+            Marker::TinyStruct(n) => {
+                self.byte("structure tag")?;
+                u64::from(n)
+            }
+            Marker::Struct(w) => {
+                let n = self.be_len(w, "structure size")?;
+                self.byte("structure tag")?;
+                self.check_len(at, "structure", n, 1)? as u64
+            }
+            Marker::Reserved(marker) => {
+                return Err(DecodeError::ReservedMarker { offset: at, marker })
+            }
+        };
+        Ok(Some(children))
     }
 }

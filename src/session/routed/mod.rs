@@ -228,7 +228,7 @@ pub async fn run(
         lease: None,
         local_result: false,
         local_failed: false,
-        procedures: Procedures::default(),
+        procedures: Procedures::new(ctx.max_nesting_depth),
         tx_mode: None,
         lost_tx: None,
     };

@@ -56,6 +56,12 @@ impl Session<'_> {
         }
         let failed_before = self.tracker.state() == ServerState::Failed;
         self.tracker.on_request(kind);
+        if matches!(
+            kind,
+            RequestKind::Hello | RequestKind::Logon | RequestKind::Logoff
+        ) {
+            self.procedures.on_forwarded(self.version, &raw);
+        }
         match kind {
             RequestKind::Hello => {
                 self.hello = Some(raw.as_bytes().clone());
@@ -214,7 +220,7 @@ impl Session<'_> {
         let table = registry
             .table(db, mode, bookmarks, &fetcher)
             .await
-            .map_err(|e| (DATABASE_UNAVAILABLE, format!("boltgate: {e}")))?;
+            .map_err(|e| (e.code(), format!("boltgate: {e}")))?;
         let mut tried: Vec<String> = Vec::new();
         loop {
             let balancer = &registry.balancer;
