@@ -186,7 +186,8 @@ fn a_server_closing_during_the_handshake_gives_a_truthful_failure_and_a_log_line
     // Nothing of the client's was forwarded: boltgate's own, retryable FAILURE is true.
     let err = login.expect_err("login fails");
     assert!(err.contains("DatabaseUnavailable"), "{err}");
-    assert!(err.contains("closed the connection"), "{err}");
+    // Before login the client learns nothing about the upstream (issue 15); the log says why.
+    assert!(!err.contains("closed the connection"), "{err}");
     assert!(
         gate.wait_for_log("closed the connection", WAIT),
         "{}",
