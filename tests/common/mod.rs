@@ -1,7 +1,7 @@
 //! Shared harness for the integration tests in `tests/*.rs` (each does `mod common;`).
 //!
 //! Why it exists: every behaviour test needs the same plumbing — free loopback ports, bounded
-//! waits, and real peers (FalkorDB, stunnel, the boltgate binary, the official Python driver)
+//! waits, and real peers (FalkorDB, Neo4j, stunnel, the boltgate binary, the official Python driver)
 //! that are stopped by pid when the test ends, even when it panics. Nothing here waits without
 //! a timeout, and nothing binds anything but loopback (FalkorDB's Bolt port is the exception
 //! its own module documents).
@@ -17,12 +17,14 @@ pub mod boltgate;
 pub mod driver;
 pub mod falkordb;
 pub mod java;
+pub mod neo4j;
 pub mod pki;
 pub mod stunnel;
 
 pub use boltgate::Boltgate;
 pub use driver::{run_py, try_run_py, PyFailure};
 pub use falkordb::FalkorDb;
+pub use neo4j::{Neo4j, Neo4jConfig};
 pub use pki::TestPki;
 pub use stunnel::Stunnel;
 

@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
-# Builds what the Neo4j tests run, once: the Neo4j launcher (tests/neo4j/launcher) into
-# tests/neo4j/launcher/target/neo4j-launcher.jar (+ target/lib/). Idempotent: a part whose
-# outputs are newer than its sources is not rebuilt. Maven's repository is ~/.m2 (cached between
-# runs). Uses Temurin 25 (Neo4j 2026.x needs Java 21+); set BOLTGATE_JAVA_HOME to use another JDK.
+# Builds what the Neo4j tests run, once: the Neo4j launcher (tests/neo4j/launcher →
+# target/neo4j-launcher.jar + target/lib/) and the driver scenario runners of tests/drivers/
+# (Java: mvn package → target/runner.jar; Go: go build → go/runner; JavaScript: npm ci).
+# Idempotent: a part whose outputs are newer than its sources is not rebuilt. Caches: Maven's
+# ~/.m2, Go's module cache, npm's ~/.npm. Uses Temurin 25 (Neo4j 2026.x needs Java 21+); set
+# BOLTGATE_JAVA_HOME to use another JDK.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")"
 
@@ -36,3 +38,29 @@ maven_build() {
 }
 
 maven_build launcher target/neo4j-launcher.jar
+maven_build ../drivers/java target/runner.jar
+
+go_dir=../drivers/go
+if fresh "$go_dir/runner" "$go_dir/go.mod" "$go_dir/go.sum" "$go_dir/main.go"; then
+    echo "drivers/go: up to date (runner)"
+else
+    t=$SECONDS
+    # -mod=mod: go.sum is checked in, but the module cache may be cold; GOPROXY stays default.
+    (cd "$go_dir" && GOFLAGS=-mod=mod go build -o runner .) || {
+        echo "go build of tests/drivers/go failed (see above); the Go module proxy must be reachable" >&2
+        exit 1
+    }
+    echo "drivers/go: built runner in $((SECONDS - t))s"
+fi
+
+js_dir=../drivers/js
+if fresh "$js_dir/node_modules/.package-lock.json" "$js_dir/package.json" "$js_dir/package-lock.json"; then
+    echo "drivers/js: up to date (node_modules)"
+else
+    t=$SECONDS
+    (cd "$js_dir" && npm ci --no-audit --no-fund --loglevel=error) || {
+        echo "npm ci in tests/drivers/js failed (see above); the npm registry must be reachable" >&2
+        exit 1
+    }
+    echo "drivers/js: npm ci in $((SECONDS - t))s"
+fi
