@@ -39,7 +39,9 @@ pub fn java() -> PathBuf {
 
 /// tests/neo4j in this checkout.
 pub fn neo4j_tests_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests").join("neo4j")
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests")
+        .join("neo4j")
 }
 
 /// The built launcher jar; panics saying how to build it when it is missing.
