@@ -39,6 +39,8 @@ maven_build() {
 
 maven_build launcher target/neo4j-launcher.jar
 maven_build ../drivers/java target/runner.jar
+# The Java driver with its OCSP (revocation) setting, for tests/tls_ops/java_ocsp.rs.
+maven_build ../drivers/java-ocsp target/java-ocsp.jar
 
 go_dir=../drivers/go
 if fresh "$go_dir/runner" "$go_dir/go.mod" "$go_dir/go.sum" "$go_dir/main.go"; then

@@ -25,7 +25,53 @@ pub struct ConfigSet {
 }
 
 /// `"<set name>: <case name>"` and why the two servers answer it differently.
-pub const EXPLAINED: &[(&str, &str)] = &[];
+pub const EXPLAINED: &[(&str, &str)] = &[
+    (
+        "C. REQUIRED, client_auth REQUIRE, a revoked client: TLS 1.2, no client certificate, raw",
+        CERT_REQUIRED_TLS12,
+    ),
+    (
+        "C. REQUIRED, client_auth REQUIRE, a revoked client: TLS 1.3, revoked client certificate, raw",
+        ALERT_NAMES_THE_REASON,
+    ),
+    (
+        "C. REQUIRED, client_auth REQUIRE, a revoked client: TLS 1.3, untrusted client certificate, raw",
+        ALERT_NAMES_THE_REASON,
+    ),
+    (
+        "D. OPTIONAL, client_auth OPTIONAL, TLSv1.2 with one cipher: TLS 1.2, revoked client certificate, raw",
+        ALERT_NAMES_THE_REASON,
+    ),
+    (
+        "D. OPTIONAL, client_auth OPTIONAL, TLSv1.2 with one cipher: TLS 1.2, untrusted client certificate, raw",
+        ALERT_NAMES_THE_REASON,
+    ),
+];
+
+/// Differences this test found that were fixed in boltgate (for the doc).
+pub const FIXED: &[(&str, &str)] = &[(
+    "A. TLS, driver; C. plaintext, driver",
+    "boltgate refused a TLS client on DISABLED (or a plaintext one on REQUIRED) by closing the \
+     socket with the client's first bytes unread, so the kernel sent a reset and the driver \
+     said \"connection reset\" where Neo4j's orderly close gives \"closed during the TLS \
+     handshake\" / \"closed with incomplete handshake response\". boltgate now reads what the \
+     client already sent before closing (src/listener/mod.rs, `discard_received`).",
+)];
+
+const ALERT_NAMES_THE_REASON: &str =
+    "both refuse the client certificate in the TLS handshake; only \
+    the alert differs. Neo4j's JDK trust manager reports every failed client-certificate check as \
+    `certificate_unknown`; boltgate (rustls) names the reason (`certificate_revoked` for a \
+    certificate in a CRL of `revoked_dir`, `unknown_ca` for an issuer not in `trusted_dir`), \
+    as RFC 8446 6.2 defines those alerts. A driver reports a failed connection either way; \
+    boltgate's log names the certificate and the reason. Kept: the precise alert helps the \
+    operator and no client depends on the vaguer one.";
+
+const CERT_REQUIRED_TLS12: &str = "both refuse a TLS 1.2 client without a certificate in the \
+    handshake; only the alert differs. The JDK sends `handshake_failure` (what RFC 5246 7.4.6 \
+    suggests for TLS 1.2); rustls sends `certificate_required` on every version (an RFC 8446 \
+    alert, which OpenSSL clients name correctly). Not configurable in rustls; a driver reports \
+    a failed connection either way.";
 
 fn case(name: &'static str, probe: Value) -> Case {
     Case { name, probe }
@@ -72,6 +118,27 @@ fn encrypt_key(base: &str) {
     std::fs::rename(&enc, &key).unwrap();
 }
 
+/// A client certificate (PEM, and its key) from a CA of another name, which neither server
+/// trusts.
+fn stranger_client() -> (String, String) {
+    use rcgen::{
+        BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, KeyPair,
+    };
+    let ca_key = KeyPair::generate().unwrap();
+    let mut p = CertificateParams::new(Vec::<String>::new()).unwrap();
+    p.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    p.distinguished_name
+        .push(DnType::CommonName, "parity stranger CA");
+    let ca = p.self_signed(&ca_key).unwrap();
+    let key = KeyPair::generate().unwrap();
+    let mut leaf = CertificateParams::new(Vec::<String>::new()).unwrap();
+    leaf.distinguished_name
+        .push(DnType::CommonName, "parity stranger client");
+    leaf.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
+    let cert = leaf.signed_by(&key, &ca, &ca_key).unwrap();
+    (cert.pem(), key.serialize_pem())
+}
+
 fn lines(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
     pairs
         .iter()
@@ -82,23 +149,20 @@ fn lines(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
 pub fn config_sets(pki: &TestPki) -> Vec<ConfigSet> {
     let ca = pki.ca_path.to_str().unwrap().to_string();
     let revoked = pki.issue("revoked-client", &[], Usage::Client, None);
-    // A client certificate from a CA neither server trusts.
-    let stranger_pki = TestPki::new();
-    let stranger = stranger_pki.client.clone();
-    // The PKI's temp dir must outlive the servers: keep the stranger's files beside ours.
-    let copy = |i: &crate::common::pki::Issued, name: &str| {
+    let copy = |cert_pem: &str, key_pem: &str, name: &str| {
         let cert = pki.dir().join(format!("{name}.crt"));
         let key = pki.dir().join(format!("{name}.key"));
-        std::fs::write(&cert, &i.cert_pem).unwrap();
-        std::fs::write(&key, &i.key_pem).unwrap();
+        std::fs::write(&cert, cert_pem).unwrap();
+        std::fs::write(&key, key_pem).unwrap();
         (
             cert.to_str().unwrap().to_string(),
             key.to_str().unwrap().to_string(),
         )
     };
-    let good = copy(&pki.client, "parity-client");
-    let bad = copy(&revoked, "parity-revoked");
-    let unknown = copy(&stranger, "parity-stranger");
+    let good = copy(&pki.client.cert_pem, &pki.client.key_pem, "parity-client");
+    let bad = copy(&revoked.cert_pem, &revoked.key_pem, "parity-revoked");
+    let (stranger_cert, stranger_key) = stranger_client();
+    let unknown = copy(&stranger_cert, &stranger_key, "parity-stranger");
 
     let plain_raw = || json!({"kind": "raw"});
     let plain_driver = || json!({"kind": "driver"});

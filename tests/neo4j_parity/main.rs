@@ -22,7 +22,7 @@ use std::time::{Duration, Instant};
 use common::neo4j::{Neo4j, Neo4jConfig};
 use common::Boltgate;
 
-use cases::{config_sets, ConfigSet, EXPLAINED};
+use cases::{config_sets, ConfigSet, EXPLAINED, FIXED};
 
 const PROBE_TIMEOUT: Duration = Duration::from_secs(180);
 
@@ -199,6 +199,10 @@ fn render(sets: &[ConfigSet], rows: &[Row], version: &str) -> String {
     let _ = writeln!(d, "## Differences and why\n");
     for (k, why) in EXPLAINED {
         let _ = writeln!(d, "- **{k}**: {why}");
+    }
+    let _ = writeln!(d, "\n## Differences found and fixed in boltgate\n");
+    for (k, what) in FIXED {
+        let _ = writeln!(d, "- **{k}**: {what}");
     }
     d
 }

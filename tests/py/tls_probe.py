@@ -123,22 +123,30 @@ def driver(p):
                 value = session.run("RETURN 1 AS n").single()["n"]
         return "query ok" if value == 1 else "query answered %r" % value
     except (DriverError, Neo4jError, OSError) as e:
-        text = "%s: %s" % (type(e).__name__, e)
-        for c in (e.__cause__, e.__context__):
-            if c is not None:
-                text += " <- %s: %s" % (type(c).__name__, c)
-        m = re.search(r"\[SSL: ([A-Z0-9_]+)\]", text)
-        if m:
-            fake = ssl.SSLError()
-            fake.reason = m.group(1)
-            return "%s (%s)" % (type(e).__name__, ssl_reason(fake))
-        for needle, what in (("EOF occurred in violation", "closed during the TLS handshake"),
-                             ("reset by peer", "connection reset"),
-                             ("closed", "connection closed"),
-                             ("defunct", "connection closed")):
-            if needle in text:
-                return "%s (%s)" % (type(e).__name__, what)
-        return "%s (%s)" % (type(e).__name__, str(e).splitlines()[0][:120])
+        return "%s: %s" % (type(e).__name__, driver_reason(e))
+
+
+def driver_reason(e):
+    """What the driver said, without addresses and ports (they differ between the servers)."""
+    text = str(e)
+    m = re.search(r"\[SSL: ([A-Z0-9_]+)\]", text)
+    if m:
+        fake = ssl.SSLError()
+        fake.reason = m.group(1)
+        return ssl_reason(fake)
+    for needle, what in (("SSLEOFError", "closed during the TLS handshake"),
+                         ("EOF occurred in violation", "closed during the TLS handshake"),
+                         ("reset by peer", "connection reset"),
+                         ("ConnectionResetError", "connection reset"),
+                         ("Failed to read four byte Bolt handshake response",
+                          "no Bolt handshake reply (connection closed)")):
+        if needle in text:
+            return what
+    lines = [l for l in text.splitlines() if l.strip() and not l.startswith("Couldn't connect")]
+    first = lines[0] if lines else text
+    first = re.sub(r"\(?Resolved\w*Address\(\(.*?\)\)\)?", "<address>", first)
+    first = re.sub(r"127\.0\.0\.1:\d+|\('127\.0\.0\.1', \d+\)", "<address>", first)
+    return first[:160]
 
 
 def main():
