@@ -4,7 +4,9 @@
 //! A RUN whose query (trimmed, case-insensitive, optional trailing `;`) is that call is never
 //! forwarded. boltgate answers it, and the PULL or DISCARD that follows it, with messages of its
 //! own. Neo4j's procedure is VOID: on success, RUN gets `SUCCESS {fields: []}` and the PULL
-//! `SUCCESS {type: "s"}` with no RECORD; on failure, RUN gets a FAILURE
+//! `SUCCESS {type: "s"}` (with the "00001 omitted result" GQL status on 5.6+) with no RECORD,
+//! the shape Neo4j gives its VOID DBMS procedures (Community has no reloadTLS: it is an
+//! Enterprise procedure; docs/neo4j.md); on failure, RUN gets a FAILURE
 //! (`Neo.ClientError.Procedure.ProcedureCallFailed`) whose message is the reason, and everything
 //! up to the client's RESET gets IGNORED, as from a server.
 //!
@@ -44,6 +46,19 @@ enum Open {
 #[derive(Debug, Default)]
 pub struct Procedures {
     open: Open,
+}
+
+/// The GQL status Neo4j (2026.08, measured in tests/neo4j_drivers.rs) puts in the final
+/// SUCCESS of a VOID procedure on Bolt 5.6+, where drivers read statuses instead of
+/// notifications.
+fn omitted_result_status() -> Value {
+    let mut m = Map::new();
+    m.push("gql_status", "00001");
+    m.push(
+        "status_description",
+        "note: successful completion - omitted result",
+    );
+    Value::Map(m)
 }
 
 /// Whether `raw` is a RUN of a procedure boltgate answers.
@@ -103,6 +118,9 @@ impl Procedures {
                         let mut m = Map::new();
                         m.push("type", "s");
                         m.push("t_last", 0i64);
+                        if version >= Version::V5_6 {
+                            m.push("statuses", Value::List(vec![omitted_result_status()]));
+                        }
                         Some(vec![frame(Response::success(m))])
                     }
                     _ => {

@@ -19,6 +19,7 @@ pub mod falkordb;
 pub mod java;
 pub mod neo4j;
 pub mod pki;
+pub mod runners;
 pub mod stunnel;
 
 pub use boltgate::Boltgate;

@@ -25,10 +25,16 @@ const START_TIMEOUT: Duration = Duration::from_secs(180);
 /// The password of user `neo4j` when auth is on (Neo4j wants at least 8 characters).
 pub const PASSWORD: &str = "boltgate-test";
 
-/// The JDK that runs Neo4j: `BOLTGATE_JAVA_HOME`, else Temurin 25 (Neo4j 2026.x needs 21+).
+/// The JDK that runs Neo4j (2026.x needs 21+): `BOLTGATE_JAVA_HOME`, else the one
+/// tests/neo4j/build.sh built with (it writes `launcher/target/java-home`), else Temurin 25.
 pub fn java_home() -> PathBuf {
-    std::env::var_os("BOLTGATE_JAVA_HOME")
-        .map(PathBuf::from)
+    if let Some(home) = std::env::var_os("BOLTGATE_JAVA_HOME") {
+        return PathBuf::from(home);
+    }
+    std::fs::read_to_string(neo4j_tests_dir().join("launcher/target/java-home"))
+        .ok()
+        .map(|s| PathBuf::from(s.trim()))
+        .filter(|p| p.join("bin/java").exists())
         .unwrap_or_else(|| PathBuf::from("/usr/lib/jvm/temurin-25-jdk-amd64"))
 }
 
@@ -178,7 +184,8 @@ impl Neo4j {
                 }
             }
         });
-        let deadline = Instant::now() + START_TIMEOUT;
+        let started = Instant::now();
+        let deadline = started + START_TIMEOUT;
         let ready = loop {
             if let Ok(line) = rx.recv_timeout(Duration::from_millis(100)) {
                 break line;
@@ -206,6 +213,7 @@ impl Neo4j {
                 .to_string()
         };
         assert_eq!(field("port"), port.to_string(), "READY line: {ready}");
+        eprintln!("neo4j ready in {:.1?}: {ready}", started.elapsed());
         Ok(Neo4j {
             port,
             pid: child.pid(),
@@ -274,7 +282,6 @@ fn jvm_options(jar: &Path) -> Vec<String> {
         format!("-XX:SharedArchiveFile={}", archive.display()),
         "-Xlog:cds=off,cds+dynamic=off".into(),
         "--enable-native-access=ALL-UNNAMED".into(),
-        "--sun-misc-unsafe-memory-access=allow".into(),
     ]
 }
 

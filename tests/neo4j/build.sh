@@ -8,12 +8,21 @@
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")"
 
-export JAVA_HOME="${BOLTGATE_JAVA_HOME:-/usr/lib/jvm/temurin-25-jdk-amd64}"
-if [ ! -x "$JAVA_HOME/bin/java" ]; then
-    echo "no JDK at $JAVA_HOME (set BOLTGATE_JAVA_HOME to a JDK 21 or newer)" >&2
+# The JDK: BOLTGATE_JAVA_HOME, else Temurin 25, else the newest Temurin there is.
+JAVA_HOME="${BOLTGATE_JAVA_HOME:-/usr/lib/jvm/temurin-25-jdk-amd64}"
+if [ ! -x "$JAVA_HOME/bin/java" ] && [ -z "${BOLTGATE_JAVA_HOME:-}" ]; then
+    JAVA_HOME="$(ls -d /usr/lib/jvm/temurin-*-jdk* 2>/dev/null | sort -V | tail -n1)"
+fi
+if [ -z "$JAVA_HOME" ] || [ ! -x "$JAVA_HOME/bin/java" ]; then
+    echo "no JDK 21+ found (looked at BOLTGATE_JAVA_HOME and /usr/lib/jvm/temurin-*): Neo4j 2026.x needs one" >&2
     exit 1
 fi
+export JAVA_HOME
 export PATH="$JAVA_HOME/bin:$PATH"
+# Maven 3.8's Guava calls sun.misc.Unsafe, which JDK 23+ warns about on every run.
+if "$JAVA_HOME/bin/java" --sun-misc-unsafe-memory-access=allow -version >/dev/null 2>&1; then
+    export MAVEN_OPTS="${MAVEN_OPTS:-} --sun-misc-unsafe-memory-access=allow"
+fi
 
 # True when $1 exists and is newer than every file under the folders/files that follow.
 fresh() {
@@ -38,6 +47,8 @@ maven_build() {
 }
 
 maven_build launcher target/neo4j-launcher.jar
+# The tests run Neo4j and the Java runner with the JDK they were built with.
+echo "$JAVA_HOME" >launcher/target/java-home
 maven_build ../drivers/java target/runner.jar
 # The Java driver with its OCSP (revocation) setting, for tests/tls_ops/java_ocsp.rs.
 maven_build ../drivers/java-ocsp target/java-ocsp.jar
