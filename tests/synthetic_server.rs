@@ -33,7 +33,10 @@ async fn testkit_client_through_boltgate_counts_rows_and_gets_injected_failure()
         .await
         .expect("connect in time")
         .expect("connect");
-    assert_eq!(client.server_agent(), "synthetic/1.0");
+    assert_eq!(
+        client.server_agent(),
+        boltgate::testkit::synthetic::SERVER_AGENT
+    );
 
     let one = timeout(WAIT, client.run("RETURN 1"))
         .await

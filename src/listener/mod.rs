@@ -239,6 +239,7 @@ impl Shared {
                              (use bolt:// or ws://, or enable TLS on the listener)"
                         );
                     }
+                    discard_received(&tcp);
                     return;
                 };
                 let tls = match tokio::time::timeout_at(deadline, acceptor.accept(tcp)).await {
@@ -295,6 +296,7 @@ impl Shared {
                              (the client should use bolt+s://, neo4j+s:// or wss://)"
                         );
                     }
+                    discard_received(&tcp);
                     return;
                 }
                 (Stream::Plain(tcp), protocol)
@@ -377,6 +379,20 @@ pub(crate) fn chain(e: &dyn std::error::Error) -> String {
         source = cause.source();
     }
     text
+}
+
+/// Reads and drops what the client has already sent (without waiting, at most 64 KiB), so that
+/// the close that follows is an orderly one, as Neo4j's is: closing a socket with unread data
+/// makes the kernel answer with a reset, which drivers report as "connection reset" instead of
+/// "closed" (docs/neo4j-parity.md, set A).
+fn discard_received(tcp: &TcpStream) {
+    let mut buf = [0u8; 4096];
+    for _ in 0..16 {
+        match tcp.try_read(&mut buf) {
+            Ok(n) if n > 0 => continue,
+            _ => break,
+        }
+    }
 }
 
 /// Puts the negotiated TLS parameters on the connection's span, once.

@@ -146,7 +146,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Client<S> {
         self.version
     }
 
-    /// The `server` of the HELLO SUCCESS (e.g. `"synthetic/1.0"`).
+    /// The `server` of the HELLO SUCCESS (e.g. `"Neo4j/5.26.0"`).
     pub fn server_agent(&self) -> &str {
         &self.server
     }

@@ -63,6 +63,11 @@ pub const DEFAULT_PAYLOAD_LEN: usize = 980;
 /// The bookmark every auto-commit result and COMMIT reports.
 pub const BOOKMARK: &str = "synthetic:bookmark:1";
 
+/// The `server` of the HELLO SUCCESS. It starts with `Neo4j/` because the Java driver refuses
+/// any other server ("Server does not identify as a genuine Neo4j instance"); the suffix says
+/// what it really is.
+pub const SERVER_AGENT: &str = "Neo4j/5.26.0-boltgate-synthetic";
+
 /// Responses are written once this many bytes are buffered: large enough for few syscalls on a
 /// long stream, small enough that the first rows leave early.
 const FLUSH_AT: usize = 256 * 1024;
@@ -667,7 +672,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
             }
             Request::Hello(_) => {
                 let mut meta = Map::new();
-                meta.push("server", "synthetic/1.0");
+                meta.push("server", SERVER_AGENT);
                 meta.push("connection_id", format!("synthetic-{}", self.id));
                 if self.manifest {
                     meta.push("protocol_version", self.version.to_string());

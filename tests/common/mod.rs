@@ -16,6 +16,7 @@ pub mod bolt;
 pub mod boltgate;
 pub mod driver;
 pub mod falkordb;
+pub mod java;
 pub mod neo4j;
 pub mod pki;
 pub mod runners;

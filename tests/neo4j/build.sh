@@ -50,6 +50,8 @@ maven_build launcher target/neo4j-launcher.jar
 # The tests run Neo4j and the Java runner with the JDK they were built with.
 echo "$JAVA_HOME" >launcher/target/java-home
 maven_build ../drivers/java target/runner.jar
+# The Java driver with its OCSP (revocation) setting, for tests/tls_ops/java_ocsp.rs.
+maven_build ../drivers/java-ocsp target/java-ocsp.jar
 
 go_dir=../drivers/go
 if fresh "$go_dir/runner" "$go_dir/go.mod" "$go_dir/go.sum" "$go_dir/main.go"; then

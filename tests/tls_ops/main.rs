@@ -5,6 +5,7 @@
 
 #[path = "../common/mod.rs"]
 mod common;
+mod java_ocsp;
 mod ocsp;
 mod ocsp_lifecycle;
 mod reload;

@@ -183,7 +183,7 @@ fn responder_url_setting_overrides_the_certificate() {
 }
 
 /// `openssl s_server` presenting `leaf` with a fixed staple (DER file), for the upstream side.
-fn s_server_with_staple(
+pub fn s_server_with_staple(
     leaf: &Leaf,
     ca: &Ca,
     key: &std::path::Path,
@@ -212,7 +212,7 @@ fn s_server_with_staple(
 }
 
 /// Asks the responder for `leaf`'s status and saves the DER response.
-fn fetch_response(ca: &Ca, leaf: &Leaf, url: &str, out: &std::path::Path) {
+pub fn fetch_response(ca: &Ca, leaf: &Leaf, url: &str, out: &std::path::Path) {
     let status = Command::new("openssl")
         .args(["ocsp", "-issuer"])
         .arg(&ca.cert_path)

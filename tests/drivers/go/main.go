@@ -13,6 +13,7 @@ import (
 	"crypto/x509"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math"
 	"os"
@@ -351,6 +352,85 @@ func (r *runner) setup() (any, error) {
 	return obj{"nodes_created": sum.Counters().NodesCreated()}, nil
 }
 
+// routing does tests/py/routing.py's work: 3 write transactions, then 8 reads chained on their
+// bookmarks.
+func (r *runner) routing() (any, error) {
+	var writes, reads int64
+	s := r.session(nil)
+	for i := 0; i < 3; i++ {
+		v, err := neo4j.ExecuteWrite(r.ctx, s, func(tx neo4j.ManagedTransaction) (int64, error) {
+			res, err := tx.Run(r.ctx, "RETURN 1", nil)
+			if err != nil {
+				return 0, err
+			}
+			rec, err := res.Single(r.ctx)
+			if err != nil {
+				return 0, err
+			}
+			return rec.Values[0].(int64), nil
+		})
+		if err != nil {
+			s.Close(r.ctx)
+			return nil, err
+		}
+		writes += v
+	}
+	bms := s.LastBookmarks()
+	s.Close(r.ctx)
+	rs := r.d.NewSession(r.ctx, neo4j.SessionConfig{Bookmarks: bms, AccessMode: neo4j.AccessModeRead})
+	defer rs.Close(r.ctx)
+	for i := 0; i < 8; i++ {
+		v, err := neo4j.ExecuteRead(r.ctx, rs, func(tx neo4j.ManagedTransaction) (int64, error) {
+			res, err := tx.Run(r.ctx, "RETURN 2", nil)
+			if err != nil {
+				return 0, err
+			}
+			rec, err := res.Single(r.ctx)
+			if err != nil {
+				return 0, err
+			}
+			return rec.Values[0].(int64), nil
+		})
+		if err != nil {
+			return nil, err
+		}
+		reads += v / 2
+	}
+	raw := neo4j.BookmarksToRawValues(bms)
+	sort.Strings(raw)
+	return obj{"writes": writes, "reads": reads, "bookmarks": raw}, nil
+}
+
+// crash runs RETURN 1, then CRASH (the scripted server stops on it), and reports the error.
+func (r *runner) crash() (any, error) {
+	s := r.session(nil)
+	defer s.Close(r.ctx)
+	res, err := s.Run(r.ctx, "RETURN 1", nil)
+	if err != nil {
+		return nil, err
+	}
+	rec, err := res.Single(r.ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := obj{"first": rec.Values[0]}
+	res, err = s.Run(r.ctx, "CRASH", nil)
+	if err == nil {
+		_, err = res.Consume(r.ctx)
+	}
+	if err == nil {
+		out["error_class"] = nil
+		return out, nil
+	}
+	out["error_class"] = fmt.Sprintf("%T", err)
+	out["connectivity"] = neo4j.IsConnectivityError(err)
+	var n4e *neo4j.Neo4jError
+	if errors.As(err, &n4e) {
+		out["code"] = n4e.Code
+	}
+	return out, nil
+}
+
 func (r *runner) run(name string) (out any, err error) {
 	defer func() {
 		if p := recover(); p != nil {
@@ -376,6 +456,10 @@ func (r *runner) run(name string) (out any, err error) {
 		return r.types()
 	case "setup":
 		return r.setup()
+	case "routing":
+		return r.routing()
+	case "crash":
+		return r.crash()
 	}
 	return nil, fmt.Errorf("unknown scenario %s", name)
 }

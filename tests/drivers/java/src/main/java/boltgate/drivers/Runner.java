@@ -23,6 +23,7 @@ import java.util.Set;
 import java.util.TreeMap;
 import java.util.UUID;
 import java.util.concurrent.TimeUnit;
+import org.neo4j.driver.AccessMode;
 import org.neo4j.driver.AuthTokens;
 import org.neo4j.driver.Bookmark;
 import org.neo4j.driver.Config;
@@ -306,6 +307,50 @@ public final class Runner {
         }
     }
 
+    /** tests/py/routing.py's work: 3 write transactions, then 8 reads chained on their bookmarks. */
+    Object routing() {
+        Set<Bookmark> bms;
+        long writes = 0;
+        long reads = 0;
+        try (Session s = driver.session()) {
+            for (int i = 0; i < 3; i++) {
+                writes += s.executeWrite(tx -> tx.run("RETURN 1").single().get(0).asLong());
+            }
+            bms = s.lastBookmarks();
+        }
+        try (Session s = driver.session(SessionConfig.builder()
+                .withBookmarks(bms)
+                .withDefaultAccessMode(AccessMode.READ)
+                .build())) {
+            for (int i = 0; i < 8; i++) {
+                reads += s.executeRead(tx -> tx.run("RETURN 2").single().get(0).asLong()) / 2;
+            }
+        }
+        List<String> raw = new ArrayList<>();
+        for (Bookmark b : bms) {
+            raw.add(b.value());
+        }
+        java.util.Collections.sort(raw);
+        return Map.of("writes", writes, "reads", reads, "bookmarks", raw);
+    }
+
+    /** RETURN 1, then CRASH (the scripted server stops on it): what the driver reports. */
+    Object crash() {
+        try (Session s = driver.session()) {
+            long first = s.run("RETURN 1").single().get(0).asLong();
+            Map<String, Object> m = new TreeMap<>();
+            m.put("first", first);
+            try {
+                s.run("CRASH").consume();
+                m.put("error_class", null);
+            } catch (Exception e) {
+                m.put("error_class", e.getClass().getSimpleName());
+                m.put("code", e instanceof Neo4jException n ? n.code() : null);
+            }
+            return m;
+        }
+    }
+
     Object run(String name) throws Exception {
         return switch (name) {
             case "info" -> info();
@@ -317,6 +362,8 @@ public final class Runner {
             case "rows_100k" -> rows_100k();
             case "types" -> types();
             case "setup" -> setup();
+            case "routing" -> routing();
+            case "crash" -> crash();
             default -> throw new IllegalArgumentException("unknown scenario " + name);
         };
     }
