@@ -115,6 +115,9 @@ for line in sys.stdin:
 
 args=(--set "server.bolt.listen_address=127.0.0.1:$bolt_port")
 $uses_default_upstream && args+=(--set "boltgate.upstream.uri=bolt://127.0.0.1:$upstream_port")
+# FalkorDB 4.16 serves no connection after one that ended with GOODBYE: keep GOODBYE from it
+# (README, "GOODBYE").
+$start_falkordb && args+=(--set "boltgate.upstream.forward_goodbye=false")
 "$boltgate" "${args[@]}" "$@" &
 boltgate_pid=$!
 for _ in $(seq 1 200); do
