@@ -79,7 +79,8 @@ impl Server {
             config.upstream.connect_timeout,
             material.cluster.as_ref(),
             config.upstream.ocsp_required,
-        )?);
+        )?
+        .with_tcp(config.upstream.tcp));
         // Loaded whenever enabled, so a bad policy is found at start even with the endpoint off.
         let https = if config.ssl.https.enabled {
             let policy = tls::TlsPolicy::load(&config.ssl.https)?;
@@ -176,6 +177,7 @@ impl Server {
                         trusted_networks: config.proxy_protocol.trusted_networks.clone(),
                     }
                 }),
+                tcp: config.client.tcp,
             },
             ctx,
         );

@@ -120,6 +120,8 @@ pub struct Upstream {
     pub connect_timeout: Duration,
     /// `boltgate.upstream.ocsp_required`: refuse a TLS upstream that staples no OCSP response.
     pub ocsp_required: bool,
+    /// `boltgate.upstream.tcp_keepalive` and `boltgate.upstream.tcp_user_timeout`.
+    pub tcp: crate::upstream::tcp::TcpTuning,
 }
 
 /// `boltgate.ocsp.*`: how the bolt certificate's staple is obtained.
@@ -155,6 +157,8 @@ pub struct Client {
     pub idle_timeout: Option<Duration>,
     /// `boltgate.client.max_connections`; at least 1.
     pub max_connections: usize,
+    /// `boltgate.client.tcp_keepalive` and `boltgate.client.tcp_user_timeout`.
+    pub tcp: crate::upstream::tcp::TcpTuning,
 }
 
 /// `boltgate.websocket.*`: Bolt over WebSocket on the Bolt listener.

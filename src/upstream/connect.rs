@@ -57,6 +57,8 @@ pub struct Upstream {
     /// Replaced by a TLS reload ([`Upstream::reload_tls`]); each dial clones the current one.
     tls: std::sync::RwLock<Option<(tokio_rustls::TlsConnector, ServerName<'static>)>>,
     connect_timeout: Duration,
+    /// Keepalive and user timeout for every upstream socket ([`Upstream::with_tcp`]).
+    tcp: super::tcp::TcpTuning,
 }
 
 impl Upstream {
@@ -84,7 +86,15 @@ impl Upstream {
             target,
             tls: std::sync::RwLock::new(tls),
             connect_timeout,
+            tcp: super::tcp::TcpTuning::default(),
         })
+    }
+
+    /// Upstream sockets get `tcp` (`boltgate.upstream.tcp_keepalive`, `tcp_user_timeout`), so a
+    /// server that vanishes without a RST is noticed within a bounded time.
+    pub fn with_tcp(mut self, tcp: super::tcp::TcpTuning) -> Self {
+        self.tcp = tcp;
+        self
     }
 
     /// New connections use `cluster` (or the URI's TLS) from now on; open ones keep theirs.
@@ -178,6 +188,7 @@ impl Upstream {
             })?;
         // Bolt is request/response with small messages: Nagle would add up to 40 ms a turn.
         let _ = tcp.set_nodelay(true);
+        self.tcp.apply(&tcp, "upstream");
         let stream = match (self.current_tls(), name) {
             (Some((connector, _)), Some(name)) => {
                 let tls = tokio::time::timeout(self.connect_timeout, connector.connect(name, tcp))
