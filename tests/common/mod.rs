@@ -16,6 +16,7 @@ pub mod bolt;
 pub mod boltgate;
 pub mod driver;
 pub mod falkordb;
+pub mod netns;
 pub mod pki;
 pub mod stunnel;
 
