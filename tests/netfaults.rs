@@ -80,7 +80,10 @@ fn wait_ready(admin: SocketAddr, want: u16) -> Duration {
         last = ready(admin);
         last.0 == want
     });
-    assert!(ok, "/ready did not answer {want} within {READY_WITHIN:?}; last: {last:?}");
+    assert!(
+        ok,
+        "/ready did not answer {want} within {READY_WITHIN:?}; last: {last:?}"
+    );
     start.elapsed()
 }
 
@@ -115,7 +118,10 @@ fn a_silent_upstream_is_noticed_within_the_keepalive_bound_and_recovery_needs_no
         )
     });
     let noticed = t0.elapsed();
-    assert!(is_connection_loss(&got), "proxied client during a stream: {got}");
+    assert!(
+        is_connection_loss(&got),
+        "proxied client during a stream: {got}"
+    );
     let direct_got = direct.next(Duration::from_secs(2));
     assert!(
         direct_got.is_none(),
@@ -135,12 +141,19 @@ fn a_silent_upstream_is_noticed_within_the_keepalive_bound_and_recovery_needs_no
     );
     // A new session meanwhile fails as a server that cannot be reached.
     let meanwhile = query(&proxied);
-    assert!(is_connection_loss(&meanwhile), "new session while the path is dead: {meanwhile}");
+    assert!(
+        is_connection_loss(&meanwhile),
+        "new session while the path is dead: {meanwhile}"
+    );
     drop(direct);
 
     host.heal().expect("heal");
     let back = wait_ready(admin, 200);
-    assert_eq!(query(&proxied)["event"], "ok", "a new session after the path came back");
+    assert_eq!(
+        query(&proxied)["event"],
+        "ok",
+        "a new session after the path came back"
+    );
     eprintln!("stream: /ready 200 again {back:?} after the path came back; new session served");
 
     // 2. The server's replies dropped from just before a COMMIT: the COMMIT arrives, its answer
@@ -159,9 +172,15 @@ fn a_silent_upstream_is_noticed_within_the_keepalive_bound_and_recovery_needs_no
         .next(NOTICE_WITHIN)
         .unwrap_or_else(|| panic!("the proxied COMMIT got no answer within {NOTICE_WITHIN:?}"));
     let noticed = t0.elapsed();
-    assert!(is_connection_loss(&got), "proxied client during a COMMIT: {got}");
+    assert!(
+        is_connection_loss(&got),
+        "proxied client during a COMMIT: {got}"
+    );
     let direct_got = direct.next(Duration::from_secs(2));
-    assert!(direct_got.is_none(), "direct COMMIT answered: {direct_got:?}");
+    assert!(
+        direct_got.is_none(),
+        "direct COMMIT answered: {direct_got:?}"
+    );
     host.heal().expect("heal");
     // Direct, the kernel's retransmission delivers the answer once the path is back: a fault
     // shorter than the user timeout is survived; one longer is reported, as here.
@@ -182,18 +201,112 @@ fn a_silent_upstream_is_noticed_within_the_keepalive_bound_and_recovery_needs_no
     let got = through
         .next(NOTICE_WITHIN)
         .unwrap_or_else(|| panic!("no answer {NOTICE_WITHIN:?} after the host vanished"));
-    assert!(is_connection_loss(&got), "proxied client when the host vanished: {got}");
+    assert!(
+        is_connection_loss(&got),
+        "proxied client when the host vanished: {got}"
+    );
     let noticed = t0.elapsed();
     wait_ready(admin, 503);
     let meanwhile = query(&proxied);
-    assert!(is_connection_loss(&meanwhile), "new session with the host gone: {meanwhile}");
+    assert!(
+        is_connection_loss(&meanwhile),
+        "new session with the host gone: {meanwhile}"
+    );
     host.come_back();
     let back = wait_ready(admin, 200);
-    assert_eq!(query(&proxied)["event"], "ok", "a new session once the host is back");
+    assert_eq!(
+        query(&proxied)["event"],
+        "ok",
+        "a new session once the host is back"
+    );
     assert!(gate.is_running(), "boltgate exited");
     eprintln!(
         "vanish: proxied client told after {noticed:?}: {got}; /ready 200 {back:?} after the \
          host came back; new session served by the same boltgate (pid {})",
         gate.pid
+    );
+}
+
+/// Seconds of the soak under faults: `BOLTGATE_NETFAULT_SOAK_SECONDS`, default 40.
+fn soak_seconds() -> u64 {
+    std::env::var("BOLTGATE_NETFAULT_SOAK_SECONDS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(40)
+}
+
+#[test]
+fn a_driver_soak_under_loss_a_slow_link_and_a_blackhole_keeps_every_acknowledged_write() {
+    let _turn = TURN.lock().unwrap_or_else(|e| e.into_inner());
+    let Some(host) = setup() else { return };
+    let (gate, admin) = gate(&host, "1s,1s,2", "3s");
+    wait_ready(admin, 200);
+    let seconds = soak_seconds();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let acked = dir.path().join("acked.jsonl");
+    let acked_s = acked.display().to_string();
+    let (uri, secs) = (gate.bolt_uri(), seconds.to_string());
+    // Two threads: FalkorDB is known to crash under four busy connections.
+    let soak = std::thread::spawn(move || {
+        common::try_run_py(
+            "soak.py",
+            &[
+                &uri,
+                "--seconds",
+                &secs,
+                "--threads",
+                "2",
+                "--run",
+                "netfault",
+                "--acked",
+                &acked_s,
+                "--faults",
+            ],
+            Duration::from_secs(seconds + 300),
+        )
+    });
+
+    // The first ~40%: a slow link and 3% loss each way; then 6 s of silence (longer than the
+    // user timeout, so sessions in flight are lost); then a clean path to the end.
+    std::thread::sleep(Duration::from_secs(3));
+    let how = host.slow("8mbit", "20ms").expect("slow link");
+    host.lossy(3).expect("loss");
+    std::thread::sleep(Duration::from_secs(seconds * 2 / 5));
+    host.blackhole().expect("blackhole");
+    std::thread::sleep(Duration::from_secs(6));
+    host.heal().expect("heal");
+
+    let result = soak.join().expect("soak thread").unwrap_or_else(|e| {
+        panic!(
+            "the soak failed under faults: {e}\n--- boltgate log ---\n{}\n--- FalkorDB log ---\n{}",
+            common::tail(&gate.log(), 3000),
+            common::tail(&host.falkordb_log(), 2000)
+        )
+    });
+    // Straight from FalkorDB, over the healed path.
+    let verified = common::run_py(
+        "soak_verify.py",
+        &[
+            &host.bolt_uri(),
+            "--run",
+            "netfault",
+            "--acked",
+            &acked.display().to_string(),
+            "--threads",
+            "2",
+        ],
+        Duration::from_secs(120),
+    );
+    let acked_n = result["acked"].as_u64().expect("acked");
+    assert!(acked_n > 0, "nothing acknowledged: {result}");
+    assert_eq!(verified["present"].as_u64(), Some(acked_n), "{verified}");
+    assert_eq!(verified["missing"], 0, "{verified}");
+    assert_eq!(verified["wrong"], 0, "{verified}");
+    // Still served after the faults, by the same process.
+    wait_ready(admin, 200);
+    assert_eq!(query(&gate.bolt_uri())["event"], "ok");
+    eprintln!(
+        "netfault soak ({seconds} s, slow link by {how}, 3% loss, 6 s blackhole): {}",
+        serde_json::json!({"run": result, "verified": verified})
     );
 }

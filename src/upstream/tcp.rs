@@ -87,8 +87,8 @@ pub fn parse_keepalive(s: &str) -> Result<Option<Keepalive>, String> {
         ));
     };
     let duration = |what: &str, v: &str| -> Result<Duration, String> {
-        let d = crate::config::value::parse_duration(v)
-            .map_err(|e| format!("{what} `{v}`: {e}"))?;
+        let d =
+            crate::config::value::parse_duration(v).map_err(|e| format!("{what} `{v}`: {e}"))?;
         // The kernel takes whole seconds, 1..=32767.
         if d < Duration::from_secs(1) || d > Duration::from_secs(32767) {
             return Err(format!("{what} `{v}` must be between 1s and 32767s"));
@@ -97,7 +97,11 @@ pub fn parse_keepalive(s: &str) -> Result<Option<Keepalive>, String> {
     };
     let count = match count.parse::<u32>() {
         Ok(n) if (1..=127).contains(&n) => n,
-        _ => return Err(format!("count `{count}` must be a whole number from 1 to 127")),
+        _ => {
+            return Err(format!(
+                "count `{count}` must be a whole number from 1 to 127"
+            ))
+        }
     };
     Ok(Some(Keepalive {
         idle: duration("idle", idle)?,
@@ -122,7 +126,13 @@ mod tests {
         );
         assert_eq!(parse_keepalive("0"), Ok(None));
         assert_eq!(parse_keepalive("off"), Ok(None));
-        for bad in ["30s,10s", "30s,10s,0", "500ms,1s,3", "30s,x,3", "30s,10s,3,4"] {
+        for bad in [
+            "30s,10s",
+            "30s,10s,0",
+            "500ms,1s,3",
+            "30s,x,3",
+            "30s,10s,3,4",
+        ] {
             assert!(parse_keepalive(bad).is_err(), "{bad}");
         }
     }

@@ -113,7 +113,15 @@ impl Host {
         // route off this machine: while the veth's own (metric 0) route is gone, this one
         // answers "unreachable" at once.
         let subnet = format!("{}/30", Ipv4Addr::from(base));
-        if let Err(e) = run(&["ip", "route", "add", "unreachable", &subnet, "metric", "4242"]) {
+        if let Err(e) = run(&[
+            "ip",
+            "route",
+            "add",
+            "unreachable",
+            &subnet,
+            "metric",
+            "4242",
+        ]) {
             let _ = run(&["ip", "netns", "del", &ns]);
             return Err(e);
         }
@@ -141,7 +149,14 @@ impl Host {
         let (o, i) = (self.outer_if.as_str(), self.inner_if.as_str());
         run(&["ip", "link", "add", o, "type", "veth", "peer", "name", i])?;
         run(&["ip", "link", "set", i, "netns", &self.ns])?;
-        run(&["ip", "addr", "add", &format!("{}/30", self.outer_ip), "dev", o])?;
+        run(&[
+            "ip",
+            "addr",
+            "add",
+            &format!("{}/30", self.outer_ip),
+            "dev",
+            o,
+        ])?;
         run(&["ip", "link", "set", o, "up"])?;
         let ns = self.ns.as_str();
         let inner = format!("{}/30", self.inner_ip);
@@ -170,7 +185,8 @@ impl Host {
         // `ip netns exec` execs the server, so the guard's pid is the server's.
         let mut child = ChildGuard::spawn("falkordb", &mut cmd).expect("spawn falkordb");
         let ok = super::wait_until(Duration::from_secs(30), || {
-            child.is_running() && bolt_handshake(self.bolt_addr(), Duration::from_millis(500)).is_some()
+            child.is_running()
+                && bolt_handshake(self.bolt_addr(), Duration::from_millis(500)).is_some()
         });
         assert!(
             ok,
@@ -197,7 +213,9 @@ impl Host {
     /// Replaces the namespace's fault rules with `rules` (nftables statements applied to every
     /// packet in and out of the server's veth end); "" removes them.
     fn nft(&self, input: &str, output: &str) -> Result<(), String> {
-        let _ = run(&["ip", "netns", "exec", &self.ns, "nft", "delete", "table", "inet", "bgfault"]);
+        let _ = run(&[
+            "ip", "netns", "exec", &self.ns, "nft", "delete", "table", "inet", "bgfault",
+        ]);
         if input.is_empty() && output.is_empty() {
             return Ok(());
         }
@@ -208,7 +226,10 @@ impl Host {
                chain tx {{\n type filter hook output priority 0; policy accept;\n oifname \"{i}\" {output}\n }}\n\
              }}\n"
         );
-        run_stdin(&["ip", "netns", "exec", &self.ns, "nft", "-f", "-"], &script)
+        run_stdin(
+            &["ip", "netns", "exec", &self.ns, "nft", "-f", "-"],
+            &script,
+        )
     }
 
     /// Every packet between boltgate and the server silently dropped, both ways (no RST).
@@ -235,7 +256,9 @@ impl Host {
             if let Some(ns) = ns {
                 a = vec!["ip", "netns", "exec", ns, "tc"];
             }
-            a.extend(["qdisc", "replace", "dev", dev, "root", "netem", "delay", delay]);
+            a.extend([
+                "qdisc", "replace", "dev", dev, "root", "netem", "delay", delay,
+            ]);
             run(&a)
         };
         if netem(&self.outer_if, None).is_ok() {
@@ -259,7 +282,18 @@ impl Host {
     /// Faults off: no drops, no slow link.
     pub fn heal(&self) -> Result<(), String> {
         let _ = run(&["tc", "qdisc", "del", "dev", &self.outer_if, "root"]);
-        let _ = run(&["ip", "netns", "exec", &self.ns, "tc", "qdisc", "del", "dev", &self.inner_if, "root"]);
+        let _ = run(&[
+            "ip",
+            "netns",
+            "exec",
+            &self.ns,
+            "tc",
+            "qdisc",
+            "del",
+            "dev",
+            &self.inner_if,
+            "root",
+        ]);
         self.nft("", "")
     }
 
@@ -288,7 +322,15 @@ impl Drop for Host {
         }
         let _ = run(&["ip", "link", "del", &self.outer_if]);
         let _ = run(&["ip", "netns", "del", &self.ns]);
-        let _ = run(&["ip", "route", "del", "unreachable", &self.subnet, "metric", "4242"]);
+        let _ = run(&[
+            "ip",
+            "route",
+            "del",
+            "unreachable",
+            &self.subnet,
+            "metric",
+            "4242",
+        ]);
     }
 }
 
