@@ -59,7 +59,14 @@ pub struct Upstream {
     connect_timeout: Duration,
     /// Keepalive and user timeout for every upstream socket ([`Upstream::with_tcp`]).
     tcp: super::tcp::TcpTuning,
+    /// Set only by the in-memory test harness ([`Upstream::with_memory_dialer`]).
+    memory: Option<MemoryDialer>,
 }
+
+/// Makes an in-memory connection to a member by address instead of dialing it (None: refused).
+/// Only the fuzzers and their replays use it, to run routed sessions against a fake cluster.
+pub type MemoryDialer =
+    std::sync::Arc<dyn Fn(&str) -> Option<tokio::io::DuplexStream> + Send + Sync>;
 
 impl Upstream {
     /// `cluster` is the loaded cluster policy when `dbms.ssl.policy.cluster.enabled=true`: it then
@@ -87,7 +94,14 @@ impl Upstream {
             tls: std::sync::RwLock::new(tls),
             connect_timeout,
             tcp: super::tcp::TcpTuning::default(),
+            memory: None,
         })
+    }
+
+    /// Every dial goes to `dialer` instead of the network (the routed session fuzzer).
+    pub fn with_memory_dialer(mut self, dialer: MemoryDialer) -> Self {
+        self.memory = Some(dialer);
+        self
     }
 
     /// Upstream sockets get `tcp` (`boltgate.upstream.tcp_keepalive`, `tcp_user_timeout`), so a
@@ -176,6 +190,17 @@ impl Upstream {
         manifest: bool,
     ) -> Result<(Stream, Version, BytesMut), UpstreamError> {
         let addr = addr.to_string();
+        if let Some(dial) = &self.memory {
+            let Some(io) = dial(&addr) else {
+                return Err(UpstreamError::Connect {
+                    addr,
+                    source: std::io::ErrorKind::ConnectionRefused.into(),
+                });
+            };
+            return self
+                .negotiate(Stream::Memory(io), &addr, candidates, manifest)
+                .await;
+        }
         let tcp = tokio::time::timeout(self.connect_timeout, TcpStream::connect(&addr))
             .await
             .map_err(|_| UpstreamError::ConnectTimeout {
