@@ -473,7 +473,7 @@ pub fn run_routed(runtime: &tokio::runtime::Runtime, data: &[u8]) -> Outcome {
     let well_behaved = case.upstream != 3;
     CLUSTER.with(|c| *c.borrow_mut() = (case.upstream, case.script.clone()));
     let proxy = routed_proxy();
-    let hello = case.hello.clone();
+    let hello = case.hello;
     let (end, out, complete) = runtime.block_on(async {
         let (client_end, proxy_client) = tokio::io::duplex(PIPE);
         let everything = async {
