@@ -310,3 +310,41 @@ fn a_driver_soak_under_loss_a_slow_link_and_a_blackhole_keeps_every_acknowledged
         serde_json::json!({"run": result, "verified": verified})
     );
 }
+
+/// boltgate's accepted client sockets carry `boltgate.client.tcp_keepalive` (as `ss` shows it;
+/// no namespace needed). TCP_USER_TIMEOUT is not shown by `ss`: src/upstream/tcp.rs reads it back.
+#[test]
+fn client_sockets_carry_the_keepalive_setting() {
+    let gate = Boltgate::start(&[
+        ("boltgate.client.tcp_keepalive", "7s,2s,4"),
+        ("boltgate.client.tcp_user_timeout", "9s"),
+    ]);
+    let _client = std::net::TcpStream::connect(gate.addr).expect("connect");
+    let port = gate.addr.port();
+    let mut last = String::new();
+    let ok = common::wait_until(Duration::from_secs(10), || {
+        let out = std::process::Command::new("ss")
+            .args([
+                "-tno",
+                "state",
+                "established",
+                &format!("( sport = :{port} )"),
+            ])
+            .output()
+            .expect("ss (iproute2)");
+        last = String::from_utf8_lossy(&out.stdout).into_owned();
+        last.contains("timer:(keepalive")
+    });
+    assert!(
+        ok,
+        "no keepalive timer on boltgate's client socket:\n{last}"
+    );
+    // ss prints the time left before the first probe: at most the idle setting.
+    let secs: f64 = last
+        .split("timer:(keepalive,")
+        .nth(1)
+        .and_then(|t| t.split(['s', ',', 'm']).next())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("cannot read the keepalive timer: {last}"));
+    assert!(secs <= 7.0, "keepalive idle above the 7 s set:\n{last}");
+}
