@@ -26,12 +26,13 @@ use common::admin::http;
 use common::netns::{is_connection_loss, netns_available, skip_or_fail, FaultClient, Host};
 use common::{free_addr, Boltgate};
 
-/// Bound on noticing a dead upstream: keepalive 1 s + 2 × 1 s, user timeout 3 s, plus a
-/// generous margin for a loaded machine. Without the settings (kernel defaults) it is 15
-/// minutes on a connection with data in flight and never on one waiting to read.
-const NOTICE_WITHIN: Duration = Duration::from_secs(25);
+/// Bound on the client being told of a dead upstream: boltgate notices within keepalive 1 s +
+/// 2 × 1 s or the 3 s user timeout, but the slow-reading client first reads the rows already
+/// buffered before the error (measured 7–25 s). Without the settings it is 15 minutes on a
+/// connection with data in flight and never on one waiting to read.
+const NOTICE_WITHIN: Duration = Duration::from_secs(90);
 const READY_WITHIN: Duration = Duration::from_secs(20);
-const START: Duration = Duration::from_secs(60);
+const START: Duration = Duration::from_secs(120);
 
 /// One FalkorDB at a time on the shared machine.
 static TURN: Mutex<()> = Mutex::new(());
@@ -60,7 +61,7 @@ fn gate(host: &Host, keepalive: &str, user_timeout: &str) -> (Boltgate, SocketAd
         ("boltgate.upstream.uri", &uri),
         ("boltgate.upstream.tcp_keepalive", keepalive),
         ("boltgate.upstream.tcp_user_timeout", user_timeout),
-        ("boltgate.upstream.connect_timeout", "2s"),
+        ("boltgate.upstream.connect_timeout", "5s"),
         ("boltgate.upstream.probe_interval", "300ms"),
         ("server.http.enabled", "true"),
         ("server.http.listen_address", &admin_s),
@@ -105,10 +106,12 @@ fn a_silent_upstream_is_noticed_within_the_keepalive_bound_and_recovery_needs_no
 
     // 1. Every packet dropped while a result streams (the reader is slow, so rows are still in
     //    flight): the proxied client is told within the bound, the direct one hears nothing.
+    // One after the other: FalkorDB's event loop is busy while it starts a large result, so a
+    // second connection's handshake could wait longer than the connect timeout.
     let through = FaultClient::start("stream through boltgate", &proxied, "stream", &[]);
+    started(&through, "streaming", &host);
     let direct = FaultClient::start("stream direct", &host.bolt_uri(), "stream", &[]);
-    through.expect("streaming", START);
-    direct.expect("streaming", START);
+    started(&direct, "streaming", &host);
     host.blackhole().expect("blackhole");
     let t0 = Instant::now();
     let got = through.next(NOTICE_WITHIN).unwrap_or_else(|| {
@@ -162,8 +165,8 @@ fn a_silent_upstream_is_noticed_within_the_keepalive_bound_and_recovery_needs_no
     let through = FaultClient::start("commit through boltgate", &proxied, "commit", &[]);
     let mut direct = FaultClient::start("commit direct", &host.bolt_uri(), "commit", &[]);
     let mut through = through;
-    through.expect("ready", START);
-    direct.expect("ready", START);
+    started(&through, "ready", &host);
+    started(&direct, "ready", &host);
     host.drop_replies().expect("drop replies");
     through.go();
     direct.go();
@@ -195,7 +198,7 @@ fn a_silent_upstream_is_noticed_within_the_keepalive_bound_and_recovery_needs_no
     // 3. The host vanishes mid-stream (link deleted, server killed, namespace gone), then comes
     //    back with the same address: boltgate, never restarted, serves again.
     let through = FaultClient::start("stream through boltgate", &proxied, "stream", &[]);
-    through.expect("streaming", START);
+    started(&through, "streaming", &host);
     host.vanish();
     let t0 = Instant::now();
     let got = through
@@ -238,14 +241,30 @@ fn soak_seconds() -> u64 {
 #[test]
 fn a_driver_soak_under_loss_a_slow_link_and_a_blackhole_keeps_every_acknowledged_write() {
     let _turn = TURN.lock().unwrap_or_else(|e| e.into_inner());
-    let Some(host) = setup() else { return };
-    let (gate, admin) = gate(&host, "1s,1s,2", "3s");
+    // FalkorDB itself sometimes crashes under this (docs/reliability.md): as in tests/soak.rs, a
+    // crash (its bug report in its log) is reported and the soak run again on a fresh host.
+    for attempt in 1..=3 {
+        let Some(host) = setup() else { return };
+        match soak_under_faults(&host) {
+            Ok(()) => return,
+            Err(crash) => eprintln!(
+                "FalkorDB crashed during the soak under faults (attempt {attempt}); again on a \
+                 fresh host:\n{crash}"
+            ),
+        }
+    }
+    panic!("FalkorDB crashed in three soaks under faults in a row");
+}
+
+/// One soak under faults; Err(FalkorDB's crash report) when FalkorDB crashed, a panic otherwise.
+fn soak_under_faults(host: &Host) -> Result<(), String> {
+    let (gate, admin) = gate(host, "1s,1s,2", "3s");
     wait_ready(admin, 200);
     let seconds = soak_seconds();
     let dir = tempfile::tempdir().expect("temp dir");
     let acked = dir.path().join("acked.jsonl");
     let acked_s = acked.display().to_string();
-    let (uri, secs) = (gate.bolt_uri(), seconds.to_string());
+    let (uri, secs, acked_t) = (gate.bolt_uri(), seconds.to_string(), acked_s.clone());
     // Two threads: FalkorDB is known to crash under four busy connections.
     let soak = std::thread::spawn(move || {
         common::try_run_py(
@@ -259,7 +278,7 @@ fn a_driver_soak_under_loss_a_slow_link_and_a_blackhole_keeps_every_acknowledged
                 "--run",
                 "netfault",
                 "--acked",
-                &acked_s,
+                &acked_t,
                 "--faults",
             ],
             Duration::from_secs(seconds + 300),
@@ -276,27 +295,37 @@ fn a_driver_soak_under_loss_a_slow_link_and_a_blackhole_keeps_every_acknowledged
     std::thread::sleep(Duration::from_secs(6));
     host.heal().expect("heal");
 
-    let result = soak.join().expect("soak thread").unwrap_or_else(|e| {
-        panic!(
+    let crashed = || host.falkordb_log().contains("BUG REPORT START");
+    let result = match soak.join().expect("soak thread") {
+        Err(_) if crashed() => return Err(falkordb_crash(&host.falkordb_log())),
+        Err(e) => panic!(
             "the soak failed under faults: {e}\n--- boltgate log ---\n{}\n--- FalkorDB log ---\n{}",
             common::tail(&gate.log(), 3000),
-            common::tail(&host.falkordb_log(), 2000)
-        )
-    });
+            falkordb_crash(&host.falkordb_log())
+        ),
+        Ok(result) => result,
+    };
     // Straight from FalkorDB, over the healed path.
-    let verified = common::run_py(
+    let verified = match common::try_run_py(
         "soak_verify.py",
         &[
             &host.bolt_uri(),
             "--run",
             "netfault",
             "--acked",
-            &acked.display().to_string(),
+            &acked_s,
             "--threads",
             "2",
         ],
         Duration::from_secs(120),
-    );
+    ) {
+        Err(_) if crashed() => return Err(falkordb_crash(&host.falkordb_log())),
+        Err(e) => panic!(
+            "verifying the soak's writes failed: {e}\n--- FalkorDB log ---\n{}",
+            falkordb_crash(&host.falkordb_log())
+        ),
+        Ok(v) => v,
+    };
     let acked_n = result["acked"].as_u64().expect("acked");
     assert!(acked_n > 0, "nothing acknowledged: {result}");
     assert_eq!(verified["present"].as_u64(), Some(acked_n), "{verified}");
@@ -309,6 +338,7 @@ fn a_driver_soak_under_loss_a_slow_link_and_a_blackhole_keeps_every_acknowledged
         "netfault soak ({seconds} s, slow link by {how}, 3% loss, 6 s blackhole): {}",
         serde_json::json!({"run": result, "verified": verified})
     );
+    Ok(())
 }
 
 /// boltgate's accepted client sockets carry `boltgate.client.tcp_keepalive` (as `ss` shows it;
@@ -347,4 +377,25 @@ fn client_sockets_carry_the_keepalive_setting() {
         .and_then(|v| v.parse().ok())
         .unwrap_or_else(|| panic!("cannot read the keepalive timer: {last}"));
     assert!(secs <= 7.0, "keepalive idle above the 7 s set:\n{last}");
+}
+
+/// The client's first event, `event`; on anything else the panic quotes FalkorDB's log (it is
+/// known to crash under load, see docs/reliability.md).
+fn started(client: &FaultClient, event: &str, host: &Host) {
+    match client.next(START) {
+        Some(v) if v["event"] == event => {}
+        other => panic!(
+            "{}: expected {event} within {START:?}, got {other:?}\n--- FalkorDB log ---\n{}",
+            client.label,
+            falkordb_crash(&host.falkordb_log())
+        ),
+    }
+}
+
+/// FalkorDB's crash report when its log has one, else the log's end.
+fn falkordb_crash(log: &str) -> String {
+    match log.find("BUG REPORT START") {
+        Some(at) => log[at..].lines().take(60).collect::<Vec<_>>().join("\n"),
+        None => common::tail(log, 3000).to_string(),
+    }
 }

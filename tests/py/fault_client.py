@@ -37,7 +37,7 @@ def error_event(e, since):
 def main():
     p = parser(__doc__)
     p.add_argument("mode", choices=["stream", "commit", "query"])
-    p.add_argument("--rows", type=int, default=400000)
+    p.add_argument("--rows", type=int, default=200000)
     args = p.parse_args()
     since = time.monotonic()
     try:
