@@ -74,12 +74,15 @@ impl Server {
         if let Some(bolt) = &material.bolt {
             metrics.certificate(bolt.policy.scope(), &bolt.policy.chain);
         }
-        let upstream = Arc::new(Upstream::with_ocsp(
-            config.upstream.uri.clone(),
-            config.upstream.connect_timeout,
-            material.cluster.as_ref(),
-            config.upstream.ocsp_required,
-        )?);
+        let upstream = Arc::new(
+            Upstream::with_ocsp(
+                config.upstream.uri.clone(),
+                config.upstream.connect_timeout,
+                material.cluster.as_ref(),
+                config.upstream.ocsp_required,
+            )?
+            .with_tcp(config.upstream.tcp),
+        );
         // Loaded whenever enabled, so a bad policy is found at start even with the endpoint off.
         let https = if config.ssl.https.enabled {
             let policy = tls::TlsPolicy::load(&config.ssl.https)?;
@@ -195,6 +198,7 @@ impl Server {
                         trusted_networks: config.proxy_protocol.trusted_networks.clone(),
                     }
                 }),
+                tcp: config.client.tcp,
             },
             ctx,
         );

@@ -160,3 +160,52 @@ fn a_session_ended_for_a_client_that_does_not_read_still_closes() {
         "the message over the limit ends the session: {end:?}"
     );
 }
+
+/// The routed case ([`session_case::run_routed`], the `routed` target) on `path`.
+fn replay_routed(path: &Path) -> Outcome {
+    let data = std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let runtime = paused_runtime();
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        session_case::run_routed(&runtime, &data)
+    })) {
+        Ok(outcome) => outcome,
+        Err(_) => panic!(
+            "{} breaks a routed session invariant (see the panic above)",
+            path.display()
+        ),
+    }
+}
+
+#[test]
+fn routed_regressions_and_seeds_hold() {
+    let mut files = inputs("fuzz/regressions/routed");
+    let seeds = inputs("fuzz/corpus/routed");
+    assert!(
+        !seeds.is_empty(),
+        "fuzz/corpus/routed has the committed seeds"
+    );
+    files.extend(seeds);
+    for path in &files {
+        replay_routed(path);
+    }
+}
+
+#[test]
+fn a_routed_auto_commit_reaches_a_member_of_the_fake_cluster() {
+    let outcome = replay_routed(
+        &Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/corpus/routed/auto_commit"),
+    );
+    assert!(outcome.complete, "{outcome:?}");
+    // HELLO, LOGON, RUN, then the member's RECORD and the PULL's SUCCESS.
+    assert_eq!(
+        outcome.signatures,
+        [
+            sig::SUCCESS,
+            sig::SUCCESS,
+            sig::SUCCESS,
+            sig::RECORD,
+            sig::SUCCESS
+        ],
+        "{outcome:?}"
+    );
+}

@@ -288,6 +288,27 @@ impl Builder {
         self.get(key, value::parse_bool)
     }
 
+    /// `boltgate.<side>.tcp_keepalive` and `boltgate.<side>.tcp_user_timeout`.
+    fn tcp_tuning(&mut self, side: &str) -> Option<crate::upstream::tcp::TcpTuning> {
+        let keepalive = self.get(&format!("boltgate.{side}.tcp_keepalive"), |s| {
+            crate::upstream::tcp::parse_keepalive(s).map_err(ValueError::new)
+        });
+        let user_timeout = self.get(&format!("boltgate.{side}.tcp_user_timeout"), |s| {
+            match value::parse_duration(s)? {
+                d if d.is_zero() => Ok(None),
+                // The kernel counts in milliseconds, in a 32-bit int.
+                d if d > Duration::from_millis(i32::MAX as u64) => {
+                    Err(ValueError::new("must be at most 24 days"))
+                }
+                d => Ok(Some(d)),
+            }
+        });
+        Some(crate::upstream::tcp::TcpTuning {
+            keepalive: keepalive?,
+            user_timeout: user_timeout?,
+        })
+    }
+
     fn duration(&mut self, key: &str, zero_allowed: bool) -> Option<Duration> {
         self.get(key, |s| match value::parse_duration(s)? {
             d if d.is_zero() && !zero_allowed => Err(ValueError::new("must be more than 0")),
@@ -383,6 +404,8 @@ impl Builder {
         let policies = Scope::ALL.map(|scope| self.policy(scope));
         let uri = self.upstream_uri();
         let connect_timeout = self.duration("boltgate.upstream.connect_timeout", false);
+        let upstream_tcp = self.tcp_tuning("upstream");
+        let client_tcp = self.tcp_tuning("client");
         let members = self.get(MEMBERS, |s| match value::parse_list(s)? {
             items if items.is_empty() => Ok(Vec::new()),
             items => crate::upstream::members::parse_members(&items),
@@ -492,6 +515,7 @@ impl Builder {
                 connect_timeout: connect_timeout?,
                 ocsp_required: ocsp_required?,
                 forward_goodbye: forward_goodbye?,
+                tcp: upstream_tcp?,
             },
             routing: Routing {
                 members: members?,
@@ -503,6 +527,7 @@ impl Builder {
                 handshake_timeout: handshake_timeout?,
                 idle_timeout: Some(idle_timeout?).filter(|d| !d.is_zero()),
                 max_connections: max_connections?,
+                tcp: client_tcp?,
             },
             websocket: WebSocket {
                 allowed_origins: allowed_origins?,

@@ -123,6 +123,8 @@ pub struct Upstream {
     pub ocsp_required: bool,
     /// `boltgate.upstream.forward_goodbye`: relay a client's GOODBYE (else close without it).
     pub forward_goodbye: bool,
+    /// `boltgate.upstream.tcp_keepalive` and `boltgate.upstream.tcp_user_timeout`.
+    pub tcp: crate::upstream::tcp::TcpTuning,
 }
 
 /// `boltgate.ocsp.*`: how the bolt certificate's staple is obtained.
@@ -158,6 +160,8 @@ pub struct Client {
     pub idle_timeout: Option<Duration>,
     /// `boltgate.client.max_connections`; at least 1.
     pub max_connections: usize,
+    /// `boltgate.client.tcp_keepalive` and `boltgate.client.tcp_user_timeout`.
+    pub tcp: crate::upstream::tcp::TcpTuning,
 }
 
 /// `boltgate.websocket.*`: Bolt over WebSocket on the Bolt listener.

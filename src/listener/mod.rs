@@ -43,6 +43,8 @@ pub struct Transports {
     pub websocket: websocket::Settings,
     /// None when `boltgate.proxy_protocol.enabled=false`.
     pub proxy_protocol: Option<proxy_protocol::Settings>,
+    /// `boltgate.client.tcp_keepalive` and `boltgate.client.tcp_user_timeout`.
+    pub tcp: crate::upstream::tcp::TcpTuning,
 }
 
 pub struct Listener {
@@ -171,6 +173,7 @@ impl Listener {
 impl Shared {
     async fn handle(&self, mut tcp: TcpStream, peer: SocketAddr) {
         let _ = tcp.set_nodelay(true);
+        self.transports.tcp.apply(&tcp, "client");
         let timeout = self.ctx.handshake_timeout;
         // One budget for everything before the Bolt handshake: PROXY header, TLS, upgrade.
         let deadline = Instant::now() + timeout;

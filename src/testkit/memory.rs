@@ -62,6 +62,47 @@ impl MemoryProxy {
         })
     }
 
+    /// A proxy routing across the static members `settings` names
+    /// (`boltgate.routing.members`), each dialled through `dial` instead of the network: the
+    /// routed relay over in-memory pipes, for the `routed` fuzz target.
+    pub fn routed(
+        settings: &str,
+        dial: crate::upstream::connect::MemoryDialer,
+    ) -> Result<MemoryProxy, Box<dyn std::error::Error + Send + Sync>> {
+        let mut proxy = MemoryProxy::new(settings)?;
+        let config = Config::from_text(settings, "memory", &[], LoadOptions::default())
+            .map_err(|e| e.to_string())?;
+        let upstream = Arc::new(
+            Upstream::new(
+                config.upstream.uri.clone(),
+                config.upstream.connect_timeout,
+                None,
+            )?
+            .with_memory_dialer(dial),
+        );
+        let registry = crate::upstream::registry::Registry::with_members(
+            &config.routing.members,
+            config.routing.ban_time,
+        );
+        proxy.ctx.routing = Some(Arc::new(session::routed::Routing::new(
+            Arc::new(registry.with_metrics(proxy.ctx.metrics.clone())),
+            session::intercept::Advertised {
+                addresses: config.routing.advertised_addresses.clone(),
+                ttl: config.routing.ttl,
+            },
+            &config.upstream.uri.address(),
+            &config.upstream.uri.routing_context,
+        )));
+        proxy.ctx.upstream = upstream;
+        Ok(proxy)
+    }
+
+    /// A routed session ([`MemoryProxy::routed`]): boltgate's end of the client's pipe; members
+    /// are dialled through the proxy's dialer.
+    pub async fn routed_session(&self, client: DuplexStream) -> Result<End, SessionError> {
+        session::run(Stream::Memory(client), &self.ctx).await
+    }
+
     /// Runs one session: `client` is boltgate's end of the client's pipe, `upstream` its end of
     /// the upstream server's pipe (before the Bolt handshake).
     pub async fn session(

@@ -332,34 +332,60 @@ fn check_output(
     signatures
 }
 
-/// Runs the case `data` on `runtime`, which must be a current-thread runtime with paused time
-/// (`start_paused(true)`, tokio's `test-util` feature). Panics when an invariant breaks.
-pub fn run(runtime: &tokio::runtime::Runtime, data: &[u8]) -> Outcome {
-    let Some((&flags, mut rest)) = data.split_first() else {
-        return Outcome::default();
-    };
+/// The parsed input (see the module docs).
+struct Case {
+    hello: Option<ClientHello>,
+    wire: Vec<u8>,
+    /// Bits 3–4: the upstream (single) or the cluster (routed).
+    upstream: usize,
+    script: Vec<u8>,
+    trickle: bool,
+    vanish: bool,
+    half_close: bool,
+}
+
+fn parse(data: &[u8]) -> Option<Case> {
+    let (&flags, mut rest) = data.split_first()?;
     let hello = hello(flags & 3);
-    let framed = flags & 4 != 0;
     let upstream = usize::from((flags >> 3) & 3);
-    let trickle = flags & 0x20 != 0;
-    let vanish = flags & 0x40 != 0;
-    let half_close = flags & 0x80 != 0;
     let mut script: &[u8] = &[];
     if upstream == 3 {
-        let Some((&n, tail)) = rest.split_first() else {
-            return Outcome::default();
-        };
+        let (&n, tail) = rest.split_first()?;
         let n = usize::from(n).min(tail.len());
         script = &tail[..n];
         rest = &tail[n..];
     }
-    let mut wire = Vec::new();
-    if hello.is_none() {
-        wire.extend_from_slice(rest);
+    let wire = if hello.is_none() {
+        rest.to_vec()
     } else {
-        wire = body(framed, rest);
-    }
+        body(flags & 4 != 0, rest)
+    };
+    Some(Case {
+        hello,
+        wire,
+        upstream,
+        script: script.to_vec(),
+        trickle: flags & 0x20 != 0,
+        vanish: flags & 0x40 != 0,
+        half_close: flags & 0x80 != 0,
+    })
+}
 
+/// Runs the case `data` on `runtime`, which must be a current-thread runtime with paused time
+/// (`start_paused(true)`, tokio's `test-util` feature). Panics when an invariant breaks.
+pub fn run(runtime: &tokio::runtime::Runtime, data: &[u8]) -> Outcome {
+    let Some(case) = parse(data) else {
+        return Outcome::default();
+    };
+    let Case {
+        hello,
+        wire,
+        upstream,
+        script,
+        trickle,
+        vanish,
+        half_close,
+    } = case;
     let fixture = fixture();
     let (end, out, complete) = runtime.block_on(async {
         let (client_end, proxy_client) = tokio::io::duplex(PIPE);
@@ -367,7 +393,7 @@ pub fn run(runtime: &tokio::runtime::Runtime, data: &[u8]) -> Outcome {
         let session = fixture.proxy.session(proxy_client, proxy_upstream);
         let upstream = async {
             if upstream == 3 {
-                garbage_upstream(upstream_end, script).await;
+                garbage_upstream(upstream_end, &script).await;
             } else {
                 let _ = fixture.upstreams[upstream].serve(upstream_end).await;
             }
@@ -386,6 +412,92 @@ pub fn run(runtime: &tokio::runtime::Runtime, data: &[u8]) -> Outcome {
         }
     });
     let signatures = check_output(&out, hello.as_ref(), complete, upstream != 3);
+    Outcome {
+        end: Some(end.map_err(|e| e.to_string())),
+        complete,
+        signatures,
+    }
+}
+
+/// The fake cluster of a routed case: a writer and two readers, dialled in memory.
+const ROUTED_SETTINGS: &str = "boltgate.client.idle_timeout=30s\n\
+    boltgate.limits.max_message_size=64KiB\n\
+    boltgate.routing.members=writer=writer.test:7687,reader=reader1.test:7687,reader=reader2.test:7687\n";
+
+thread_local! {
+    /// The running case's cluster mode and garbage script, read by [`dial_member`] (the case
+    /// and its dials run on this thread: a current-thread runtime).
+    static CLUSTER: std::cell::RefCell<(usize, Vec<u8>)> = const { std::cell::RefCell::new((0, Vec::new())) };
+}
+
+/// A member connection for the routed case. Cluster modes (bits 3–4): 0 every member the
+/// synthetic server (Bolt 5.x with a manifest); 1 every member the 5.4/5.0 one; 2 the readers
+/// refuse connections; 3 the writer is a garbage server (the case's script), readers are fine.
+fn dial_member(address: &str) -> Option<DuplexStream> {
+    let (mode, script) = CLUSTER.with(|c| c.borrow().clone());
+    let reader = !address.starts_with("writer");
+    let (mine, theirs) = tokio::io::duplex(PIPE);
+    match (mode, reader) {
+        (2, true) => return None,
+        (3, false) => {
+            tokio::spawn(async move { garbage_upstream(theirs, &script).await });
+        }
+        (1, _) => {
+            tokio::spawn(async move {
+                let _ = fixture().upstreams[1].serve(theirs).await;
+            });
+        }
+        _ => {
+            tokio::spawn(async move {
+                let _ = fixture().upstreams[0].serve(theirs).await;
+            });
+        }
+    }
+    Some(mine)
+}
+
+fn routed_proxy() -> &'static MemoryProxy {
+    static PROXY: OnceLock<MemoryProxy> = OnceLock::new();
+    PROXY.get_or_init(|| {
+        MemoryProxy::routed(ROUTED_SETTINGS, std::sync::Arc::new(dial_member))
+            .expect("the routed fuzz settings load")
+    })
+}
+
+/// [`run`] for a routed session (the `routed` fuzz target): the same input, with bits 3–4
+/// choosing the fake cluster's behaviour ([`dial_member`]) instead of the one upstream.
+pub fn run_routed(runtime: &tokio::runtime::Runtime, data: &[u8]) -> Outcome {
+    let Some(case) = parse(data) else {
+        return Outcome::default();
+    };
+    let well_behaved = case.upstream != 3;
+    CLUSTER.with(|c| *c.borrow_mut() = (case.upstream, case.script.clone()));
+    let proxy = routed_proxy();
+    let hello = case.hello;
+    let (end, out, complete) = runtime.block_on(async {
+        let (client_end, proxy_client) = tokio::io::duplex(PIPE);
+        let everything = async {
+            let (end, (out, complete)) = tokio::join!(
+                proxy.routed_session(proxy_client),
+                client(
+                    client_end,
+                    case.hello,
+                    case.wire,
+                    case.trickle,
+                    case.vanish,
+                    case.half_close
+                ),
+            );
+            (end, out, complete)
+        };
+        match tokio::time::timeout(SESSION_LIMIT, everything).await {
+            Ok(result) => result,
+            Err(_) => {
+                panic!("the routed session did not end within {SESSION_LIMIT:?} (virtual time)")
+            }
+        }
+    });
+    let signatures = check_output(&out, hello.as_ref(), complete, well_behaved);
     Outcome {
         end: Some(end.map_err(|e| e.to_string())),
         complete,

@@ -217,7 +217,16 @@ pub struct Upstream {
     /// Whether the TLS above is the cluster policy's (for [`tls_hint`]).
     cluster_policy: std::sync::atomic::AtomicBool,
     connect_timeout: Duration,
+    /// Keepalive and user timeout for every upstream socket ([`Upstream::with_tcp`]).
+    tcp: super::tcp::TcpTuning,
+    /// Set only by the in-memory test harness ([`Upstream::with_memory_dialer`]).
+    memory: Option<MemoryDialer>,
 }
+
+/// Makes an in-memory connection to a member by address instead of dialing it (None: refused).
+/// Only the fuzzers and their replays use it, to run routed sessions against a fake cluster.
+pub type MemoryDialer =
+    std::sync::Arc<dyn Fn(&str) -> Option<tokio::io::DuplexStream> + Send + Sync>;
 
 impl Upstream {
     /// `cluster` is the loaded cluster policy when `dbms.ssl.policy.cluster.enabled=true`: it then
@@ -245,7 +254,22 @@ impl Upstream {
             tls: std::sync::RwLock::new(tls),
             cluster_policy: std::sync::atomic::AtomicBool::new(cluster.is_some()),
             connect_timeout,
+            tcp: super::tcp::TcpTuning::default(),
+            memory: None,
         })
+    }
+
+    /// Every dial goes to `dialer` instead of the network (the routed session fuzzer).
+    pub fn with_memory_dialer(mut self, dialer: MemoryDialer) -> Self {
+        self.memory = Some(dialer);
+        self
+    }
+
+    /// Upstream sockets get `tcp` (`boltgate.upstream.tcp_keepalive`, `tcp_user_timeout`), so a
+    /// server that vanishes without a RST is noticed within a bounded time.
+    pub fn with_tcp(mut self, tcp: super::tcp::TcpTuning) -> Self {
+        self.tcp = tcp;
+        self
     }
 
     /// New connections use `cluster` (or the URI's TLS) from now on; open ones keep theirs.
@@ -406,6 +430,15 @@ impl Upstream {
         name: Option<ServerName<'static>>,
     ) -> Result<Stream, UpstreamError> {
         let addr = addr.to_string();
+        if let Some(dial) = &self.memory {
+            let Some(io) = dial(&addr) else {
+                return Err(UpstreamError::Connect {
+                    addr,
+                    source: std::io::ErrorKind::ConnectionRefused.into(),
+                });
+            };
+            return Ok(Stream::Memory(io));
+        }
         let tcp = tokio::time::timeout(self.connect_timeout, TcpStream::connect(&addr))
             .await
             .map_err(|_| UpstreamError::ConnectTimeout {
@@ -418,6 +451,7 @@ impl Upstream {
             })?;
         // Bolt is request/response with small messages: Nagle would add up to 40 ms a turn.
         let _ = tcp.set_nodelay(true);
+        self.tcp.apply(&tcp, "upstream");
         let stream = match (self.current_tls(), name) {
             (Some((connector, _)), Some(name)) => {
                 let tls = tokio::time::timeout(self.connect_timeout, connector.connect(name, tcp))

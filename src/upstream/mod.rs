@@ -9,4 +9,5 @@ pub mod discovery;
 pub mod members;
 pub mod registry;
 pub mod routing_table;
+pub mod tcp;
 pub mod uri;

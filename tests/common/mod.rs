@@ -18,6 +18,7 @@ pub mod driver;
 pub mod falkordb;
 pub mod java;
 pub mod neo4j;
+pub mod netns;
 pub mod pki;
 pub mod runners;
 pub mod stunnel;

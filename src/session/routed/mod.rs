@@ -298,7 +298,11 @@ impl Session<'_> {
         c_rx: &mut CRx,
         events: &mut mpsc::Receiver<Event>,
     ) -> Result<End, SessionError> {
-        let mut stalled: Option<RawMessage> = None;
+        // Requests waiting for the answers before them (Flow::Stall), oldest first. The client
+        // is still read meanwhile (up to one maximum message size held), so a client that leaves
+        // while a member is silent ends the session instead of leaving it open for ever.
+        let mut stalled: VecDeque<RawMessage> = VecDeque::new();
+        let mut held_bytes = 0usize;
         let mut drain_seen = false;
         // The client side's buffer clock (buffers.rs); `idle` below is the idle timeout.
         let mut clock = buffers::Idle::new();
@@ -312,10 +316,14 @@ impl Session<'_> {
                 self.lease = None;
             }
             if self.slots.is_empty() {
-                if let Some(raw) = stalled.take() {
+                if let Some(raw) = stalled.pop_front() {
+                    held_bytes -= raw.as_bytes().len();
                     match self.on_request(raw).await? {
                         Flow::Continue => {}
-                        Flow::Stall(raw) => stalled = Some(raw),
+                        Flow::Stall(raw) => {
+                            held_bytes += raw.as_bytes().len();
+                            stalled.push_front(raw);
+                        }
                         Flow::End(end) => return Ok(end),
                     }
                     continue;
@@ -352,7 +360,7 @@ impl Session<'_> {
                 // A client that outpaces a member waits for it (backend.rs, "Backpressure").
                 next = buffers::next(c_rx, buffers::CLIENT_READ_CAPACITY, &mut clock, || {
                     buffers::release_write(&mut self.c_tx)
-                }), if stalled.is_none() && blocked.is_none() => {
+                }), if held_bytes < self.ctx.max_message_size && blocked.is_none() => {
                     let mut frame = match next {
                         None => return Ok(End::ClientClosed),
                         Some(Err(e)) => return Err(SessionError::ClientFraming(e)),
@@ -363,10 +371,16 @@ impl Session<'_> {
                         if let Frame::Message(bytes) = frame {
                             let raw = RawMessage::new(bytes)
                                 .map_err(|e| SessionError::ClientMessage(e.to_string()))?;
+                            if !stalled.is_empty() {
+                                held_bytes += raw.as_bytes().len();
+                                stalled.push_back(raw);
+                                break;
+                            }
                             match self.on_request(raw).await? {
                                 Flow::Continue => {}
                                 Flow::Stall(raw) => {
-                                    stalled = Some(raw);
+                                    held_bytes += raw.as_bytes().len();
+                                    stalled.push_back(raw);
                                     break;
                                 }
                                 Flow::End(end) => return Ok(end),
@@ -393,7 +407,7 @@ impl Session<'_> {
                     }
                 }
             }
-            if drain_seen && self.slots.is_empty() && self.tracker.is_idle() && stalled.is_none() {
+            if drain_seen && self.slots.is_empty() && self.tracker.is_idle() && stalled.is_empty() {
                 return Ok(End::Drained);
             }
         }

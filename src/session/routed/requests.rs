@@ -21,6 +21,12 @@ impl Session<'_> {
         let kind = RequestKind::of(self.version, raw.signature());
         tracing::trace!(message = sig::name(raw.signature()), "client request");
         if kind == RequestKind::Goodbye {
+            // Requests pipelined before the GOODBYE still get their answers, as in the plain
+            // relay (found by the routed fuzz case: HELLO, LOGON, RUN, PULL, GOODBYE in one
+            // write lost the RUN's answers).
+            if !self.slots.is_empty() {
+                return Ok(Flow::Stall(raw));
+            }
             return Ok(Flow::End(End::Goodbye));
         }
         if self.procedures.intercepts(self.version, &raw) {
