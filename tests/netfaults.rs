@@ -23,7 +23,9 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use common::admin::http;
-use common::netns::{is_connection_loss, netns_available, skip_or_fail, FaultClient, Host};
+use common::netns::{
+    is_connection_loss, is_unreachable, netns_available, skip_or_fail, FaultClient, Host,
+};
 use common::{free_addr, Boltgate};
 
 /// Bound on the client being told of a dead upstream: boltgate notices within keepalive 1 s +
@@ -63,6 +65,9 @@ fn gate(host: &Host, keepalive: &str, user_timeout: &str) -> (Boltgate, SocketAd
         ("boltgate.upstream.tcp_user_timeout", user_timeout),
         ("boltgate.upstream.connect_timeout", "5s"),
         ("boltgate.upstream.probe_interval", "300ms"),
+        // FalkorDB 4.16 serves no connection after one that ended with GOODBYE (the direct client
+        // beside the proxied one would hang); the harness does this for FalkorDBs on loopback.
+        ("boltgate.upstream.forward_goodbye", "false"),
         ("server.http.enabled", "true"),
         ("server.http.listen_address", &admin_s),
         ("boltgate.log.level", "info,boltgate::listener=debug"),
@@ -145,7 +150,7 @@ fn a_silent_upstream_is_noticed_within_the_keepalive_bound_and_recovery_needs_no
     // A new session meanwhile fails as a server that cannot be reached.
     let meanwhile = query(&proxied);
     assert!(
-        is_connection_loss(&meanwhile),
+        is_unreachable(&meanwhile),
         "new session while the path is dead: {meanwhile}"
     );
     drop(direct);
@@ -212,7 +217,7 @@ fn a_silent_upstream_is_noticed_within_the_keepalive_bound_and_recovery_needs_no
     wait_ready(admin, 503);
     let meanwhile = query(&proxied);
     assert!(
-        is_connection_loss(&meanwhile),
+        is_unreachable(&meanwhile),
         "new session with the host gone: {meanwhile}"
     );
     host.come_back();

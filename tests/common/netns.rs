@@ -426,6 +426,12 @@ impl Drop for FaultClient {
     }
 }
 
+/// Whether a fault client's event is boltgate's own FAILURE for a session whose upstream could not
+/// be reached at its start (nothing forwarded: transient, a retry is safe).
+pub fn is_unreachable(event: &serde_json::Value) -> bool {
+    event["event"] == "error" && event["code"] == "Neo.TransientError.General.DatabaseUnavailable"
+}
+
 /// Whether a fault client's event is what a driver reports for a lost connection: ServiceUnavailable,
 /// SessionExpired or IncompleteCommit, as direct. A FAILURE boltgate made up (e.g.
 /// `DatabaseUnavailable` for a request it had forwarded) is not: the upstream's loss must reach the
