@@ -15,6 +15,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use super::SessionError;
 use crate::listener::stream::Stream;
+use crate::upstream::connect::Agreed;
 
 /// Reads the preamble and the four proposals. `buf` keeps any bytes that arrive after them.
 pub async fn read_client_hello(
@@ -56,6 +57,42 @@ pub async fn answer_client(
         capabilities: 0,
     };
     relay_manifest(stream, buf, &offer).await.map(|_| ())
+}
+
+/// Finishes the client's handshake once the upstream has answered: with the version agreed
+/// ([`answer_client`]), or by relaying the server's manifest and sending the client's choice
+/// upstream. The version the session runs on.
+pub async fn settle(
+    client: &mut Stream,
+    buf: &mut BytesMut,
+    hello: &ClientHello,
+    upstream: &mut Stream,
+    agreed: Agreed,
+    ctx: &super::Context,
+) -> Result<Version, SessionError> {
+    let timeout = ctx.handshake_timeout;
+    let version = match agreed {
+        Agreed::Version(version) => {
+            tokio::time::timeout(timeout, answer_client(client, buf, hello, version))
+                .await
+                .map_err(|_| SessionError::HandshakeTimeout(timeout))??;
+            version
+        }
+        Agreed::Manifest(shown) => {
+            let chosen = tokio::time::timeout(timeout, relay_manifest(client, buf, &shown))
+                .await
+                .unwrap_or(Err(SessionError::HandshakeTimeout(timeout)));
+            answer_upstream(upstream, &chosen).await?;
+            if let Err(SessionError::ClientHandshake(_)) = &chosen {
+                ctx.metrics
+                    .connection_refused(crate::admin::Refusal::BoltVersion);
+            }
+            chosen?.version
+        }
+    };
+    tracing::Span::current().record("bolt.version", tracing::field::display(version));
+    ctx.metrics.bolt_version(version);
+    Ok(version)
 }
 
 /// Shows the client the manifest `offer` and reads its choice, which must be in the offer (a

@@ -34,7 +34,7 @@ pub use error::SessionError;
 
 use crate::listener::stream::Stream;
 use crate::shutdown::Shutdown;
-use crate::upstream::connect::{Agreed, Offer, Upstream};
+use crate::upstream::connect::{Offer, Upstream};
 
 /// What every session shares: where to go and the limits that apply.
 pub struct Context {
@@ -179,33 +179,9 @@ async fn run_with(
     }
     match connected {
         Ok((mut upstream, agreed, upstream_rest)) => {
-            let version = match agreed {
-                Agreed::Version(version) => {
-                    tokio::time::timeout(
-                        ctx.handshake_timeout,
-                        handshake::answer_client(&mut client, &mut buf, &hello, version),
-                    )
-                    .await
-                    .map_err(|_| SessionError::HandshakeTimeout(ctx.handshake_timeout))??;
-                    version
-                }
-                Agreed::Manifest(shown) => {
-                    let chosen = tokio::time::timeout(
-                        ctx.handshake_timeout,
-                        handshake::relay_manifest(&mut client, &mut buf, &shown),
-                    )
-                    .await
-                    .unwrap_or(Err(SessionError::HandshakeTimeout(ctx.handshake_timeout)));
-                    handshake::answer_upstream(&mut upstream, &chosen).await?;
-                    if let Err(SessionError::ClientHandshake(_)) = &chosen {
-                        ctx.metrics
-                            .connection_refused(crate::admin::Refusal::BoltVersion);
-                    }
-                    chosen?.version
-                }
-            };
-            tracing::Span::current().record("bolt.version", tracing::field::display(version));
-            ctx.metrics.bolt_version(version);
+            let version =
+                handshake::settle(&mut client, &mut buf, &hello, &mut upstream, agreed, ctx)
+                    .await?;
             let metrics = ctx.metrics.session(&member);
             relay::run(client, buf, upstream, upstream_rest, version, ctx, &metrics).await
         }

@@ -257,6 +257,32 @@ impl Upstream {
         address: &str,
         offer: &Offer,
     ) -> Result<(Stream, Version, BytesMut), UpstreamError> {
+        match self.connect_to_with(address, offer, false).await? {
+            (stream, Agreed::Version(v), rest) => Ok((stream, v, rest)),
+            // With `relay` false every manifest is answered in `handshake`.
+            (_, Agreed::Manifest(_), _) => Err(UpstreamError::Handshake {
+                addr: address.to_string(),
+                problem: "a manifest offer was left unanswered".into(),
+            }),
+        }
+    }
+
+    /// [`Upstream::connect_to`] for a session's first member: a manifest the server offers is
+    /// left for the client to choose from, as in [`Upstream::connect`].
+    pub async fn connect_to_relaying(
+        &self,
+        address: &str,
+        offer: &Offer,
+    ) -> Result<(Stream, Agreed, BytesMut), UpstreamError> {
+        self.connect_to_with(address, offer, true).await
+    }
+
+    async fn connect_to_with(
+        &self,
+        address: &str,
+        offer: &Offer,
+        relay: bool,
+    ) -> Result<(Stream, Agreed, BytesMut), UpstreamError> {
         let name = match self.current_tls() {
             None => None,
             Some(_) => {
@@ -271,14 +297,7 @@ impl Upstream {
                 )
             }
         };
-        match self.dial(address, name, offer, false).await? {
-            (stream, Agreed::Version(v), rest) => Ok((stream, v, rest)),
-            // `dial` with `relay` false answers every manifest itself.
-            (_, Agreed::Manifest(_), _) => Err(UpstreamError::Handshake {
-                addr: address.to_string(),
-                problem: "a manifest offer was left unanswered".into(),
-            }),
-        }
+        self.dial(address, name, offer, relay).await
     }
 
     /// Dials and negotiates; a server that answers a manifest offer with a version that was not
