@@ -55,6 +55,12 @@ impl Version {
         Self::SUPPORTED.contains(&self)
     }
 
+    /// Whether this version is negotiated only through the handshake manifest: drivers offer
+    /// Bolt 6 nowhere else (servers before 5.7 could not read a major 6 slot).
+    pub const fn manifest_only(self) -> bool {
+        self.major >= 6
+    }
+
     /// The four proposal bytes of this exact version, as in a handshake reply: `00 00 minor major`.
     pub const fn to_bytes(self) -> [u8; 4] {
         [0, 0, self.minor, self.major]

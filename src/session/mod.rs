@@ -182,15 +182,10 @@ async fn run_with(
         Err(e) => ctx.metrics.upstream_connect_failed(&member, e),
     }
     match connected {
-        Ok((upstream, version, upstream_rest)) => {
-            tracing::Span::current().record("bolt.version", tracing::field::display(version));
-            ctx.metrics.bolt_version(version);
-            tokio::time::timeout(
-                ctx.handshake_timeout,
-                handshake::answer_client(&mut client, &mut buf, &hello, version),
-            )
-            .await
-            .map_err(|_| SessionError::HandshakeTimeout(ctx.handshake_timeout))??;
+        Ok((mut upstream, agreed, upstream_rest)) => {
+            let version =
+                handshake::settle(&mut client, &mut buf, &hello, &mut upstream, agreed, ctx)
+                    .await?;
             let metrics = ctx.metrics.session(&member);
             relay::run(client, buf, upstream, upstream_rest, version, ctx, &metrics).await
         }

@@ -82,7 +82,7 @@ impl Offer {
     /// Exactly `version` (a session's next member connection, a routing table fetch): a manifest
     /// only where the version needs one (6.0 is negotiated through the manifest alone).
     pub fn version(version: Version) -> Offer {
-        Offer::versions(&[version], version.major >= 6)
+        Offer::versions(&[version], version.manifest_only())
     }
 
     /// `candidates` in boltgate's own encoding ([`encode_proposals`]).
@@ -209,6 +209,17 @@ pub fn tls_hint(e: &std::io::Error, cluster_policy: bool) -> Option<&'static str
     })
 }
 
+/// Where an upstream handshake ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Agreed {
+    /// The version both sides speak; nothing more is owed to the upstream.
+    Version(Version),
+    /// The server answered the client's manifest request, and this is what of its offer boltgate
+    /// can relay ([`ManifestOffer::relayable`], never empty): show it to the client, then send
+    /// the client's [`ManifestChoice`] upstream, so the client picks as it would directly.
+    Manifest(ManifestOffer),
+}
+
 /// How to reach the one upstream server, built once at start.
 pub struct Upstream {
     pub target: Target,
@@ -295,14 +306,15 @@ impl Upstream {
     }
 
     /// Dial and negotiate: the upstream is offered `offer` (normally the client's own proposals,
-    /// [`Offer::from_client`]). Returns the stream, the version agreed and any bytes read past
-    /// the handshake.
+    /// [`Offer::from_client`]). Returns the stream, where the handshake stands (a manifest the
+    /// server offered is left for the client to choose from: [`Agreed::Manifest`]) and any bytes
+    /// read past the handshake.
     pub async fn connect(
         &self,
         offer: &Offer,
-    ) -> Result<(Stream, Version, BytesMut), UpstreamError> {
+    ) -> Result<(Stream, Agreed, BytesMut), UpstreamError> {
         let name = self.current_tls().map(|(_, n)| n);
-        self.dial(&self.target.address(), name, offer).await
+        self.dial(&self.target.address(), name, offer, true).await
     }
 
     /// The Bolt handshake over `stream`, a connection to the upstream made by the caller (an
@@ -313,9 +325,9 @@ impl Upstream {
         &self,
         stream: Stream,
         offer: &Offer,
-    ) -> Result<(Stream, Version, BytesMut), UpstreamError> {
+    ) -> Result<(Stream, Agreed, BytesMut), UpstreamError> {
         let addr = self.target.address();
-        match self.negotiate(stream, &addr, offer).await {
+        match self.negotiate(stream, &addr, offer, true).await {
             Err(Unoffered(chose)) => Err(UpstreamError::NotOffered {
                 addr,
                 chose,
@@ -328,12 +340,39 @@ impl Upstream {
 
     /// Dial a cluster member by its `host:port` (as a routing table or the static member list
     /// names it), with the same TLS settings as the URI; its certificate is checked against its
-    /// own host name.
+    /// own host name. A manifest is answered here, with the first of the offer's candidates the
+    /// server offers (member connections dial with the session's version, already chosen).
     pub async fn connect_to(
         &self,
         address: &str,
         offer: &Offer,
     ) -> Result<(Stream, Version, BytesMut), UpstreamError> {
+        match self.connect_to_with(address, offer, false).await? {
+            (stream, Agreed::Version(v), rest) => Ok((stream, v, rest)),
+            // With `relay` false every manifest is answered in `handshake`.
+            (_, Agreed::Manifest(_), _) => Err(UpstreamError::Handshake {
+                addr: address.to_string(),
+                problem: "a manifest offer was left unanswered".into(),
+            }),
+        }
+    }
+
+    /// [`Upstream::connect_to`] for a session's first member: a manifest the server offers is
+    /// left for the client to choose from, as in [`Upstream::connect`].
+    pub async fn connect_to_relaying(
+        &self,
+        address: &str,
+        offer: &Offer,
+    ) -> Result<(Stream, Agreed, BytesMut), UpstreamError> {
+        self.connect_to_with(address, offer, true).await
+    }
+
+    async fn connect_to_with(
+        &self,
+        address: &str,
+        offer: &Offer,
+        relay: bool,
+    ) -> Result<(Stream, Agreed, BytesMut), UpstreamError> {
         let name = match self.current_tls() {
             None => None,
             Some(_) => {
@@ -348,20 +387,22 @@ impl Upstream {
                 )
             }
         };
-        self.dial(address, name, offer).await
+        self.dial(address, name, offer, relay).await
     }
 
     /// Dials and negotiates; a server that answers a manifest offer with a version that was not
     /// offered (FalkorDB 4.16 answers 5.7 to any offer with a manifest) is dialled once more and
     /// offered the same without the manifest, as a client without one would have offered.
+    /// `relay`: leave a manifest offer for the client ([`Agreed::Manifest`]) instead of choosing.
     async fn dial(
         &self,
         addr: &str,
         name: Option<ServerName<'static>>,
         offer: &Offer,
-    ) -> Result<(Stream, Version, BytesMut), UpstreamError> {
+        relay: bool,
+    ) -> Result<(Stream, Agreed, BytesMut), UpstreamError> {
         let stream = self.open(addr, name.clone()).await?;
-        let chose = match self.negotiate(stream, addr, offer).await {
+        let chose = match self.negotiate(stream, addr, offer, relay).await {
             Ok(done) => return Ok(done),
             Err(Failed(UpstreamError::Closed { .. })) if *offer != Offer::boltgate() => {
                 return Err(self.closed_on(addr, name, offer).await)
@@ -379,7 +420,7 @@ impl Upstream {
                  manifest"
             );
             let stream = self.open(addr, name).await?;
-            match self.negotiate(stream, addr, &retry).await {
+            match self.negotiate(stream, addr, &retry, relay).await {
                 Ok(done) => return Ok(done),
                 Err(Failed(e)) => return Err(e),
                 Err(Unoffered(again)) => {
@@ -414,7 +455,10 @@ impl Upstream {
         let Ok(stream) = self.open(addr, name).await else {
             return closed;
         };
-        match self.negotiate(stream, addr, &Offer::boltgate()).await {
+        match self
+            .negotiate(stream, addr, &Offer::boltgate(), false)
+            .await
+        {
             Ok(_) | Err(Unoffered(_)) => UpstreamError::ClosedOnOffer {
                 addr: addr.to_string(),
                 offered: offer.shown(),
@@ -482,17 +526,20 @@ impl Upstream {
         mut stream: Stream,
         addr: &str,
         offer: &Offer,
-    ) -> Result<(Stream, Version, BytesMut), Negotiation> {
-        let (version, rest) =
-            tokio::time::timeout(self.connect_timeout, handshake(&mut stream, addr, offer))
-                .await
-                .map_err(|_| {
-                    Failed(UpstreamError::Handshake {
-                        addr: addr.to_string(),
-                        problem: format!("no answer within {:?}", self.connect_timeout),
-                    })
-                })??;
-        Ok((stream, version, rest))
+        relay: bool,
+    ) -> Result<(Stream, Agreed, BytesMut), Negotiation> {
+        let (agreed, rest) = tokio::time::timeout(
+            self.connect_timeout,
+            handshake(&mut stream, addr, offer, relay),
+        )
+        .await
+        .map_err(|_| {
+            Failed(UpstreamError::Handshake {
+                addr: addr.to_string(),
+                problem: format!("no answer within {:?}", self.connect_timeout),
+            })
+        })??;
+        Ok((stream, agreed, rest))
     }
 
     /// The connect timeout, which also bounds boltgate's own exchanges with members (routing
@@ -576,7 +623,8 @@ async fn handshake(
     stream: &mut Stream,
     addr: &str,
     offer: &Offer,
-) -> Result<(Version, BytesMut), Negotiation> {
+    relay: bool,
+) -> Result<(Agreed, BytesMut), Negotiation> {
     let candidates = &offer.candidates[..];
     let handshake_err = |problem: String| UpstreamError::Handshake {
         addr: addr.to_string(),
@@ -607,7 +655,7 @@ async fn handshake(
     };
     match ServerReply::parse(reply).map_err(|e| handshake_err(e.to_string()))? {
         ServerReply::Refused => Err(refused().into()),
-        ServerReply::Version(v) if offer.accepts(v) => Ok((v, buf)),
+        ServerReply::Version(v) if offer.accepts(v) => Ok((Agreed::Version(v), buf)),
         ServerReply::Version(v) => Err(Unoffered(v)),
         ServerReply::Manifest => {
             let offer = loop {
@@ -623,6 +671,12 @@ async fn handshake(
                     }));
                 }
             };
+            if relay {
+                let shown = offer.relayable(candidates, Version::SUPPORTED);
+                if !shown.ranges.is_empty() {
+                    return Ok((Agreed::Manifest(shown), buf));
+                }
+            }
             let Some(version) = offer.choose(candidates) else {
                 // Tell the server nothing was acceptable, as the manifest protocol asks.
                 let _ = stream.write_all(&[0, 0, 0, 0, 0]).await;
@@ -636,7 +690,7 @@ async fn handshake(
             .encode(&mut out);
             stream.write_all(&out).await.map_err(io_err)?;
             stream.flush().await.map_err(io_err)?;
-            Ok((version, buf))
+            Ok((Agreed::Version(version), buf))
         }
     }
 }

@@ -7,6 +7,7 @@ use std::net::SocketAddr;
 use std::io::Read;
 
 use boltgate::testkit::synthetic::Options;
+use boltgate_proto::handshake::Proposal;
 use boltgate_proto::message::{Hello, Logon, Request, Response};
 use boltgate_proto::packstream::Map;
 use boltgate_proto::Version;
@@ -71,6 +72,130 @@ fn login(c: &mut RawBolt, offer: [[u8; 4]; 4]) -> Result<Version, String> {
         }
     }
     Ok(version)
+}
+
+/// The 6.x drivers' offer: the manifest request, 5.8-5.0 and 4.4-4.2.
+const DRIVER_6: [[u8; 4]; 4] = [[0, 0, 1, 0xFF], [0, 8, 8, 5], [0, 2, 4, 4], [0; 4]];
+
+/// Handshake with `offer` (which asks for a manifest), pick from the offer shown with `pick`, and
+/// log in. The ranges shown (as text) and the version the session runs on.
+fn manifest_login(
+    c: &mut RawBolt,
+    offer: [[u8; 4]; 4],
+    pick: impl Fn(&[Proposal]) -> Version,
+) -> Result<(Vec<String>, Version), String> {
+    let ranges = read_manifest(c, offer)?;
+    let version = pick(&ranges);
+    c.send_raw(&[0, 0, version.minor, version.major, 0]);
+    let mut extra = Map::new();
+    extra.push("user_agent", "boltgate-tests/1.0");
+    c.send(&Request::Hello(Hello { extra }));
+    let mut auth = Map::new();
+    auth.push("scheme", "none");
+    c.send(&Request::Logon(Logon { auth }));
+    for _ in 0..2 {
+        match c.recv(WAIT) {
+            Got::Message(Response::Success(_)) => {}
+            other => return Err(format!("login on {version} failed: {other:?}")),
+        }
+    }
+    Ok((ranges.iter().map(Proposal::to_string).collect(), version))
+}
+
+/// Handshake with `offer`; the manifest's version entries (fewer than 128, one-byte varints).
+fn read_manifest(c: &mut RawBolt, offer: [[u8; 4]; 4]) -> Result<Vec<Proposal>, String> {
+    let reply = c.handshake(&hello(offer)).ok_or("handshake not answered")?;
+    if reply != [0, 0, 1, 0xFF] {
+        return Err(format!("not a manifest reply: {reply:02x?}"));
+    }
+    let mut count = [0u8; 1];
+    c.stream.read_exact(&mut count).map_err(|e| e.to_string())?;
+    // The entries, then the capabilities: none are relayed.
+    let mut rest = vec![0u8; 4 * usize::from(count[0]) + 1];
+    c.stream.read_exact(&mut rest).map_err(|e| e.to_string())?;
+    if rest.last() != Some(&0) {
+        return Err(format!("capabilities offered: {rest:02x?}"));
+    }
+    Ok(rest
+        .chunks_exact(4)
+        .map(|b| Proposal::from_bytes([b[0], b[1], b[2], b[3]]))
+        .collect())
+}
+
+/// A server offering 6.0 through its manifest, as Neo4j 2026.x does (6.x on top of 5.x).
+fn with_bolt_6() -> Scripted {
+    let mut versions = vec![Version::V6_0];
+    versions.extend_from_slice(boltgate::testkit::synthetic::DEFAULT_VERSIONS);
+    Scripted::start(Options {
+        versions,
+        ..Options::default()
+    })
+}
+
+#[test]
+fn a_manifest_client_chooses_6_0_from_the_servers_manifest_as_direct() {
+    let s = with_bolt_6();
+    let gate = s.gate(&[]);
+    let mut c = RawBolt::connect(gate.addr);
+    // The newest offered, as the 6.x drivers pick.
+    let (shown, version) = manifest_login(&mut c, DRIVER_6, |ranges| {
+        ranges
+            .iter()
+            .flat_map(|r| r.versions())
+            .max()
+            .expect("a version offered")
+    })
+    .unwrap_or_else(|e| panic!("{e}\n{}", gate.log()));
+    // 6.0 from the server's manifest, then what both the server and the client name.
+    assert_eq!(shown, ["6.0", "5.8–5.6", "5.4–5.0", "4.4"]);
+    assert_eq!(version, Version::V6_0);
+    c.run_and_pull("RETURN 1");
+    assert!(
+        matches!(c.recv(WAIT), Got::Message(Response::Success(_))),
+        "{}",
+        gate.log()
+    );
+}
+
+#[test]
+fn a_manifest_client_that_does_not_speak_6_chooses_5_8_as_direct() {
+    // A 5.7/5.8 driver may ask for a manifest too: it is shown 6.0 and passes it by.
+    let s = with_bolt_6();
+    let gate = s.gate(&[]);
+    let mut c = RawBolt::connect(gate.addr);
+    let (shown, version) = manifest_login(&mut c, DRIVER_6, |ranges| {
+        ranges
+            .iter()
+            .flat_map(|r| r.versions())
+            .filter(|v| v.major == 5)
+            .max()
+            .expect("a 5.x version offered")
+    })
+    .unwrap_or_else(|e| panic!("{e}\n{}", gate.log()));
+    assert!(shown.contains(&"6.0".to_string()), "{shown:?}");
+    assert_eq!(version, Version::V5_8);
+    c.run_and_pull("RETURN 1");
+    assert!(
+        matches!(c.recv(WAIT), Got::Message(Response::Success(_))),
+        "{}",
+        gate.log()
+    );
+}
+
+#[test]
+fn a_client_refusing_the_relayed_manifest_is_closed_and_the_upstream_stays_up() {
+    let s = with_bolt_6();
+    let (gate, admin) = gate_with_admin(&s);
+    let mut c = RawBolt::connect(gate.addr);
+    read_manifest(&mut c, DRIVER_6).unwrap_or_else(|e| panic!("{e}\n{}", gate.log()));
+    c.send_raw(&[0, 0, 0, 0, 0]);
+    assert!(c.closes_silently(WAIT), "{}", gate.log());
+    upstream_up(admin).unwrap_or_else(|e| panic!("{e}\n{}", gate.log()));
+    // The next client is served.
+    let mut c = RawBolt::connect(gate.addr);
+    let (_, version) = manifest_login(&mut c, DRIVER_6, |_| Version::V6_0)
+        .unwrap_or_else(|e| panic!("{e}\n{}", gate.log()));
+    assert_eq!(version, Version::V6_0);
 }
 
 fn gate_with_admin(s: &Scripted) -> (Boltgate, SocketAddr) {

@@ -125,6 +125,22 @@ impl ManifestOffer {
             .find(|v| self.ranges.iter().any(|r| r.contains(*v)))
     }
 
+    /// What a proxy shows its client of this (the server's) offer: the versions of `supported`
+    /// the server offers that the client named in its proposal slots (`named`) or that only a
+    /// manifest negotiates ([`Version::manifest_only`]: a client asking for a manifest names
+    /// those nowhere else), newest first, with no capabilities (a proxy relays none). The client
+    /// then picks what it speaks: a 5.8 client offering a manifest is shown 6.0 too and passes it by.
+    pub fn relayable(&self, named: &[Version], supported: &[Version]) -> ManifestOffer {
+        let mut versions: Vec<Version> = supported
+            .iter()
+            .copied()
+            .filter(|v| named.contains(v) || v.manifest_only())
+            .filter(|v| self.ranges.iter().any(|r| r.contains(*v)))
+            .collect();
+        versions.sort_unstable_by(|a, b| b.cmp(a));
+        ManifestOffer::from_versions(&versions, 0)
+    }
+
     /// The server side's check of the client's answer: the version must have been offered and the
     /// capabilities must be a subset of those offered (otherwise a server closes the connection).
     pub fn check(&self, choice: &ManifestChoice) -> Result<(), HandshakeError> {
@@ -220,5 +236,47 @@ mod tests {
         let text: Vec<String> = offer.ranges.iter().map(|r| r.to_string()).collect();
         assert_eq!(text, ["6.0", "5.8–5.6", "5.4–5.0", "4.4–4.0", "3.0"]);
         assert!(!offer.ranges.iter().any(|r| r.contains(Version::new(5, 5))));
+    }
+
+    fn shown(offer: &ManifestOffer) -> Vec<String> {
+        offer.ranges.iter().map(|r| r.to_string()).collect()
+    }
+
+    #[test]
+    fn relayable_adds_manifest_only_versions_to_what_the_client_named() {
+        // Neo4j 2026.08: 6.0-6.1 and 5.0-5.8 (5.5 inside), capabilities 1.
+        let server = ManifestOffer {
+            ranges: vec![
+                Proposal::from_bytes([0, 1, 1, 6]),
+                Proposal::from_bytes([0, 8, 8, 5]),
+            ],
+            capabilities: 1,
+        };
+        // A 6.x driver names 5.8-5.0 and 4.4 beside the manifest: 6.1 and 5.5 are not relayed.
+        let named = [
+            Version::V5_8,
+            Version::V5_7,
+            Version::V5_6,
+            Version::V5_4,
+            Version::V5_0,
+            Version::V4_4,
+        ];
+        let got = server.relayable(&named, Version::SUPPORTED);
+        assert_eq!(shown(&got), ["6.0", "5.8–5.6", "5.4", "5.0"]);
+        assert_eq!(got.capabilities, 0);
+        // A client that named only 5.6 is shown 5.6 and 6.0, nothing it did not name below 6.
+        let got = server.relayable(&[Version::V5_6], Version::SUPPORTED);
+        assert_eq!(shown(&got), ["6.0", "5.6"]);
+        // A server without 6.0 offers none; one offering only 4.4 leaves nothing to show.
+        let old = ManifestOffer::from_versions(&[Version::V5_8, Version::V5_7], 0);
+        assert_eq!(
+            shown(&old.relayable(&named, Version::SUPPORTED)),
+            ["5.8–5.7"]
+        );
+        let only = ManifestOffer::from_versions(&[Version::V4_4], 0);
+        assert!(only
+            .relayable(&[Version::V5_8], Version::SUPPORTED)
+            .ranges
+            .is_empty());
     }
 }

@@ -162,7 +162,7 @@ pub async fn run(
     let offer = Offer::from_client(hello);
     for address in routing.registry.bootstrap_candidates() {
         let started = std::time::Instant::now();
-        let connected = ctx.upstream.connect_to(&address, &offer).await;
+        let connected = ctx.upstream.connect_to_relaying(&address, &offer).await;
         match &connected {
             Ok(_) => ctx.metrics.upstream_connected(&address, started.elapsed()),
             Err(e) => ctx.metrics.upstream_connect_failed(&address, e),
@@ -184,7 +184,7 @@ pub async fn run(
             }
         }
     }
-    let Some((address, (stream, version, rest))) = first else {
+    let Some((address, (mut stream, agreed, rest))) = first else {
         let why = last_err.map_or_else(
             || "no cluster member is configured".to_string(),
             |e| e.to_string(),
@@ -194,14 +194,8 @@ pub async fn run(
             "no cluster member reachable: {why}"
         )));
     };
-    tracing::Span::current().record("bolt.version", tracing::field::display(version));
-    ctx.metrics.bolt_version(version);
-    tokio::time::timeout(
-        ctx.handshake_timeout,
-        super::handshake::answer_client(&mut client, &mut buf, hello, version),
-    )
-    .await
-    .map_err(|_| SessionError::HandshakeTimeout(ctx.handshake_timeout))??;
+    let version =
+        super::handshake::settle(&mut client, &mut buf, hello, &mut stream, agreed, ctx).await?;
 
     let codec = || ChunkCodec::new(ctx.max_message_size);
     let (cr, cw) = tokio::io::split(client);
