@@ -131,8 +131,10 @@ fn start_fixture() -> Fixture {
             let mut text = format!("boltgate.upstream.uri={upstream}\n");
             match tls {
                 None => text.push_str(
-                    // Reload on, so neo4j_facts sees boltgate's answer to reloadTLS succeed.
-                    "server.bolt.tls_level=DISABLED\ndbms.security.tls_reload_enabled=true\n",
+                    // Reload on, and allowed for the test's user (issue 15: nobody by default), so
+                    // neo4j_facts sees boltgate's answer to reloadTLS succeed.
+                    "server.bolt.tls_level=DISABLED\ndbms.security.tls_reload_enabled=true\n\
+                     boltgate.procedures.reload_tls_allowed_users=neo4j\n",
                 ),
                 Some(t) => {
                     let base = if t == "s" { &verified } else { &other_host };
