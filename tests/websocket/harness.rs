@@ -93,6 +93,9 @@ impl Gateway {
             "server.bolt.listen_address=127.0.0.1:7687".to_string(),
             format!("boltgate.upstream.uri=bolt://127.0.0.1:{upstream_port}"),
             "boltgate.client.handshake_timeout=5s".to_string(),
+            // The upstream here is FalkorDB, which serves no connection after one that ended with
+            // GOODBYE (README, "GOODBYE"); these tests are about the transport, not GOODBYE.
+            "boltgate.upstream.forward_goodbye=false".to_string(),
         ];
         if let Some(pki) = pki {
             overrides.extend([
