@@ -3,10 +3,13 @@
 //! Input layout: `[limit selector, piece-size seed, wire bytes...]`. Invariants checked:
 //! - decoding in pieces gives exactly the frames and the error of decoding all at once;
 //! - no message is empty or larger than the limit;
-//! - re-encoding the decoded frames and decoding again gives the same frames, without error.
+//! - re-encoding the decoded frames and decoding again gives the same frames, without error;
+//! - the in-place `Scanner` (the forwarding path) finds the same frames, in the same pieces, with
+//!   the same error kind, and the prefixes it covers are the input's bytes unchanged.
 #![no_main]
 
 use boltgate_proto::chunk::{ChunkCodec, ChunkError, Frame, DEFAULT_MAX_MESSAGE_SIZE};
+use boltgate_proto::scan::Scanner;
 use bytes::BytesMut;
 use libfuzzer_sys::fuzz_target;
 use tokio_util::codec::{Decoder, Encoder};
@@ -47,6 +50,73 @@ fn decode_pieces(max: usize, wire: &[u8], mut piece_len: impl FnMut() -> usize) 
     }
 }
 
+/// What the scanner finds in `wire` fed in pieces: the frames (de-chunked), and the error kind
+/// if it stopped on one ("truncated" for bytes of an unfinished frame left at the end).
+fn scan_pieces(
+    max: usize,
+    wire: &[u8],
+    mut piece_len: impl FnMut() -> usize,
+) -> (Vec<Frame>, Option<&'static str>) {
+    let mut scanner = Scanner::new(max);
+    let mut buf = BytesMut::new();
+    let mut frames = Vec::new();
+    let mut forwarded = Vec::new();
+    let mut rest = wire;
+    loop {
+        // A piece, then scans until nothing more is covered (an error behind whole frames
+        // surfaces on the scan after them).
+        if !rest.is_empty() {
+            let n = piece_len().clamp(1, rest.len());
+            buf.extend_from_slice(&rest[..n]);
+            rest = &rest[n..];
+        }
+        let covered = match scanner.scan(&buf) {
+            Ok(covered) => covered,
+            Err(e) => return (frames, Some(kind(&e))),
+        };
+        let run = buf.split_to(covered).freeze();
+        let mut at = 0;
+        for span in scanner.spans() {
+            assert_eq!(span.start, at, "spans are contiguous");
+            at = span.end;
+            frames.push(if span.is_noop() {
+                Frame::Noop
+            } else {
+                Frame::Message(span.payload(&run))
+            });
+        }
+        assert_eq!(at, covered, "the spans cover the prefix");
+        forwarded.extend_from_slice(&run);
+        if rest.is_empty() && (covered == 0 || buf.is_empty()) {
+            if buf.is_empty() {
+                // One more scan: a pending error has no bytes left to hide behind.
+                if let Err(e) = scanner.scan(&buf) {
+                    return (frames, Some(kind(&e)));
+                }
+            }
+            break;
+        }
+    }
+    assert_eq!(
+        &forwarded[..],
+        &wire[..forwarded.len()],
+        "forwarded bytes differ from the input"
+    );
+    if buf.is_empty() {
+        (frames, None)
+    } else {
+        (frames, Some(kind(&scanner.truncated(&buf))))
+    }
+}
+
+fn kind(e: &ChunkError) -> &'static str {
+    match e {
+        ChunkError::MessageTooLarge { .. } => "too large",
+        ChunkError::Truncated { .. } => "truncated",
+        other => panic!("unexpected scanner error {other:?}"),
+    }
+}
+
 fn describe(e: &ChunkError) -> String {
     assert!(!matches!(
         e,
@@ -76,6 +146,24 @@ fuzz_target!(|data: &[u8]| {
     assert_eq!(
         whole, pieces,
         "decoding depends on how the bytes were split"
+    );
+
+    let mut state = u32::from(*seed) | 1;
+    let scanned = scan_pieces(max, wire, || {
+        state = state.wrapping_mul(1_103_515_245).wrapping_add(12_345);
+        usize::from((state >> 16) as u8 % 24) + 1
+    });
+    let codec_kind = whole.1.as_ref().map(|e| {
+        if e.starts_with("message too large") {
+            "too large"
+        } else {
+            "truncated"
+        }
+    });
+    assert_eq!(
+        (&scanned.0, scanned.1),
+        (&whole.0, codec_kind),
+        "the scanner and the codec disagree"
     );
 
     let (frames, _) = whole;

@@ -9,7 +9,8 @@
 //!    5.7+ manifest negotiation; [`handshake::negotiate`] is a pure function the proxy runs twice (once
 //!    facing the client, once facing the upstream server).
 //! 2. [`chunk`]: the chunked transport, as a `tokio_util::codec` decoder/encoder yielding whole
-//!    messages and NOOP keep-alives, with a maximum message size.
+//!    messages and NOOP keep-alives, with a maximum message size; [`scan`] finds whole messages in
+//!    a read buffer in place, for forwarding them without a copy.
 //! 3. [`packstream`]: the PackStream value model, a bounded non-recursive-without-limit decoder with byte
 //!    offsets in every error, and a smallest-marker encoder.
 //! 4. [`message`]: raw messages (forwarded as bytes), cheap views of the few fields a proxy needs, and
@@ -21,6 +22,7 @@ pub mod error;
 pub mod handshake;
 pub mod message;
 pub mod packstream;
+pub mod scan;
 pub mod state;
 pub mod version;
 

@@ -57,6 +57,37 @@ impl Idle {
         self.armed = true;
         self.active = false;
     }
+
+    /// Data arrived: the period counts as active (a disarmed clock starts again).
+    pub fn data(&mut self) {
+        if self.armed {
+            self.active = true;
+        } else {
+            self.rearm();
+        }
+    }
+
+    /// Whether the clock runs (select on [`Idle::tick`] only then).
+    pub fn armed(&self) -> bool {
+        self.armed
+    }
+
+    /// Resolves at the end of the current period; then call [`Idle::fired`].
+    pub async fn tick(&mut self) {
+        self.sleep.as_mut().await
+    }
+
+    /// The period ended: true when it had no data, the caller then releases its buffers (the
+    /// clock stops until data returns); false starts another period.
+    pub fn fired(&mut self) -> bool {
+        if self.active {
+            self.rearm();
+            false
+        } else {
+            self.armed = false;
+            true
+        }
+    }
 }
 
 impl Default for Idle {

@@ -17,6 +17,7 @@ pub mod intercept;
 pub mod procedures;
 pub mod relay;
 pub mod routed;
+pub mod wire;
 pub mod work;
 
 use std::sync::Arc;

@@ -31,6 +31,7 @@ use tokio_util::codec::{FramedRead, FramedWrite};
 use super::buffers;
 use super::failure::{failure, REQUEST_INVALID, SHUTDOWN_GRACE_ENDED};
 use super::procedures::Procedures;
+use super::wire::{WireReader, WireWriter};
 use super::work::count_work;
 use super::{Context, End, SessionError};
 use crate::admin::SessionMetrics;
@@ -41,6 +42,9 @@ use crate::listener::stream::Stream;
 /// read again (a FramedRead's own buffer, extended, would wait for new bytes first).
 type Rx = FramedRead<Prefixed<ReadHalf<Stream>>, ChunkCodec>;
 type Tx = FramedWrite<WriteHalf<Stream>, ChunkCodec>;
+/// The upstream's answers are forwarded as runs of wire bytes ([`super::wire`]).
+type URx = WireReader<ReadHalf<Stream>>;
+type CTx = WireWriter<WriteHalf<Stream>>;
 
 /// Bytes buffered for writing before the sink applies backpressure. Larger than tokio-util's
 /// 8 KiB default so a RECORD stream goes out in fewer, fuller writes.
@@ -64,13 +68,13 @@ pub async fn run(
     let (cr, cw) = tokio::io::split(client);
     let (ur, uw) = tokio::io::split(upstream);
     let mut c_rx = FramedRead::new(Prefixed::new(client_rest.freeze(), cr), codec());
-    let mut u_rx = FramedRead::with_capacity(
-        Prefixed::new(upstream_rest.freeze(), ur),
-        codec(),
+    let mut u_rx = WireReader::new(
+        ur,
+        upstream_rest,
+        ctx.max_message_size,
         UPSTREAM_READ_CAPACITY,
     );
-    let mut c_tx = FramedWrite::new(cw, codec());
-    c_tx.set_backpressure_boundary(WRITE_BOUNDARY);
+    let mut c_tx = WireWriter::new(cw);
     let mut u_tx = FramedWrite::new(uw, codec());
     u_tx.set_backpressure_boundary(WRITE_BOUNDARY);
     let tracker = Mutex::new(Tracker::new(version));
@@ -127,10 +131,10 @@ pub async fn run(
     };
     let close = async {
         if let Some((code, message)) = last_word {
-            let _ = c_tx.feed(failure(version, code, &message)).await;
+            c_tx.push_frame(failure(version, code, &message));
         }
-        let _ = SinkExt::<Frame>::flush(&mut c_tx).await;
-        let _ = c_tx.get_mut().shutdown().await;
+        let _ = c_tx.flush().await;
+        let _ = c_tx.shutdown().await;
         let _ = SinkExt::<Frame>::flush(&mut u_tx).await;
         let _ = u_tx.get_mut().shutdown().await;
     };
@@ -371,8 +375,8 @@ async fn all_answered(
 
 #[allow(clippy::too_many_arguments)]
 async fn upstream_to_client(
-    rx: &mut Rx,
-    tx: &mut Tx,
+    rx: &mut URx,
+    tx: &mut CTx,
     tracker: &Mutex<Tracker>,
     ctx: &Context,
     metrics: &SessionMetrics,
@@ -380,27 +384,24 @@ async fn upstream_to_client(
     local_rx: &mut tokio::sync::mpsc::UnboundedReceiver<Frame>,
     goodbye: &std::sync::atomic::AtomicBool,
 ) -> Result<End, SessionError> {
-    let mut idle = buffers::Idle::new();
     loop {
         let next = tokio::select! {
             biased;
             Some(answer) = local_rx.recv() => {
-                tx.feed(answer).await.map_err(client_err)?;
+                tx.push_frame(answer);
                 while let Ok(answer) = local_rx.try_recv() {
-                    tx.feed(answer).await.map_err(client_err)?;
+                    tx.push_frame(answer);
                 }
-                SinkExt::<Frame>::flush(tx).await.map_err(client_err)?;
+                tx.flush().await.map_err(SessionError::ClientIo)?;
                 continue;
             }
-            // While the upstream is quiet, its read buffer and the client's write buffer go.
-            next = buffers::next(rx, UPSTREAM_READ_CAPACITY, &mut idle, || {
-                buffers::release_write(tx)
-            }) => next,
+            // While the upstream is quiet, its read buffer goes (the writer keeps none).
+            next = rx.next_run(|| {}) => next,
         };
-        let mut frame = match next {
-            Some(Ok(frame)) => frame,
-            Some(Err(e)) => return Err(upstream_err(e)),
-            None => {
+        let run = match next {
+            Ok(Some(run)) => run,
+            Err(e) => return Err(upstream_err(e)),
+            Ok(None) => {
                 if goodbye.load(std::sync::atomic::Ordering::Relaxed) {
                     // The server closed after the client's GOODBYE, as it should.
                     return Ok(End::Goodbye);
@@ -414,28 +415,21 @@ async fn upstream_to_client(
             }
         };
         let (mut messages, mut bytes_in) = (0u64, 0u64);
-        loop {
-            if let Frame::Message(bytes) = &frame {
-                messages += 1;
-                bytes_in += bytes.len() as u64;
-                // RECORDs are the bulk of the traffic and change no state: forward unread.
-                if bytes.get(1) != Some(&sig::RECORD) {
-                    observe_response(bytes, tracker);
-                }
+        for span in rx.spans() {
+            if span.is_noop() {
+                continue;
             }
-            tx.feed(frame).await.map_err(client_err)?;
-            match rx.next().now_or_never() {
-                Some(Some(Ok(f))) => frame = f,
-                Some(Some(Err(e))) => {
-                    SinkExt::<Frame>::flush(tx).await.map_err(client_err)?;
-                    return Err(upstream_err(e));
-                }
-                Some(None) => break,
-                None => break,
+            messages += 1;
+            bytes_in += span.payload_len as u64;
+            // RECORDs are the bulk of the traffic and change no state: forwarded unread.
+            if span.signature != sig::RECORD {
+                observe_response(&span.payload(&run), tracker);
             }
         }
+        // The run goes out as it arrived: the server's own chunking, one write.
+        tx.push(run);
+        tx.flush().await.map_err(SessionError::ClientIo)?;
         metrics.to_client(messages, bytes_in);
-        SinkExt::<Frame>::flush(tx).await.map_err(client_err)?;
         local.answered.notify_waiters();
         if ctx.shutdown.is_draining() && tracker.lock().expect("tracker lock").is_idle() {
             return Ok(End::Drained);
@@ -494,12 +488,5 @@ fn upstream_err(e: ChunkError) -> SessionError {
     match e {
         ChunkError::Io(e) => SessionError::UpstreamIo(e),
         other => SessionError::UpstreamFraming(other),
-    }
-}
-
-fn client_err(e: ChunkError) -> SessionError {
-    match e {
-        ChunkError::Io(e) => SessionError::ClientIo(e),
-        other => SessionError::ClientFraming(other),
     }
 }

@@ -1,0 +1,322 @@
+//! Finding whole messages in a chunked stream without moving a byte: the forwarding path.
+//!
+//! A proxy relaying a result stream needs, per message, only where it ends and its signature (a
+//! RECORD changes no state; a summary is decoded). [`ChunkCodec`](crate::chunk::ChunkCodec)
+//! de-chunks every message into its own buffer and the relay re-chunks it on the way out: one copy
+//! and a handful of allocations and calls per message, which on 12-byte RECORDs is the whole cost.
+//! [`Scanner`] instead walks the chunk headers of a read buffer in place and reports [`Span`]s:
+//! the wire bytes of each whole message (headers and end marker included), so the caller can
+//! forward the covered prefix as it arrived, in one write, and decode only the few spans it
+//! cares about ([`Span::payload`]).
+//!
+//! The same limits as the codec: the maximum message size is checked as each chunk header
+//! arrives, before its body is waited for; after an error the scanner stays failed.
+//!
+//! A message still incomplete at the end of the buffer is left there; the scanner remembers how
+//! far it walked it, so a large multi-chunk message is not re-walked from its start on every read
+//! (the caller must remove exactly the covered prefix before scanning again).
+
+use bytes::{BufMut, Bytes, BytesMut};
+
+use crate::chunk::ChunkError;
+
+const HEADER_LEN: usize = 2;
+
+/// One whole frame found by [`Scanner::scan`]: a message, or a NOOP (`payload_len == 0`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Span {
+    /// Offset of the frame's first byte (its first chunk header) in the scanned buffer.
+    pub start: usize,
+    /// Offset just past the frame's end marker.
+    pub end: usize,
+    /// Payload bytes: chunk headers and the end marker excluded; 0 for a NOOP.
+    pub payload_len: usize,
+    /// The message's signature (its second payload byte); 0 for a NOOP or a 1-byte message.
+    pub signature: u8,
+    /// Number of chunks the payload came in (0 for a NOOP).
+    pub chunks: u32,
+}
+
+impl Span {
+    pub fn is_noop(&self) -> bool {
+        self.payload_len == 0
+    }
+
+    /// The de-chunked payload of this span of `wire` (the buffer it was scanned from, or the
+    /// frozen prefix split off it): a slice of `wire`, no copy, when the message came in one
+    /// chunk; one copy otherwise.
+    pub fn payload(&self, wire: &Bytes) -> Bytes {
+        if self.chunks == 1 {
+            return wire.slice(self.start + HEADER_LEN..self.end - HEADER_LEN);
+        }
+        let mut out = BytesMut::with_capacity(self.payload_len);
+        let mut at = self.start;
+        loop {
+            let n = usize::from(u16::from_be_bytes([wire[at], wire[at + 1]]));
+            if n == 0 {
+                break;
+            }
+            out.put_slice(&wire[at + HEADER_LEN..at + HEADER_LEN + n]);
+            at += HEADER_LEN + n;
+        }
+        out.freeze()
+    }
+}
+
+/// How far the scanner walked the incomplete frame at the front of the buffer.
+#[derive(Debug, Default, Clone, Copy)]
+struct Partial {
+    /// Offset of the next chunk header, from the frame's start.
+    at: usize,
+    payload_len: usize,
+    signature: Option<u8>,
+    chunks: u32,
+}
+
+/// In-place scanner of a chunked stream; see the module docs.
+#[derive(Debug)]
+pub struct Scanner {
+    max_message_size: usize,
+    spans: Vec<Span>,
+    partial: Partial,
+    /// An oversized message found behind whole frames: those are reported first, the error on
+    /// the next scan (as the codec yields the frames before an error).
+    too_large: Option<(usize, usize)>,
+    poisoned: bool,
+}
+
+impl Scanner {
+    /// A scanner that refuses any message over `max_message_size` payload bytes.
+    pub fn new(max_message_size: usize) -> Scanner {
+        Scanner {
+            max_message_size,
+            spans: Vec::new(),
+            partial: Partial::default(),
+            too_large: None,
+            poisoned: false,
+        }
+    }
+
+    /// Scans `buf` from its start: the whole frames at its front are then [`Scanner::spans`],
+    /// and the returned length is the prefix they cover (0 when the first frame is incomplete).
+    /// Before the next call the caller removes exactly that prefix from the buffer.
+    pub fn scan(&mut self, buf: &[u8]) -> Result<usize, ChunkError> {
+        self.spans.clear();
+        if self.poisoned {
+            return Err(ChunkError::Poisoned);
+        }
+        if let Some((size, max)) = self.too_large.take() {
+            self.poisoned = true;
+            return Err(ChunkError::MessageTooLarge { size, max });
+        }
+        let mut start = 0;
+        loop {
+            let p = &mut self.partial;
+            let header = start + p.at;
+            if buf.len() < header + HEADER_LEN {
+                return Ok(start);
+            }
+            let n = usize::from(u16::from_be_bytes([buf[header], buf[header + 1]]));
+            if n == 0 {
+                let end = header + HEADER_LEN;
+                self.spans.push(Span {
+                    start,
+                    end,
+                    payload_len: p.payload_len,
+                    signature: p.signature.unwrap_or(0),
+                    chunks: p.chunks,
+                });
+                *p = Partial::default();
+                start = end;
+                continue;
+            }
+            let size = p.payload_len.saturating_add(n);
+            if size > self.max_message_size {
+                if start > 0 {
+                    self.too_large = Some((size, self.max_message_size));
+                    return Ok(start);
+                }
+                self.poisoned = true;
+                return Err(ChunkError::MessageTooLarge {
+                    size,
+                    max: self.max_message_size,
+                });
+            }
+            let body = header + HEADER_LEN;
+            if buf.len() < body + n {
+                return Ok(start);
+            }
+            if p.signature.is_none() && size >= 2 {
+                // The payload's second byte, in this chunk (the first may have held one byte).
+                p.signature = Some(buf[body + 1 - p.payload_len]);
+            }
+            p.payload_len = size;
+            p.chunks += 1;
+            p.at += HEADER_LEN + n;
+        }
+    }
+
+    /// The whole frames found by the last [`Scanner::scan`], in order.
+    pub fn spans(&self) -> &[Span] {
+        &self.spans
+    }
+
+    /// The error for a connection that closed with `leftover` (non-empty) bytes of an
+    /// unfinished frame at the front of its buffer.
+    pub fn truncated(&self, leftover: &[u8]) -> ChunkError {
+        let header = self.partial.at;
+        let waiting_for = if leftover.len() < header + HEADER_LEN {
+            if header == 0 {
+                "a chunk header"
+            } else {
+                "the next chunk header or the end-of-message marker 00 00"
+            }
+        } else {
+            "the rest of a chunk body"
+        };
+        ChunkError::Truncated {
+            message_bytes: self.partial.payload_len,
+            buffered: leftover.len() - header.min(leftover.len()),
+            waiting_for,
+        }
+    }
+
+    /// Bytes the incomplete frame at the front needs before the next scan can make progress: at
+    /// least its next chunk header and body. A hint for sizing the read buffer.
+    pub fn wanted(&self, buf: &[u8]) -> usize {
+        let header = self.partial.at;
+        if buf.len() < header + HEADER_LEN {
+            return header + HEADER_LEN;
+        }
+        let n = usize::from(u16::from_be_bytes([buf[header], buf[header + 1]]));
+        header + HEADER_LEN + n + HEADER_LEN
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::chunk::{encode_message, ChunkCodec, Frame};
+    use tokio_util::codec::Decoder;
+
+    fn wire(messages: &[&[u8]]) -> BytesMut {
+        let mut out = BytesMut::new();
+        for m in messages {
+            if m.is_empty() {
+                out.put_u16(0);
+            } else {
+                encode_message(m, &mut out).unwrap();
+            }
+        }
+        out
+    }
+
+    /// Feeds `input` in `step`-byte pieces, splitting off what each scan covers; returns every
+    /// span's payload (empty for NOOPs) and the bytes forwarded, which must be the input.
+    fn scan_in_pieces(input: &[u8], step: usize, max: usize) -> (Vec<Vec<u8>>, Vec<u8>) {
+        let mut s = Scanner::new(max);
+        let mut buf = BytesMut::new();
+        let mut out = Vec::new();
+        let mut forwarded = Vec::new();
+        for piece in input.chunks(step) {
+            buf.extend_from_slice(piece);
+            let n = s.scan(&buf).unwrap();
+            let run = buf.split_to(n).freeze();
+            for span in s.spans() {
+                out.push(span.payload(&run).to_vec());
+            }
+            forwarded.extend_from_slice(&run);
+        }
+        assert!(buf.is_empty(), "everything whole was covered");
+        (out, forwarded)
+    }
+
+    #[test]
+    fn finds_the_same_frames_as_the_codec_in_any_pieces() {
+        let big = vec![0xB1u8; 200_000];
+        let input = wire(&[
+            &[0xB1, 0x71, 0x01],
+            &[],
+            &big,
+            &[0xB0, 0x7E],
+            &[0xB1, 0x70, 0xA0],
+        ]);
+        let mut codec = ChunkCodec::new(1 << 20);
+        let mut b = input.clone();
+        let mut want = Vec::new();
+        while let Some(f) = codec.decode(&mut b).unwrap() {
+            want.push(match f {
+                Frame::Message(m) => m.to_vec(),
+                Frame::Noop => Vec::new(),
+            });
+        }
+        for step in [1, 2, 3, 7, 1000, 65_537, input.len()] {
+            let (got, forwarded) = scan_in_pieces(&input, step, 1 << 20);
+            assert_eq!(got, want, "step {step}");
+            assert_eq!(
+                forwarded,
+                input.to_vec(),
+                "forwarded as it arrived, step {step}"
+            );
+        }
+    }
+
+    #[test]
+    fn reports_signatures_chunk_counts_and_payload_lengths() {
+        let mut input = wire(&[&[0xB1, 0x71, 0x01]]);
+        // A message whose first chunk holds only the marker: the signature is in the second.
+        input.extend_from_slice(&[0, 1, 0xB1, 0, 2, 0x70, 0xA0, 0, 0]);
+        input.extend_from_slice(&[0, 0]);
+        let mut s = Scanner::new(1024);
+        assert_eq!(s.scan(&input).unwrap(), input.len());
+        let spans = s.spans();
+        assert_eq!(spans.len(), 3);
+        assert_eq!(
+            (spans[0].signature, spans[0].chunks, spans[0].payload_len),
+            (0x71, 1, 3)
+        );
+        assert_eq!(
+            (spans[1].signature, spans[1].chunks, spans[1].payload_len),
+            (0x70, 2, 3)
+        );
+        assert!(spans[2].is_noop());
+        let run = input.freeze();
+        assert_eq!(spans[1].payload(&run).as_ref(), &[0xB1, 0x70, 0xA0]);
+    }
+
+    #[test]
+    fn refuses_an_oversized_message_at_its_header_and_stays_failed() {
+        let mut s = Scanner::new(10);
+        // Two chunks of 6: the second header already announces 12 > 10.
+        let input = [0, 6, 1, 2, 3, 4, 5, 6, 0, 6];
+        assert!(matches!(
+            s.scan(&input),
+            Err(ChunkError::MessageTooLarge { size: 12, max: 10 })
+        ));
+        assert!(matches!(s.scan(&[0, 0]), Err(ChunkError::Poisoned)));
+
+        // Behind a whole frame: the frame first, the error on the next scan.
+        let mut s = Scanner::new(10);
+        let input = [0, 0, 0, 11];
+        assert_eq!(s.scan(&input).unwrap(), 2);
+        assert!(s.spans()[0].is_noop());
+        assert!(matches!(
+            s.scan(&input[2..]),
+            Err(ChunkError::MessageTooLarge { size: 11, max: 10 })
+        ));
+    }
+
+    #[test]
+    fn an_unfinished_frame_is_reported_as_truncated() {
+        let mut s = Scanner::new(1024);
+        let input = [0, 3, 0xB1, 0x71];
+        assert_eq!(s.scan(&input).unwrap(), 0);
+        assert!(matches!(
+            s.truncated(&input),
+            ChunkError::Truncated {
+                waiting_for: "the rest of a chunk body",
+                ..
+            }
+        ));
+    }
+}

@@ -1,0 +1,298 @@
+//! The forwarding path: whole messages read as runs of wire bytes and written as they arrived.
+//!
+//! [`WireReader`] reads into one buffer and finds the whole messages at its front with
+//! [`Scanner`] (chunk headers and signatures, in place); the caller gets them as one [`Bytes`] run
+//! (split off the buffer: no copy) plus their [`Span`]s, decodes only the summaries it needs, and
+//! hands the run to [`WireWriter`], which writes what is queued with vectored writes. A RECORD
+//! stream thus costs a header hop per message and one write per read, instead of a de-chunk copy,
+//! a re-chunk copy and a trip through the codec and sink per message.
+//!
+//! Buffers follow [`super::buffers`]: the read buffer is large while data flows and given back
+//! after a quiet period (one small read brings it back); the writer keeps no buffer between
+//! flushes.
+
+use std::collections::VecDeque;
+use std::io::{self, IoSlice};
+
+use boltgate_proto::chunk::{encode_message, ChunkError, Frame};
+use boltgate_proto::scan::{Scanner, Span};
+use bytes::{Buf, BufMut, Bytes, BytesMut};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+
+use super::buffers::Idle;
+
+/// The first read after the buffer was released: small, so an idle connection woken by a NOOP
+/// or a short answer does not allocate a full buffer for it.
+const WAKE_READ: usize = 256;
+
+/// Slices per vectored write (Linux takes up to 1024; a write of this many runs is already large).
+const MAX_SLICES: usize = 64;
+
+pub struct WireReader<R> {
+    io: R,
+    buf: BytesMut,
+    scanner: Scanner,
+    capacity: usize,
+    idle: Idle,
+    released: bool,
+    eof: bool,
+}
+
+impl<R: AsyncRead + Unpin> WireReader<R> {
+    /// Reads `io`, starting with `rest` (bytes already read past a handshake); `capacity` is the
+    /// read buffer's working size, `max_message_size` the largest message accepted.
+    pub fn new(io: R, rest: BytesMut, max_message_size: usize, capacity: usize) -> Self {
+        WireReader {
+            io,
+            buf: rest,
+            scanner: Scanner::new(max_message_size),
+            capacity,
+            idle: Idle::new(),
+            released: false,
+            eof: false,
+        }
+    }
+
+    /// The next run of whole frames (messages and NOOPs, as they arrived; see [`Self::spans`]),
+    /// or None once the peer has closed cleanly between messages. `on_idle` runs when the read
+    /// buffer is released after a quiet period.
+    pub async fn next_run(
+        &mut self,
+        mut on_idle: impl FnMut(),
+    ) -> Result<Option<Bytes>, ChunkError> {
+        loop {
+            if !self.buf.is_empty() {
+                let n = self.scanner.scan(&self.buf)?;
+                if n > 0 {
+                    return Ok(Some(self.buf.split_to(n).freeze()));
+                }
+            }
+            if self.eof {
+                if self.buf.is_empty() {
+                    return Ok(None);
+                }
+                return Err(self.scanner.truncated(&self.buf));
+            }
+            self.make_room();
+            let armed = self.idle.armed();
+            tokio::select! {
+                biased;
+                read = self.io.read_buf(&mut self.buf) => {
+                    let n = read?;
+                    if n == 0 {
+                        self.eof = true;
+                    } else {
+                        self.idle.data();
+                        self.released = false;
+                    }
+                }
+                _ = self.idle.tick(), if armed => {
+                    if self.idle.fired() && self.buf.is_empty() {
+                        self.buf = BytesMut::new();
+                        self.released = true;
+                        on_idle();
+                    }
+                }
+            }
+        }
+    }
+
+    /// The frames of the last run, with offsets into it.
+    pub fn spans(&self) -> &[Span] {
+        self.scanner.spans()
+    }
+
+    /// Room for the next read: the working size (or what the frame at the front still needs),
+    /// a small wake-up read after a release. Reclaims the space of runs already written when the
+    /// buffer is no longer shared with them, so a steady stream reuses one allocation.
+    fn make_room(&mut self) {
+        let want = if self.released {
+            WAKE_READ
+        } else {
+            self.capacity.max(self.scanner.wanted(&self.buf))
+        };
+        if self.buf.capacity() < want || self.buf.capacity() == self.buf.len() {
+            self.buf.reserve(want.saturating_sub(self.buf.len()).max(1));
+        }
+    }
+}
+
+/// Frames queued for a peer, written with vectored writes on [`WireWriter::flush`].
+pub struct WireWriter<W> {
+    io: W,
+    queue: VecDeque<Bytes>,
+    queued: usize,
+}
+
+impl<W: AsyncWrite + Unpin> WireWriter<W> {
+    pub fn new(io: W) -> Self {
+        WireWriter {
+            io,
+            queue: VecDeque::new(),
+            queued: 0,
+        }
+    }
+
+    /// Queues wire bytes (whole frames, as a [`WireReader`] run holds them).
+    pub fn push(&mut self, wire: Bytes) {
+        if !wire.is_empty() {
+            self.queued += wire.len();
+            self.queue.push_back(wire);
+        }
+    }
+
+    /// Queues one frame boltgate made itself, chunked here.
+    pub fn push_frame(&mut self, frame: Frame) {
+        let mut out = BytesMut::new();
+        match frame {
+            Frame::Message(body) => {
+                if encode_message(&body, &mut out).is_err() {
+                    // Only an empty message fails to encode; boltgate never makes one.
+                    return;
+                }
+            }
+            Frame::Noop => out.put_u16(0),
+        }
+        self.push(out.freeze());
+    }
+
+    /// Bytes queued and not yet written.
+    pub fn queued(&self) -> usize {
+        self.queued
+    }
+
+    /// Writes everything queued, then flushes the stream.
+    pub async fn flush(&mut self) -> io::Result<()> {
+        while !self.queue.is_empty() {
+            let n = if self.queue.len() == 1 || !self.io.is_write_vectored() {
+                let front = self.queue.front().expect("not empty");
+                self.io.write(front).await?
+            } else {
+                let slices: Vec<IoSlice<'_>> = self
+                    .queue
+                    .iter()
+                    .take(MAX_SLICES)
+                    .map(|b| IoSlice::new(b))
+                    .collect();
+                self.io.write_vectored(&slices).await?
+            };
+            if n == 0 {
+                return Err(io::ErrorKind::WriteZero.into());
+            }
+            self.advance(n);
+        }
+        self.io.flush().await
+    }
+
+    fn advance(&mut self, mut n: usize) {
+        self.queued -= n;
+        while n > 0 {
+            let front = self.queue.front_mut().expect("written bytes were queued");
+            if n >= front.len() {
+                n -= front.len();
+                self.queue.pop_front();
+            } else {
+                front.advance(n);
+                n = 0;
+            }
+        }
+    }
+
+    /// Shuts the write side down (after [`Self::flush`]).
+    pub async fn shutdown(&mut self) -> io::Result<()> {
+        self.io.shutdown().await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use boltgate_proto::message::sig;
+
+    fn record(i: u8) -> Vec<u8> {
+        vec![0xB1, sig::RECORD, 0x91, i]
+    }
+
+    #[tokio::test]
+    async fn runs_arrive_whole_and_are_forwarded_byte_for_byte() {
+        let (mut server, proxy_side) = tokio::io::duplex(1 << 16);
+        let (proxy_out, mut client) = tokio::io::duplex(1 << 16);
+        let mut wire = BytesMut::new();
+        for i in 0..100 {
+            encode_message(&record(i), &mut wire).unwrap();
+        }
+        wire.put_u16(0); // a NOOP between messages
+        encode_message(&[0xB1, sig::SUCCESS, 0xA0], &mut wire).unwrap();
+        let sent = wire.clone().freeze();
+        // Sent in awkward pieces: runs may end anywhere between messages, never inside one.
+        let writer = tokio::spawn(async move {
+            for piece in sent.chunks(7) {
+                server.write_all(piece).await.unwrap();
+            }
+            server
+        });
+        let mut r = WireReader::new(proxy_side, BytesMut::new(), 1 << 20, 64);
+        let mut w = WireWriter::new(proxy_out);
+        let (mut records, mut summaries, mut noops) = (0, 0, 0);
+        while records + summaries < 101 {
+            let run = r.next_run(|| {}).await.unwrap().expect("a run");
+            for span in r.spans() {
+                match span.signature {
+                    _ if span.is_noop() => noops += 1,
+                    sig::RECORD => records += 1,
+                    s => {
+                        assert_eq!(s, sig::SUCCESS);
+                        assert_eq!(span.payload(&run).as_ref(), &[0xB1, sig::SUCCESS, 0xA0]);
+                        summaries += 1;
+                    }
+                }
+            }
+            w.push(run);
+            w.flush().await.unwrap();
+        }
+        assert_eq!((records, summaries, noops), (100, 1, 1));
+        drop(writer.await.unwrap());
+        assert!(r.next_run(|| {}).await.unwrap().is_none(), "clean close");
+        drop(w);
+        let mut got = Vec::new();
+        client.read_to_end(&mut got).await.unwrap();
+        assert_eq!(
+            got,
+            wire.to_vec(),
+            "the client got exactly the server's bytes"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_close_inside_a_message_is_an_error_not_an_end() {
+        let (mut server, proxy_side) = tokio::io::duplex(1024);
+        server.write_all(&[0, 4, 0xB1, sig::RECORD]).await.unwrap();
+        drop(server);
+        let mut r = WireReader::new(proxy_side, BytesMut::new(), 1 << 20, 1024);
+        assert!(matches!(
+            r.next_run(|| {}).await,
+            Err(ChunkError::Truncated { .. })
+        ));
+    }
+
+    #[tokio::test]
+    async fn the_writer_writes_many_runs_in_order() {
+        let (out, mut client) = tokio::io::duplex(1 << 20);
+        let mut w = WireWriter::new(out);
+        let mut want = Vec::new();
+        for i in 0..300u16 {
+            let b = Bytes::from(i.to_be_bytes().to_vec());
+            want.extend_from_slice(&b);
+            w.push(b);
+        }
+        w.push_frame(Frame::Noop);
+        want.extend_from_slice(&[0, 0]);
+        assert_eq!(w.queued(), want.len());
+        w.flush().await.unwrap();
+        assert_eq!(w.queued(), 0);
+        drop(w);
+        let mut got = Vec::new();
+        client.read_to_end(&mut got).await.unwrap();
+        assert_eq!(got, want);
+    }
+}
