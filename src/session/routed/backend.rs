@@ -10,33 +10,35 @@
 //! member is at most the channel plus one batch of the client's already-read messages, and a
 //! client that outpaces a member is slowed down by TCP, as in the plain relay.
 //!
-//! The other way is bounded too: readers hand over batches of at most `READ_BATCH` frames through
-//! a bounded channel, and the session writes a batch to the client before it takes the next, so
-//! an [`Backend::inbox`] holds about one batch (units of work never overlap, so only the current
-//! member has much to say).
+//! The other way is bounded too: readers hand over runs of whole messages, each one read of at
+//! most the read buffer's size ([`crate::session::wire`]), through a bounded channel, and the
+//! session writes what it can to the client before it takes the next, so an [`Backend::inbox`]
+//! holds about one run (units of work never overlap, so only the current member has much to say).
+//!
+//! Forwarding copies nothing: a member's messages stay in the run they arrived in, and what the
+//! client is owed from it goes out as one slice of that run per step ([`Step::Forward`]: every
+//! RECORD up to and including the summary that ends the request).
 
 use std::collections::VecDeque;
 use std::future::Future;
 use std::pin::Pin;
 
-use crate::listener::detect::Prefixed;
 use crate::session::buffers;
+use crate::session::wire::WireReader;
 use boltgate_proto::chunk::{ChunkCodec, Frame};
 use boltgate_proto::message::{sig, RawMessage, Response, Summary};
+use boltgate_proto::scan::Span;
 use boltgate_proto::Version;
 use bytes::{Bytes, BytesMut};
-use futures_util::{FutureExt, SinkExt, StreamExt};
+use futures_util::SinkExt;
 use tokio::io::AsyncWriteExt;
 use tokio::sync::mpsc;
-use tokio_util::codec::{FramedRead, FramedWrite};
+use tokio_util::codec::FramedWrite;
 
 use super::super::failure::DATABASE_UNAVAILABLE;
 use crate::admin::SessionMetrics;
 use crate::listener::stream::Stream;
 
-/// Frames a backend reader hands over at once: enough to amortise the channel on RECORD
-/// streams, few enough that one busy member does not starve the others.
-const READ_BATCH: usize = 256;
 /// As in the plain relay: fewer, fuller writes.
 const WRITE_BOUNDARY: usize = 64 * 1024;
 const UPSTREAM_READ_CAPACITY: usize = 64 * 1024;
@@ -48,8 +50,21 @@ pub type Permit = Result<mpsc::OwnedPermit<Frame>, mpsc::error::SendError<()>>;
 pub type Room = Pin<Box<dyn Future<Output = Permit> + Send>>;
 
 pub enum Event {
-    Frames(u64, Vec<Frame>),
+    Run(u64, Inbound),
     Closed(u64, String),
+}
+
+/// Whole messages a member sent, in one run of wire bytes, and how far the client has had them.
+pub struct Inbound {
+    run: Bytes,
+    spans: Vec<Span>,
+    next: usize,
+}
+
+impl Inbound {
+    fn peek(&self) -> Option<&Span> {
+        self.spans.get(self.next)
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -78,7 +93,7 @@ pub struct Backend {
     /// Messages the writer's channel had no room for, in order (see the module docs).
     overflow: VecDeque<Frame>,
     pub expect: VecDeque<Expect>,
-    pub inbox: VecDeque<Bytes>,
+    pub inbox: VecDeque<Inbound>,
     pub dead: Option<Death>,
     reader: tokio::task::AbortHandle,
     pub metrics: SessionMetrics,
@@ -95,7 +110,17 @@ impl Drop for Backend {
 }
 
 pub enum Step {
-    Message(Bytes),
+    /// Wire bytes for the client: `messages` messages of `payload` bytes, RECORDs (and NOOPs)
+    /// then, when it came, the `summary` ending the request (its payload, for the session to
+    /// read).
+    Forward {
+        wire: Bytes,
+        messages: u64,
+        payload: u64,
+        summary: Option<Bytes>,
+    },
+    /// A summary boltgate answers for the member (a FAILURE or IGNORED), unchunked.
+    Local(Bytes),
     Wait,
     /// The member's connection was lost with this client request in flight: the client's
     /// connection ends too, as it would have direct (the outcome is unknown).
@@ -116,54 +141,27 @@ impl Backend {
     ) -> Backend {
         let codec = || ChunkCodec::new(max_message_size);
         let (r, w) = tokio::io::split(stream);
-        // Through Prefixed: bytes read past the handshake are decoded first (see relay.rs).
-        let mut rx = FramedRead::with_capacity(
-            Prefixed::new(rest.freeze(), r),
-            codec(),
-            UPSTREAM_READ_CAPACITY,
-        );
+        let mut rx = WireReader::new(r, rest, max_message_size, UPSTREAM_READ_CAPACITY);
         let mut wtx = FramedWrite::new(w, codec());
         wtx.set_backpressure_boundary(WRITE_BOUNDARY);
         let reader_events = events.clone();
         let reader = tokio::spawn(async move {
             let events = reader_events;
-            let mut idle = buffers::Idle::new();
             loop {
-                let first =
-                    match buffers::next(&mut rx, UPSTREAM_READ_CAPACITY, &mut idle, || {}).await {
-                        Some(Ok(f)) => f,
-                        Some(Err(e)) => {
-                            let _ = events.send(Event::Closed(id, e.to_string())).await;
-                            return;
-                        }
-                        None => {
-                            let _ = events
-                                .send(Event::Closed(id, "closed the connection".into()))
-                                .await;
-                            return;
-                        }
-                    };
-                let mut batch = vec![first];
-                let mut end = None;
-                while batch.len() < READ_BATCH {
-                    match rx.next().now_or_never() {
-                        Some(Some(Ok(f))) => batch.push(f),
-                        Some(Some(Err(e))) => {
-                            end = Some(e.to_string());
-                            break;
-                        }
-                        Some(None) => {
-                            end = Some("closed the connection".into());
-                            break;
-                        }
-                        None => break,
-                    }
-                }
-                if events.send(Event::Frames(id, batch)).await.is_err() {
-                    return;
-                }
-                if let Some(why) = end {
-                    let _ = events.send(Event::Closed(id, why)).await;
+                let event = match rx.next_run(|| {}).await {
+                    Ok(Some(run)) => Event::Run(
+                        id,
+                        Inbound {
+                            run,
+                            spans: rx.spans().to_vec(),
+                            next: 0,
+                        },
+                    ),
+                    Ok(None) => Event::Closed(id, "closed the connection".into()),
+                    Err(e) => Event::Closed(id, e.to_string()),
+                };
+                let last = matches!(event, Event::Closed(..));
+                if events.send(event).await.is_err() || last {
                     return;
                 }
             }
@@ -286,10 +284,11 @@ impl Backend {
         self.dead.is_none()
     }
 
-    /// One message of `bytes` went from this member to the client (counted in batches).
-    pub fn count_to_client(&mut self, bytes: usize) {
-        self.to_client.0 += 1;
-        self.to_client.1 += bytes as u64;
+    /// `messages` messages of `bytes` payload went from this member to the client (counted in
+    /// batches).
+    pub fn count_to_client(&mut self, messages: u64, bytes: u64) {
+        self.to_client.0 += messages;
+        self.to_client.1 += bytes;
     }
 
     pub fn flush_counts(&mut self) {
@@ -299,24 +298,45 @@ impl Backend {
         }
     }
 
-    /// The next message for the client from this backend, consuming boltgate's own answers on
-    /// the way.
+    /// The next span in the inbox, dropping runs already consumed.
+    fn peek(&mut self) -> Option<Span> {
+        while let Some(front) = self.inbox.front() {
+            match front.peek() {
+                Some(span) => return Some(*span),
+                None => {
+                    self.inbox.pop_front();
+                }
+            }
+        }
+        None
+    }
+
+    /// Consumes the span [`Backend::peek`] returned; its payload.
+    fn take(&mut self) -> Bytes {
+        let front = self.inbox.front_mut().expect("peeked");
+        let span = front.spans[front.next];
+        front.next += 1;
+        span.payload(&front.run)
+    }
+
+    /// What the client gets next from this backend, consuming boltgate's own answers on the way.
     pub fn next_for_client(&mut self, version: Version) -> Step {
         loop {
             match self.expect.front().copied() {
                 Some(Expect::Swallow(what)) => {
-                    let Some(m) = self.inbox.pop_front() else {
+                    let Some(span) = self.peek() else {
                         if self.dead.is_some() {
                             self.expect.pop_front();
                             continue;
                         }
                         return Step::Wait;
                     };
-                    if m.get(1) == Some(&sig::RECORD) {
+                    let payload = self.take();
+                    if span.is_noop() || span.signature == sig::RECORD {
                         continue;
                     }
                     self.expect.pop_front();
-                    let summary = RawMessage::new(m).and_then(|r| r.summary());
+                    let summary = RawMessage::new(payload).and_then(|r| r.summary());
                     if let Ok(Summary::Failure { code, message }) = summary {
                         tracing::debug!(member = %self.address, what, %code, "member refused boltgate's own request");
                         self.inbox.clear();
@@ -332,11 +352,8 @@ impl Backend {
                     }
                 }
                 Some(Expect::Client) => {
-                    if let Some(m) = self.inbox.pop_front() {
-                        if m.get(1) != Some(&sig::RECORD) {
-                            self.expect.pop_front();
-                        }
-                        return Step::Message(m);
+                    if self.peek().is_some() {
+                        return self.forward();
                     }
                     let Some(death) = self.dead.as_mut() else {
                         return Step::Wait;
@@ -351,7 +368,7 @@ impl Backend {
                         death.reported = true;
                         Response::failure(version, death.code, &death.message)
                     };
-                    return Step::Message(raw.into_bytes());
+                    return Step::Local(raw.into_bytes());
                 }
                 Some(Expect::Unsent) => {
                     self.expect.pop_front();
@@ -365,10 +382,42 @@ impl Backend {
                     } else {
                         Response::failure(version, DATABASE_UNAVAILABLE, &message)
                     };
-                    return Step::Message(raw.into_bytes());
+                    return Step::Local(raw.into_bytes());
                 }
                 None => return Step::Wait,
             }
+        }
+    }
+
+    /// The client's answer from the front run: every RECORD (and NOOP) up to and including the
+    /// first summary, which ends the request, as one slice of the run.
+    fn forward(&mut self) -> Step {
+        let front = self.inbox.front_mut().expect("peeked");
+        let first = front.next;
+        let (mut messages, mut payload, mut summary) = (0u64, 0u64, None);
+        while let Some(span) = front.spans.get(front.next).copied() {
+            front.next += 1;
+            if span.is_noop() {
+                continue;
+            }
+            messages += 1;
+            payload += span.payload_len as u64;
+            if span.signature != sig::RECORD {
+                summary = Some(span.payload(&front.run));
+                break;
+            }
+        }
+        let wire = front
+            .run
+            .slice(front.spans[first].start..front.spans[front.next - 1].end);
+        if summary.is_some() {
+            self.expect.pop_front();
+        }
+        Step::Forward {
+            wire,
+            messages,
+            payload,
+            summary,
         }
     }
 }
@@ -396,7 +445,9 @@ fn leak_code(code: &str) -> &'static str {
 mod tests {
     use super::*;
     use boltgate_proto::chunk::ChunkCodec;
+    use futures_util::StreamExt;
     use tokio::net::{TcpListener, TcpStream};
+    use tokio_util::codec::FramedRead;
 
     /// A member that does not read: the channel takes [`MEMBER_QUEUE`] messages, the rest wait
     /// in the overflow (the session then stops reading its client); once the member reads,

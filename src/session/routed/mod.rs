@@ -50,16 +50,17 @@ use boltgate_proto::packstream::Map;
 use boltgate_proto::state::{ServerState, Tracker};
 use boltgate_proto::Version;
 use bytes::{Bytes, BytesMut};
-use futures_util::{FutureExt, SinkExt, StreamExt};
-use tokio::io::{AsyncWriteExt, ReadHalf, WriteHalf};
+use futures_util::{FutureExt, StreamExt};
+use tokio::io::{ReadHalf, WriteHalf};
 use tokio::sync::mpsc;
-use tokio_util::codec::{FramedRead, FramedWrite};
+use tokio_util::codec::FramedRead;
 
 use self::backend::{Backend, Event, Expect, Step};
 use super::buffers;
 use super::failure::{REQUEST_INVALID, SHUTDOWN_GRACE_ENDED};
 use super::intercept::Advertised;
 use super::procedures::Procedures;
+use super::wire::WireWriter;
 use super::work::count_work;
 use super::{Context, End, SessionError};
 use crate::listener::detect::Prefixed;
@@ -76,8 +77,6 @@ pub const FORBIDDEN_ON_READ_ONLY: &str = "Neo.ClientError.General.ForbiddenOnRea
 
 /// Batches buffered between the backend readers and the session before readers wait.
 const EVENT_QUEUE: usize = 64;
-/// As in the plain relay: fewer, fuller writes.
-const WRITE_BOUNDARY: usize = 64 * 1024;
 
 /// What routed sessions share.
 pub struct Routing {
@@ -104,7 +103,8 @@ impl Routing {
 
 /// Reads through [`Prefixed`]: bytes read past the handshake are decoded first (see relay.rs).
 type CRx = FramedRead<Prefixed<ReadHalf<Stream>>, ChunkCodec>;
-type CTx = FramedWrite<WriteHalf<Stream>, ChunkCodec>;
+/// The members' answers go out as slices of the runs they arrived in ([`super::wire`]).
+type CTx = WireWriter<WriteHalf<Stream>>;
 
 enum Slot {
     Backend(u64),
@@ -200,8 +200,7 @@ pub async fn run(
     let codec = || ChunkCodec::new(ctx.max_message_size);
     let (cr, cw) = tokio::io::split(client);
     let mut c_rx = FramedRead::new(Prefixed::new(buf.split().freeze(), cr), codec());
-    let mut c_tx = FramedWrite::new(cw, codec());
-    c_tx.set_backpressure_boundary(WRITE_BOUNDARY);
+    let c_tx = WireWriter::new(cw);
     let (events_tx, mut events_rx) = mpsc::channel(EVENT_QUEUE);
     let mut s = Session {
         version,
@@ -272,15 +271,12 @@ pub async fn run(
     // Bounded, last word included: a client that stopped reading must not keep the session.
     let close = async {
         if let Some((code, message)) = last_word {
-            let _ = s
-                .c_tx
-                .feed(Frame::Message(
-                    Response::failure(version, code, &message).into_bytes(),
-                ))
-                .await;
+            s.c_tx.push_frame(Frame::Message(
+                Response::failure(version, code, &message).into_bytes(),
+            ));
         }
-        let _ = SinkExt::<Frame>::flush(&mut s.c_tx).await;
-        let _ = s.c_tx.get_mut().shutdown().await;
+        let _ = s.c_tx.flush().await;
+        let _ = s.c_tx.shutdown().await;
     };
     let _ = tokio::time::timeout(std::time::Duration::from_secs(2), close).await;
     result
@@ -352,9 +348,7 @@ impl Session<'_> {
                     }
                 }
                 // A client that outpaces a member waits for it (backend.rs, "Backpressure").
-                next = buffers::next(c_rx, buffers::CLIENT_READ_CAPACITY, &mut clock, || {
-                    buffers::release_write(&mut self.c_tx)
-                }), if held_bytes < self.ctx.max_message_size && blocked.is_none() => {
+                next = buffers::next(c_rx, buffers::CLIENT_READ_CAPACITY, &mut clock, || {}), if held_bytes < self.ctx.max_message_size && blocked.is_none() => {
                     let mut frame = match next {
                         None => return Ok(End::ClientClosed),
                         Some(Err(e)) => return Err(SessionError::ClientFraming(e)),
@@ -495,16 +489,9 @@ impl Session<'_> {
 
     fn on_event(&mut self, event: Event) {
         match event {
-            Event::Frames(id, frames) => {
-                let Some(b) = self.backends.get_mut(&id) else {
-                    return;
-                };
-                for f in frames {
-                    match f {
-                        Frame::Message(m) => b.inbox.push_back(m),
-                        // Keep-alives are not answers; the client gets its own from this one.
-                        Frame::Noop => {}
-                    }
+            Event::Run(id, run) => {
+                if let Some(b) = self.backends.get_mut(&id) {
+                    b.inbox.push_back(run);
                 }
             }
             Event::Closed(id, why) => {
@@ -549,7 +536,8 @@ impl Session<'_> {
                     let messages = std::mem::take(messages);
                     self.slots.pop_front();
                     for m in messages {
-                        self.send_client(m, None).await?;
+                        self.observe(&m, None);
+                        self.c_tx.push_frame(Frame::Message(m));
                     }
                     fed = true;
                 }
@@ -561,14 +549,25 @@ impl Session<'_> {
                     match b.next_for_client(self.version) {
                         Step::Wait => break,
                         Step::Lost(why) => return Err(self.lost(why).await),
-                        Step::Message(m) => {
-                            let summary = m.get(1) != Some(&sig::RECORD);
-                            b.count_to_client(m.len());
-                            let address = b.address.clone();
-                            if summary {
+                        Step::Forward {
+                            wire,
+                            messages,
+                            payload,
+                            summary,
+                        } => {
+                            b.count_to_client(messages, payload);
+                            if let Some(summary) = summary {
+                                let address = b.address.clone();
                                 self.slots.pop_front();
+                                self.observe(&summary, Some(&address));
                             }
-                            self.send_client(m, Some(&address)).await?;
+                            self.c_tx.push(wire);
+                            fed = true;
+                        }
+                        Step::Local(m) => {
+                            self.slots.pop_front();
+                            self.observe(&m, None);
+                            self.c_tx.push_frame(Frame::Message(m));
                             fed = true;
                         }
                     }
@@ -582,9 +581,7 @@ impl Session<'_> {
         self.backends
             .retain(|_, b| b.dead.is_none() || !b.expect.is_empty());
         if fed {
-            SinkExt::<Frame>::flush(&mut self.c_tx)
-                .await
-                .map_err(client_err)?;
+            self.c_tx.flush().await.map_err(SessionError::ClientIo)?;
         }
         Ok(())
     }
@@ -593,14 +590,16 @@ impl Session<'_> {
     /// and the session ends as a connection loss (no FAILURE: the outcome is unknown, so the
     /// driver must not be told it may retry; see `relay.rs`).
     async fn lost(&mut self, why: String) -> SessionError {
-        let _ = SinkExt::<Frame>::flush(&mut self.c_tx).await;
+        let _ = self.c_tx.flush().await;
         SessionError::UpstreamIo(std::io::Error::new(
             std::io::ErrorKind::ConnectionAborted,
             why,
         ))
     }
 
-    async fn send_client(&mut self, m: Bytes, from: Option<&str>) -> Result<(), SessionError> {
+    /// A summary on its way to the client: the session's state follows it, and a member's
+    /// FAILURE (`from`) may say something about the member.
+    fn observe(&mut self, m: &Bytes, from: Option<&str>) {
         if m.get(1) != Some(&sig::RECORD) {
             match RawMessage::new(m.clone()).and_then(|r| r.summary()) {
                 Ok(summary) => {
@@ -616,7 +615,6 @@ impl Session<'_> {
                 }
             }
         }
-        self.c_tx.feed(Frame::Message(m)).await.map_err(client_err)
     }
 
     fn on_member_failure_code(&mut self, code: &str, address: &str) {
@@ -680,12 +678,5 @@ async fn sleep_or_never(d: Option<std::time::Duration>) {
     match d {
         Some(d) => tokio::time::sleep(d).await,
         None => std::future::pending().await,
-    }
-}
-
-fn client_err(e: boltgate_proto::chunk::ChunkError) -> SessionError {
-    match e {
-        boltgate_proto::chunk::ChunkError::Io(e) => SessionError::ClientIo(e),
-        other => SessionError::ClientFraming(other),
     }
 }
