@@ -5,11 +5,12 @@
 //! - no message is empty or larger than the limit;
 //! - re-encoding the decoded frames and decoding again gives the same frames, without error;
 //! - the in-place `Scanner` (the forwarding path) finds the same frames, in the same pieces, with
-//!   the same error kind, and the prefixes it covers are the input's bytes unchanged.
+//!   the same error kind, and the prefixes it covers are the input's bytes unchanged; walking a
+//!   covered run again with `frame_at` finds the same spans.
 #![no_main]
 
 use boltgate_proto::chunk::{ChunkCodec, ChunkError, Frame, DEFAULT_MAX_MESSAGE_SIZE};
-use boltgate_proto::scan::Scanner;
+use boltgate_proto::scan::{frame_at, Scanner};
 use bytes::BytesMut;
 use libfuzzer_sys::fuzz_target;
 use tokio_util::codec::{Decoder, Encoder};
@@ -78,6 +79,7 @@ fn scan_pieces(
         let mut at = 0;
         for span in scanner.spans() {
             assert_eq!(span.start, at, "spans are contiguous");
+            assert_eq!(frame_at(&run, at), Some(*span), "walking the run again differs");
             at = span.end;
             frames.push(if span.is_noop() {
                 Frame::Noop

@@ -161,6 +161,12 @@ impl Scanner {
         &self.spans
     }
 
+    /// Gives back the spans' memory (a run of small messages needs thousands of them): for a
+    /// connection going idle.
+    pub fn release(&mut self) {
+        self.spans = Vec::new();
+    }
+
     /// The error for a connection that closed with `leftover` (non-empty) bytes of an
     /// unfinished frame at the front of its buffer.
     pub fn truncated(&self, leftover: &[u8]) -> ChunkError {
@@ -190,6 +196,39 @@ impl Scanner {
         }
         let n = usize::from(u16::from_be_bytes([buf[header], buf[header + 1]]));
         header + HEADER_LEN + n + HEADER_LEN
+    }
+}
+
+/// The frame starting at offset `at` of `run`, a run of whole frames that a [`Scanner`] covered
+/// (so sizes were checked): for walking a run again later without keeping its spans. None past
+/// the end (or if `run` was not such a run).
+pub fn frame_at(run: &[u8], at: usize) -> Option<Span> {
+    let mut p = Partial::default();
+    loop {
+        let header = at + p.at;
+        let n = usize::from(u16::from_be_bytes([
+            *run.get(header)?,
+            *run.get(header + 1)?,
+        ]));
+        if n == 0 {
+            return Some(Span {
+                start: at,
+                end: header + HEADER_LEN,
+                payload_len: p.payload_len,
+                signature: p.signature.unwrap_or(0),
+                chunks: p.chunks,
+            });
+        }
+        let body = header + HEADER_LEN;
+        if run.len() < body + n {
+            return None;
+        }
+        if p.signature.is_none() && p.payload_len + n >= 2 {
+            p.signature = Some(run[body + 1 - p.payload_len]);
+        }
+        p.payload_len += n;
+        p.chunks += 1;
+        p.at += HEADER_LEN + n;
     }
 }
 
@@ -280,8 +319,16 @@ mod tests {
             (0x70, 2, 3)
         );
         assert!(spans[2].is_noop());
+        let spans = spans.to_vec();
         let run = input.freeze();
         assert_eq!(spans[1].payload(&run).as_ref(), &[0xB1, 0x70, 0xA0]);
+        // Walking the run again finds the same frames.
+        let mut at = 0;
+        for span in &spans {
+            assert_eq!(frame_at(&run, at), Some(*span));
+            at = span.end;
+        }
+        assert_eq!(frame_at(&run, at), None);
     }
 
     #[test]

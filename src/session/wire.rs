@@ -89,6 +89,7 @@ impl<R: AsyncRead + Unpin> WireReader<R> {
                 _ = self.idle.tick(), if armed => {
                     if self.idle.fired() && self.buf.is_empty() {
                         self.buf = BytesMut::new();
+                        self.scanner.release();
                         self.released = true;
                         on_idle();
                     }

@@ -27,7 +27,7 @@ use crate::session::buffers;
 use crate::session::wire::WireReader;
 use boltgate_proto::chunk::{ChunkCodec, Frame};
 use boltgate_proto::message::{sig, RawMessage, Response, Summary};
-use boltgate_proto::scan::Span;
+use boltgate_proto::scan::{frame_at, Span};
 use boltgate_proto::Version;
 use bytes::{Bytes, BytesMut};
 use futures_util::SinkExt;
@@ -54,16 +54,16 @@ pub enum Event {
     Closed(u64, String),
 }
 
-/// Whole messages a member sent, in one run of wire bytes, and how far the client has had them.
+/// Whole messages a member sent, in one run of wire bytes, and how far the client has had them
+/// (walked again with [`frame_at`] rather than keeping a span per message).
 pub struct Inbound {
     run: Bytes,
-    spans: Vec<Span>,
     next: usize,
 }
 
 impl Inbound {
-    fn peek(&self) -> Option<&Span> {
-        self.spans.get(self.next)
+    fn peek(&self) -> Option<Span> {
+        frame_at(&self.run, self.next)
     }
 }
 
@@ -149,14 +149,7 @@ impl Backend {
             let events = reader_events;
             loop {
                 let event = match rx.next_run(|| {}).await {
-                    Ok(Some(run)) => Event::Run(
-                        id,
-                        Inbound {
-                            run,
-                            spans: rx.spans().to_vec(),
-                            next: 0,
-                        },
-                    ),
+                    Ok(Some(run)) => Event::Run(id, Inbound { run, next: 0 }),
                     Ok(None) => Event::Closed(id, "closed the connection".into()),
                     Err(e) => Event::Closed(id, e.to_string()),
                 };
@@ -302,7 +295,7 @@ impl Backend {
     fn peek(&mut self) -> Option<Span> {
         while let Some(front) = self.inbox.front() {
             match front.peek() {
-                Some(span) => return Some(*span),
+                Some(span) => return Some(span),
                 None => {
                     self.inbox.pop_front();
                 }
@@ -311,11 +304,10 @@ impl Backend {
         None
     }
 
-    /// Consumes the span [`Backend::peek`] returned; its payload.
-    fn take(&mut self) -> Bytes {
+    /// Consumes `span`, which [`Backend::peek`] returned; its payload.
+    fn take(&mut self, span: Span) -> Bytes {
         let front = self.inbox.front_mut().expect("peeked");
-        let span = front.spans[front.next];
-        front.next += 1;
+        front.next = span.end;
         span.payload(&front.run)
     }
 
@@ -331,7 +323,7 @@ impl Backend {
                         }
                         return Step::Wait;
                     };
-                    let payload = self.take();
+                    let payload = self.take(span);
                     if span.is_noop() || span.signature == sig::RECORD {
                         continue;
                     }
@@ -395,8 +387,8 @@ impl Backend {
         let front = self.inbox.front_mut().expect("peeked");
         let first = front.next;
         let (mut messages, mut payload, mut summary) = (0u64, 0u64, None);
-        while let Some(span) = front.spans.get(front.next).copied() {
-            front.next += 1;
+        while let Some(span) = front.peek() {
+            front.next = span.end;
             if span.is_noop() {
                 continue;
             }
@@ -407,9 +399,7 @@ impl Backend {
                 break;
             }
         }
-        let wire = front
-            .run
-            .slice(front.spans[first].start..front.spans[front.next - 1].end);
+        let wire = front.run.slice(first..front.next);
         if summary.is_some() {
             self.expect.pop_front();
         }
