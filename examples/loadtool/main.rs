@@ -68,16 +68,16 @@ struct Args {
     #[arg(long)]
     no_tls: bool,
     /// Rows in the `small` stream (12-byte RECORDs, 16 bytes on the wire).
-    #[arg(long, default_value_t = 5_000_000)]
+    #[arg(long, default_value_t = 10_000_000)]
     small_rows: u64,
     /// Rows in the `wide` stream (~1 KiB each).
-    #[arg(long, default_value_t = 200_000)]
+    #[arg(long, default_value_t = 500_000)]
     wide_rows: u64,
     /// Rows (~1 KiB) of each stream whose first RECORD is timed.
     #[arg(long, default_value_t = 1000)]
     first_rows: u64,
     /// Streams timed per run of `first`.
-    #[arg(long, default_value_t = 100)]
+    #[arg(long, default_value_t = 200)]
     first_samples: usize,
     /// Connections running `RETURN 1` at once.
     #[arg(long, default_value_t = 16)]
@@ -86,7 +86,7 @@ struct Args {
     #[arg(long, default_value_t = 8)]
     connect_parallel: usize,
     /// Seconds of `return1` and of `connect` per scenario and run.
-    #[arg(long, default_value_t = 2.0)]
+    #[arg(long, default_value_t = 3.0)]
     duration: f64,
     /// The boltgate binary (default: `boltgate` in the directory above this example's).
     #[arg(long)]
@@ -95,7 +95,7 @@ struct Args {
     /// the queries become Cypher and the TLS scenarios are left out.
     #[arg(long)]
     upstream: Option<String>,
-    /// Print one JSON document instead of the markdown table.
+    /// Print one JSON document on stdout (the markdown table then goes to stderr).
     #[arg(long)]
     json: bool,
     /// Only serve the synthetic server: print its address, serve until killed.
@@ -149,6 +149,10 @@ struct Scenario {
 
 async fn run(args: Args) -> Result<(), BoxError> {
     let wanted: Vec<&str> = args.scenarios.split(',').map(str::trim).collect();
+    const KNOWN: [&str; 5] = ["direct", "boltgate", "haproxy", "nginx", "routed"];
+    if let Some(bad) = wanted.iter().find(|w| !KNOWN.contains(w)) {
+        return Err(format!("--scenarios: unknown {bad:?} ({})", KNOWN.join(", ")).into());
+    }
     let mut chosen = Vec::new();
     for key in args.workloads.split(',').map(str::trim) {
         let w = Workload::ALL
@@ -321,17 +325,20 @@ async fn run(args: Args) -> Result<(), BoxError> {
         load_after: report::loadavg(),
         results,
     };
+    let mut table = report.markdown();
+    table.push_str(&format!(
+        "load average before {}, after {}\n",
+        report.load_before, report.load_after
+    ));
+    for line in &report.skipped {
+        table.push_str(&format!("skipped {line}\n"));
+    }
     if args.json {
+        // The table still goes to stderr, so one run gives both.
         println!("{}", serde_json::to_string_pretty(&report.json())?);
+        eprint!("{table}");
     } else {
-        print!("{}", report.markdown());
-        println!(
-            "load average before {}, after {} (2 cores: a niced fuzzer shares them)",
-            report.load_before, report.load_after
-        );
-        for line in &report.skipped {
-            println!("skipped {line}");
-        }
+        print!("{table}");
     }
     if cfg!(debug_assertions) {
         eprintln!("note: debug build; build with --release for meaningful numbers");
