@@ -91,6 +91,12 @@ struct Args {
     /// The boltgate binary (default: `boltgate` in the directory above this example's).
     #[arg(long)]
     boltgate: Option<PathBuf>,
+    /// HAProxy (a missing binary skips its scenarios).
+    #[arg(long, default_value = relays::HAPROXY)]
+    haproxy: PathBuf,
+    /// nginx with the `stream` module (a missing binary or module skips its scenarios).
+    #[arg(long, default_value = relays::NGINX)]
+    nginx: PathBuf,
     /// An external Bolt server (host:port, no auth, e.g. FalkorDB) instead of the synthetic one;
     /// the queries become Cypher and the TLS scenarios are left out.
     #[arg(long)]
@@ -228,9 +234,9 @@ async fn run(args: Args) -> Result<(), BoxError> {
             continue;
         }
         let started = if name == "haproxy" {
-            relays::haproxy(dir.path(), upstream, tls_too)?
+            relays::haproxy(&args.haproxy, dir.path(), upstream, tls_too)?
         } else {
-            relays::nginx(dir.path(), upstream, tls_too)?
+            relays::nginx(&args.nginx, dir.path(), upstream, tls_too)?
         };
         let label = if tls_too {
             format!("{name}-tls")
@@ -255,6 +261,8 @@ async fn run(args: Args) -> Result<(), BoxError> {
         let relay = relays::boltgate(bin, dir.path(), "routed", upstream, &members)?;
         add("routed", plain(relay.addr), false);
         relays.push(relay);
+    } else if bin.is_none() && wanted.contains(&"routed") {
+        skipped.push("routed: the boltgate binary was not found (see boltgate)".to_string());
     }
     if tls {
         if wanted.contains(&"direct") {

@@ -44,12 +44,13 @@ impl Relay {
         log: PathBuf,
     ) -> Result<Relay, BoxError> {
         let out = std::fs::File::create(&log)?;
+        let program = cmd.get_program().to_string_lossy().into_owned();
         let child = cmd
             .stdin(Stdio::null())
             .stdout(Stdio::from(out.try_clone()?))
             .stderr(Stdio::from(out))
             .spawn()
-            .map_err(|e| format!("{name}: cannot start: {e}"))?;
+            .map_err(|e| format!("{name}: cannot start {program}: {e}"))?;
         let mut relay = Relay {
             addr,
             name: name.to_owned(),
@@ -149,10 +150,16 @@ pub fn boltgate(
 }
 
 /// HAProxy in TCP mode, TLS terminated when `tls`.
-pub fn haproxy(dir: &Path, upstream: SocketAddr, tls: bool) -> Result<Started, BoxError> {
-    if !Path::new(HAPROXY).exists() {
+pub fn haproxy(
+    bin: &Path,
+    dir: &Path,
+    upstream: SocketAddr,
+    tls: bool,
+) -> Result<Started, BoxError> {
+    if !bin.exists() {
         return Ok(Started::Skipped(format!(
-            "{HAPROXY} not found (apt-get install haproxy)"
+            "{} not found (apt-get install haproxy)",
+            bin.display()
         )));
     }
     let name = if tls { "haproxy-tls" } else { "haproxy" };
@@ -176,17 +183,18 @@ pub fn haproxy(dir: &Path, upstream: SocketAddr, tls: bool) -> Result<Started, B
              listen bolt\n    bind {addr}{ssl}\n    server synthetic {upstream}\n"
         ),
     )?;
-    let mut cmd = Command::new(HAPROXY);
+    let mut cmd = Command::new(bin);
     // -db: stay in the foreground, so the pid we hold is the proxy's.
     cmd.arg("-db").arg("-f").arg(&config);
     Relay::spawn(name, cmd, addr, dir.join(format!("{name}.log"))).map(Started::Running)
 }
 
 /// nginx's `stream` proxy, TLS terminated when `tls`.
-pub fn nginx(dir: &Path, upstream: SocketAddr, tls: bool) -> Result<Started, BoxError> {
-    if !Path::new(NGINX).exists() {
+pub fn nginx(bin: &Path, dir: &Path, upstream: SocketAddr, tls: bool) -> Result<Started, BoxError> {
+    if !bin.exists() {
         return Ok(Started::Skipped(format!(
-            "{NGINX} not found (apt-get install nginx)"
+            "{} not found (apt-get install nginx)",
+            bin.display()
         )));
     }
     if !Path::new(NGINX_STREAM_MODULE).exists() {
@@ -221,7 +229,7 @@ pub fn nginx(dir: &Path, upstream: SocketAddr, tls: bool) -> Result<Started, Box
             log = prefix.join("logs/error.log").display(),
         ),
     )?;
-    let mut cmd = Command::new(NGINX);
+    let mut cmd = Command::new(bin);
     cmd.arg("-p")
         .arg(&prefix)
         .arg("-c")

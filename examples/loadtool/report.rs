@@ -44,15 +44,13 @@ impl Report {
     /// between runs hits both), then the median of those.
     fn ratios(&self, series: &[Series], s: &Series) -> Option<(Vec<f64>, f64)> {
         let base = self.baseline_of(series, s)?;
-        let mut ratios: Vec<f64> = s
+        let ratios: Vec<f64> = s
             .values
             .iter()
             .zip(&base.values)
             .map(|(v, b)| v / b)
             .collect();
-        let mut sorted = ratios.clone();
-        let m = median(&mut sorted);
-        ratios.shrink_to_fit();
+        let m = median(&mut ratios.clone());
         Some((ratios, m))
     }
 
