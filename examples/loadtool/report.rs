@@ -43,7 +43,10 @@ impl Report {
     /// Each run's value over its baseline's in the same run (interleaved, so a load change
     /// between runs hits both), then the median of those.
     fn ratios(&self, series: &[Series], s: &Series) -> Option<(Vec<f64>, f64)> {
-        let base = self.baseline_of(series, s)?;
+        self.ratios_to(self.baseline_of(series, s)?, s)
+    }
+
+    fn ratios_to(&self, base: &Series, s: &Series) -> Option<(Vec<f64>, f64)> {
         let ratios: Vec<f64> = s
             .values
             .iter()
@@ -111,6 +114,12 @@ impl Report {
                     Some((r, m)) => (json!(r), json!(m)),
                     None => (Value::Null, Value::Null),
                 };
+                // TLS rows against plaintext direct too: what TLS costs with each proxy.
+                let to_plain = series
+                    .iter()
+                    .find(|b| s.tls && b.scenario == "direct")
+                    .and_then(|plain| self.ratios_to(plain, s))
+                    .map_or(Value::Null, |(_, m)| json!(m));
                 rows.push(json!({
                     "workload": workload.key(),
                     "scenario": s.scenario,
@@ -122,6 +131,7 @@ impl Report {
                     "baseline": s.baseline,
                     "ratios": ratios,
                     "median_ratio": median_ratio,
+                    "median_ratio_to_plaintext_direct": to_plain,
                 }));
             }
         }
