@@ -535,6 +535,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
     async fn flush(&mut self) -> std::io::Result<()> {
         if !self.out.is_empty() {
             self.io.write_all(&self.out).await?;
+            // A TLS stream may keep the end of a write encrypted in its session when the socket
+            // was full; unflushed, the client waits for it forever (the load tool hung so).
+            self.io.flush().await?;
             self.out.clear();
         }
         Ok(())
