@@ -98,7 +98,8 @@ struct Args {
     #[arg(long, default_value = relays::NGINX)]
     nginx: PathBuf,
     /// An external Bolt server (host:port, no auth, e.g. FalkorDB) instead of the synthetic one;
-    /// the queries become Cypher and the TLS scenarios are left out.
+    /// the queries become Cypher and the TLS scenarios are left out. FalkorDB 4.16 crashed under
+    /// `return1` with `--concurrency 2` here: give it `--workloads small,wide,first`.
     #[arg(long)]
     upstream: Option<String>,
     /// Print one JSON document on stdout (the markdown table then goes to stderr).
