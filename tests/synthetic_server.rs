@@ -146,3 +146,26 @@ async fn python_driver_through_boltgate_runs_queries_against_synthetic_server() 
     assert!(server.connections() >= 1);
     proxy.stop().await;
 }
+
+/// `SMALL_ROWS n` (the load tool's 12-byte-row stream): n RECORDs `[id]`, 16 bytes each on the
+/// wire (12-byte message, chunk header, end marker), plus the two summaries.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn small_rows_are_twelve_byte_records() {
+    let server = SyntheticServer::start().await.expect("synthetic server");
+    let mut client = timeout(WAIT, Client::connect(server.addr(), &Auth::None))
+        .await
+        .expect("connect in time")
+        .expect("connect");
+    let got = timeout(WAIT, client.run("SMALL_ROWS 3000"))
+        .await
+        .unwrap()
+        .unwrap();
+    let Outcome::Rows { records, bytes } = got else {
+        panic!("expected rows, got {got:?}");
+    };
+    assert_eq!(records, 3000);
+    assert!(
+        (3000 * 16..3000 * 16 + 512).contains(&bytes),
+        "16 bytes a row and two small summaries, got {bytes} bytes"
+    );
+}

@@ -8,6 +8,7 @@
 //! |------------------|-------------------------------|----------------------------------------------------------|
 //! | `RETURN <int>`   | `["<int>"]`                   | one RECORD `[<int>]`                                     |
 //! | `ROWS <n>`       | `["id", "payload", "props"]`  | `n` "wide" RECORDs `[id, <payload_len> x 'x', {kind, n}]`, about 1 KiB each |
+//! | `SMALL_ROWS <n>` | `["id"]`                      | `n` RECORDs `[id]`, the id an INT_64: 12-byte messages    |
 //! | `FAIL <code>`    | —                             | RUN gets `FAILURE {code: <code>}` (as `neo4j_code` on 5.7+); the PULL after it `IGNORED` |
 //! | `FAIL_CLOSE <code>` | —                          | RUN gets `FAILURE {code: <code>}`, then the server closes (as Neo4j after `TokenExpired`) |
 //! | `DIE_AFTER <n>`  | `["n"]`                       | `n` RECORDs `[i]`, then the server closes mid-stream     |
@@ -173,9 +174,12 @@ struct Shared {
     runs: AtomicU64,
     /// The wide row, chunked, with id 0: `00 LL B1 71 93 CB <8 id bytes> …`.
     wide_row: Bytes,
+    /// `RECORD [id]`, chunked, id an INT_64 at the same offset as in `wide_row`.
+    small_row: Bytes,
     /// The `RECORD [1]` answer, chunked.
     one_row: Bytes,
     run_success_wide: Bytes,
+    run_success_small: Bytes,
     run_success_one: Bytes,
     pull_done: Bytes,
     pull_done_tx: Bytes,
@@ -326,6 +330,20 @@ impl Shared {
             0xCB,
             "the wide row's id must be an INT_64 at a fixed offset"
         );
+        let small = Response::Record(Record {
+            data: vec![Value::Integer(i64::MAX)],
+        });
+        let small_row = chunked(&small.to_raw().expect("the small row encodes"));
+        assert_eq!(
+            small_row.len(),
+            2 + 12 + 2,
+            "a small row is a 12-byte message"
+        );
+        assert_eq!(
+            small_row[WIDE_ID_OFFSET - 1],
+            0xCB,
+            "the small row's id is an INT_64"
+        );
         let one = Response::Record(Record {
             data: vec![Value::Integer(1)],
         });
@@ -338,8 +356,10 @@ impl Shared {
             accepted: AtomicU64::new(0),
             runs: AtomicU64::new(0),
             wide_row,
+            small_row,
             one_row: chunked(&one.to_raw().expect("RECORD [1] encodes")),
             run_success_wide: success(vec![("fields", fields(WIDE_FIELDS)), ("t_first", 0.into())]),
+            run_success_small: success(vec![("fields", fields(&["id"])), ("t_first", 0.into())]),
             run_success_one: success(vec![("fields", fields(&["1"])), ("t_first", 0.into())]),
             pull_done: success(vec![
                 ("has_more", false.into()),
@@ -415,6 +435,8 @@ enum Open {
     Wide {
         next: u64,
         total: u64,
+        /// `SMALL_ROWS`: `[id]` rather than the wide row.
+        small: bool,
     },
     /// The routing procedure's one row, `[ttl, servers]`.
     Table {
@@ -431,7 +453,7 @@ impl Open {
         match *self {
             Open::One { sent, .. } | Open::Table { sent } => u64::from(!sent),
             Open::Die { rows } => rows,
-            Open::Wide { next, total } => total - next,
+            Open::Wide { next, total, .. } => total - next,
         }
     }
 }
@@ -440,6 +462,7 @@ impl Open {
 enum Query {
     One(i64),
     Wide(u64),
+    Small(u64),
     Fail(String),
     FailClose(String),
     DieAfter(u64),
@@ -456,6 +479,7 @@ fn parse_query(text: &str) -> Query {
     match (keyword.as_str(), arg, extra) {
         ("RETURN", Some(n), false) => n.parse().map_or(Query::Unknown, Query::One),
         ("ROWS", Some(n), false) => n.parse().map_or(Query::Unknown, Query::Wide),
+        ("SMALL_ROWS", Some(n), false) => n.parse().map_or(Query::Unknown, Query::Small),
         ("FAIL", Some(code), false) => Query::Fail(code.to_owned()),
         ("FAIL_CLOSE", Some(code), false) => Query::FailClose(code.to_owned()),
         ("DIE_AFTER", Some(n), false) => n.parse().map_or(Query::Unknown, Query::DieAfter),
@@ -511,6 +535,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
     async fn flush(&mut self) -> std::io::Result<()> {
         if !self.out.is_empty() {
             self.io.write_all(&self.out).await?;
+            // A TLS stream may keep the end of a write encrypted in its session when the socket
+            // was full; unflushed, the client waits for it forever (the load tool hung so).
+            self.io.flush().await?;
             self.out.clear();
         }
         Ok(())
@@ -817,9 +844,22 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
                 (value == 1).then(|| self.shared.run_success_one.clone()),
             ),
             Query::Wide(total) => (
-                Open::Wide { next: 0, total },
+                Open::Wide {
+                    next: 0,
+                    total,
+                    small: false,
+                },
                 WIDE_FIELDS.iter().map(|f| f.to_string()).collect(),
                 Some(self.shared.run_success_wide.clone()),
+            ),
+            Query::Small(total) => (
+                Open::Wide {
+                    next: 0,
+                    total,
+                    small: true,
+                },
+                vec!["id".to_string()],
+                Some(self.shared.run_success_small.clone()),
             ),
             Query::Fail(code) | Query::FailClose(code) => {
                 self.fail(&code, "synthetic failure requested by the query");
@@ -933,8 +973,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
                     *sent = true;
                 }
             }
-            Open::Wide { next, .. } => {
-                let row = self.shared.wide_row.clone();
+            Open::Wide { next, small, .. } => {
+                let row = if *small {
+                    self.shared.small_row.clone()
+                } else {
+                    self.shared.wide_row.clone()
+                };
                 for _ in 0..wanted {
                     let at = self.out.len() + WIDE_ID_OFFSET;
                     self.out.extend_from_slice(&row);
@@ -980,6 +1024,7 @@ mod tests {
         assert!(matches!(parse_query("RETURN 1"), Query::One(1)));
         assert!(matches!(parse_query("return  -7 "), Query::One(-7)));
         assert!(matches!(parse_query("ROWS 200000"), Query::Wide(200_000)));
+        assert!(matches!(parse_query("small_rows 5"), Query::Small(5)));
         assert!(matches!(parse_query("FAIL Neo.X.Y"), Query::Fail(c) if c == "Neo.X.Y"));
         assert!(matches!(parse_query("RETURN 1 AS x"), Query::Unknown));
         assert!(matches!(parse_query("MATCH (n) RETURN n"), Query::Unknown));

@@ -1,0 +1,364 @@
+//! Load tool: boltgate next to a direct connection and two blind relays, on the workloads of
+//! issue 17, as ratios to direct.
+//!
+//! ```text
+//! cargo build --release --bin boltgate --example loadtool
+//! ./target/release/examples/loadtool                     # everything, median of 3 runs
+//! ./target/release/examples/loadtool --runs 1 --workloads small,return1 --no-tls --json
+//! ./target/release/examples/loadtool --serve-synthetic   # prints its address, serves until killed
+//! ./target/release/examples/loadtool --proxy 127.0.0.1:7687 --proxy-rows 100000   # one stream
+//! ```
+//!
+//! The synthetic Bolt server and the client run in this process; every proxy is a process of
+//! its own on a free loopback port, relaying to the same synthetic server:
+//!
+//! | scenario     | client → …                                                                  |
+//! |--------------|-----------------------------------------------------------------------------|
+//! | `direct`     | the synthetic server                                                        |
+//! | `boltgate`   | the release `boltgate` binary (beside this example, or `--boltgate PATH`)  |
+//! | `haproxy`    | Debian's `haproxy`, `mode tcp`                                              |
+//! | `nginx`      | Debian's `nginx`, `stream` module (package libnginx-mod-stream)             |
+//! | `routed`     | boltgate with a static topology (`boltgate.routing.members`, one writer)    |
+//! | `*-tls`      | the same, the proxy terminating TLS (test certificate made now); `direct-tls` is the synthetic server speaking TLS itself |
+//!
+//! A missing haproxy or nginx (or its stream module) skips its scenarios with a line saying so.
+//! Workloads (`--workloads`): `small` (one stream of 12-byte RECORDs), `wide` (~1 KiB rows),
+//! `first` (median time from writing RUN + PULL to reading the first RECORD), `return1`
+//! (`RETURN 1` throughput on `--concurrency` connections), `connect` (TCP [+ TLS] + Bolt
+//! handshake + HELLO + LOGON per second, `--connect-parallel` at once). Each workload runs
+//! `--runs` times, the scenarios interleaved within each run; each run's value is divided by
+//! its baseline's in the same run and the median of those ratios is reported. The machine's
+//! load average goes with the results: compare ratios, never absolute numbers.
+
+use std::error::Error;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use boltgate::testkit::synthetic::{Options, SyntheticServer};
+use clap::Parser;
+
+mod bolt;
+#[path = "../support/pki.rs"]
+mod pki;
+mod relays;
+mod report;
+mod workloads;
+
+use bolt::Endpoint;
+use relays::{Relay, Started};
+use report::{Report, Series};
+use workloads::{Params, Workload};
+
+type BoxError = Box<dyn Error + Send + Sync>;
+
+#[derive(Debug, Parser)]
+#[command(about = "boltgate, HAProxy and nginx against a direct connection, as ratios")]
+struct Args {
+    /// Runs of every workload (scenarios interleaved within a run); the median is reported.
+    #[arg(long, default_value_t = 3)]
+    runs: usize,
+    /// Comma-separated scenarios: direct, boltgate, haproxy, nginx, routed.
+    #[arg(long, default_value = "direct,boltgate,haproxy,nginx,routed")]
+    scenarios: String,
+    /// Comma-separated workloads: small, wide, first, return1, connect.
+    #[arg(long, default_value = "small,wide,first,return1,connect")]
+    workloads: String,
+    /// Leave out the TLS scenarios.
+    #[arg(long)]
+    no_tls: bool,
+    /// Rows in the `small` stream (12-byte RECORDs, 16 bytes on the wire).
+    #[arg(long, default_value_t = 10_000_000)]
+    small_rows: u64,
+    /// Rows in the `wide` stream (~1 KiB each).
+    #[arg(long, default_value_t = 500_000)]
+    wide_rows: u64,
+    /// Rows (~1 KiB) of each stream whose first RECORD is timed.
+    #[arg(long, default_value_t = 1000)]
+    first_rows: u64,
+    /// Streams timed per run of `first`.
+    #[arg(long, default_value_t = 200)]
+    first_samples: usize,
+    /// Connections running `RETURN 1` at once.
+    #[arg(long, default_value_t = 16)]
+    concurrency: usize,
+    /// Connections being opened at once in `connect`.
+    #[arg(long, default_value_t = 8)]
+    connect_parallel: usize,
+    /// Seconds of `return1` and of `connect` per scenario and run.
+    #[arg(long, default_value_t = 3.0)]
+    duration: f64,
+    /// The boltgate binary (default: `boltgate` in the directory above this example's).
+    #[arg(long)]
+    boltgate: Option<PathBuf>,
+    /// HAProxy (a missing binary skips its scenarios).
+    #[arg(long, default_value = relays::HAPROXY)]
+    haproxy: PathBuf,
+    /// nginx with the `stream` module (a missing binary or module skips its scenarios).
+    #[arg(long, default_value = relays::NGINX)]
+    nginx: PathBuf,
+    /// An external Bolt server (host:port, no auth, e.g. FalkorDB) instead of the synthetic one;
+    /// the queries become Cypher and the TLS scenarios are left out. FalkorDB 4.16 crashed under
+    /// `return1` with `--concurrency 2` here: give it `--workloads small,wide,first`.
+    #[arg(long)]
+    upstream: Option<String>,
+    /// Print one JSON document on stdout (the markdown table then goes to stderr).
+    #[arg(long)]
+    json: bool,
+    /// Only serve the synthetic server: print its address, serve until killed.
+    #[arg(long)]
+    serve_synthetic: bool,
+    /// Only stream `--proxy-rows` small rows once through this address (e.g. a boltgate under
+    /// valgrind), print `records bytes`, and exit.
+    #[arg(long)]
+    proxy: Option<SocketAddr>,
+    #[arg(long, default_value_t = 100_000)]
+    proxy_rows: u64,
+}
+
+fn main() -> Result<(), BoxError> {
+    let args = Args::parse();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(async {
+        if args.serve_synthetic {
+            let server = SyntheticServer::start().await?;
+            println!("{}", server.addr());
+            std::future::pending::<()>().await;
+        }
+        if let Some(addr) = args.proxy {
+            return proxy_only(addr, args.proxy_rows).await;
+        }
+        run(args).await
+    })
+}
+
+/// One stream of small rows through an external proxy (for examples/record_cost.sh).
+async fn proxy_only(addr: SocketAddr, rows: u64) -> Result<(), BoxError> {
+    let endpoint = Endpoint { addr, tls: None };
+    let mut conn = bolt::Conn::open(&endpoint).await?;
+    let got = conn.run(&format!("SMALL_ROWS {rows}")).await?;
+    if got.records != rows {
+        return Err(format!("{} records, expected {rows}", got.records).into());
+    }
+    println!("{} {}", got.records, got.bytes);
+    Ok(())
+}
+
+/// A scenario of the run.
+struct Scenario {
+    name: String,
+    endpoint: Endpoint,
+    baseline: &'static str,
+    tls: bool,
+}
+
+async fn run(args: Args) -> Result<(), BoxError> {
+    let wanted: Vec<&str> = args.scenarios.split(',').map(str::trim).collect();
+    const KNOWN: [&str; 5] = ["direct", "boltgate", "haproxy", "nginx", "routed"];
+    if let Some(bad) = wanted.iter().find(|w| !KNOWN.contains(w)) {
+        return Err(format!("--scenarios: unknown {bad:?} ({})", KNOWN.join(", ")).into());
+    }
+    let mut chosen = Vec::new();
+    for key in args.workloads.split(',').map(str::trim) {
+        let w = Workload::ALL
+            .into_iter()
+            .find(|w| w.key() == key)
+            .ok_or_else(|| {
+                format!("--workloads: unknown {key:?} (small, wide, first, return1, connect)")
+            })?;
+        chosen.push(w);
+    }
+    let tls = !args.no_tls && args.upstream.is_none();
+    let dir = tempfile::tempdir()?;
+    let pki = pki::Pki::create(dir.path())?;
+    let mut skipped = Vec::new();
+
+    // The servers at the end of every chain (kept alive until the end of the run).
+    let mut servers = Vec::new();
+    let upstream: SocketAddr = match &args.upstream {
+        Some(hostport) => tokio::net::lookup_host(hostport.as_str())
+            .await?
+            .next()
+            .ok_or("--upstream: no address")?,
+        None => {
+            let server = SyntheticServer::start().await?;
+            let addr = server.addr();
+            servers.push(server);
+            addr
+        }
+    };
+
+    // Every process is held by its guard: stopped by pid when `relays` drops, error or not.
+    let mut relays: Vec<Relay> = Vec::new();
+    let mut scenarios = Vec::new();
+    let plain = |addr| Endpoint { addr, tls: None };
+    let secure = |addr| Endpoint {
+        addr,
+        tls: Some(pki.connector()),
+    };
+    let mut add = |name: &str, endpoint: Endpoint, tls: bool| {
+        scenarios.push(Scenario {
+            name: name.to_string(),
+            endpoint,
+            baseline: if tls { "direct-tls" } else { "direct" },
+            tls,
+        })
+    };
+    if wanted.contains(&"direct") {
+        add("direct", plain(upstream), false);
+    }
+    let bin = args.boltgate.clone().or_else(relays::default_boltgate_bin);
+    let boltgate_addr = match (&bin, wanted.contains(&"boltgate")) {
+        (Some(bin), true) => {
+            let relay = relays::boltgate(bin, dir.path(), "boltgate", upstream, "")?;
+            let addr = relay.addr;
+            relays.push(relay);
+            add("boltgate", plain(addr), false);
+            Some(addr)
+        }
+        (None, true) => {
+            skipped.push("boltgate: binary not found (cargo build --release --bin boltgate, or --boltgate PATH)".to_string());
+            None
+        }
+        _ => None,
+    };
+    let mut blind = Vec::new();
+    for (name, tls_too) in [
+        ("haproxy", false),
+        ("nginx", false),
+        ("haproxy", true),
+        ("nginx", true),
+    ] {
+        if !wanted.contains(&name) || (tls_too && !tls) {
+            continue;
+        }
+        let started = if name == "haproxy" {
+            relays::haproxy(&args.haproxy, dir.path(), upstream, tls_too)?
+        } else {
+            relays::nginx(&args.nginx, dir.path(), upstream, tls_too)?
+        };
+        let label = if tls_too {
+            format!("{name}-tls")
+        } else {
+            name.to_string()
+        };
+        match started {
+            Started::Running(relay) => {
+                blind.push((label, relay.addr, tls_too));
+                relays.push(relay);
+            }
+            Started::Skipped(why) => skipped.push(format!("{label}: {why}")),
+        }
+    }
+    for (label, addr, tls_too) in &blind {
+        if !tls_too {
+            add(label, plain(*addr), false);
+        }
+    }
+    if let (Some(bin), true) = (&bin, wanted.contains(&"routed")) {
+        let members = format!("boltgate.routing.members=writer={upstream}\n");
+        let relay = relays::boltgate(bin, dir.path(), "routed", upstream, &members)?;
+        add("routed", plain(relay.addr), false);
+        relays.push(relay);
+    } else if bin.is_none() && wanted.contains(&"routed") {
+        skipped.push("routed: the boltgate binary was not found (see boltgate)".to_string());
+    }
+    if tls {
+        if wanted.contains(&"direct") {
+            let server = SyntheticServer::start_with(Options {
+                tls: Some(pki.server.clone()),
+                ..Options::default()
+            })
+            .await?;
+            add("direct-tls", secure(server.addr()), true);
+            servers.push(server);
+        }
+        if let Some(addr) = boltgate_addr {
+            add("boltgate-tls", secure(addr), true);
+        }
+        for (label, addr, tls_too) in &blind {
+            if *tls_too {
+                add(label, secure(*addr), true);
+            }
+        }
+    }
+    for line in &skipped {
+        eprintln!("skipped {line}");
+    }
+
+    let params = Params {
+        small_rows: args.small_rows,
+        wide_rows: args.wide_rows,
+        first_rows: args.first_rows,
+        first_samples: args.first_samples,
+        concurrency: args.concurrency,
+        connect_parallel: args.connect_parallel,
+        duration: Duration::from_secs_f64(args.duration.clamp(0.1, 600.0)),
+        cypher: args.upstream.is_some(),
+    };
+    let load_before = report::loadavg();
+    let runs = args.runs.max(1);
+    let mut results = Vec::new();
+    for workload in chosen {
+        let mut series: Vec<Series> = scenarios
+            .iter()
+            .map(|s| Series {
+                scenario: s.name.clone(),
+                baseline: s.baseline.to_string(),
+                tls: s.tls,
+                values: Vec::new(),
+            })
+            .collect();
+        for round in 1..=runs {
+            for (s, out) in scenarios.iter().zip(series.iter_mut()) {
+                eprintln!("{} run {round}/{runs}: {}", workload.key(), s.name);
+                let value = workloads::measure(workload, &s.endpoint, &params)
+                    .await
+                    .map_err(|e| {
+                        format!("{} on {}: {e}{}", workload.key(), s.name, logs(&relays))
+                    })?;
+                out.values.push(value);
+            }
+        }
+        results.push((workload, series));
+    }
+    drop(relays);
+    drop(servers);
+    let report = Report {
+        params,
+        runs,
+        skipped,
+        load_before,
+        load_after: report::loadavg(),
+        results,
+    };
+    let mut table = report.markdown();
+    table.push_str(&format!(
+        "load average before {}, after {}\n",
+        report.load_before, report.load_after
+    ));
+    for line in &report.skipped {
+        table.push_str(&format!("skipped {line}\n"));
+    }
+    if args.json {
+        // The table still goes to stderr, so one run gives both.
+        println!("{}", serde_json::to_string_pretty(&report.json())?);
+        eprint!("{table}");
+    } else {
+        print!("{table}");
+    }
+    if cfg!(debug_assertions) {
+        eprintln!("note: debug build; build with --release for meaningful numbers");
+    }
+    Ok(())
+}
+
+/// The proxies' log tails, for an error message.
+fn logs(relays: &[Relay]) -> String {
+    relays
+        .iter()
+        .map(|r| format!("\n--- pid {} log ---\n{}", r.pid(), r.log()))
+        .collect()
+}
