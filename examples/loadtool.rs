@@ -31,9 +31,9 @@ use std::error::Error;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use boltgate::testkit::client::{Auth, Client, Outcome};
-use boltgate::testkit::proxy::RunningProxy;
-use boltgate::testkit::synthetic::{Options, SyntheticServer, DEFAULT_PAYLOAD_LEN};
+use boltgate_testkit::client::{Auth, Client, Outcome};
+use boltgate_testkit::proxy::RunningProxy;
+use boltgate_testkit::synthetic::{Options, SyntheticServer, DEFAULT_PAYLOAD_LEN};
 use clap::Parser;
 use rustls::pki_types::ServerName;
 use tokio::net::TcpStream;

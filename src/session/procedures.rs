@@ -27,7 +27,7 @@
 //! Authorised: Neo4j allows the procedure to admins only; boltgate to the users named in
 //! `boltgate.procedures.reload_tls_allowed_users`, matched on the `principal` of the session's
 //! HELLO or LOGON (anyone else gets `Neo.ClientError.Security.Forbidden`). Concurrent calls share
-//! one reload ([`crate::tls::reload::TlsReloader::reload_for_client`]); a failing reload's reason
+//! one reload ([`crate::reload::TlsReloader::reload_for_client`]); a failing reload's reason
 //! goes to the log, the client gets a generic message.
 //!
 //! The same local-answer machinery refuses messages boltgate must not forward: a client message

@@ -33,9 +33,9 @@ use super::failure::{failure, REQUEST_INVALID, SHUTDOWN_GRACE_ENDED};
 use super::procedures::Procedures;
 use super::work::count_work;
 use super::{Context, End, SessionError};
-use crate::admin::SessionMetrics;
-use crate::listener::detect::Prefixed;
-use crate::listener::stream::Stream;
+use crate::metrics::SessionMetrics;
+use crate::net::Prefixed;
+use crate::net::Stream;
 
 /// Reads through [`Prefixed`], so bytes read past a handshake are decoded before the socket is
 /// read again (a FramedRead's own buffer, extended, would wait for new bytes first).

@@ -27,9 +27,9 @@ use boltgate_proto::message::{AccessMode, RoutingTable as RouteAnswer};
 use dashmap::DashMap;
 
 use super::balance::Balancer;
-use super::members::Member;
 use super::routing_table::RoutingTable;
-use crate::admin::Metrics;
+use crate::config::members::Member;
+use crate::metrics::Metrics;
 
 /// Asks one router for a database's table: `(router address, db, bookmarks)`.
 pub trait Fetch: Send + Sync {

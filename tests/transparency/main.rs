@@ -19,9 +19,9 @@ mod routing;
 
 use std::time::Duration;
 
-use boltgate::testkit::synthetic::{Options, SyntheticServer};
 use boltgate_proto::message::{Begin, Request, Response};
 use boltgate_proto::packstream::Map;
+use boltgate_testkit::synthetic::{Options, SyntheticServer};
 use common::bolt::{failure_of, Got, RawBolt, HELLO_5_AND_4_4};
 use common::Boltgate;
 

@@ -19,7 +19,7 @@ use std::collections::VecDeque;
 use std::future::Future;
 use std::pin::Pin;
 
-use crate::listener::detect::Prefixed;
+use crate::net::Prefixed;
 use crate::session::buffers;
 use boltgate_proto::chunk::{ChunkCodec, Frame};
 use boltgate_proto::message::{sig, RawMessage, Response, Summary};
@@ -31,8 +31,8 @@ use tokio::sync::mpsc;
 use tokio_util::codec::{FramedRead, FramedWrite};
 
 use super::super::failure::DATABASE_UNAVAILABLE;
-use crate::admin::SessionMetrics;
-use crate::listener::stream::Stream;
+use crate::metrics::SessionMetrics;
+use crate::net::Stream;
 
 /// Frames a backend reader hands over at once: enough to amortise the channel on RECORD
 /// streams, few enough that one busy member does not starve the others.
@@ -408,7 +408,7 @@ mod tests {
         let (client, accepted) = tokio::join!(TcpStream::connect(addr), listener.accept());
         let (member, _) = accepted.unwrap();
         let (events, _events_rx) = mpsc::channel(8);
-        let metrics = crate::admin::Metrics::new().session("m:1");
+        let metrics = crate::metrics::Metrics::new().session("m:1");
         let mut b = Backend::spawn(
             0,
             "m:1".into(),

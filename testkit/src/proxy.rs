@@ -7,9 +7,9 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use crate::config::{Config, LoadOptions};
-use crate::shutdown::Shutdown;
-use crate::{Error, Server};
+use boltgate::config::{Config, LoadOptions};
+use boltgate::shutdown::Shutdown;
+use boltgate::{Error, Server};
 
 /// Attempts at finding a port nobody else took in the meantime.
 const BIND_ATTEMPTS: usize = 5;
