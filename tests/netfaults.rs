@@ -358,7 +358,7 @@ fn soak_under_faults(host: &Host) -> Result<(), String> {
 }
 
 /// boltgate's accepted client sockets carry `boltgate.client.tcp_keepalive` (as `ss` shows it;
-/// no namespace needed). TCP_USER_TIMEOUT is not shown by `ss`: src/upstream/tcp.rs reads it back.
+/// no namespace needed). TCP_USER_TIMEOUT is not shown by `ss`: src/net/tcp.rs reads it back.
 #[test]
 fn client_sockets_carry_the_keepalive_setting() {
     let gate = Boltgate::start(&[

@@ -39,11 +39,11 @@ echo "  ($pairs)"
 
 # tsort reports each loop it breaks as "input contains a loop:" and then the loop's modules.
 echo
-echo "cycles (as tsort breaks them):"
-for k in "${!edge[@]}"; do echo "${k%,*} ${k#*,}"; done | tsort 2>&1 >/dev/null \
-    | awk '/input contains a loop/ { if (l) print "  " l; l = ""; next }
-           { sub(/^tsort: /, ""); l = l ? l " -> " $0 : $0 }
-           END { if (l) print "  " l; else print "  none" }'
+echo "cycles (the modules of each loop tsort finds):"
+loops=$(for k in "${!edge[@]}"; do echo "${k%,*} ${k#*,}"; done | tsort 2>&1 >/dev/null || true)
+awk '/input contains a loop/ { if (l) print "  " l; l = ""; next }
+     { sub(/^tsort: /, ""); l = l ? l ", " $0 : $0 }
+     END { if (l) print "  " l; else print "  none" }' <<<"$loops"
 
 if [[ ${1:-} == --check ]]; then
     (( pairs <= ${2:-1} )) || { echo "more than ${2:-1} mutual pair(s)" >&2; exit 1; }
