@@ -66,7 +66,7 @@ pub fn tls_failure_reason(e: &std::io::Error) -> &'static str {
     }
 }
 
-/// What [`Metrics::upstream_connect_failed`] needs of a connect error. The upstream side
+/// What [`super::Metrics::upstream_connect_failed`] needs of a connect error. The upstream side
 /// implements it, so that metrics imports nothing above it.
 pub trait ConnectFailure: std::fmt::Display {
     /// A short, bounded label for the `reason` of `boltgate_upstream_connect_failures_total`.
