@@ -34,9 +34,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use boltgate::testkit::client::{Auth, Client, Outcome};
-use boltgate::testkit::proxy::free_loopback_port;
-use boltgate::testkit::synthetic::SyntheticServer;
+use boltgate_testkit::client::{Auth, Client, Outcome};
+use boltgate_testkit::proxy::free_loopback_port;
+use boltgate_testkit::synthetic::SyntheticServer;
 use clap::Parser;
 use rustls::pki_types::ServerName;
 use tokio::net::TcpStream;

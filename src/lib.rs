@@ -7,12 +7,20 @@
 //! | [`cli`]       | the command line (`boltgate`, `boltgate check-config`)                  |
 //! | [`config`]    | neo4j.conf-style settings → one validated, immutable [`config::Config`] |
 //! | [`tls`]       | `dbms.ssl.policy.*` → rustls server and client configurations          |
+//! | [`reload`]    | the TLS material from a config, swapped on reload; `check-config`'s preflight |
 //! | [`listener`]  | accept, limit, PROXY header, TLS level, WebSocket; one span per client  |
 //! | [`session`]   | one client: version negotiation on both sides, then the relay          |
-//! | [`upstream`]  | the upstream URI, dialing (TCP, TLS, Bolt), routing tables, balancing   |
+//! | [`upstream`]  | dialing (TCP, TLS, Bolt), routing tables, balancing                     |
 //! | [`shutdown`]  | drain on SIGTERM, then close after the grace period                     |
 //! | [`admin`]     | the admin endpoint (/metrics, /health, /ready, /config, POST /reload)  |
 //! | [`telemetry`] | logging setup                                                          |
+//!
+//! Shared pieces sit at the bottom of the import graph, so the modules above never import each
+//! other for them: [`net`] (byte streams, WebSocket, TCP options; imports no other module),
+//! [`metrics`] (the Prometheus registry and per-session counters, which `admin` serves; imports
+//! only `config`), [`error`] (start-up errors, and [`error::chain`] for log lines).
+//! `tools/modgraph.sh` prints the import graph between the modules and the pairs importing
+//! each other.
 //!
 //! The wire protocol itself (handshake, chunks, PackStream, messages, states) is the
 //! `boltgate-proto` crate, which has no I/O.
@@ -23,12 +31,13 @@ pub mod config;
 pub mod error;
 pub mod fdlimit;
 pub mod listener;
+pub mod metrics;
+pub mod net;
+pub mod reload;
 pub mod session;
 pub mod shutdown;
+pub mod status;
 pub mod telemetry;
-/// Test and benchmark support (a synthetic Bolt server and a minimal client); not a stable API.
-#[doc(hidden)]
-pub mod testkit;
 pub mod tls;
 pub mod upstream;
 
@@ -48,26 +57,26 @@ pub struct Server {
     listener: Listener,
     grace: std::time::Duration,
     admin: Option<admin::Admin>,
-    metrics: admin::Metrics,
-    reloader: Arc<tls::reload::TlsReloader>,
+    metrics: metrics::Metrics,
+    reloader: Arc<reload::TlsReloader>,
 }
 
 impl Server {
     /// Builds everything that can fail (TLS material, the upstream's TLS config, the socket)
     /// before anything is served, so a bad setup never half-starts.
     pub async fn bind(config: &Config, shutdown: &Shutdown) -> Result<Server, Error> {
-        Server::bind_with_source(config, tls::reload::ConfigSource::of(config), shutdown).await
+        Server::bind_with_source(config, reload::ConfigSource::of(config), shutdown).await
     }
 
     /// [`Server::bind`], with where the configuration came from, so a TLS reload reads the same
     /// file and `--set` overrides again.
     pub async fn bind_with_source(
         config: &Config,
-        source: tls::reload::ConfigSource,
+        source: reload::ConfigSource,
         shutdown: &Shutdown,
     ) -> Result<Server, Error> {
-        let metrics = admin::Metrics::new();
-        let material = tls::reload::build(config)?;
+        let metrics = metrics::Metrics::new();
+        let material = reload::build(config)?;
         if let Some(policy) = &material.cluster {
             metrics.certificate(policy.scope(), &policy.chain);
         }
@@ -100,13 +109,8 @@ impl Server {
         )
         .await?;
         let bolt_tls = material.bolt.is_some();
-        let (reloader, tls) = tls::reload::TlsReloader::start(
-            config,
-            source,
-            material,
-            upstream.clone(),
-            metrics.clone(),
-        );
+        let (reloader, tls) =
+            reload::TlsReloader::start(config, source, material, upstream.clone(), metrics.clone());
         if let Some(admin) = &admin {
             admin.set_reload(reload_hook(reloader.clone(), config.tls_reload_enabled));
         }
@@ -189,7 +193,7 @@ impl Server {
             config.bolt.tls_level,
             config.client.max_connections,
             listener::Transports {
-                websocket: listener::websocket::Settings {
+                websocket: net::websocket::Settings {
                     allowed_origins: config.websocket.allowed_origins.clone(),
                     max_frame_size: config.websocket.max_frame_size,
                 },
@@ -218,13 +222,13 @@ impl Server {
     }
 
     /// The metrics every layer records into; hand a clone to routing, OCSP and reload.
-    pub fn metrics(&self) -> &admin::Metrics {
+    pub fn metrics(&self) -> &metrics::Metrics {
         &self.metrics
     }
 
     /// The TLS reloader: `server.reloader().reload("admin").await` is the admin endpoint's
-    /// reload trigger (see [`tls::reload`]).
-    pub fn reloader(&self) -> Arc<tls::reload::TlsReloader> {
+    /// reload trigger (see [`reload`]).
+    pub fn reloader(&self) -> Arc<reload::TlsReloader> {
         self.reloader.clone()
     }
 
@@ -253,19 +257,19 @@ impl Server {
 
 /// `POST /reload` on the admin endpoint runs the same TLS reload as SIGHUP and
 /// `CALL dbms.security.reloadTLS()`.
-fn reload_hook(reloader: Arc<tls::reload::TlsReloader>, enabled: bool) -> admin::ReloadHook {
+fn reload_hook(reloader: Arc<reload::TlsReloader>, enabled: bool) -> admin::ReloadHook {
     Arc::new(move || {
         let reloader = reloader.clone();
         Box::pin(async move {
             if !enabled {
                 return Err(admin::ReloadError::Disabled(
-                    tls::reload::ReloadError::Disabled.to_string(),
+                    reload::ReloadError::Disabled.to_string(),
                 ));
             }
             match reloader.reload("admin").await {
                 Ok(report) => Ok(report.lines.join("\n")),
-                Err(tls::reload::ReloadError::Disabled) => Err(admin::ReloadError::Disabled(
-                    tls::reload::ReloadError::Disabled.to_string(),
+                Err(reload::ReloadError::Disabled) => Err(admin::ReloadError::Disabled(
+                    reload::ReloadError::Disabled.to_string(),
                 )),
                 Err(e) => Err(admin::ReloadError::Failed(e.to_string())),
             }
@@ -274,7 +278,7 @@ fn reload_hook(reloader: Arc<tls::reload::TlsReloader>, enabled: bool) -> admin:
 }
 
 /// The binary's entry point after the configuration is loaded: logging, runtime, signals.
-pub fn serve(mut config: Config, source: tls::reload::ConfigSource) -> Result<(), Error> {
+pub fn serve(mut config: Config, source: reload::ConfigSource) -> Result<(), Error> {
     telemetry::init(
         config.log.format,
         &config.log.level,
@@ -324,7 +328,7 @@ pub fn serve(mut config: Config, source: tls::reload::ConfigSource) -> Result<()
         });
         let watch = config
             .tls_reload_watch
-            .map(|every| tokio::spawn(tls::watch::run(server.reloader(), every)));
+            .map(|every| tokio::spawn(reload::watch::run(server.reloader(), every)));
         server.run(shutdown).await;
         signals.abort();
         repeats.abort();
@@ -341,7 +345,7 @@ pub fn serve(mut config: Config, source: tls::reload::ConfigSource) -> Result<()
 /// closes every session at once for an operator who will not wait. SIGHUP (an operator or a
 /// certificate manager after rotating files) reloads the TLS material when
 /// `dbms.security.tls_reload_enabled=true`.
-async fn signals(shutdown: Shutdown, reloader: Arc<tls::reload::TlsReloader>) {
+async fn signals(shutdown: Shutdown, reloader: Arc<reload::TlsReloader>) {
     use tokio::signal::unix::{signal, SignalKind};
     let (Ok(mut term), Ok(mut int), Ok(mut hup)) = (
         signal(SignalKind::terminate()),

@@ -64,7 +64,7 @@ fn main() -> ExitCode {
     // Serve and check-config run the same start-up checks, so what check-config passes serve
     // starts, and what serve refuses check-config reports (all of it, exit 64).
     let preflight = matches!(cli.command, None | Some(Command::CheckConfig))
-        .then(|| boltgate::tls::preflight::check(&config));
+        .then(|| boltgate::reload::preflight::check(&config));
     if let Some(report) = preflight.as_ref().filter(|r| !r.problems.is_empty()) {
         for p in &report.problems {
             eprintln!("{p}");
@@ -114,7 +114,7 @@ fn main() -> ExitCode {
         Some(Command::Config { .. } | Command::Generate { .. }) => ExitCode::SUCCESS,
         None => match boltgate::serve(
             config,
-            boltgate::tls::reload::ConfigSource {
+            boltgate::reload::ConfigSource {
                 path: args.config.clone(),
                 overrides: args.overrides.clone(),
                 opts: args.load_options(),
@@ -131,7 +131,7 @@ fn main() -> ExitCode {
 
 /// How the upstream connection is secured, in words.
 fn tls_words(config: &Config) -> &'static str {
-    use boltgate::upstream::uri::TlsMode;
+    use boltgate::config::uri::TlsMode;
     if config.ssl.cluster.enabled {
         return "TLS with dbms.ssl.policy.cluster: mutual TLS, verified against its trusted_dir";
     }

@@ -10,9 +10,9 @@ use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use boltgate::testkit::synthetic::SyntheticServer;
 use boltgate_proto::message::{Record, Request, Response};
 use boltgate_proto::packstream::{Map, Value};
+use boltgate_testkit::synthetic::SyntheticServer;
 use common::bolt::{failure_of, Got, RawBolt, HELLO_5_AND_4_4};
 use common::{wait_until, Boltgate, FalkorDb, TestPki};
 

@@ -1,7 +1,7 @@
 //! Replays fuzz inputs without libFuzzer, in plain `cargo test`:
 //! - every file under `fuzz/regressions/session/` (inputs that once broke an invariant) and the
 //!   committed seeds of `fuzz/corpus/session/`, through the same case the `session` target runs
-//!   (`boltgate::testkit::session_case`);
+//!   (`boltgate_testkit::session_case`);
 //! - a few seeds whose outcome is known, so the case is shown to do real work: a session that
 //!   reaches the synthetic upstream gets its RECORDs back.
 //!
@@ -11,8 +11,8 @@
 use std::path::{Path, PathBuf};
 
 use boltgate::session::End;
-use boltgate::testkit::session_case::{self, Outcome};
 use boltgate_proto::message::sig;
+use boltgate_testkit::session_case::{self, Outcome};
 
 fn paused_runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_current_thread()

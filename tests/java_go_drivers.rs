@@ -9,77 +9,32 @@
 mod cluster;
 mod common;
 
-use std::path::PathBuf;
-use std::process::{Command, Stdio};
+use std::path::Path;
 use std::time::Duration;
 
 use cluster::FakeCluster;
-use common::{read_log, tail, Boltgate, ChildGuard, TestPki};
+use common::runners::{run_scenarios, Driver};
+use common::{tail, Boltgate, TestPki};
 use serde_json::{json, Value};
 
 const RUN_TIMEOUT: Duration = Duration::from_secs(120);
 
-#[derive(Debug, Clone, Copy, PartialEq)]
-enum Driver {
-    Java,
-    Go,
-}
-
 const DRIVERS: [Driver; 2] = [Driver::Java, Driver::Go];
 
-fn drivers_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/drivers")
-}
-
-/// Runs the driver's runner (`URI USER PASSWORD CA SCENARIOS`) and returns its results object.
-/// Panics when the runner does not print its JSON line (the runner reports a scenario that
-/// failed inside the results, as {"error": ...}).
+/// Runs the driver's runner (tests/common/runners.rs) and returns its results object. Panics
+/// when the runner does not print its JSON line (the runner reports a scenario that failed
+/// inside the results, as {"error": ...}).
 fn run(driver: Driver, uri: &str, ca: Option<&str>, scenarios: &str) -> Value {
-    let (program, pre): (PathBuf, Vec<String>) = match driver {
-        Driver::Java => {
-            let jar = drivers_dir().join("java/target/runner.jar");
-            (
-                common::neo4j::java(),
-                vec!["-jar".into(), jar.to_str().unwrap().into()],
-            )
-        }
-        Driver::Go => (drivers_dir().join("go/runner"), vec![]),
-    };
-    assert!(
-        pre.last()
-            .map(PathBuf::from)
-            .unwrap_or(program.clone())
-            .exists(),
-        "the {driver:?} runner is not built: run `bash tests/neo4j/build.sh` (.ci/run does)"
-    );
-    let dir = tempfile::tempdir().unwrap();
-    let (out_path, err_path) = (dir.path().join("out"), dir.path().join("err"));
-    let mut cmd = Command::new(&program);
-    cmd.args(&pre)
-        .args([uri, "neo4j", "password", ca.unwrap_or("-"), scenarios])
-        .stdout(Stdio::from(std::fs::File::create(&out_path).unwrap()))
-        .stderr(Stdio::from(std::fs::File::create(&err_path).unwrap()));
-    let mut child = ChildGuard::spawn(&format!("{driver:?} runner"), &mut cmd).unwrap();
-    let done = child.wait_timeout(RUN_TIMEOUT).is_some();
-    child.kill();
-    let (out, err) = (read_log(&out_path), read_log(&err_path));
-    assert!(
-        done,
-        "{driver:?} runner timed out on {uri}\n{out}\n{}",
-        tail(&err, 3000)
-    );
-    let line = out
-        .lines()
-        .rev()
-        .find(|l| !l.trim().is_empty())
-        .unwrap_or("");
-    let v: Value = serde_json::from_str(line).unwrap_or_else(|_| {
-        panic!(
-            "{driver:?} runner on {uri}: no JSON line\n{out}\n{}",
-            tail(&err, 3000)
-        )
-    });
-    v["results"].clone()
+    run_scenarios(
+        driver,
+        uri,
+        ("neo4j", "password"),
+        ca.map(Path::new),
+        &[scenarios],
+        RUN_TIMEOUT,
+    )
+    .unwrap_or_else(|e| panic!("{e}"))["results"]
+        .clone()
 }
 
 /// `RETURN 1` through the runner's `info` scenario: Ok(Bolt version) or Err(the driver's error).
@@ -235,6 +190,7 @@ fn a_lost_upstream_is_a_lost_connection_to_the_java_and_go_drivers() {
                 "Go: a connectivity error, not a server error: {c}\n{}",
                 tail(&gate.log(), 3000)
             ),
+            Driver::Python | Driver::Js => unreachable!("only Java and Go run here"),
         }
     }
 }

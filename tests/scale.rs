@@ -10,8 +10,8 @@ mod common;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use boltgate::testkit::client::{Auth, Client, Outcome};
-use boltgate::testkit::synthetic::SyntheticServer;
+use boltgate_testkit::client::{Auth, Client, Outcome};
+use boltgate_testkit::synthetic::SyntheticServer;
 use common::{read_log, wait_until, Boltgate, ChildGuard};
 use tokio::net::TcpStream;
 use tokio::time::timeout;

@@ -143,7 +143,7 @@ fn a_commit_still_in_flight_when_the_grace_period_ends_is_closed_without_a_failu
         .build()
         .expect("runtime");
     let server = rt
-        .block_on(boltgate::testkit::synthetic::SyntheticServer::start())
+        .block_on(boltgate_testkit::synthetic::SyntheticServer::start())
         .expect("synthetic server");
     let mut gate = Boltgate::start(&[
         ("boltgate.upstream.uri", &server.uri()),

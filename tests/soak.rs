@@ -8,7 +8,7 @@
 //!   directly, not through boltgate (tests/py/soak_verify.py): each must be there exactly once
 //!   with its payload, and nothing else.
 //! - `the_high_rate_soak_through_boltgate_leaves_nothing_behind`: the load tool's engine
-//!   (`boltgate::testkit` client and synthetic server) runs 16 connections of `RETURN n`,
+//!   (`boltgate_testkit` client and synthetic server) runs 16 connections of `RETURN n`,
 //!   `ROWS n` streams, FAILURE + RESET, GOODBYE and abrupt closes through boltgate; every answer
 //!   is checked.
 //!
@@ -320,7 +320,7 @@ async fn high_rate_client(
     seed: u64,
     deadline: tokio::time::Instant,
 ) -> Result<Tally, String> {
-    use boltgate::testkit::client::{Auth, Client, Outcome};
+    use boltgate_testkit::client::{Auth, Client, Outcome};
     let op = Duration::from_secs(30);
     let mut rng = Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1);
     let mut t = Tally::default();
@@ -405,7 +405,7 @@ fn the_high_rate_soak_through_boltgate_leaves_nothing_behind() {
         .build()
         .expect("runtime");
     let server = runtime
-        .block_on(boltgate::testkit::synthetic::SyntheticServer::start())
+        .block_on(boltgate_testkit::synthetic::SyntheticServer::start())
         .expect("synthetic server");
     let bg = Boltgate::start(&[
         ("boltgate.upstream.uri", &server.uri()),

@@ -1,12 +1,12 @@
-//! The synthetic Bolt server (`boltgate::testkit::synthetic`) behind boltgate, driven by the
+//! The synthetic Bolt server (`boltgate_testkit::synthetic`) behind boltgate, driven by the
 //! testkit client and by the official Python driver: rows arrive counted, an injected FAILURE
 //! arrives as a FAILURE, and the connection recovers with RESET.
 
 use std::time::Duration;
 
-use boltgate::testkit::client::{Auth, Client, Outcome};
-use boltgate::testkit::proxy::RunningProxy;
-use boltgate::testkit::synthetic::{Options, SyntheticServer};
+use boltgate_testkit::client::{Auth, Client, Outcome};
+use boltgate_testkit::proxy::RunningProxy;
+use boltgate_testkit::synthetic::{Options, SyntheticServer};
 use tokio::time::timeout;
 
 /// Every wait in this file is bounded by this.
@@ -35,7 +35,7 @@ async fn testkit_client_through_boltgate_counts_rows_and_gets_injected_failure()
         .expect("connect");
     assert_eq!(
         client.server_agent(),
-        boltgate::testkit::synthetic::SERVER_AGENT
+        boltgate_testkit::synthetic::SERVER_AGENT
     );
 
     let one = timeout(WAIT, client.run("RETURN 1"))

@@ -35,7 +35,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use boltgate::testkit::synthetic::{Options, SyntheticServer};
+use boltgate_testkit::synthetic::{Options, SyntheticServer};
 use clap::Parser;
 
 mod bolt;

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use boltgate::testkit::proxy::free_loopback_port;
+use boltgate_testkit::proxy::free_loopback_port;
 
 use crate::BoxError;
 

@@ -1,7 +1,7 @@
 //! Fuzz one whole routed boltgate session: the client handshake, then the routed relay against a
 //! fake cluster (a writer and two readers dialled in memory: synthetic servers, a member that
 //! refuses, or a garbage writer), on a runtime with paused time. The case is
-//! `boltgate::testkit::session_case::run_routed`, replayed by `tests/fuzz_regressions.rs`.
+//! `boltgate_testkit::session_case::run_routed`, replayed by `tests/fuzz_regressions.rs`.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
@@ -12,5 +12,5 @@ fuzz_target!(|data: &[u8]| {
         .start_paused(true)
         .build()
         .expect("a current-thread runtime");
-    let _ = boltgate::testkit::session_case::run_routed(&runtime, data);
+    let _ = boltgate_testkit::session_case::run_routed(&runtime, data);
 });

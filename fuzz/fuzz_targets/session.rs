@@ -1,6 +1,6 @@
 //! Fuzz one whole boltgate session: handshakes on both sides, then the relay, with arbitrary
 //! client bytes against a scripted upstream, in memory, on a runtime with paused time. The case
-//! itself (input layout, invariants) is `boltgate::testkit::session_case`, shared with the
+//! itself (input layout, invariants) is `boltgate_testkit::session_case`, shared with the
 //! regression replays in `tests/fuzz_regressions.rs`.
 #![no_main]
 
@@ -12,5 +12,5 @@ fuzz_target!(|data: &[u8]| {
         .start_paused(true)
         .build()
         .expect("a current-thread runtime");
-    let _ = boltgate::testkit::session_case::run(&runtime, data);
+    let _ = boltgate_testkit::session_case::run(&runtime, data);
 });

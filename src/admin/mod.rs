@@ -4,7 +4,7 @@
 //! |----------------|-------------------------------------------------------------------------|
 //! | `GET /health`  | 200 `ok` while the process runs (liveness)                              |
 //! | `GET /ready`   | 200 `ready`; 503 with the reason while starting, draining, closing, or with no usable upstream |
-//! | `GET /metrics` | every [`metrics`] family, OpenMetrics text                              |
+//! | `GET /metrics` | every [`crate::metrics`] family, OpenMetrics text                              |
 //! | `GET /config`  | the effective settings with their sources, secrets redacted             |
 //! | `POST /reload` | runs the [`ReloadHook`] the embedder installed; 404 when none is        |
 //!
@@ -20,8 +20,7 @@
 //! so `/ready` answers 503 through the whole drain.
 
 pub mod guard;
-pub mod health;
-pub mod metrics;
+mod health;
 pub mod status;
 
 use std::convert::Infallible;
@@ -43,9 +42,8 @@ use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 use tokio_rustls::TlsAcceptor;
 
-pub use metrics::{Metrics, Refusal, SessionMetrics};
-
 use crate::config::{Config, ListenAddress, Scope};
+use crate::metrics::Metrics;
 use crate::shutdown::{Phase, Shutdown};
 use crate::Error;
 
@@ -285,9 +283,12 @@ async fn accept_loop(
                 Some(acceptor) => {
                     match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
                         Ok(Ok(tls)) => {
-                            state
-                                .metrics
-                                .tls_handshake_ok(Scope::Https, tls.get_ref().1);
+                            let conn = tls.get_ref().1;
+                            state.metrics.tls_handshake_ok(
+                                Scope::Https,
+                                conn,
+                                crate::tls::suites::negotiated(conn),
+                            );
                             // rustls verified it against the policy's trusted CAs.
                             let cert = tls
                                 .get_ref()

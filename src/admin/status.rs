@@ -125,7 +125,7 @@ impl Endpoint {
         S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     {
         // With its causes: hyper's own text ("connection error") hides the TLS alert.
-        let err = |e: hyper::Error| format!("{}{path}: {}", self.url, crate::listener::chain(&e));
+        let err = |e: hyper::Error| format!("{}{path}: {}", self.url, crate::error::chain(&e));
         let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
             .await
             .map_err(err)?;

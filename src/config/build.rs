@@ -18,7 +18,7 @@ use super::{
     Admin, BoltConnector, Client, ClientAuth, Config, Hardening, HttpConnector, IgnoredSetting,
     LoadOptions, Log, LogFormat, Ocsp, ProxyProtocol, Routing, TlsLevel, Upstream, WebSocket,
 };
-use crate::upstream::uri::Target;
+use crate::config::uri::Target;
 
 /// Smallest accepted `boltgate.limits.max_message_size`: anything below is surely a unit missing
 /// (`16` meant as MiB), and a HELLO with credentials needs a few hundred bytes.
@@ -38,7 +38,7 @@ fn default_advertised(listen: &value::ListenAddress) -> String {
         "" | "0.0.0.0" | "::" => "localhost",
         h => h,
     };
-    crate::upstream::members::normalise_address(&format!(
+    crate::config::members::normalise_address(&format!(
         "{}:{}",
         if host.contains(':') {
             format!("[{host}]")
@@ -289,9 +289,9 @@ impl Builder {
     }
 
     /// `boltgate.<side>.tcp_keepalive` and `boltgate.<side>.tcp_user_timeout`.
-    fn tcp_tuning(&mut self, side: &str) -> Option<crate::upstream::tcp::TcpTuning> {
+    fn tcp_tuning(&mut self, side: &str) -> Option<crate::net::tcp::TcpTuning> {
         let keepalive = self.get(&format!("boltgate.{side}.tcp_keepalive"), |s| {
-            crate::upstream::tcp::parse_keepalive(s).map_err(ValueError::new)
+            crate::config::socket::parse_keepalive(s).map_err(ValueError::new)
         });
         let user_timeout = self.get(&format!("boltgate.{side}.tcp_user_timeout"), |s| {
             match value::parse_duration(s)? {
@@ -303,7 +303,7 @@ impl Builder {
                 d => Ok(Some(d)),
             }
         });
-        Some(crate::upstream::tcp::TcpTuning {
+        Some(crate::net::tcp::TcpTuning {
             keepalive: keepalive?,
             user_timeout: user_timeout?,
         })
@@ -408,13 +408,13 @@ impl Builder {
         let client_tcp = self.tcp_tuning("client");
         let members = self.get(MEMBERS, |s| match value::parse_list(s)? {
             items if items.is_empty() => Ok(Vec::new()),
-            items => crate::upstream::members::parse_members(&items),
+            items => crate::config::members::parse_members(&items),
         });
         let advertised = self.get("boltgate.routing.advertised_addresses", |s| {
             value::parse_list(s)?
                 .iter()
                 .map(|a| {
-                    crate::upstream::members::normalise_address(a).map_err(|p| {
+                    crate::config::members::normalise_address(a).map_err(|p| {
                         ValueError::with_hint(
                             p,
                             "e.g. proxy1.example.com:7687,proxy2.example.com:7687",
@@ -436,7 +436,7 @@ impl Builder {
             value::parse_list(s)?
                 .iter()
                 .map(|item| {
-                    crate::listener::proxy_protocol::parse_network(item).map_err(|p| {
+                    crate::config::socket::parse_network(item).map_err(|p| {
                         ValueError::with_hint(p, "e.g. 10.0.0.0/8,192.168.1.10/32,::1/128")
                     })
                 })
@@ -740,7 +740,7 @@ fn parse_origins(s: &str) -> Result<Option<Vec<String>>, ValueError> {
     items
         .iter()
         .map(|item| {
-            crate::listener::websocket::normalise_origin(item).ok_or_else(|| {
+            crate::net::websocket::normalise_origin(item).ok_or_else(|| {
                 ValueError::with_hint(
                     format!("`{item}` is not an origin"),
                     "write scheme://host[:port] with no path, e.g. https://browser.example.com",

@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use thiserror::Error;
 
-use crate::upstream::uri::UriError;
+use crate::config::uri::UriError;
 
 /// Where a value came from.
 #[derive(Debug, Clone, PartialEq, Eq)]

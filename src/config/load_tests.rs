@@ -5,7 +5,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use super::*;
-use crate::upstream::uri::{Scheme, TlsMode};
+use crate::config::uri::{Scheme, TlsMode};
 
 fn load(text: &str, overrides: &[&str]) -> Result<Config, ConfigErrors> {
     let overrides: Vec<String> = overrides.iter().map(ToString::to_string).collect();

@@ -12,9 +12,12 @@ pub mod error;
 pub mod file;
 #[cfg(test)]
 mod load_tests;
+pub mod members;
 pub mod neo4j;
 pub mod settings;
+pub mod socket;
 pub mod ssl_policy;
+pub mod uri;
 pub mod value;
 
 use std::path::{Path, PathBuf};
@@ -24,7 +27,7 @@ pub use error::{ConfigError, ConfigErrors, Origin};
 pub use ssl_policy::{Scope, Secret, SslPolicies, SslPolicyConfig};
 pub use value::ListenAddress;
 
-use crate::upstream::uri::Target;
+use crate::config::uri::Target;
 
 /// The annotated default configuration, used when no `--config` is given.
 pub const DEFAULT_CONF: &str = include_str!("../../conf/boltgate.conf");
@@ -124,7 +127,7 @@ pub struct Upstream {
     /// `boltgate.upstream.forward_goodbye`: relay a client's GOODBYE (else close without it).
     pub forward_goodbye: bool,
     /// `boltgate.upstream.tcp_keepalive` and `boltgate.upstream.tcp_user_timeout`.
-    pub tcp: crate::upstream::tcp::TcpTuning,
+    pub tcp: crate::net::tcp::TcpTuning,
 }
 
 /// `boltgate.ocsp.*`: how the bolt certificate's staple is obtained.
@@ -141,7 +144,7 @@ pub struct Ocsp {
 pub struct Routing {
     /// `boltgate.routing.members`: a static topology; empty when unset (never set together with
     /// a `neo4j*` upstream URI).
-    pub members: Vec<crate::upstream::members::Member>,
+    pub members: Vec<crate::config::members::Member>,
     /// `boltgate.routing.advertised_addresses`, each `host:port`; never empty (defaults to the
     /// listen address, `localhost` standing for a wildcard host).
     pub advertised_addresses: Vec<String>,
@@ -161,7 +164,7 @@ pub struct Client {
     /// `boltgate.client.max_connections`; at least 1.
     pub max_connections: usize,
     /// `boltgate.client.tcp_keepalive` and `boltgate.client.tcp_user_timeout`.
-    pub tcp: crate::upstream::tcp::TcpTuning,
+    pub tcp: crate::net::tcp::TcpTuning,
 }
 
 /// `boltgate.websocket.*`: Bolt over WebSocket on the Bolt listener.

@@ -72,7 +72,7 @@ impl Kind {
                         "e.g. info or boltgate=debug,info",
                     )
                 }),
-            Kind::Uri => crate::upstream::uri::Target::parse(value)
+            Kind::Uri => crate::config::uri::Target::parse(value)
                 .map(drop)
                 .map_err(|e| ValueError::new(e.to_string())),
             Kind::HttpUrl => value::parse_http_url(value).map(drop),

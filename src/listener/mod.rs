@@ -10,12 +10,10 @@
 //!    REQUIRED refuses plaintext, OPTIONAL takes both. Inside TLS, the choice below again.
 //! 3. `GET ` → Bolt over WebSocket ([`websocket`]); anything else → raw Bolt.
 //!
-//! The session sees one byte stream ([`stream::Stream`]) whichever way the client came.
+//! The session sees one byte stream ([`crate::net::Stream`]) whichever way the client came.
 
 pub mod detect;
 pub mod proxy_protocol;
-pub mod stream;
-pub mod websocket;
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -27,15 +25,16 @@ use tokio::sync::Semaphore;
 use tokio::time::Instant;
 use tracing::{field, Instrument};
 
-use crate::admin::Refusal;
 use crate::config::{Scope, TlsLevel};
+use crate::error::chain;
+use crate::metrics::Refusal;
+use crate::net::{websocket, Stream};
+use crate::reload::CurrentAcceptor;
 use crate::session::{self, Context, SessionError};
 use crate::shutdown::Shutdown;
 use crate::telemetry::{self, Repeated};
-use crate::tls::reload::CurrentAcceptor;
 use detect::Protocol;
 use proxy_protocol::{Header, ProxyError};
-use stream::Stream;
 
 /// What the listener accepts besides raw Bolt and TLS.
 #[derive(Debug, Clone, Default)]
@@ -44,7 +43,7 @@ pub struct Transports {
     /// None when `boltgate.proxy_protocol.enabled=false`.
     pub proxy_protocol: Option<proxy_protocol::Settings>,
     /// `boltgate.client.tcp_keepalive` and `boltgate.client.tcp_user_timeout`.
-    pub tcp: crate::upstream::tcp::TcpTuning,
+    pub tcp: crate::net::tcp::TcpTuning,
 }
 
 pub struct Listener {
@@ -263,9 +262,12 @@ impl Shared {
                     Ok(Ok(tls)) => tls,
                 };
                 record_tls(tls.get_ref().1);
-                self.ctx
-                    .metrics
-                    .tls_handshake_ok(Scope::Bolt, tls.get_ref().1);
+                let conn = tls.get_ref().1;
+                self.ctx.metrics.tls_handshake_ok(
+                    Scope::Bolt,
+                    conn,
+                    crate::tls::suites::negotiated(conn),
+                );
                 // Inside TLS, the same choice again: WebSocket (wss://) or Bolt.
                 let inner = match tokio::time::timeout_at(deadline, detect::read_first(tls)).await {
                     Err(_) => {
@@ -365,23 +367,6 @@ impl Shared {
             }
         }
     }
-}
-
-/// An error and its causes on one line: `Display` prints one level by convention, but a log line
-/// must carry the whole story (e.g. "client framing: I/O error: connection reset by peer").
-pub(crate) fn chain(e: &dyn std::error::Error) -> String {
-    let mut text = e.to_string();
-    let mut source = e.source();
-    while let Some(cause) = source {
-        let cause_text = cause.to_string();
-        // thiserror's `transparent` and `{0}` variants already include their cause.
-        if !text.contains(&cause_text) {
-            text.push_str(": ");
-            text.push_str(&cause_text);
-        }
-        source = cause.source();
-    }
-    text
 }
 
 /// Reads and drops what the client has already sent (without waiting, at most 64 KiB), so that

@@ -131,20 +131,10 @@ fn parse_v2(bytes: &[u8]) -> Result<Header, ProxyError> {
     })
 }
 
-/// Parses `boltgate.proxy_protocol.trusted_networks` items: CIDR blocks, or bare addresses
-/// (taken as /32 or /128).
-pub fn parse_network(item: &str) -> Result<IpNet, String> {
-    if let Ok(net) = item.parse::<IpNet>() {
-        return Ok(net);
-    }
-    item.parse::<IpAddr>()
-        .map(IpNet::from)
-        .map_err(|_| format!("`{item}` is not a network (CIDR such as 10.0.0.0/8) or an address"))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::socket::parse_network;
 
     async fn read(bytes: &[u8]) -> (Result<Header, ProxyError>, Vec<u8>) {
         let mut reader = bytes;

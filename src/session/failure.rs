@@ -10,10 +10,7 @@ use boltgate_proto::chunk::Frame;
 use boltgate_proto::message::Response;
 use boltgate_proto::Version;
 
-/// The upstream cannot be reached (nothing was forwarded): transient, drivers retry.
-pub const DATABASE_UNAVAILABLE: &str = "Neo.TransientError.General.DatabaseUnavailable";
-/// The client sent something boltgate will not forward (too large, not a Bolt message).
-pub const REQUEST_INVALID: &str = "Neo.ClientError.Request.Invalid";
+pub use crate::status::{DATABASE_UNAVAILABLE, REQUEST_INVALID};
 
 /// What a client that has not logged in yet learns when the upstream cannot be reached: nothing
 /// about the upstream (its address, its TLS errors) — an anonymous client may be probing. The

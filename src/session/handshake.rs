@@ -14,7 +14,7 @@ use bytes::BytesMut;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use super::SessionError;
-use crate::listener::stream::Stream;
+use crate::net::Stream;
 use crate::upstream::connect::Agreed;
 
 /// Reads the preamble and the four proposals. `buf` keeps any bytes that arrive after them.
@@ -85,7 +85,7 @@ pub async fn settle(
             answer_upstream(upstream, &chosen).await?;
             if let Err(SessionError::ClientHandshake(_)) = &chosen {
                 ctx.metrics
-                    .connection_refused(crate::admin::Refusal::BoltVersion);
+                    .connection_refused(crate::metrics::Refusal::BoltVersion);
             }
             chosen?.version
         }

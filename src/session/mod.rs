@@ -33,7 +33,7 @@ use tokio_util::codec::{FramedRead, FramedWrite};
 
 pub use error::SessionError;
 
-use crate::listener::stream::Stream;
+use crate::net::Stream;
 use crate::shutdown::Shutdown;
 use crate::upstream::connect::{Offer, Upstream};
 
@@ -41,7 +41,7 @@ use crate::upstream::connect::{Offer, Upstream};
 pub struct Context {
     pub upstream: Arc<Upstream>,
     /// Answers `CALL dbms.security.reloadTLS()` ([`procedures`]).
-    pub tls_reload: Arc<crate::tls::reload::TlsReloader>,
+    pub tls_reload: Arc<crate::reload::TlsReloader>,
     /// Set when routing across cluster members (a `neo4j*` URI or `boltgate.routing.members`):
     /// sessions then use [`routed`] instead of the single-upstream [`relay`].
     pub routing: Option<Arc<routed::Routing>>,
@@ -59,7 +59,7 @@ pub struct Context {
     /// `boltgate.procedures.reload_tls_allowed_users`.
     pub reload_tls_allowed_users: Vec<String>,
     pub shutdown: Shutdown,
-    pub metrics: crate::admin::Metrics,
+    pub metrics: crate::metrics::Metrics,
 }
 
 /// How a session ended without an error.
@@ -161,7 +161,7 @@ async fn run_with(
     if candidates.is_empty() {
         handshake::refuse_client(&mut client).await;
         ctx.metrics
-            .connection_refused(crate::admin::Refusal::BoltVersion);
+            .connection_refused(crate::metrics::Refusal::BoltVersion);
         return Err(SessionError::ClientHandshake(hello.refusal_error()));
     }
 
@@ -198,7 +198,7 @@ async fn run_with(
                 handshake::refuse_client(&mut client).await;
             }
             ctx.metrics
-                .connection_refused(crate::admin::Refusal::BoltVersion);
+                .connection_refused(crate::metrics::Refusal::BoltVersion);
             Err(e.into())
         }
         Err(e) => {
@@ -223,7 +223,7 @@ async fn unavailable(
         handshake::answer_client(&mut client, &mut buf, hello, version).await?;
         let (r, w) = tokio::io::split(client);
         // Prefixed: bytes already read are decoded before the socket is read again.
-        let r = crate::listener::detect::Prefixed::new(buf.split().freeze(), r);
+        let r = crate::net::Prefixed::new(buf.split().freeze(), r);
         let mut rx = FramedRead::new(r, ChunkCodec::new(ctx.max_message_size));
         let mut tx = FramedWrite::new(w, ChunkCodec::new(ctx.max_message_size));
         // Skip NOOPs; answer the first real message.

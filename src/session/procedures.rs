@@ -27,7 +27,7 @@
 //! Authorised: Neo4j allows the procedure to admins only; boltgate to the users named in
 //! `boltgate.procedures.reload_tls_allowed_users`, matched on the `principal` of the session's
 //! HELLO or LOGON (anyone else gets `Neo.ClientError.Security.Forbidden`). Concurrent calls share
-//! one reload ([`crate::tls::reload::TlsReloader::reload_for_client`]); a failing reload's reason
+//! one reload ([`crate::reload::TlsReloader::reload_for_client`]); a failing reload's reason
 //! goes to the log, the client gets a generic message.
 //!
 //! The same local-answer machinery refuses messages boltgate must not forward: a client message
@@ -46,11 +46,11 @@ use boltgate_proto::Version;
 use super::intercept::{is_routing_procedure, Advertised};
 use super::Context;
 
-/// The procedure's failure code, as Neo4j reports a procedure that threw.
-pub const PROCEDURE_CALL_FAILED: &str = "Neo.ClientError.Procedure.ProcedureCallFailed";
-const REQUEST_INVALID: &str = "Neo.ClientError.Request.Invalid";
 /// Neo4j's code for a procedure the user may not run.
-pub const FORBIDDEN: &str = "Neo.ClientError.Security.Forbidden";
+pub use crate::status::FORBIDDEN;
+/// The procedure's failure code, as Neo4j reports a procedure that threw.
+pub use crate::status::PROCEDURE_CALL_FAILED;
+use crate::status::REQUEST_INVALID;
 
 /// What is open on the client's side of a local answer.
 #[derive(Debug, Default, Clone)]

@@ -34,9 +34,9 @@ use super::procedures::Procedures;
 use super::wire::{WireReader, WireWriter};
 use super::work::count_work;
 use super::{Context, End, SessionError};
-use crate::admin::SessionMetrics;
-use crate::listener::detect::Prefixed;
-use crate::listener::stream::Stream;
+use crate::metrics::SessionMetrics;
+use crate::net::Prefixed;
+use crate::net::Stream;
 
 /// Reads through [`Prefixed`], so bytes read past a handshake are decoded before the socket is
 /// read again (a FramedRead's own buffer, extended, would wait for new bytes first).

@@ -2,7 +2,7 @@
 
 use boltgate_proto::message::{AccessMode, RawMessage, RequestKind};
 
-use crate::admin::SessionMetrics;
+use crate::metrics::SessionMetrics;
 
 /// Queries (RUN) and transactions (BEGIN) by access mode: BEGIN's mode holds for the RUNs of its
 /// transaction until COMMIT, ROLLBACK or RESET; an auto-commit RUN carries its own.

@@ -1,7 +1,7 @@
 //! TLS: turning one `dbms.ssl.policy.<scope>` into a rustls configuration.
 //!
-//! Reading files and building configs happens once, at start (and later at reload); connections
-//! only clone an `Arc`. Every error names the setting and the file so an operator can act on it.
+//! Reading files and building configs happens once, at start (and later at reload, which
+//! [`crate::reload`] drives); connections only clone an `Arc`. Every error names the setting and the file so an operator can act on it.
 //!
 //! | module         | what it holds                                                          |
 //! |----------------|------------------------------------------------------------------------|
@@ -15,22 +15,17 @@
 //! | [`inspect`]    | `boltgate certs check`: what `openssl x509 -text` would show           |
 //! | [`resolver`]   | the bolt certificate as a resolver whose OCSP staple can be replaced   |
 //! | [`ocsp`]       | OCSP: fetch, check, cache and refresh the staple; check peers' staples |
-//! | [`reload`]     | `dbms.security.tls_reload_enabled`: rebuild every policy, swap atomically |
-//! | [`watch`]      | `boltgate.tls_reload.watch_interval`: reload when the files change     |
 
 pub mod client;
 pub mod inspect;
 pub mod ocsp;
 pub mod pem;
 pub mod policy;
-pub mod preflight;
-pub mod reload;
 pub mod resolver;
 pub mod revocation;
 pub mod server;
 pub mod suites;
 pub mod trust;
-pub mod watch;
 
 pub use policy::TlsPolicy;
 

@@ -39,8 +39,8 @@ use x509_ocsp::{
 };
 
 use super::resolver::StapledCert;
-use crate::admin::Metrics;
 use crate::config::Scope;
+use crate::metrics::Metrics;
 
 /// Time allowed for one fetch from the responder, connection included.
 const FETCH_TIMEOUT: Duration = Duration::from_secs(10);

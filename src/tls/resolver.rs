@@ -2,7 +2,7 @@
 //! OCSP staple can change under a live `ServerConfig` without rebuilding it.
 //!
 //! The certificate and key never change here: a new certificate (a reload) means a new
-//! `StapledCert` in a new `ServerConfig` ([`super::reload`]). Only `ocsp` is replaced, by the
+//! `StapledCert` in a new `ServerConfig` ([`crate::reload`]). Only `ocsp` is replaced, by the
 //! OCSP refresh task ([`super::ocsp`]). Each handshake clones one `Arc<CertifiedKey>`.
 
 use std::sync::{Arc, RwLock};

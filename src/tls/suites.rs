@@ -56,6 +56,11 @@ pub fn name(suite: SupportedCipherSuite) -> &'static str {
         .map_or("?", |(n, _)| n)
 }
 
+/// The name of the suite a finished handshake agreed on (`unknown` before one finishes).
+pub fn negotiated(conn: &rustls::ServerConnection) -> &'static str {
+    conn.negotiated_cipher_suite().map_or("unknown", name)
+}
+
 /// `TLSv1.2` / `TLSv1.3`.
 pub fn version_name(v: &SupportedProtocolVersion) -> &'static str {
     if v.version == rustls::ProtocolVersion::TLSv1_3 {

@@ -16,8 +16,8 @@ use thiserror::Error;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-use super::uri::{Target, TlsMode};
-use crate::listener::stream::Stream;
+use crate::config::uri::{Target, TlsMode};
+use crate::net::Stream;
 use crate::tls;
 
 #[derive(Debug, Error)]
@@ -150,6 +150,37 @@ impl UpstreamError {
     }
 }
 
+/// The labels `boltgate_upstream_connect_failures_total` counts by.
+impl crate::metrics::ConnectFailure for UpstreamError {
+    fn reason(&self) -> &'static str {
+        if matches!(self, UpstreamError::Connect { .. }) {
+            "connect"
+        } else if matches!(self, UpstreamError::ConnectTimeout { .. }) {
+            "timeout"
+        } else if matches!(self, UpstreamError::Tls { .. }) {
+            "tls"
+        } else if matches!(
+            self,
+            UpstreamError::NoCommonVersion { .. }
+                | UpstreamError::NotOffered { .. }
+                | UpstreamError::ClosedOnOffer { .. }
+        ) {
+            "bolt_version"
+        } else if matches!(
+            self,
+            UpstreamError::Handshake { .. } | UpstreamError::Closed { .. }
+        ) {
+            "bolt_handshake"
+        } else {
+            "other"
+        }
+    }
+
+    fn is_version_refusal(&self) -> bool {
+        UpstreamError::is_version_refusal(self)
+    }
+}
+
 fn hint_suffix(hint: &Option<&'static str>) -> String {
     hint.map(|h| format!(" ({h})")).unwrap_or_default()
 }
@@ -229,13 +260,15 @@ pub struct Upstream {
     cluster_policy: std::sync::atomic::AtomicBool,
     connect_timeout: Duration,
     /// Keepalive and user timeout for every upstream socket ([`Upstream::with_tcp`]).
-    tcp: super::tcp::TcpTuning,
+    tcp: crate::net::tcp::TcpTuning,
     /// Set only by the in-memory test harness ([`Upstream::with_memory_dialer`]).
     memory: Option<MemoryDialer>,
 }
 
 /// Makes an in-memory connection to a member by address instead of dialing it (None: refused).
-/// Only the fuzzers and their replays use it, to run routed sessions against a fake cluster.
+/// Only the fuzzers and their replays use it (through `boltgate-testkit`), to run routed
+/// sessions against a fake cluster.
+#[doc(hidden)]
 pub type MemoryDialer =
     std::sync::Arc<dyn Fn(&str) -> Option<tokio::io::DuplexStream> + Send + Sync>;
 
@@ -265,12 +298,13 @@ impl Upstream {
             tls: std::sync::RwLock::new(tls),
             cluster_policy: std::sync::atomic::AtomicBool::new(cluster.is_some()),
             connect_timeout,
-            tcp: super::tcp::TcpTuning::default(),
+            tcp: crate::net::tcp::TcpTuning::default(),
             memory: None,
         })
     }
 
     /// Every dial goes to `dialer` instead of the network (the routed session fuzzer).
+    #[doc(hidden)]
     pub fn with_memory_dialer(mut self, dialer: MemoryDialer) -> Self {
         self.memory = Some(dialer);
         self
@@ -278,7 +312,7 @@ impl Upstream {
 
     /// Upstream sockets get `tcp` (`boltgate.upstream.tcp_keepalive`, `tcp_user_timeout`), so a
     /// server that vanishes without a RST is noticed within a bounded time.
-    pub fn with_tcp(mut self, tcp: super::tcp::TcpTuning) -> Self {
+    pub fn with_tcp(mut self, tcp: crate::net::tcp::TcpTuning) -> Self {
         self.tcp = tcp;
         self
     }
@@ -376,7 +410,7 @@ impl Upstream {
         let name = match self.current_tls() {
             None => None,
             Some(_) => {
-                let host = super::members::split_address(address)
+                let host = crate::config::members::split_address(address)
                     .map(|(h, _)| h)
                     .unwrap_or_else(|| address.to_string());
                 Some(

@@ -48,7 +48,7 @@ pub struct RouteFetcher {
     /// The routing context sent with ROUTE: the URI's query string plus `address`.
     pub context: Map,
     pub max_message_size: usize,
-    pub metrics: crate::admin::Metrics,
+    pub metrics: crate::metrics::Metrics,
 }
 
 impl Fetch for RouteFetcher {
@@ -97,7 +97,7 @@ impl RouteFetcher {
         };
         let (r, w) = tokio::io::split(stream);
         // Prefixed: bytes read past the handshake are decoded before the socket is read again.
-        let r = crate::listener::detect::Prefixed::new(rest.freeze(), r);
+        let r = crate::net::Prefixed::new(rest.freeze(), r);
         let mut rx = FramedRead::new(r, ChunkCodec::new(self.max_message_size));
         let mut tx = FramedWrite::new(w, ChunkCodec::new(self.max_message_size));
         let hello = hello_for_member(&self.hello, self.version, &self.context, router);

@@ -27,9 +27,9 @@ use boltgate_proto::message::{AccessMode, RoutingTable as RouteAnswer};
 use dashmap::DashMap;
 
 use super::balance::Balancer;
-use super::members::Member;
 use super::routing_table::RoutingTable;
-use crate::admin::Metrics;
+use crate::config::members::Member;
+use crate::metrics::Metrics;
 
 /// Asks one router for a database's table: `(router address, db, bookmarks)`.
 pub trait Fetch: Send + Sync {
@@ -56,7 +56,7 @@ fn db_label(key: &str) -> &str {
 pub const MAX_DB_NAME: usize = 2 * 63 + 1;
 
 /// Neo4j's code for a database that does not exist (not transient: drivers do not retry it).
-pub const DATABASE_NOT_FOUND: &str = "Neo.ClientError.Database.DatabaseNotFound";
+pub use crate::status::DATABASE_NOT_FOUND;
 
 /// Why no table could be had.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -74,7 +74,7 @@ impl RoutingError {
         if self.not_found {
             DATABASE_NOT_FOUND
         } else {
-            crate::session::failure::DATABASE_UNAVAILABLE
+            crate::status::DATABASE_UNAVAILABLE
         }
     }
 }

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use boltgate_proto::message::{AccessMode, RoutingTable as RouteAnswer};
 
-use super::members::{normalise_address, Member, Role};
+use crate::config::members::{normalise_address, Member, Role};
 
 /// A table is refreshed in the background once this fraction of its TTL has passed, so a busy
 /// database never waits for a refresh on the request path.
@@ -228,7 +228,7 @@ mod tests {
 
     #[test]
     fn a_static_topology_never_goes_stale() {
-        let m = super::super::members::parse_members(&["writer=a:1".into(), "reader=b:2".into()])
+        let m = crate::config::members::parse_members(&["writer=a:1".into(), "reader=b:2".into()])
             .unwrap();
         let mut t = RoutingTable::from_members(&m, Instant::now());
         t.forget("a:1");

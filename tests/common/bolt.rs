@@ -1,6 +1,8 @@
 //! A raw, blocking Bolt client for tests that must send what no driver sends (garbage, partial
 //! chunks, oversized messages) or watch the exact bytes and the close that come back.
-//! Built on `boltgate-proto`, so it frames and decodes like the proxy does.
+//! Built on `boltgate-proto`, so it frames and decodes like the proxy does. Blocking and raw
+//! where `boltgate_testkit::client` is async and well-behaved; it logs in with the same
+//! requests ([`boltgate_testkit::client::login_requests`]).
 
 use std::io::{ErrorKind, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpStream};
@@ -10,6 +12,7 @@ use boltgate_proto::chunk::{ChunkCodec, Frame};
 use boltgate_proto::message::{RawMessage, Request, Response, Run};
 use boltgate_proto::packstream::{Map, Value};
 use boltgate_proto::Version;
+use boltgate_testkit::client::Auth;
 use bytes::BytesMut;
 use tokio_util::codec::{Decoder, Encoder};
 
@@ -87,18 +90,11 @@ impl RawBolt {
     pub fn try_login(&mut self, hello: &[u8; 20]) -> Result<Version, String> {
         let reply = self.handshake(hello).ok_or("handshake not answered")?;
         let version = self.version.ok_or(format!("refused: {reply:02x?}"))?;
-        let mut extra = Map::new();
-        extra.push("user_agent", "boltgate-tests/1.0");
-        if version < Version::V5_1 {
-            extra.push("scheme", "none");
+        let requests = boltgate_testkit::client::login_requests(version, &Auth::None);
+        for request in &requests {
+            self.send(request);
         }
-        self.send(&Request::Hello(boltgate_proto::message::Hello { extra }));
-        if version >= Version::V5_1 {
-            let mut auth = Map::new();
-            auth.push("scheme", "none");
-            self.send(&Request::Logon(boltgate_proto::message::Logon { auth }));
-        }
-        for _ in 0..(1 + usize::from(version >= Version::V5_1)) {
+        for _ in 0..requests.len() {
             match self.recv(Duration::from_secs(15)) {
                 Got::Message(Response::Success(_)) => {}
                 other => return Err(format!("login failed: {other:?}")),

@@ -5,13 +5,11 @@
 //! message on stderr when it is wrong; this module turns that into a value or a panic that
 //! quotes stderr. Every run has a timeout after which the script is killed.
 
-use std::io::Read;
 use std::path::PathBuf;
-use std::process::{Command, ExitStatus, Stdio};
-use std::thread;
+use std::process::{Command, ExitStatus};
 use std::time::Duration;
 
-use super::ChildGuard;
+use super::{run_captured, Captured};
 
 /// The Python interpreter: `BOLTGATE_PYTHON`, else `python3`.
 pub fn python() -> String {
@@ -77,24 +75,13 @@ pub fn try_run_py(
         .args(args)
         .current_dir(py_dir())
         .env("PYTHONDONTWRITEBYTECODE", "1")
-        .env("PYTHONUNBUFFERED", "1")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    let mut child = ChildGuard::spawn(&format!("python {script}"), &mut cmd)
+        .env("PYTHONUNBUFFERED", "1");
+    let Captured {
+        status,
+        stdout,
+        stderr,
+    } = run_captured(&format!("python {script}"), &mut cmd, timeout)
         .unwrap_or_else(|e| panic!("cannot run {}: {e}", python()));
-    // Drain both pipes in threads so a chatty script cannot block on a full pipe.
-    let out = child.take_stdout().map(drain);
-    let err = child.take_stderr().map(drain);
-    let status = child.wait_timeout(timeout);
-    if status.is_none() {
-        child.kill();
-    }
-    let stdout = out
-        .map(|h| h.join().unwrap_or_default())
-        .unwrap_or_default();
-    let stderr = err
-        .map(|h| h.join().unwrap_or_default())
-        .unwrap_or_default();
     let failure = |status| PyFailure {
         script: script.to_string(),
         args: args.iter().map(|s| s.to_string()).collect(),
@@ -112,12 +99,4 @@ pub fn try_run_py(
         }
         other => Err(failure(other)),
     }
-}
-
-fn drain(mut r: impl Read + Send + 'static) -> thread::JoinHandle<String> {
-    thread::spawn(move || {
-        let mut buf = Vec::new();
-        let _ = r.read_to_end(&mut buf);
-        String::from_utf8_lossy(&buf).into_owned()
-    })
 }

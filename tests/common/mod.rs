@@ -19,7 +19,7 @@ pub mod falkordb;
 pub mod java;
 pub mod neo4j;
 pub mod netns;
-pub mod pki;
+pub use boltgate_testkit::pki;
 pub mod runners;
 pub mod stunnel;
 
@@ -246,6 +246,43 @@ impl std::fmt::Debug for ChildGuard {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "{}(pid {})", self.name, self.child.id())
     }
+}
+
+/// What a short-lived helper process (a driver runner, a Python script) printed, and how it
+/// ended: `status` is None when it was killed at the timeout.
+pub struct Captured {
+    pub status: Option<ExitStatus>,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+/// Runs `cmd` to its end, or kills it after `timeout`. Both pipes are drained in threads, so a
+/// chatty child never blocks on a full pipe.
+pub fn run_captured(name: &str, cmd: &mut Command, timeout: Duration) -> std::io::Result<Captured> {
+    cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
+    let mut child = ChildGuard::spawn(name, cmd)?;
+    let out = child.take_stdout().map(drain);
+    let err = child.take_stderr().map(drain);
+    let status = child.wait_timeout(timeout);
+    if status.is_none() {
+        child.kill();
+    }
+    let join = |h: Option<thread::JoinHandle<String>>| {
+        h.map(|h| h.join().unwrap_or_default()).unwrap_or_default()
+    };
+    Ok(Captured {
+        status,
+        stdout: join(out),
+        stderr: join(err),
+    })
+}
+
+fn drain(mut r: impl Read + Send + 'static) -> thread::JoinHandle<String> {
+    thread::spawn(move || {
+        let mut buf = Vec::new();
+        let _ = r.read_to_end(&mut buf);
+        String::from_utf8_lossy(&buf).into_owned()
+    })
 }
 
 /// The contents of a log file, or a note saying why it could not be read.

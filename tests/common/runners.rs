@@ -4,13 +4,11 @@
 //! Why four drivers: each official driver has its own Bolt code (handshake, routing, TLS,
 //! PackStream), and boltgate must be right for all of them, not just the one it was built with.
 
-use std::io::Read;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-use std::thread;
+use std::process::Command;
 use std::time::Duration;
 
-use super::ChildGuard;
+use super::{run_captured, Captured};
 
 /// An official Neo4j driver with a scenario runner under tests/drivers/.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -92,27 +90,18 @@ pub fn run_scenarios(
     let ca_arg = ca.map_or_else(|| "-".to_string(), |p| p.display().to_string());
     let mut cmd = driver.command();
     cmd.args([uri, auth.0, auth.1, &ca_arg, &scenarios.join(",")])
-        .current_dir(drivers_dir())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
+        .current_dir(drivers_dir());
     if let Some(ca) = ca {
         // Node reads extra CAs only at start-up (the JS runner checks it was given this one).
         cmd.env("NODE_EXTRA_CA_CERTS", ca);
     }
-    let mut child = ChildGuard::spawn(&format!("{} runner", driver.name()), &mut cmd)
-        .unwrap_or_else(|e| panic!("cannot start the {} runner: {e}", driver.name()));
-    let out = child.take_stdout().map(drain);
-    let err = child.take_stderr().map(drain);
-    let status = child.wait_timeout(timeout);
-    if status.is_none() {
-        child.kill();
-    }
-    let stdout = out
-        .map(|h| h.join().unwrap_or_default())
-        .unwrap_or_default();
-    let stderr = err
-        .map(|h| h.join().unwrap_or_default())
-        .unwrap_or_default();
+    let name = format!("{} runner", driver.name());
+    let Captured {
+        status,
+        stdout,
+        stderr,
+    } = run_captured(&name, &mut cmd, timeout)
+        .unwrap_or_else(|e| panic!("cannot start the {name}: {e}"));
     let what = || {
         format!(
             "{} runner {uri} {scenarios:?}: {}\n--- stdout ---\n{}\n--- stderr ---\n{}",
@@ -131,12 +120,4 @@ pub fn run_scenarios(
             .ok_or_else(what),
         _ => Err(what()),
     }
-}
-
-fn drain(mut r: impl Read + Send + 'static) -> thread::JoinHandle<String> {
-    thread::spawn(move || {
-        let mut buf = Vec::new();
-        let _ = r.read_to_end(&mut buf);
-        String::from_utf8_lossy(&buf).into_owned()
-    })
 }

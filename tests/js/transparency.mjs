@@ -1,4 +1,4 @@
-// One fault case against a scripted server (src/testkit/synthetic.rs), reporting what the
+// One fault case against a scripted server (testkit/src/synthetic.rs), reporting what the
 // JavaScript driver raised, so the Rust side can compare the same case direct and through
 // boltgate. Same cases and output as tests/py/transparency.py:
 //   node transparency.mjs URI CASE   (mid_stream | token_expired | commit_dies | goodbye)

@@ -1,4 +1,4 @@
-"""One fault case against a scripted server (src/testkit/synthetic.rs), reporting what the driver
+"""One fault case against a scripted server (testkit/src/synthetic.rs), reporting what the driver
 raised, so the Rust side can compare the same case direct and through boltgate.
 
 usage: transparency.py URI CASE

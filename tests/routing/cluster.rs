@@ -1,4 +1,4 @@
-//! A scripted fake cluster: three synthetic Bolt servers (see `boltgate::testkit::synthetic`)
+//! A scripted fake cluster: three synthetic Bolt servers (see `boltgate_testkit::synthetic`)
 //! that answer ROUTE (and, on 4.0-4.2, the routing procedure) with one shared, changeable table,
 //! refuse writes with NotALeader or routing on demand, report their own bookmark, crash on the
 //! query [`CRASH`], and record every message (so a test sees which member ran what).
@@ -6,10 +6,10 @@
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::{Arc, Mutex};
 
-use boltgate::testkit::synthetic::{Options, Received, SyntheticServer};
 use boltgate_proto::message::{sig, Request};
 use boltgate_proto::packstream::{Map, Value};
 use boltgate_proto::Version;
+use boltgate_testkit::synthetic::{Options, Received, SyntheticServer};
 
 pub struct FakeCluster {
     /// Runs the members; kept for their lifetime.

@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use boltgate::testkit::client::{Auth, Client, Outcome};
+use boltgate_testkit::client::{Auth, Client, Outcome};
 use serde_json::json;
 
 use crate::common::{self, Boltgate, FalkorDb};
@@ -91,7 +91,7 @@ fn sighup_rotates_the_certificate_for_new_clients_and_open_connections_keep_work
         now.leaf, new.der,
         "a new client must see the new certificate"
     );
-    let fp = boltgate::tls::reload::fingerprint(&now.leaf.clone().into());
+    let fp = boltgate::reload::fingerprint(&now.leaf.clone().into());
     assert!(
         bg.log_contains(&fp),
         "the reload logs the new fingerprint {fp}: {}",
@@ -193,7 +193,7 @@ fn reload_tls_procedure_through_the_python_driver() {
     // A broken reload answers with a generic failure (the reason, file paths included, is in
     // the log), and the session goes on after it. A reload within 2 s of the last shares its
     // outcome: wait that out.
-    std::thread::sleep(boltgate::tls::reload::CLIENT_RELOAD_WINDOW);
+    std::thread::sleep(boltgate::reload::CLIENT_RELOAD_WINDOW);
     std::fs::write(base.join("public.crt"), "garbage").unwrap();
     let out = common::run_py(
         "query.py",

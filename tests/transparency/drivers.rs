@@ -11,7 +11,7 @@ use serde_json::Value as Json;
 
 use super::common::{self, Boltgate, ChildGuard};
 use super::{Scripted, WAIT};
-use boltgate::testkit::synthetic::Options;
+use boltgate_testkit::synthetic::Options;
 
 const TIMEOUT: Duration = Duration::from_secs(60);
 

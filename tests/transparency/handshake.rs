@@ -6,11 +6,11 @@ use std::net::SocketAddr;
 
 use std::io::Read;
 
-use boltgate::testkit::synthetic::Options;
 use boltgate_proto::handshake::Proposal;
 use boltgate_proto::message::{Hello, Logon, Request, Response};
 use boltgate_proto::packstream::Map;
 use boltgate_proto::Version;
+use boltgate_testkit::synthetic::Options;
 
 use super::common::admin::{http, samples, scrape};
 use super::common::bolt::{failure_of, Got, RawBolt};
@@ -125,7 +125,7 @@ fn read_manifest(c: &mut RawBolt, offer: [[u8; 4]; 4]) -> Result<Vec<Proposal>, 
 /// A server offering 6.0 through its manifest, as Neo4j 2026.x does (6.x on top of 5.x).
 fn with_bolt_6() -> Scripted {
     let mut versions = vec![Version::V6_0];
-    versions.extend_from_slice(boltgate::testkit::synthetic::DEFAULT_VERSIONS);
+    versions.extend_from_slice(boltgate_testkit::synthetic::DEFAULT_VERSIONS);
     Scripted::start(Options {
         versions,
         ..Options::default()

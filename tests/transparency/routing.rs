@@ -3,9 +3,9 @@
 
 use std::time::Duration;
 
-use boltgate::testkit::synthetic::Options;
 use boltgate_proto::message::{Request, Response, Route, RouteTarget};
 use boltgate_proto::packstream::Map;
+use boltgate_testkit::synthetic::Options;
 use serde_json::json;
 
 use super::common::bolt::{Got, RawBolt, HELLO_5_AND_4_4};

@@ -2,17 +2,17 @@
 //! and a small Bolt client that speaks over raw TCP, TLS or WebSocket.
 //!
 //! FalkorDB and the PKI come from the shared harness (tests/common); what is here is what only
-//! these tests need: boltgate in-process and a Bolt client over any byte transport.
+//! these tests need: boltgate in-process (on a kernel-chosen port, through
+//! `boltgate_testkit::proxy`) and a Bolt client over any byte transport.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::time::Duration;
 
-use boltgate::shutdown::Shutdown;
 use boltgate_proto::chunk::{encode_message, ChunkCodec, Frame};
 use boltgate_proto::message::{sig, RawMessage};
 use boltgate_proto::packstream::{Limits, Map, Value};
+use boltgate_testkit::proxy::RunningProxy;
 use bytes::BytesMut;
 use futures_util::{SinkExt, StreamExt};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
@@ -61,29 +61,16 @@ impl Pki {
 
     /// A TLS client that trusts only this CA.
     pub fn connector(&self) -> tokio_rustls::TlsConnector {
-        let mut roots = rustls::RootCertStore::empty();
-        for cert in rustls_pki_types::CertificateDer::pem_slice_iter(self.pki.ca_pem.as_bytes()) {
-            roots.add(cert.unwrap()).unwrap();
-        }
-        let config = rustls::ClientConfig::builder_with_provider(Arc::new(
-            rustls::crypto::ring::default_provider(),
-        ))
-        .with_safe_default_protocol_versions()
-        .unwrap()
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-        tokio_rustls::TlsConnector::from(Arc::new(config))
+        tokio_rustls::TlsConnector::from(self.pki.client_config())
     }
 }
-
-use rustls_pki_types::pem::PemObject;
 
 // === boltgate ===
 
 /// boltgate serving in this test's runtime on a free loopback port.
 pub struct Gateway {
     pub addr: SocketAddr,
-    shutdown: Shutdown,
+    proxy: RunningProxy,
 }
 
 impl Gateway {
@@ -120,13 +107,13 @@ impl Gateway {
         .unwrap_or_else(|e| panic!("test configuration: {e}"));
         // The configuration refuses port 0; a test wants exactly that (any free port).
         config.bolt.listen_address.port = 0;
-        let shutdown = Shutdown::new();
-        let server = boltgate::Server::bind(&config, &shutdown)
+        let proxy = RunningProxy::serve(&config)
             .await
-            .expect("bind boltgate");
-        let addr = server.local_addr().unwrap();
-        tokio::spawn(server.run(shutdown.clone()));
-        Gateway { addr, shutdown }
+            .unwrap_or_else(|e| panic!("bind boltgate: {e}"));
+        Gateway {
+            addr: proxy.addr(),
+            proxy,
+        }
     }
 
     pub fn ws_url(&self) -> String {
@@ -136,7 +123,7 @@ impl Gateway {
 
 impl Drop for Gateway {
     fn drop(&mut self) {
-        self.shutdown.close_now();
+        self.proxy.close_now();
     }
 }
 

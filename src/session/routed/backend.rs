@@ -36,8 +36,8 @@ use tokio::sync::mpsc;
 use tokio_util::codec::FramedWrite;
 
 use super::super::failure::DATABASE_UNAVAILABLE;
-use crate::admin::SessionMetrics;
-use crate::listener::stream::Stream;
+use crate::metrics::SessionMetrics;
+use crate::net::Stream;
 
 /// As in the plain relay: fewer, fuller writes.
 const WRITE_BOUNDARY: usize = 64 * 1024;
@@ -335,7 +335,7 @@ impl Backend {
                         if self.dead.is_none() {
                             // A replayed HELLO/LOGON refused: the client sees the member's reason.
                             self.dead = Some(Death {
-                                code: leak_code(&code),
+                                code: crate::status::known(&code),
                                 message,
                                 reported: false,
                                 lost: false,
@@ -412,25 +412,6 @@ impl Backend {
     }
 }
 
-/// Status codes are `&'static str` in boltgate's own FAILUREs; a member's code is kept as one of
-/// the known ones when it is, else reported as authentication-related or unavailable.
-fn leak_code(code: &str) -> &'static str {
-    const KNOWN: &[&str] = &[
-        "Neo.ClientError.Security.Unauthorized",
-        "Neo.ClientError.Security.AuthenticationRateLimit",
-        "Neo.ClientError.Security.CredentialsExpired",
-        "Neo.ClientError.Security.Forbidden",
-        "Neo.ClientError.Security.TokenExpired",
-        "Neo.ClientError.Request.Invalid",
-        "Neo.ClientError.Database.DatabaseNotFound",
-    ];
-    KNOWN
-        .iter()
-        .find(|k| **k == code)
-        .copied()
-        .unwrap_or(DATABASE_UNAVAILABLE)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -449,7 +430,7 @@ mod tests {
         let (client, accepted) = tokio::join!(TcpStream::connect(addr), listener.accept());
         let (member, _) = accepted.unwrap();
         let (events, _events_rx) = mpsc::channel(8);
-        let metrics = crate::admin::Metrics::new().session("m:1");
+        let metrics = crate::metrics::Metrics::new().session("m:1");
         let mut b = Backend::spawn(
             0,
             "m:1".into(),

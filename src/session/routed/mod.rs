@@ -63,17 +63,17 @@ use super::procedures::Procedures;
 use super::wire::WireWriter;
 use super::work::count_work;
 use super::{Context, End, SessionError};
-use crate::listener::detect::Prefixed;
-use crate::listener::stream::Stream;
+use crate::net::Prefixed;
+use crate::net::Stream;
 use crate::upstream::balance::Lease;
 use crate::upstream::connect::Offer;
 use crate::upstream::discovery::{hello_for_member, routing_context};
 use crate::upstream::registry::Registry;
 
-/// The member refused a write: drivers refresh their table and retry on the new writer.
-pub const NOT_A_LEADER: &str = "Neo.ClientError.Cluster.NotALeader";
 /// A read-only database refused a write: same handling as NotALeader.
-pub const FORBIDDEN_ON_READ_ONLY: &str = "Neo.ClientError.General.ForbiddenOnReadOnlyDatabase";
+pub use crate::status::FORBIDDEN_ON_READ_ONLY;
+/// The member refused a write: drivers refresh their table and retry on the new writer.
+pub use crate::status::NOT_A_LEADER;
 
 /// Batches buffered between the backend readers and the session before readers wait.
 const EVENT_QUEUE: usize = 64;
@@ -629,7 +629,7 @@ impl Session<'_> {
                     .registry
                     .on_write_refused(self.unit_db.as_deref(), address);
             }
-            "Neo.TransientError.General.DatabaseUnavailable" => {
+            crate::status::DATABASE_UNAVAILABLE => {
                 self.routing.registry.on_member_failure(address);
             }
             _ => {}

@@ -90,6 +90,27 @@ impl Auth {
     }
 }
 
+/// What logs in on `version`: HELLO with `auth`, or (5.1+) HELLO then LOGON with it. The
+/// tests' raw blocking client (tests/common/bolt.rs) sends the same.
+pub fn login_requests(version: Version, auth: &Auth) -> Vec<Request> {
+    let mut extra = Map::new();
+    extra.push("user_agent", USER_AGENT);
+    if version >= Version::V5_3 {
+        let agent: Map = [("product", Value::from(USER_AGENT))].into_iter().collect();
+        extra.push("bolt_agent", agent);
+    }
+    if version < Version::V5_1 {
+        auth.write_into(&mut extra);
+        return vec![Request::Hello(Hello { extra })];
+    }
+    let mut map = Map::new();
+    auth.write_into(&mut map);
+    vec![
+        Request::Hello(Hello { extra }),
+        Request::Logon(Logon { auth: map }),
+    ]
+}
+
 /// How a query ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Outcome {
@@ -255,22 +276,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Client<S> {
     }
 
     async fn hello(&mut self, auth: &Auth) -> Result<(), ClientError> {
-        let mut extra = Map::new();
-        extra.push("user_agent", USER_AGENT);
-        if self.version >= Version::V5_3 {
-            let agent: Map = [("product", Value::from(USER_AGENT))].into_iter().collect();
-            extra.push("bolt_agent", agent);
+        for request in login_requests(self.version, auth) {
+            self.queue(&request)?;
         }
         let logon = self.version >= Version::V5_1;
-        if !logon {
-            auth.write_into(&mut extra);
-        }
-        self.queue(&Request::Hello(Hello { extra }))?;
-        if logon {
-            let mut map = Map::new();
-            auth.write_into(&mut map);
-            self.queue(&Request::Logon(Logon { auth: map }))?;
-        }
         self.send().await?;
         let bytes = self.next_message("the HELLO summary").await?;
         let raw = RawMessage::new(bytes)?;

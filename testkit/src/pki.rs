@@ -3,10 +3,16 @@
 //!
 //! Why at test time: private keys never enter the repository, and every run gets fresh keys
 //! in a temp dir that is removed on Drop. ECDSA P-256 keys (rcgen's default) keep it fast.
+//!
+//! The one PKI builder of the tests and the examples (the load tool's TLS runs use
+//! [`TestPki::server_config`] and [`TestPki::client_config`]). The unit tests in boltgate's
+//! src/tls use tests/ssl_policy/pki.rs instead: they cannot depend on this crate, which depends
+//! on boltgate.
 
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 
 use rcgen::{
     date_time_ymd, BasicConstraints, Certificate, CertificateParams,
@@ -39,6 +45,9 @@ pub struct Issued {
     pub key_path: PathBuf,
     /// `<dir>/<name>-chain.crt`: the leaf, then the CA (what a server presents).
     pub chain_path: PathBuf,
+    pub cert_der: Vec<u8>,
+    /// PKCS#8 DER.
+    pub key_der: Vec<u8>,
 }
 
 /// The test CA and the certificates it issued, in a temp dir removed on Drop.
@@ -47,6 +56,7 @@ pub struct TestPki {
     ca_cert: Certificate,
     ca_key: KeyPair,
     pub ca_pem: String,
+    pub ca_der: Vec<u8>,
     /// `<dir>/ca.crt`: what a client trusts.
     pub ca_path: PathBuf,
     /// For `localhost`, 127.0.0.1 and ::1, serverAuth.
@@ -67,6 +77,8 @@ impl std::fmt::Debug for TestPki {
 
 impl TestPki {
     /// Makes the CA and the four standard leaves. Panics only on rcgen or file errors.
+    // No `Default`: this makes keys and writes files, which `default()` would hide.
+    #[allow(clippy::new_without_default)]
     pub fn new() -> TestPki {
         let dir = tempfile::Builder::new()
             .prefix("pki-")
@@ -84,6 +96,7 @@ impl TestPki {
         params.serial_number = Some(next_serial().1);
         let ca_cert = params.self_signed(&ca_key).expect("self-sign CA");
         let ca_pem = ca_cert.pem();
+        let ca_der = ca_cert.der().to_vec();
         let ca_path = dir.path().join("ca.crt");
         std::fs::write(&ca_path, &ca_pem).expect("write ca.crt");
         let mut pki = TestPki {
@@ -91,6 +104,7 @@ impl TestPki {
             ca_cert,
             ca_key,
             ca_pem,
+            ca_der,
             ca_path,
             // Filled in just below; issuing needs the CA in place first.
             server: placeholder(),
@@ -173,7 +187,40 @@ impl TestPki {
             cert_path,
             key_path,
             chain_path,
+            cert_der: cert.der().to_vec(),
+            key_der: key.serialize_der(),
         }
+    }
+
+    /// `leaf` (with the CA after it) as a rustls server, no client authentication.
+    pub fn server_config(&self, leaf: &Issued) -> Arc<rustls::ServerConfig> {
+        use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
+        let chain = vec![
+            CertificateDer::from(leaf.cert_der.clone()),
+            CertificateDer::from(self.ca_der.clone()),
+        ];
+        let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(leaf.key_der.clone()));
+        let config = rustls::ServerConfig::builder_with_provider(boltgate::tls::provider())
+            .with_safe_default_protocol_versions()
+            .expect("protocol versions")
+            .with_no_client_auth()
+            .with_single_cert(chain, key)
+            .expect("server certificate");
+        Arc::new(config)
+    }
+
+    /// A rustls client trusting this CA only, no client certificate.
+    pub fn client_config(&self) -> Arc<rustls::ClientConfig> {
+        let mut roots = rustls::RootCertStore::empty();
+        roots
+            .add(rustls::pki_types::CertificateDer::from(self.ca_der.clone()))
+            .expect("CA certificate");
+        let config = rustls::ClientConfig::builder_with_provider(boltgate::tls::provider())
+            .with_safe_default_protocol_versions()
+            .expect("protocol versions")
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+        Arc::new(config)
     }
 
     /// Writes the Neo4j SSL-policy layout for `leaf` under `base` and returns `base`:
@@ -250,5 +297,7 @@ fn placeholder() -> Issued {
         cert_path: PathBuf::new(),
         key_path: PathBuf::new(),
         chain_path: PathBuf::new(),
+        cert_der: Vec::new(),
+        key_der: Vec::new(),
     }
 }

@@ -2,19 +2,19 @@
 //!
 //! The session fuzzer (`fuzz/fuzz_targets/session.rs`) runs thousands of sessions a second
 //! through it on a current-thread runtime with paused time, so every timeout fires as soon as
-//! nothing else can run. The session itself is the real one ([`crate::session::run_over`]):
+//! nothing else can run. The session itself is the real one ([`boltgate::session::run_over`]):
 //! handshakes on both sides, the relay, the state tracker, the FAILUREs boltgate sends itself.
 
 use std::sync::Arc;
 
 use tokio::io::DuplexStream;
 
-use crate::config::{Config, LoadOptions};
-use crate::listener::stream::Stream;
-use crate::session::{self, Context, End, SessionError};
-use crate::shutdown::Shutdown;
-use crate::tls::reload::{ConfigSource, TlsReloader};
-use crate::upstream::connect::Upstream;
+use boltgate::config::{Config, LoadOptions};
+use boltgate::net::Stream;
+use boltgate::reload::{ConfigSource, TlsReloader};
+use boltgate::session::{self, Context, End, SessionError};
+use boltgate::shutdown::Shutdown;
+use boltgate::upstream::connect::Upstream;
 
 /// What every in-memory session shares: the [`Context`] a listener would hand it.
 pub struct MemoryProxy {
@@ -27,13 +27,13 @@ impl MemoryProxy {
     pub fn new(settings: &str) -> Result<MemoryProxy, Box<dyn std::error::Error + Send + Sync>> {
         let config = Config::from_text(settings, "memory", &[], LoadOptions::default())
             .map_err(|e| e.to_string())?;
-        let material = crate::tls::reload::build(&config)?;
+        let material = boltgate::reload::build(&config)?;
         let upstream = Arc::new(Upstream::new(
             config.upstream.uri.clone(),
             config.upstream.connect_timeout,
             None,
         )?);
-        let metrics = crate::admin::Metrics::new();
+        let metrics = boltgate::metrics::Metrics::new();
         let (reloader, _) = TlsReloader::start(
             &config,
             ConfigSource::of(&config),
@@ -46,7 +46,7 @@ impl MemoryProxy {
                 upstream,
                 tls_reload: reloader,
                 routing: None,
-                advertised: crate::session::intercept::Advertised {
+                advertised: boltgate::session::intercept::Advertised {
                     addresses: config.routing.advertised_addresses.clone(),
                     ttl: config.routing.ttl,
                 },
@@ -67,7 +67,7 @@ impl MemoryProxy {
     /// routed relay over in-memory pipes, for the `routed` fuzz target.
     pub fn routed(
         settings: &str,
-        dial: crate::upstream::connect::MemoryDialer,
+        dial: boltgate::upstream::connect::MemoryDialer,
     ) -> Result<MemoryProxy, Box<dyn std::error::Error + Send + Sync>> {
         let mut proxy = MemoryProxy::new(settings)?;
         let config = Config::from_text(settings, "memory", &[], LoadOptions::default())
@@ -80,7 +80,7 @@ impl MemoryProxy {
             )?
             .with_memory_dialer(dial),
         );
-        let registry = crate::upstream::registry::Registry::with_members(
+        let registry = boltgate::upstream::registry::Registry::with_members(
             &config.routing.members,
             config.routing.ban_time,
         );

@@ -18,6 +18,9 @@
 //!
 //! Every metric is listed with one line in the README's "Metrics" section.
 
+pub mod health;
+mod labels;
+
 use std::collections::HashMap;
 use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex};
@@ -33,9 +36,9 @@ use prometheus_client::metrics::info::Info;
 use prometheus_client::registry::{Registry, Unit};
 use rustls::pki_types::CertificateDer;
 
-use super::health::UpstreamHealth;
 use crate::config::Scope;
-use crate::upstream::connect::UpstreamError;
+use health::UpstreamHealth;
+pub use labels::{tls_failure_reason, ConnectFailure, Refusal};
 
 type L1 = [(&'static str, String); 1];
 type L2 = [(&'static str, String); 2];
@@ -49,42 +52,6 @@ const CONNECT_BUCKETS: [f64; 13] = [
 
 fn connect_histogram() -> Histogram {
     Histogram::new(CONNECT_BUCKETS)
-}
-
-/// Why a client connection was closed before its session started.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Refusal {
-    /// `boltgate.client.max_connections` reached.
-    MaxConnections,
-    /// PROXY protocol on, and the peer is not in `trusted_networks`.
-    ProxyUntrusted,
-    /// PROXY protocol on, and the header was missing, malformed or late.
-    ProxyHeader,
-    /// The client started TLS but `server.bolt.tls_level=DISABLED`.
-    TlsDisabled,
-    /// Plaintext while `server.bolt.tls_level=REQUIRED`.
-    TlsRequired,
-    /// Nothing (or nothing usable) sent within `boltgate.client.handshake_timeout`.
-    HandshakeTimeout,
-    /// The WebSocket upgrade was refused (origin, malformed request).
-    WebSocket,
-    /// No Bolt version in common with the client (or with the upstream).
-    BoltVersion,
-}
-
-impl Refusal {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Refusal::MaxConnections => "max_connections",
-            Refusal::ProxyUntrusted => "proxy_untrusted",
-            Refusal::ProxyHeader => "proxy_header",
-            Refusal::TlsDisabled => "tls_disabled",
-            Refusal::TlsRequired => "tls_required",
-            Refusal::HandshakeTimeout => "handshake_timeout",
-            Refusal::WebSocket => "websocket_upgrade",
-            Refusal::BoltVersion => "bolt_version",
-        }
-    }
 }
 
 /// The handle every layer records into. Clone it freely.
@@ -359,15 +326,14 @@ impl Metrics {
     }
 
     /// A TLS handshake completed on `scope`'s listener (`bolt` or `https`).
-    pub fn tls_handshake_ok(&self, scope: Scope, conn: &rustls::ServerConnection) {
+    /// `cipher` is the suite's name as `dbms.ssl.policy.*.ciphers` spells it
+    /// (`tls::suites::negotiated`).
+    pub fn tls_handshake_ok(&self, scope: Scope, conn: &rustls::ServerConnection, cipher: &str) {
         let version = match conn.protocol_version() {
             Some(rustls::ProtocolVersion::TLSv1_3) => "TLSv1.3",
             Some(rustls::ProtocolVersion::TLSv1_2) => "TLSv1.2",
             _ => "other",
         };
-        let cipher = conn
-            .negotiated_cipher_suite()
-            .map_or("unknown", |s| crate::tls::suites::name(s));
         self.inner
             .tls_ok
             .get_or_create(&[
@@ -413,8 +379,8 @@ impl Metrics {
 
     /// A connect to upstream `member` failed; a refusal of the client's Bolt versions is not a
     /// sign of ill health, anything else marks the member down until a probe or connect succeeds.
-    pub fn upstream_connect_failed(&self, member: &str, error: &UpstreamError) {
-        let reason = upstream_failure_reason(error);
+    pub fn upstream_connect_failed(&self, member: &str, error: &dyn ConnectFailure) {
+        let reason = error.reason();
         self.inner
             .connect_failures
             .get_or_create(&[
@@ -625,178 +591,5 @@ fn mode_index(mode: AccessMode) -> usize {
     }
 }
 
-/// A short, bounded label for why a TLS handshake failed.
-pub fn tls_failure_reason(e: &std::io::Error) -> &'static str {
-    use rustls::{CertificateError, Error as E};
-    let Some(tls) = e.get_ref().and_then(|i| i.downcast_ref::<rustls::Error>()) else {
-        return "io";
-    };
-    match tls {
-        E::NoCertificatesPresented => "no_client_certificate",
-        E::InvalidCertificate(c) => match c {
-            CertificateError::Expired | CertificateError::ExpiredContext { .. } => {
-                "certificate_expired"
-            }
-            CertificateError::NotValidYet | CertificateError::NotValidYetContext { .. } => {
-                "certificate_not_yet_valid"
-            }
-            CertificateError::Revoked => "certificate_revoked",
-            CertificateError::UnknownIssuer => "unknown_issuer",
-            _ => "bad_certificate",
-        },
-        E::AlertReceived(_) => "alert_received",
-        E::PeerIncompatible(_) => "incompatible",
-        E::InappropriateMessage { .. }
-        | E::InappropriateHandshakeMessage { .. }
-        | E::InvalidMessage(_)
-        | E::PeerMisbehaved(_) => "protocol_error",
-        _ => "other",
-    }
-}
-
-/// A short, bounded label for why an upstream connect failed.
-pub fn upstream_failure_reason(e: &UpstreamError) -> &'static str {
-    if matches!(e, UpstreamError::Connect { .. }) {
-        "connect"
-    } else if matches!(e, UpstreamError::ConnectTimeout { .. }) {
-        "timeout"
-    } else if matches!(e, UpstreamError::Tls { .. }) {
-        "tls"
-    } else if matches!(
-        e,
-        UpstreamError::NoCommonVersion { .. }
-            | UpstreamError::NotOffered { .. }
-            | UpstreamError::ClosedOnOffer { .. }
-    ) {
-        "bolt_version"
-    } else if matches!(
-        e,
-        UpstreamError::Handshake { .. } | UpstreamError::Closed { .. }
-    ) {
-        "bolt_handshake"
-    } else {
-        "other"
-    }
-}
-
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn renders_openmetrics_with_every_family() {
-        let m = Metrics::new();
-        let _open = m.connection_accepted();
-        m.connection_refused(Refusal::MaxConnections);
-        m.bolt_version(Version::new(5, 4));
-        let s = m.session("127.0.0.1:7687");
-        s.to_upstream(3, 120);
-        s.to_client(5, 900);
-        s.query(AccessMode::Read);
-        s.transaction(AccessMode::Write);
-        m.upstream_connected("127.0.0.1:7687", Duration::from_millis(3));
-        m.routing_refreshed("neo4j", true);
-        m.ocsp_staple(
-            Scope::Bolt,
-            Some(SystemTime::now() - Duration::from_secs(60)),
-        );
-        m.reload(false);
-        let text = m.render(true);
-        for line in [
-            "boltgate_client_connections_open 1",
-            "boltgate_client_connections_accepted_total 1",
-            "boltgate_client_connections_refused_total{reason=\"max_connections\"} 1",
-            "boltgate_bolt_sessions_total{version=\"5.4\"} 1",
-            "boltgate_bolt_messages_total{direction=\"client_to_upstream\",member=\"127.0.0.1:7687\"} 3",
-            "boltgate_bolt_message_bytes_total{direction=\"upstream_to_client\",member=\"127.0.0.1:7687\"} 900",
-            "boltgate_queries_total{member=\"127.0.0.1:7687\",mode=\"read\"} 1",
-            "boltgate_transactions_total{member=\"127.0.0.1:7687\",mode=\"write\"} 1",
-            "boltgate_upstream_connect_seconds_count{member=\"127.0.0.1:7687\"} 1",
-            "boltgate_upstream_up{member=\"127.0.0.1:7687\"} 1",
-            "boltgate_routing_table_refreshes_total{db=\"neo4j\",result=\"ok\"} 1",
-            "boltgate_reloads_total{result=\"failed\"} 1",
-            "boltgate_ready 1",
-            "# EOF",
-        ] {
-            assert!(text.contains(line), "missing `{line}` in\n{text}");
-        }
-        assert!(
-            text.contains("boltgate_ocsp_staple_age_seconds{scope=\"bolt\"} 6"),
-            "{text}"
-        );
-        assert!(
-            text.contains("boltgate_routing_table_age_seconds{db=\"neo4j\"} 0."),
-            "{text}"
-        );
-    }
-
-    #[test]
-    fn open_connections_fall_when_the_guard_drops() {
-        let m = Metrics::new();
-        let a = m.connection_accepted();
-        let b = m.connection_accepted();
-        drop(a);
-        assert!(m
-            .render(false)
-            .contains("boltgate_client_connections_open 1\n"));
-        drop(b);
-        assert!(m
-            .render(false)
-            .contains("boltgate_client_connections_open 0\n"));
-    }
-}
-
-#[cfg(test)]
-mod readme {
-    use super::*;
-
-    /// Every family rendered once populated is listed in the README's "Metrics" table.
-    #[test]
-    fn the_readme_lists_every_metric() {
-        let m = Metrics::new();
-        let _open = m.connection_accepted();
-        m.connection_refused(Refusal::TlsRequired);
-        m.bolt_version(Version::new(5, 4));
-        let s = m.session("a:1");
-        s.to_upstream(1, 1);
-        s.query(AccessMode::Write);
-        s.transaction(AccessMode::Write);
-        m.upstream_connected("a:1", Duration::from_millis(1));
-        m.upstream_connect_failed("a:1", &UpstreamError::Closed { addr: "a:1".into() });
-        m.routing_refreshed("neo4j", true);
-        m.routing_stale_table_used("neo4j");
-        m.routing_member_banned("a:1");
-        m.ocsp_staple(Scope::Bolt, Some(SystemTime::now()));
-        m.reload(true);
-        let text = m.render(true);
-        let readme = include_str!("../../README.md");
-        let mut families = 0;
-        for line in text.lines().filter(|l| l.starts_with("# TYPE ")) {
-            let name = line.split_whitespace().nth(2).unwrap();
-            let kind = line.split_whitespace().nth(3).unwrap();
-            let exposed = match kind {
-                "counter" => format!("{name}_total"),
-                "info" => format!("{name}_info"),
-                _ => name.to_string(),
-            };
-            assert!(
-                readme.contains(&format!("`{exposed}`")),
-                "README lacks `{exposed}`"
-            );
-            families += 1;
-        }
-        // TLS handshakes and certificate expiry need a real handshake and certificate; their
-        // rows are checked by name here.
-        for name in [
-            "boltgate_tls_handshakes_total",
-            "boltgate_tls_handshake_failures_total",
-            "boltgate_certificate_expiry_timestamp_seconds",
-        ] {
-            assert!(
-                readme.contains(&format!("`{name}`")),
-                "README lacks `{name}`"
-            );
-        }
-        assert!(families >= 18, "{text}");
-    }
-}
+mod tests;

@@ -7,9 +7,9 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use crate::config::{Config, LoadOptions};
-use crate::shutdown::Shutdown;
-use crate::{Error, Server};
+use boltgate::config::{Config, LoadOptions};
+use boltgate::shutdown::Shutdown;
+use boltgate::{Error, Server};
 
 /// Attempts at finding a port nobody else took in the meantime.
 const BIND_ATTEMPTS: usize = 5;
@@ -43,26 +43,40 @@ impl RunningProxy {
             let text = format!("{settings}\nserver.bolt.listen_address=127.0.0.1:{port}\n");
             let config = Config::from_text(&text, "testkit", &[], LoadOptions::default())
                 .map_err(|e| e.to_string())?;
-            let shutdown = Shutdown::new();
-            match Server::bind(&config, &shutdown).await {
-                Ok(server) => {
-                    let addr = server.local_addr()?;
-                    let task = tokio::spawn(server.run(shutdown.clone()));
-                    return Ok(RunningProxy {
-                        addr,
-                        shutdown,
-                        task,
-                    });
+            match RunningProxy::serve(&config).await {
+                Ok(proxy) => return Ok(proxy),
+                Err(e) if matches!(e.downcast_ref(), Some(Error::Bind { .. })) => {
+                    last_bind_error = Some(e)
                 }
-                Err(e @ Error::Bind { .. }) => last_bind_error = Some(e),
-                Err(e) => return Err(e.into()),
+                Err(e) => return Err(e),
             }
         }
-        Err(last_bind_error.map_or_else(|| "no free port".into(), Into::into))
+        Err(last_bind_error.unwrap_or_else(|| "no free port".into()))
+    }
+
+    /// Serves `config` as it is on the current runtime: the one way tests and examples start
+    /// boltgate in-process ([`RunningProxy::start`] builds the config and picks the port).
+    pub async fn serve(
+        config: &Config,
+    ) -> Result<RunningProxy, Box<dyn std::error::Error + Send + Sync>> {
+        let shutdown = Shutdown::new();
+        let server = Server::bind(config, &shutdown).await?;
+        let addr = server.local_addr()?;
+        let task = tokio::spawn(server.run(shutdown.clone()));
+        Ok(RunningProxy {
+            addr,
+            shutdown,
+            task,
+        })
     }
 
     pub fn addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    /// Closes every session at once, without waiting (e.g. from a `Drop`).
+    pub fn close_now(&self) {
+        self.shutdown.close_now();
     }
 
     /// Closes every session at once and waits (bounded) for the server to stop.

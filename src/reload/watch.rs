@@ -18,7 +18,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use super::reload::TlsReloader;
+use super::TlsReloader;
 
 /// What is known of one path: None when it cannot be read (missing, no permission).
 type Stamp = Option<(u64, Option<SystemTime>, u64)>;

@@ -19,19 +19,22 @@
 //! `boltgate.ocsp.*`, `boltgate.upstream.ocsp_required`. Any other changed setting is named in a
 //! warning as needing a restart, and not applied.
 
+pub mod preflight;
+pub mod watch;
+
 use std::path::PathBuf;
 use std::sync::Arc;
 
 use rustls::pki_types::CertificateDer;
 use thiserror::Error;
-use tokio::sync::{watch, Mutex};
+use tokio::sync::Mutex;
 use tokio_rustls::TlsAcceptor;
 
-use super::ocsp::{self, StapleSource, Stapler};
-use super::resolver::StapledCert;
-use super::{TlsError, TlsPolicy};
-use crate::admin::Metrics;
 use crate::config::{Config, ConfigErrors, LoadOptions, TlsLevel, DEFAULT_CONF_LABEL};
+use crate::metrics::Metrics;
+use crate::tls::ocsp::{self, StapleSource, Stapler};
+use crate::tls::resolver::StapledCert;
+use crate::tls::{TlsError, TlsPolicy};
 use crate::upstream::connect::Upstream;
 
 /// Where the running configuration came from, so a reload reads the same thing again.
@@ -163,7 +166,7 @@ fn staple_source(config: &Config, policy: &TlsPolicy) -> Result<StapleSource, Tl
             problem: format!(
                 "the issuer of the bolt certificate ({}) is needed to ask for and check its OCSP \
                  response; put the issuer's certificate after the leaf in {} or in {}",
-                super::pem::subject(&leaf),
+                crate::tls::pem::subject(&leaf),
                 policy.config.public_certificate.display(),
                 policy.config.trusted_dir.display()
             ),
@@ -188,7 +191,7 @@ fn staple_source(config: &Config, policy: &TlsPolicy) -> Result<StapleSource, Tl
                 problem: format!(
                     "the bolt certificate ({}) names no OCSP responder (Authority Information \
                      Access); set boltgate.ocsp.responder_url",
-                    super::pem::subject(&leaf)
+                    crate::tls::pem::subject(&leaf)
                 ),
             })
         }
@@ -204,12 +207,12 @@ fn staple_source(config: &Config, policy: &TlsPolicy) -> Result<StapleSource, Tl
 
 /// The acceptor new connections use; None when the bolt policy is disabled.
 #[derive(Clone)]
-pub struct CurrentAcceptor(watch::Receiver<Option<TlsAcceptor>>);
+pub struct CurrentAcceptor(tokio::sync::watch::Receiver<Option<TlsAcceptor>>);
 
 impl CurrentAcceptor {
     /// An acceptor that never changes (for embedders and tests without a reloader).
     pub fn fixed(acceptor: Option<TlsAcceptor>) -> CurrentAcceptor {
-        CurrentAcceptor(watch::channel(acceptor).1)
+        CurrentAcceptor(tokio::sync::watch::channel(acceptor).1)
     }
 
     pub fn get(&self) -> Option<TlsAcceptor> {
@@ -231,7 +234,7 @@ pub struct TlsReloader {
     source: ConfigSource,
     /// `server.bolt.tls_level` at start: a reload cannot take TLS away from a listener that needs it.
     tls_level: TlsLevel,
-    bolt: watch::Sender<Option<TlsAcceptor>>,
+    bolt: tokio::sync::watch::Sender<Option<TlsAcceptor>>,
     upstream: Arc<Upstream>,
     /// Also serialises reloads: two at once would race on the swap.
     running: Mutex<Running>,
@@ -254,7 +257,7 @@ impl TlsReloader {
         metrics: Metrics,
     ) -> (Arc<TlsReloader>, CurrentAcceptor) {
         let (acceptor, stapler, bolt_cert) = take_bolt(material.bolt, None, &metrics);
-        let (tx, rx) = watch::channel(acceptor);
+        let (tx, rx) = tokio::sync::watch::channel(acceptor);
         let reloader = TlsReloader {
             enabled: config.tls_reload_enabled,
             source,
@@ -284,7 +287,7 @@ impl TlsReloader {
     }
 
     /// The files a reload reads now: the config file (when there is one) and, per enabled
-    /// policy, its key, certificate, trusted_dir and revoked_dir (for [`super::watch`]).
+    /// policy, its key, certificate, trusted_dir and revoked_dir (for [`watch`]).
     pub async fn watched_paths(&self) -> Vec<PathBuf> {
         let running = self.running.lock().await;
         let ssl = &running.config.ssl;
@@ -340,7 +343,7 @@ impl TlsReloader {
             Err(e) => tracing::error!(
                 trigger,
                 "TLS reload failed; the certificates in service are kept: {}",
-                crate::listener::chain(e)
+                crate::error::chain(e)
             ),
         }
         result
@@ -382,7 +385,7 @@ impl TlsReloader {
         match &material.bolt {
             Some(bolt) => lines.push(format!(
                 "bolt: {} (SHA-256 {})",
-                super::pem::subject(&bolt.policy.chain[0]),
+                crate::tls::pem::subject(&bolt.policy.chain[0]),
                 fingerprint(&bolt.policy.chain[0])
             )),
             None => lines.push("bolt: disabled".into()),
@@ -390,7 +393,7 @@ impl TlsReloader {
         match &material.cluster {
             Some(p) => lines.push(format!(
                 "cluster: {} (SHA-256 {})",
-                super::pem::subject(&p.chain[0]),
+                crate::tls::pem::subject(&p.chain[0]),
                 fingerprint(&p.chain[0])
             )),
             None if config.ssl.cluster.enabled => {}

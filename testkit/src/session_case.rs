@@ -38,7 +38,7 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt, DuplexStream};
 
 use super::memory::MemoryProxy;
 use super::synthetic::{Options, ScriptedUpstream};
-use crate::session::End;
+use boltgate::session::End;
 
 /// Each pipe's buffer: small, so backpressure paths run too.
 const PIPE: usize = 16 * 1024;

@@ -11,7 +11,7 @@ use std::task::{Context, Poll};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 
-use super::detect::Prefixed;
+use super::prefixed::Prefixed;
 use super::websocket::WebSocketBytes;
 
 pub enum Stream {
@@ -24,7 +24,9 @@ pub enum Stream {
     /// A browser's Bolt over WebSocket, over `Plain` (ws://) or `ServerTls` (wss://).
     WebSocket(Box<WebSocketBytes<Stream>>),
     /// An in-process pipe, for the session fuzzer and tests that run a session without sockets
-    /// ([`crate::session::run_over`]); the listener never creates one.
+    /// ([`crate::session::run_over`], used by the `boltgate-testkit` crate); the listener never
+    /// creates one.
+    #[doc(hidden)]
     Memory(tokio::io::DuplexStream),
 }
 

@@ -8,8 +8,8 @@
 
 use std::collections::HashMap;
 
-use super::{suites, TlsError, TlsPolicy};
 use crate::config::{Config, Scope, SslPolicyConfig};
+use crate::tls::{suites, TlsError, TlsPolicy};
 
 /// What a dry run of serve's start-up found.
 #[derive(Debug, Default)]
@@ -63,7 +63,7 @@ pub fn check(config: &Config) -> Report {
     if report.problems.is_empty() {
         // Then what serve itself builds, by the same functions: the bolt acceptor with its
         // OCSP staple source, the cluster client, the upstream's TLS (system roots for bolt+s).
-        let built = super::reload::build(config).and_then(|material| {
+        let built = super::build(config).and_then(|material| {
             crate::upstream::connect::Upstream::with_ocsp(
                 config.upstream.uri.clone(),
                 config.upstream.connect_timeout,
@@ -79,7 +79,7 @@ pub fn check(config: &Config) -> Report {
 }
 
 fn select_suites(policy: &SslPolicyConfig) -> Result<(), TlsError> {
-    let s = |suffix: &str| super::policy::setting(policy, suffix);
+    let s = |suffix: &str| crate::tls::policy::setting(policy, suffix);
     suites::select(
         &s("ciphers"),
         &s("tls_versions"),
