@@ -18,7 +18,8 @@
 //! Shared pieces sit at the bottom of the import graph, so the modules above never import each
 //! other for them: [`net`] (byte streams, WebSocket, TCP options; imports no other module),
 //! [`metrics`] (the Prometheus registry and per-session counters, which `admin` serves; imports
-//! only `config`), [`error`] (start-up errors, and [`error::chain`] for log lines).
+//! only `config`), [`status`] (the Neo4j status codes boltgate sends or acts on), [`error`]
+//! (start-up errors, and [`error::chain`] for log lines).
 //! `tools/modgraph.sh` prints the import graph between the modules and the pairs importing
 //! each other.
 //!

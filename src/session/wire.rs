@@ -21,8 +21,10 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
 use super::buffers::Idle;
 
-/// The first read after the buffer was released: small, so an idle connection woken by a NOOP
-/// or a short answer does not allocate a full buffer for it.
+/// The first read of a connection, and the first after its buffer was released: small, so a
+/// connection that only logs in, or an idle one woken by a NOOP or a short answer, never holds a
+/// full buffer. Each read that fills the buffer quadruples the next one, up to the working size:
+/// a result stream reaches it within four reads.
 const WAKE_READ: usize = 256;
 
 /// Slices per vectored write (Linux takes up to 1024; a write of this many runs is already large).
@@ -33,8 +35,9 @@ pub struct WireReader<R> {
     buf: BytesMut,
     scanner: Scanner,
     capacity: usize,
+    /// The size of the next read (see [`WAKE_READ`]).
+    want: usize,
     idle: Idle,
-    released: bool,
     eof: bool,
 }
 
@@ -47,8 +50,8 @@ impl<R: AsyncRead + Unpin> WireReader<R> {
             buf: rest,
             scanner: Scanner::new(max_message_size),
             capacity,
+            want: WAKE_READ.min(capacity),
             idle: Idle::new(),
-            released: false,
             eof: false,
         }
     }
@@ -74,6 +77,7 @@ impl<R: AsyncRead + Unpin> WireReader<R> {
                 return Err(self.scanner.truncated(&self.buf));
             }
             self.make_room();
+            let room = self.buf.capacity() - self.buf.len();
             let armed = self.idle.armed();
             tokio::select! {
                 biased;
@@ -83,14 +87,16 @@ impl<R: AsyncRead + Unpin> WireReader<R> {
                         self.eof = true;
                     } else {
                         self.idle.data();
-                        self.released = false;
+                        if n == room {
+                            self.want = (self.want * 4).min(self.capacity);
+                        }
                     }
                 }
                 _ = self.idle.tick(), if armed => {
                     if self.idle.fired() && self.buf.is_empty() {
                         self.buf = BytesMut::new();
                         self.scanner.release();
-                        self.released = true;
+                        self.want = WAKE_READ.min(self.capacity);
                         on_idle();
                     }
                 }
@@ -103,15 +109,11 @@ impl<R: AsyncRead + Unpin> WireReader<R> {
         self.scanner.spans()
     }
 
-    /// Room for the next read: the working size (or what the frame at the front still needs),
-    /// a small wake-up read after a release. Reclaims the space of runs already written when the
-    /// buffer is no longer shared with them, so a steady stream reuses one allocation.
+    /// Room for the next read: [`Self::want`] (or what the frame at the front still needs).
+    /// Reclaims the space of runs already written when the buffer is no longer shared with
+    /// them, so a steady stream reuses one allocation.
     fn make_room(&mut self) {
-        let want = if self.released {
-            WAKE_READ
-        } else {
-            self.capacity.max(self.scanner.wanted(&self.buf))
-        };
+        let want = self.want.max(self.scanner.wanted(&self.buf));
         if self.buf.capacity() < want || self.buf.capacity() == self.buf.len() {
             self.buf.reserve(want.saturating_sub(self.buf.len()).max(1));
         }
