@@ -28,8 +28,20 @@ use tokio_util::codec::{Decoder, FramedRead, FramedWrite};
 /// against a pooled connection's idle time.
 pub const RELEASE_AFTER: Duration = Duration::from_millis(500);
 
-/// Read buffer for a client connection: tokio-util's default.
+/// Read buffer for a client connection while it sends: tokio-util's default.
 pub const CLIENT_READ_CAPACITY: usize = 8 * 1024;
+
+/// A client's first read buffer: requests are small, and most connections of a driver's pool
+/// only log in and wait. It grows as the client needs (the codec reserves as messages demand),
+/// and after an idle release comes back at [`CLIENT_READ_CAPACITY`] when data arrives.
+pub const CLIENT_FIRST_READ: usize = 512;
+
+/// A writer that allocates its buffer on its first write, not when it is made (tokio-util's
+/// `FramedWrite` starts with 8 KiB, held by every connection that never writes much).
+pub fn lazy<W, E>(mut tx: FramedWrite<W, E>) -> FramedWrite<W, E> {
+    *tx.write_buffer_mut() = BytesMut::new();
+    tx
+}
 
 /// The idle clock of one read loop.
 pub struct Idle {

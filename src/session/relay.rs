@@ -67,7 +67,11 @@ pub async fn run(
     let codec = || ChunkCodec::new(ctx.max_message_size);
     let (cr, cw) = tokio::io::split(client);
     let (ur, uw) = tokio::io::split(upstream);
-    let mut c_rx = FramedRead::new(Prefixed::new(client_rest.freeze(), cr), codec());
+    let mut c_rx = FramedRead::with_capacity(
+        Prefixed::new(client_rest.freeze(), cr),
+        codec(),
+        buffers::CLIENT_FIRST_READ,
+    );
     let mut u_rx = WireReader::new(
         ur,
         upstream_rest,
@@ -75,7 +79,7 @@ pub async fn run(
         UPSTREAM_READ_CAPACITY,
     );
     let mut c_tx = WireWriter::new(cw);
-    let mut u_tx = FramedWrite::new(uw, codec());
+    let mut u_tx = buffers::lazy(FramedWrite::new(uw, codec()));
     u_tx.set_backpressure_boundary(WRITE_BOUNDARY);
     let tracker = Mutex::new(Tracker::new(version));
     let (local_tx, mut local_rx) = tokio::sync::mpsc::unbounded_channel();

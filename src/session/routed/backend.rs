@@ -142,7 +142,7 @@ impl Backend {
         let codec = || ChunkCodec::new(max_message_size);
         let (r, w) = tokio::io::split(stream);
         let mut rx = WireReader::new(r, rest, max_message_size, UPSTREAM_READ_CAPACITY);
-        let mut wtx = FramedWrite::new(w, codec());
+        let mut wtx = buffers::lazy(FramedWrite::new(w, codec()));
         wtx.set_backpressure_boundary(WRITE_BOUNDARY);
         let reader_events = events.clone();
         let reader = tokio::spawn(async move {

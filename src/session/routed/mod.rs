@@ -199,7 +199,11 @@ pub async fn run(
 
     let codec = || ChunkCodec::new(ctx.max_message_size);
     let (cr, cw) = tokio::io::split(client);
-    let mut c_rx = FramedRead::new(Prefixed::new(buf.split().freeze(), cr), codec());
+    let mut c_rx = FramedRead::with_capacity(
+        Prefixed::new(buf.split().freeze(), cr),
+        codec(),
+        buffers::CLIENT_FIRST_READ,
+    );
     let c_tx = WireWriter::new(cw);
     let (events_tx, mut events_rx) = mpsc::channel(EVENT_QUEUE);
     let mut s = Session {
