@@ -306,7 +306,8 @@ impl Held {
 
     /// Waits until every forwarded request is answered, reading the client meanwhile so a client
     /// that leaves ends the session (the upstream may never answer). What the client sends is
-    /// held, up to one maximum message size, and handled after the local answer, in order.
+    /// held, up to one maximum message size (more ends the session with a FAILURE), and handled
+    /// after the local answer, in order.
     async fn wait_for_answers(
         &mut self,
         rx: &mut Rx,
@@ -317,12 +318,23 @@ impl Held {
         loop {
             tokio::select! {
                 state = all_answered(tracker, local) => return Ok(state),
-                next = rx.next(), if self.bytes < ctx.max_message_size => match next {
+                // Always read: a client no longer read could leave unnoticed while the server
+                // stays silent (a session held for ever; found by the session fuzzer). One that
+                // sends more than the cap meanwhile is refused instead of waited for.
+                next = rx.next() => match next {
                     Some(Ok(frame)) => {
                         self.bytes += match &frame {
                             Frame::Message(b) => b.len().max(1),
                             Frame::Noop => 1,
                         };
+                        if self.bytes > ctx.max_message_size {
+                            return Err(SessionError::ClientMessage(format!(
+                                "the client sent more than {} bytes \
+                                 (boltgate.limits.max_message_size) while boltgate waited for \
+                                 the server to answer the requests before one it answers itself",
+                                ctx.max_message_size
+                            )));
+                        }
                         self.frames.push_back(frame);
                     }
                     Some(Err(e)) => return Err(SessionError::ClientFraming(e)),
