@@ -130,20 +130,13 @@ where
                     restore(rx.read_buffer_mut(), capacity);
                     idle.released = false;
                 }
-                if idle.armed {
-                    idle.active = true;
-                } else {
-                    idle.rearm();
-                }
+                idle.data();
                 return next;
             }
             _ = idle.sleep.as_mut(), if armed => {
-                if idle.active {
-                    idle.rearm();
-                } else {
+                if idle.fired() {
                     idle.released = release(rx.read_buffer_mut());
                     on_idle();
-                    idle.armed = false;
                 }
             }
         }
@@ -160,21 +153,14 @@ pub async fn or_idle<F: Future>(fut: F, idle: &mut Idle, on_idle: impl FnOnce())
         tokio::select! {
             biased;
             out = &mut fut => {
-                if idle.armed {
-                    idle.active = true;
-                } else {
-                    idle.rearm();
-                }
+                idle.data();
                 return out;
             }
             _ = idle.sleep.as_mut(), if armed => {
-                if idle.active {
-                    idle.rearm();
-                } else {
+                if idle.fired() {
                     if let Some(f) = on_idle.take() {
                         f();
                     }
-                    idle.armed = false;
                 }
             }
         }
