@@ -14,10 +14,11 @@
 use std::collections::VecDeque;
 use std::io::{self, IoSlice};
 
-use boltgate_proto::chunk::{encode_message, ChunkError, Frame};
+use boltgate_proto::chunk::{ChunkCodec, ChunkError, Frame};
 use boltgate_proto::scan::{Scanner, Span};
-use bytes::{Buf, BufMut, Bytes, BytesMut};
+use bytes::{Buf, Bytes, BytesMut};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio_util::codec::Encoder;
 
 use super::buffers::Idle;
 
@@ -144,19 +145,13 @@ impl<W: AsyncWrite + Unpin> WireWriter<W> {
         }
     }
 
-    /// Queues one frame boltgate made itself, chunked here.
+    /// Queues one frame boltgate made itself, chunked here (by the codec's own encoder).
     pub fn push_frame(&mut self, frame: Frame) {
         let mut out = BytesMut::new();
-        match frame {
-            Frame::Message(body) => {
-                if encode_message(&body, &mut out).is_err() {
-                    // Only an empty message fails to encode; boltgate never makes one.
-                    return;
-                }
-            }
-            Frame::Noop => out.put_u16(0),
+        // Only an empty message fails to encode; boltgate never makes one.
+        if ChunkCodec::default().encode(frame, &mut out).is_ok() {
+            self.push(out.freeze());
         }
-        self.push(out.freeze());
     }
 
     /// Bytes queued and not yet written.
@@ -210,7 +205,9 @@ impl<W: AsyncWrite + Unpin> WireWriter<W> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use boltgate_proto::chunk::encode_message;
     use boltgate_proto::message::sig;
+    use bytes::BufMut;
 
     fn record(i: u8) -> Vec<u8> {
         vec![0xB1, sig::RECORD, 0x91, i]
