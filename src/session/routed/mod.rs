@@ -78,6 +78,11 @@ pub use crate::status::NOT_A_LEADER;
 /// Batches buffered between the backend readers and the session before readers wait.
 const EVENT_QUEUE: usize = 64;
 
+/// Answers queued for the client beyond which the session takes no more from the members until
+/// the client reads: what a client that stops reading can make boltgate hold is this plus one
+/// run per member, and the members are slowed down by TCP, as its own server would be direct.
+const CLIENT_QUEUE_HIGH: usize = 64 * 1024;
+
 /// What routed sessions share.
 pub struct Routing {
     pub registry: Arc<Registry>,
@@ -302,9 +307,9 @@ impl Session<'_> {
         let mut clock = buffers::Idle::new();
         let mut login_clock = super::LoginClock::new(self.ctx.handshake_timeout);
         loop {
-            self.drain().await?;
+            self.drain()?;
             if let Some(why) = self.lost_tx.take() {
-                return Err(self.lost(why).await);
+                return Err(lost(why));
             }
             if self.slots.is_empty() && !self.in_tx && self.tracker.is_idle() {
                 self.lease = None;
@@ -336,13 +341,19 @@ impl Session<'_> {
                     futures_util::future::Either::Right(std::future::pending()),
                 ),
             };
+            // The client's answers are written from the loop, never awaited in line: a client
+            // that does not read must not stop the session from reading it (it may be sending a
+            // message it will be refused for, or leaving; either ends the session).
+            let writing = self.c_tx.queued() > 0;
+            let taking = self.c_tx.queued() < CLIENT_QUEUE_HIGH;
             tokio::select! {
                 biased;
                 _ = self.ctx.shutdown.closing() => return Ok(End::Shutdown),
                 _ = self.ctx.shutdown.draining(), if !drain_seen => {
                     drain_seen = true;
                 }
-                event = events.recv() => match event {
+                written = self.c_tx.flush(), if writing => written.map_err(SessionError::ClientIo)?,
+                event = events.recv(), if taking => match event {
                     Some(event) => self.on_event(event),
                     None => return Ok(End::UpstreamClosed),
                 },
@@ -532,9 +543,13 @@ impl Session<'_> {
 
     // === answers to the client, in order ===
 
-    async fn drain(&mut self) -> Result<(), SessionError> {
-        let mut fed = false;
+    /// Moves the answers that are due into the client's queue, in order, until it holds
+    /// [`CLIENT_QUEUE_HIGH`]; the loop writes them.
+    fn drain(&mut self) -> Result<(), SessionError> {
         while let Some(slot) = self.slots.front_mut() {
+            if self.c_tx.queued() >= CLIENT_QUEUE_HIGH {
+                break;
+            }
             match slot {
                 Slot::Local(messages) => {
                     let messages = std::mem::take(messages);
@@ -543,16 +558,15 @@ impl Session<'_> {
                         self.observe(&m, None);
                         self.c_tx.push_frame(Frame::Message(m));
                     }
-                    fed = true;
                 }
                 Slot::Backend(id) => {
                     let id = *id;
                     let Some(b) = self.backends.get_mut(&id) else {
-                        return Err(self.lost("boltgate lost the cluster member".into()).await);
+                        return Err(lost("boltgate lost the cluster member".into()));
                     };
                     match b.next_for_client(self.version) {
                         Step::Wait => break,
-                        Step::Lost(why) => return Err(self.lost(why).await),
+                        Step::Lost(why) => return Err(lost(why)),
                         Step::Forward {
                             wire,
                             messages,
@@ -566,13 +580,11 @@ impl Session<'_> {
                                 self.observe(&summary, Some(&address));
                             }
                             self.c_tx.push(wire);
-                            fed = true;
                         }
                         Step::Local(m) => {
                             self.slots.pop_front();
                             self.observe(&m, None);
                             self.c_tx.push_frame(Frame::Message(m));
-                            fed = true;
                         }
                     }
                 }
@@ -584,21 +596,7 @@ impl Session<'_> {
         // Dead backends with nothing left to report are dropped.
         self.backends
             .retain(|_, b| b.dead.is_none() || !b.expect.is_empty());
-        if fed {
-            self.c_tx.flush().await.map_err(SessionError::ClientIo)?;
-        }
         Ok(())
-    }
-
-    /// A member's connection was lost with a client request in flight: what was relayed goes out,
-    /// and the session ends as a connection loss (no FAILURE: the outcome is unknown, so the
-    /// driver must not be told it may retry; see `relay.rs`).
-    async fn lost(&mut self, why: String) -> SessionError {
-        let _ = self.c_tx.flush().await;
-        SessionError::UpstreamIo(std::io::Error::new(
-            std::io::ErrorKind::ConnectionAborted,
-            why,
-        ))
     }
 
     /// A summary on its way to the client: the session's state follows it, and a member's
@@ -676,6 +674,17 @@ impl Session<'_> {
             )]);
         }
     }
+}
+
+/// A member's connection was lost with a client request in flight: what was relayed goes out
+/// (the bounded close in [`run`] writes what is queued), and the session ends as a connection
+/// loss (no FAILURE: the outcome is unknown, so the driver must not be told it may retry; see
+/// `relay.rs`).
+fn lost(why: String) -> SessionError {
+    SessionError::UpstreamIo(std::io::Error::new(
+        std::io::ErrorKind::ConnectionAborted,
+        why,
+    ))
 }
 
 async fn sleep_or_never(d: Option<std::time::Duration>) {
