@@ -355,7 +355,12 @@ impl Shared {
             Err(e) if e.is_disconnect() => {
                 tracing::debug!(error = %chain(&e), "client disconnected")
             }
-            Err(e @ (SessionError::Upstream(_) | SessionError::UpstreamClosed { .. })) => {
+            Err(
+                e @ (SessionError::Upstream(_)
+                | SessionError::UpstreamClosed { .. }
+                | SessionError::MemberLost { .. }
+                | SessionError::NoMemberReachable(_)),
+            ) => {
                 if telemetry::allow(Repeated::UpstreamFailed) {
                     tracing::warn!(error = %chain(&e), "session ended: upstream problem")
                 }

@@ -1,11 +1,13 @@
 //! How a session ended badly, and whether that is worth more than a debug line.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use boltgate_proto::chunk::ChunkError;
 use boltgate_proto::handshake::HandshakeError;
 use thiserror::Error;
 
+use super::routed::MemberError;
 use crate::upstream::connect::UpstreamError;
 
 #[derive(Debug, Error)]
@@ -32,6 +34,25 @@ pub enum SessionError {
     UpstreamIo(#[source] std::io::Error),
     #[error("TLS handshake with the client failed: {0}")]
     ClientTls(#[source] std::io::Error),
+    /// A routed session's member connection was lost with the client's work on it.
+    #[error("boltgate lost cluster member {member}: {cause}")]
+    MemberLost {
+        member: String,
+        #[source]
+        cause: Arc<MemberError>,
+    },
+    /// A routed session could reach no member to agree a Bolt version with.
+    #[error("no cluster member reachable: {0}")]
+    NoMemberReachable(#[source] NoMember),
+}
+
+/// Why a routed session found no member at its start.
+#[derive(Debug, Error)]
+pub enum NoMember {
+    #[error("no cluster member is configured (boltgate.routing.members)")]
+    NoneConfigured,
+    #[error(transparent)]
+    Unreachable(#[from] UpstreamError),
 }
 
 impl SessionError {
@@ -43,6 +64,7 @@ impl SessionError {
             SessionError::UpstreamClosed { .. }
                 | SessionError::UpstreamIo(_)
                 | SessionError::UpstreamFraming(_)
+                | SessionError::MemberLost { .. }
         )
     }
 

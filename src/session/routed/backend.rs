@@ -22,6 +22,7 @@
 use std::collections::VecDeque;
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::Arc;
 
 use crate::session::buffers;
 use crate::session::wire::WireReader;
@@ -36,6 +37,7 @@ use tokio::sync::mpsc;
 use tokio_util::codec::FramedWrite;
 
 use super::super::failure::DATABASE_UNAVAILABLE;
+use super::error::MemberError;
 use crate::metrics::SessionMetrics;
 use crate::net::Stream;
 
@@ -51,7 +53,7 @@ pub type Room = Pin<Box<dyn Future<Output = Permit> + Send>>;
 
 pub enum Event {
     Run(u64, Inbound),
-    Closed(u64, String),
+    Closed(u64, MemberError),
 }
 
 /// Whole messages a member sent, in one run of wire bytes, and how far the client has had them
@@ -78,13 +80,32 @@ pub enum Expect {
     Unsent,
 }
 
+/// Why a backend can take no more of the client's requests.
 pub struct Death {
-    pub code: &'static str,
-    pub message: String,
+    pub why: Why,
+    /// The client was told (one FAILURE; what follows it is IGNORED, as a server does).
     pub reported: bool,
-    /// The connection was lost (as opposed to the member refusing boltgate's replayed
-    /// HELLO/LOGON): a client request in flight on it ends the client's connection.
-    pub lost: bool,
+}
+
+pub enum Why {
+    /// The connection was lost: a client request in flight on it ends the client's connection.
+    Lost(Arc<MemberError>),
+    /// The member refused boltgate's replayed HELLO/LOGON: the client gets the member's reason.
+    Refused { code: &'static str, message: String },
+}
+
+impl Death {
+    /// The FAILURE the client gets for a request this backend will never answer.
+    fn failure(&self, version: Version, address: &str) -> RawMessage {
+        match &self.why {
+            Why::Lost(e) => Response::failure(
+                version,
+                e.code(),
+                &format!("boltgate lost cluster member {address}: {e}"),
+            ),
+            Why::Refused { code, message } => Response::failure(version, code, message),
+        }
+    }
 }
 
 pub struct Backend {
@@ -124,7 +145,7 @@ pub enum Step {
     Wait,
     /// The member's connection was lost with this client request in flight: the client's
     /// connection ends too, as it would have direct (the outcome is unknown).
-    Lost(String),
+    Lost(Arc<MemberError>),
 }
 
 impl Backend {
@@ -150,8 +171,8 @@ impl Backend {
             loop {
                 let event = match rx.next_run(|| {}).await {
                     Ok(Some(run)) => Event::Run(id, Inbound { run, next: 0 }),
-                    Ok(None) => Event::Closed(id, "closed the connection".into()),
-                    Err(e) => Event::Closed(id, e.to_string()),
+                    Ok(None) => Event::Closed(id, MemberError::Closed),
+                    Err(e) => Event::Closed(id, MemberError::Read(e)),
                 };
                 let last = matches!(event, Event::Closed(..));
                 if events.send(event).await.is_err() || last {
@@ -177,7 +198,7 @@ impl Backend {
                     result = SinkExt::<Frame>::flush(&mut wtx).await;
                 }
                 if let Err(e) = result {
-                    let _ = events.send(Event::Closed(id, e.to_string())).await;
+                    let _ = events.send(Event::Closed(id, MemberError::Write(e))).await;
                     return;
                 }
             }
@@ -212,7 +233,7 @@ impl Backend {
                         queued = true;
                     }
                     Err(mpsc::error::TrySendError::Closed(_)) => {
-                        self.die("the connection's writer stopped".into())
+                        self.die(MemberError::WriterStopped)
                     }
                 }
             }
@@ -237,7 +258,7 @@ impl Backend {
     pub fn on_room(&mut self, permit: Permit) {
         let Ok(permit) = permit else {
             self.overflow.clear();
-            self.die("the connection's writer stopped".into());
+            self.die(MemberError::WriterStopped);
             return;
         };
         let Some(first) = self.overflow.pop_front() else {
@@ -253,7 +274,7 @@ impl Backend {
                     }
                     mpsc::error::TrySendError::Closed(_) => {
                         self.overflow.clear();
-                        self.die("the connection's writer stopped".into());
+                        self.die(MemberError::WriterStopped);
                         return;
                     }
                 }
@@ -261,14 +282,12 @@ impl Backend {
         }
     }
 
-    pub fn die(&mut self, why: String) {
+    pub fn die(&mut self, why: MemberError) {
         if self.dead.is_none() {
             self.overflow.clear();
             self.dead = Some(Death {
-                code: DATABASE_UNAVAILABLE,
-                message: format!("boltgate lost cluster member {}: {why}", self.address),
+                why: Why::Lost(Arc::new(why)),
                 reported: false,
-                lost: true,
             });
         }
     }
@@ -335,10 +354,11 @@ impl Backend {
                         if self.dead.is_none() {
                             // A replayed HELLO/LOGON refused: the client sees the member's reason.
                             self.dead = Some(Death {
-                                code: crate::status::known(&code),
-                                message,
+                                why: Why::Refused {
+                                    code: crate::status::known(&code),
+                                    message,
+                                },
                                 reported: false,
-                                lost: false,
                             });
                         }
                     }
@@ -350,29 +370,32 @@ impl Backend {
                     let Some(death) = self.dead.as_mut() else {
                         return Step::Wait;
                     };
-                    if death.lost {
-                        return Step::Lost(death.message.clone());
+                    if let Why::Lost(e) = &death.why {
+                        return Step::Lost(e.clone());
                     }
                     self.expect.pop_front();
                     let raw = if death.reported {
                         Response::ignored()
                     } else {
                         death.reported = true;
-                        Response::failure(version, death.code, &death.message)
+                        death.failure(version, &self.address)
                     };
                     return Step::Local(raw.into_bytes());
                 }
                 Some(Expect::Unsent) => {
                     self.expect.pop_front();
-                    let death = self.dead.as_mut().map(|d| (d.reported, d.message.clone()));
-                    let (reported, message) = death.unwrap_or((false, String::new()));
-                    if let Some(d) = self.dead.as_mut() {
-                        d.reported = true;
-                    }
-                    let raw = if reported {
-                        Response::ignored()
-                    } else {
-                        Response::failure(version, DATABASE_UNAVAILABLE, &message)
+                    // Unsent only when the backend was already dead (`send`).
+                    let raw = match self.dead.as_mut() {
+                        Some(d) if d.reported => Response::ignored(),
+                        Some(d) => {
+                            d.reported = true;
+                            d.failure(version, &self.address)
+                        }
+                        None => Response::failure(
+                            version,
+                            DATABASE_UNAVAILABLE,
+                            "boltgate: the request did not reach the cluster member",
+                        ),
                     };
                     return Step::Local(raw.into_bytes());
                 }

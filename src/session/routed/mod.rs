@@ -39,7 +39,10 @@
 //! (`boltgate.upstream.forward_goodbye=false`: closed without it, for FalkorDB).
 
 mod backend;
+mod error;
 mod requests;
+
+pub use self::error::{MemberError, PlacementError};
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
@@ -57,6 +60,7 @@ use tokio_util::codec::FramedRead;
 
 use self::backend::{Backend, Event, Expect, Step};
 use super::buffers;
+use super::error::NoMember;
 use super::failure::{REQUEST_INVALID, SHUTDOWN_GRACE_ENDED};
 use super::intercept::Advertised;
 use super::procedures::Procedures;
@@ -66,7 +70,7 @@ use super::{Context, End, SessionError};
 use crate::net::Prefixed;
 use crate::net::Stream;
 use crate::upstream::balance::Lease;
-use crate::upstream::connect::Offer;
+use crate::upstream::connect::{Offer, UpstreamError};
 use crate::upstream::discovery::{hello_for_member, routing_context};
 use crate::upstream::registry::Registry;
 
@@ -148,7 +152,7 @@ struct Session<'a> {
     /// The access mode of the open explicit transaction, for the per-mode counters.
     tx_mode: Option<AccessMode>,
     /// The member running the client's open transaction was lost between its requests.
-    lost_tx: Option<String>,
+    lost_tx: Option<(String, Arc<MemberError>)>,
 }
 
 /// Runs a routed session: dials a first member to agree the Bolt version with (the initial
@@ -190,14 +194,9 @@ pub async fn run(
         }
     }
     let Some((address, (mut stream, agreed, rest))) = first else {
-        let why = last_err.map_or_else(
-            || "no cluster member is configured".to_string(),
-            |e| e.to_string(),
-        );
-        super::unavailable(client, buf, hello, candidates[0], ctx, &why).await;
-        return Err(SessionError::ClientMessage(format!(
-            "no cluster member reachable: {why}"
-        )));
+        let why = last_err.map_or(NoMember::NoneConfigured, NoMember::Unreachable);
+        super::unavailable(client, buf, hello, candidates[0], ctx, &why.to_string()).await;
+        return Err(SessionError::NoMemberReachable(why));
     };
     let version =
         super::handshake::settle(&mut client, &mut buf, hello, &mut stream, agreed, ctx).await?;
@@ -308,8 +307,8 @@ impl Session<'_> {
         let mut login_clock = super::LoginClock::new(self.ctx.handshake_timeout);
         loop {
             self.drain()?;
-            if let Some(why) = self.lost_tx.take() {
-                return Err(lost(why));
+            if let Some((member, cause)) = self.lost_tx.take() {
+                return Err(SessionError::MemberLost { member, cause });
             }
             if self.slots.is_empty() && !self.in_tx && self.tracker.is_idle() {
                 self.lease = None;
@@ -437,7 +436,7 @@ impl Session<'_> {
     }
 
     /// Dials `address` and replays the client's HELLO (and LOGON).
-    async fn open(&mut self, address: &str) -> Result<u64, String> {
+    async fn open(&mut self, address: &str) -> Result<u64, UpstreamError> {
         let started = std::time::Instant::now();
         let connected = self
             .ctx
@@ -453,7 +452,7 @@ impl Session<'_> {
             }
             Err(e) => {
                 self.ctx.metrics.upstream_connect_failed(address, &e);
-                return Err(e.to_string());
+                return Err(e);
             }
         };
         let id = self.adopt(address.to_string(), stream, rest);
@@ -518,20 +517,28 @@ impl Session<'_> {
                 }
                 let busy = !b.expect.is_empty();
                 let address = b.address.clone();
-                b.die(why.clone());
+                tracing::debug!(member = %address, error = %why, "backend connection ended");
+                b.die(why);
                 if self.by_address.get(&address) == Some(&id) {
                     self.by_address.remove(&address);
                 }
+                let cause = match &b.dead {
+                    Some(backend::Death {
+                        why: backend::Why::Lost(cause),
+                        ..
+                    }) => cause.clone(),
+                    _ => return,
+                };
                 if busy {
-                    tracing::warn!(member = %address, %why, "cluster member lost with work in flight");
+                    tracing::warn!(member = %address, error = %cause, "cluster member lost with work in flight");
                     self.routing.registry.on_member_failure(&address);
                 } else if self.in_tx && self.current == Some(id) {
-                    tracing::warn!(member = %address, %why, "cluster member lost inside the client's transaction");
+                    tracing::warn!(member = %address, error = %cause, "cluster member lost inside the client's transaction");
                     self.routing.registry.on_member_failure(&address);
                     self.backends.remove(&id);
-                    self.lost_tx = Some(format!("boltgate lost cluster member {address}: {why}"));
+                    self.lost_tx = Some((address, cause));
                 } else {
-                    tracing::debug!(member = %address, %why, "idle backend connection closed");
+                    tracing::debug!(member = %address, error = %cause, "idle backend connection closed");
                     self.backends.remove(&id);
                     if self.current == Some(id) && !self.in_tx {
                         self.current = None;
@@ -561,12 +568,26 @@ impl Session<'_> {
                 }
                 Slot::Backend(id) => {
                     let id = *id;
+                    // A backend with answers owed is kept until they are given (below), so this
+                    // is not expected; if it were, it is a lost member, not a panic.
                     let Some(b) = self.backends.get_mut(&id) else {
-                        return Err(lost("boltgate lost the cluster member".into()));
+                        return Err(SessionError::MemberLost {
+                            member: format!("#{id}"),
+                            cause: Arc::new(MemberError::Closed),
+                        });
                     };
                     match b.next_for_client(self.version) {
                         Step::Wait => break,
-                        Step::Lost(why) => return Err(lost(why)),
+                        Step::Lost(cause) => {
+                            // What was relayed goes out (the bounded close in `run` writes
+                            // what is queued), then the session ends as a connection loss: no
+                            // FAILURE, the outcome is unknown, so the driver must not be told
+                            // it may retry (see `relay.rs`).
+                            return Err(SessionError::MemberLost {
+                                member: b.address.clone(),
+                                cause,
+                            });
+                        }
                         Step::Forward {
                             wire,
                             messages,
@@ -674,17 +695,6 @@ impl Session<'_> {
             )]);
         }
     }
-}
-
-/// A member's connection was lost with a client request in flight: what was relayed goes out
-/// (the bounded close in [`run`] writes what is queued), and the session ends as a connection
-/// loss (no FAILURE: the outcome is unknown, so the driver must not be told it may retry; see
-/// `relay.rs`).
-fn lost(why: String) -> SessionError {
-    SessionError::UpstreamIo(std::io::Error::new(
-        std::io::ErrorKind::ConnectionAborted,
-        why,
-    ))
 }
 
 async fn sleep_or_never(d: Option<std::time::Duration>) {

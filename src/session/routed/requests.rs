@@ -9,7 +9,8 @@ use boltgate_proto::packstream::Map;
 use boltgate_proto::state::ServerState;
 
 use super::backend::Expect;
-use super::{Flow, Session, Slot, NOT_A_LEADER};
+use super::error::PlacementError;
+use super::{Flow, Session, Slot};
 use crate::session::failure::{DATABASE_UNAVAILABLE, REQUEST_INVALID};
 use crate::session::intercept::is_routing_procedure;
 use crate::session::{End, SessionError};
@@ -200,9 +201,13 @@ impl Session<'_> {
                 self.current = Some(id);
                 self.forward(id, raw);
             }
-            Err((code, message)) => {
+            Err(e) => {
                 self.local_failed = true;
-                self.local(vec![Response::failure(self.version, code, &message)]);
+                self.local(vec![Response::failure(
+                    self.version,
+                    e.code(),
+                    &e.to_string(),
+                )]);
             }
         }
     }
@@ -212,7 +217,7 @@ impl Session<'_> {
         db: Option<&str>,
         mode: AccessMode,
         bookmarks: &[String],
-    ) -> Result<u64, (&'static str, String)> {
+    ) -> Result<u64, PlacementError> {
         let registry = self.routing.registry.clone();
         let fetcher: Arc<dyn Fetch> = Arc::new(RouteFetcher {
             upstream: self.ctx.upstream.clone(),
@@ -223,10 +228,7 @@ impl Session<'_> {
             max_message_size: self.ctx.max_message_size,
             metrics: self.ctx.metrics.clone(),
         });
-        let table = registry
-            .table(db, mode, bookmarks, &fetcher)
-            .await
-            .map_err(|e| (e.code(), format!("boltgate: {e}")))?;
+        let table = registry.table(db, mode, bookmarks, &fetcher).await?;
         let mut tried: Vec<String> = Vec::new();
         loop {
             let balancer = &registry.balancer;
@@ -248,25 +250,11 @@ impl Session<'_> {
                         .cloned()
                 });
             let Some(address) = pick else {
-                let what = match mode {
-                    AccessMode::Write => (
-                        NOT_A_LEADER,
-                        format!(
-                            "boltgate: no writer is available for database `{}` (tried {:?})",
-                            db.unwrap_or("<home>"),
-                            tried
-                        ),
-                    ),
-                    AccessMode::Read => (
-                        DATABASE_UNAVAILABLE,
-                        format!(
-                            "boltgate: no cluster member can serve reads for database `{}` (tried {:?})",
-                            db.unwrap_or("<home>"),
-                            tried
-                        ),
-                    ),
-                };
-                return Err(what);
+                let db = db.unwrap_or("<home>").to_string();
+                return Err(match mode {
+                    AccessMode::Write => PlacementError::NoWriter { db, tried },
+                    AccessMode::Read => PlacementError::NoReader { db, tried },
+                });
             };
             if let Some(&id) = self.by_address.get(&address) {
                 if self.alive(id) {
