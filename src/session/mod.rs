@@ -10,7 +10,8 @@
 //! then reports "database unavailable" and retries, instead of a bare connection error.
 
 pub mod buffers;
-pub mod error;
+mod ending;
+mod error;
 pub mod failure;
 pub mod handshake;
 pub mod intercept;

@@ -29,7 +29,7 @@ use tokio::io::{AsyncWriteExt, ReadHalf, WriteHalf};
 use tokio_util::codec::{FramedRead, FramedWrite};
 
 use super::buffers;
-use super::failure::{failure, REQUEST_INVALID, SHUTDOWN_GRACE_ENDED};
+use super::ending;
 use super::procedures::Procedures;
 use super::wire::{WireReader, WireWriter};
 use super::work::count_work;
@@ -110,48 +110,14 @@ pub async fn run(
         let _ = tokio::time::timeout(std::time::Duration::from_secs(2), drain).await;
     }
 
-    let outstanding = tracker.lock().expect("tracker lock").outstanding();
-    if outstanding > 0 {
-        match &result {
-            Ok(End::Shutdown) => {
-                tracing::info!(
-                    outstanding,
-                    "{SHUTDOWN_GRACE_ENDED}; closing the client without an answer"
-                )
-            }
-            Err(e) if e.is_upstream_loss() => tracing::info!(
-                outstanding,
-                error = %e,
-                "upstream lost with requests in flight; closing the client as the server did"
-            ),
-            _ => {}
-        }
-    }
-    // boltgate's own FAILURE only for what it refused to forward (see the module docs).
-    let last_word = match &result {
-        Err(SessionError::ClientFraming(ChunkError::MessageTooLarge { .. }))
-        | Err(SessionError::ClientMessage(_)) => Some((REQUEST_INVALID, result_text(&result))),
-        _ => None,
-    };
-    let close = async {
-        if let Some((code, message)) = last_word {
-            c_tx.push_frame(failure(version, code, &message));
-        }
-        let _ = c_tx.flush().await;
-        let _ = c_tx.shutdown().await;
+    ending::log_unanswered(&result, tracker.lock().expect("tracker lock").outstanding());
+    let last = ending::last_word(version, &result);
+    let upstream_close = async {
         let _ = SinkExt::<Frame>::flush(&mut u_tx).await;
         let _ = u_tx.get_mut().shutdown().await;
     };
-    // A peer that stopped reading must not keep the session alive, last word included.
-    let _ = tokio::time::timeout(std::time::Duration::from_secs(2), close).await;
+    ending::close(&mut c_tx, last, upstream_close).await;
     result
-}
-
-fn result_text(result: &Result<End, SessionError>) -> String {
-    match result {
-        Ok(end) => format!("{end:?}"),
-        Err(e) => format!("boltgate: {e}"),
-    }
 }
 
 /// Answers boltgate gives itself ([`procedures`]), queued for the client's writer, and the

@@ -38,8 +38,10 @@
 //! GOODBYE goes to every member connection of the session before they close
 //! (`boltgate.upstream.forward_goodbye=false`: closed without it, for FalkorDB).
 
+mod answers;
 mod backend;
 mod error;
+mod members;
 mod requests;
 
 pub use self::error::{MemberError, PlacementError};
@@ -48,9 +50,9 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 
 use boltgate_proto::chunk::{ChunkCodec, Frame};
-use boltgate_proto::message::{sig, AccessMode, RawMessage, RequestKind, Response, Summary};
+use boltgate_proto::message::{sig, AccessMode, RawMessage};
 use boltgate_proto::packstream::Map;
-use boltgate_proto::state::{ServerState, Tracker};
+use boltgate_proto::state::Tracker;
 use boltgate_proto::Version;
 use bytes::{Bytes, BytesMut};
 use futures_util::{FutureExt, StreamExt};
@@ -58,20 +60,19 @@ use tokio::io::{ReadHalf, WriteHalf};
 use tokio::sync::mpsc;
 use tokio_util::codec::FramedRead;
 
-use self::backend::{Backend, Event, Expect, Step};
+use self::backend::{Backend, Event, Expect};
 use super::buffers;
+use super::ending;
 use super::error::NoMember;
-use super::failure::{REQUEST_INVALID, SHUTDOWN_GRACE_ENDED};
 use super::intercept::Advertised;
 use super::procedures::Procedures;
 use super::wire::WireWriter;
-use super::work::count_work;
 use super::{Context, End, SessionError};
 use crate::net::Prefixed;
 use crate::net::Stream;
 use crate::upstream::balance::Lease;
-use crate::upstream::connect::{Offer, UpstreamError};
-use crate::upstream::discovery::{hello_for_member, routing_context};
+use crate::upstream::connect::Offer;
+use crate::upstream::discovery::routing_context;
 use crate::upstream::registry::Registry;
 
 /// A read-only database refused a write: same handling as NotALeader.
@@ -236,37 +237,7 @@ pub async fn run(
     s.adopt(address, stream, rest);
     let result = s.run(&mut c_rx, &mut events_rx).await;
 
-    let outstanding = s.tracker.outstanding();
-    let last_word = match &result {
-        Err(SessionError::ClientFraming(_)) | Err(SessionError::ClientMessage(_)) => Some((
-            REQUEST_INVALID,
-            format!(
-                "boltgate: {}",
-                result
-                    .as_ref()
-                    .err()
-                    .map(|e| e.to_string())
-                    .unwrap_or_default()
-            ),
-        )),
-        _ => None,
-    };
-    if outstanding > 0 {
-        match &result {
-            Ok(End::Shutdown) => {
-                tracing::info!(
-                    outstanding,
-                    "{SHUTDOWN_GRACE_ENDED}; closing the client without an answer"
-                )
-            }
-            Err(e) if e.is_upstream_loss() => tracing::warn!(
-                outstanding,
-                error = %e,
-                "cluster member lost with work in flight; closing the client as the member did"
-            ),
-            _ => {}
-        }
-    }
+    ending::log_unanswered(&result, s.tracker.outstanding());
     if matches!(result, Ok(End::Goodbye)) && ctx.forward_goodbye {
         // Each member connection hears the client's GOODBYE, as its own client's would; the
         // writer sends what is queued before it shuts the socket down.
@@ -276,17 +247,9 @@ pub async fn run(
         }
     }
     s.backends.clear();
-    // Bounded, last word included: a client that stopped reading must not keep the session.
-    let close = async {
-        if let Some((code, message)) = last_word {
-            s.c_tx.push_frame(Frame::Message(
-                Response::failure(version, code, &message).into_bytes(),
-            ));
-        }
-        let _ = s.c_tx.flush().await;
-        let _ = s.c_tx.shutdown().await;
-    };
-    let _ = tokio::time::timeout(std::time::Duration::from_secs(2), close).await;
+    // The member connections' writers send what is queued (GOODBYE included), then shut
+    // their sockets down, on their own.
+    ending::close(&mut s.c_tx, ending::last_word(version, &result), async {}).await;
     result
 }
 
@@ -412,287 +375,6 @@ impl Session<'_> {
             if drain_seen && self.slots.is_empty() && self.tracker.is_idle() && stalled.is_empty() {
                 return Ok(End::Drained);
             }
-        }
-    }
-
-    // === backends ===
-
-    fn adopt(&mut self, address: String, stream: Stream, rest: BytesMut) -> u64 {
-        let id = self.next_id;
-        self.next_id += 1;
-        let backend = Backend::spawn(
-            id,
-            address.clone(),
-            stream,
-            rest,
-            self.ctx.max_message_size,
-            self.events.clone(),
-            self.ctx.metrics.session(&address),
-        );
-        tracing::debug!(member = %address, backend = id, "backend connection open");
-        self.by_address.insert(address, id);
-        self.backends.insert(id, backend);
-        id
-    }
-
-    /// Dials `address` and replays the client's HELLO (and LOGON).
-    async fn open(&mut self, address: &str) -> Result<u64, UpstreamError> {
-        let started = std::time::Instant::now();
-        let connected = self
-            .ctx
-            .upstream
-            .connect_to(address, &Offer::version(self.version))
-            .await;
-        let (stream, _, rest) = match connected {
-            Ok(c) => {
-                self.ctx
-                    .metrics
-                    .upstream_connected(address, started.elapsed());
-                c
-            }
-            Err(e) => {
-                self.ctx.metrics.upstream_connect_failed(address, &e);
-                return Err(e);
-            }
-        };
-        let id = self.adopt(address.to_string(), stream, rest);
-        let hello = self.hello.as_ref().map(|h| self.member_hello(h, address));
-        let b = self.backends.get_mut(&id).expect("just adopted");
-        if let Some(h) = hello {
-            b.send(h, Expect::Swallow("HELLO"));
-        }
-        if let Some(l) = &self.logon {
-            b.send(l.clone(), Expect::Swallow("LOGON"));
-        }
-        Ok(id)
-    }
-
-    fn alive(&self, id: u64) -> bool {
-        self.backends.get(&id).is_some_and(Backend::is_alive)
-    }
-
-    /// The client's HELLO as `member` gets it: with boltgate's upstream routing context naming
-    /// the member (see [`hello_for_member`]).
-    fn member_hello(&self, hello: &Bytes, member: &str) -> Bytes {
-        hello_for_member(hello, self.version, &self.routing.context, member)
-    }
-
-    /// A backend whose writer's channel is full, and a future for room in it.
-    fn blocked(&self) -> Option<(u64, backend::Room)> {
-        self.backends
-            .iter()
-            .find(|(_, b)| b.is_blocked())
-            .map(|(id, b)| (*id, b.room()))
-    }
-
-    /// Where connection-level messages go (HELLO, LOGON, LOGOFF, unknown ones): the current
-    /// member, else any live backend.
-    fn control(&self) -> Option<u64> {
-        if let Some(id) = self.current.filter(|id| self.alive(*id)) {
-            return Some(id);
-        }
-        let mut ids: Vec<u64> = self
-            .backends
-            .iter()
-            .filter(|(_, b)| b.is_alive())
-            .map(|(id, _)| *id)
-            .collect();
-        ids.sort_unstable();
-        ids.first().copied()
-    }
-
-    fn on_event(&mut self, event: Event) {
-        match event {
-            Event::Run(id, run) => {
-                if let Some(b) = self.backends.get_mut(&id) {
-                    b.inbox.push_back(run);
-                }
-            }
-            Event::Closed(id, why) => {
-                let Some(b) = self.backends.get_mut(&id) else {
-                    return;
-                };
-                if b.dead.is_some() {
-                    return;
-                }
-                let busy = !b.expect.is_empty();
-                let address = b.address.clone();
-                tracing::debug!(member = %address, error = %why, "backend connection ended");
-                b.die(why);
-                if self.by_address.get(&address) == Some(&id) {
-                    self.by_address.remove(&address);
-                }
-                let cause = match &b.dead {
-                    Some(backend::Death {
-                        why: backend::Why::Lost(cause),
-                        ..
-                    }) => cause.clone(),
-                    _ => return,
-                };
-                if busy {
-                    tracing::warn!(member = %address, error = %cause, "cluster member lost with work in flight");
-                    self.routing.registry.on_member_failure(&address);
-                } else if self.in_tx && self.current == Some(id) {
-                    tracing::warn!(member = %address, error = %cause, "cluster member lost inside the client's transaction");
-                    self.routing.registry.on_member_failure(&address);
-                    self.backends.remove(&id);
-                    self.lost_tx = Some((address, cause));
-                } else {
-                    tracing::debug!(member = %address, error = %cause, "idle backend connection closed");
-                    self.backends.remove(&id);
-                    if self.current == Some(id) && !self.in_tx {
-                        self.current = None;
-                    }
-                }
-            }
-        }
-    }
-
-    // === answers to the client, in order ===
-
-    /// Moves the answers that are due into the client's queue, in order, until it holds
-    /// [`CLIENT_QUEUE_HIGH`]; the loop writes them.
-    fn drain(&mut self) -> Result<(), SessionError> {
-        while let Some(slot) = self.slots.front_mut() {
-            if self.c_tx.queued() >= CLIENT_QUEUE_HIGH {
-                break;
-            }
-            match slot {
-                Slot::Local(messages) => {
-                    let messages = std::mem::take(messages);
-                    self.slots.pop_front();
-                    for m in messages {
-                        self.observe(&m, None);
-                        self.c_tx.push_frame(Frame::Message(m));
-                    }
-                }
-                Slot::Backend(id) => {
-                    let id = *id;
-                    // A backend with answers owed is kept until they are given (below), so this
-                    // is not expected; if it were, it is a lost member, not a panic.
-                    let Some(b) = self.backends.get_mut(&id) else {
-                        return Err(SessionError::MemberLost {
-                            member: format!("#{id}"),
-                            cause: Arc::new(MemberError::Closed),
-                        });
-                    };
-                    match b.next_for_client(self.version) {
-                        Step::Wait => break,
-                        Step::Lost(cause) => {
-                            // What was relayed goes out (the bounded close in `run` writes
-                            // what is queued), then the session ends as a connection loss: no
-                            // FAILURE, the outcome is unknown, so the driver must not be told
-                            // it may retry (see `relay.rs`).
-                            return Err(SessionError::MemberLost {
-                                member: b.address.clone(),
-                                cause,
-                            });
-                        }
-                        Step::Forward {
-                            wire,
-                            messages,
-                            payload,
-                            summary,
-                        } => {
-                            b.count_to_client(messages, payload);
-                            if let Some(summary) = summary {
-                                let address = b.address.clone();
-                                self.slots.pop_front();
-                                self.observe(&summary, Some(&address));
-                            }
-                            self.c_tx.push(wire);
-                        }
-                        Step::Local(m) => {
-                            self.slots.pop_front();
-                            self.observe(&m, None);
-                            self.c_tx.push_frame(Frame::Message(m));
-                        }
-                    }
-                }
-            }
-        }
-        for b in self.backends.values_mut() {
-            b.flush_counts();
-        }
-        // Dead backends with nothing left to report are dropped.
-        self.backends
-            .retain(|_, b| b.dead.is_none() || !b.expect.is_empty());
-        Ok(())
-    }
-
-    /// A summary on its way to the client: the session's state follows it, and a member's
-    /// FAILURE (`from`) may say something about the member.
-    fn observe(&mut self, m: &Bytes, from: Option<&str>) {
-        if m.get(1) != Some(&sig::RECORD) {
-            match RawMessage::new(m.clone()).and_then(|r| r.summary()) {
-                Ok(summary) => {
-                    if let (Summary::Failure { code, .. }, Some(address)) = (&summary, from) {
-                        self.on_member_failure_code(code, address);
-                    }
-                    if let Err(v) = self.tracker.on_response(&summary) {
-                        tracing::debug!(violation = %v, "response outside boltgate's model of the session");
-                    }
-                }
-                Err(e) => {
-                    tracing::debug!(error = %e, "unreadable message from a member, forwarded as is")
-                }
-            }
-        }
-    }
-
-    fn on_member_failure_code(&mut self, code: &str, address: &str) {
-        match code {
-            NOT_A_LEADER | FORBIDDEN_ON_READ_ONLY => {
-                tracing::info!(
-                    member = address,
-                    code,
-                    "write refused; the routing table will be refreshed"
-                );
-                self.routing
-                    .registry
-                    .on_write_refused(self.unit_db.as_deref(), address);
-            }
-            crate::status::DATABASE_UNAVAILABLE => {
-                self.routing.registry.on_member_failure(address);
-            }
-            _ => {}
-        }
-    }
-
-    fn local(&mut self, messages: Vec<RawMessage>) {
-        let messages = messages.into_iter().map(RawMessage::into_bytes).collect();
-        self.slots.push_back(Slot::Local(messages));
-    }
-
-    /// A client request to member `id`: counted as the plain relay counts (messages, bytes,
-    /// queries and transactions by mode), against the member.
-    fn forward(&mut self, id: u64, raw: RawMessage) {
-        let kind = RequestKind::of(self.version, raw.signature());
-        let b = self.backends.get_mut(&id).expect("a known backend");
-        b.metrics.to_upstream(1, raw.as_bytes().len() as u64);
-        count_work(&raw, kind, &mut self.tx_mode, &b.metrics);
-        b.send(raw.into_bytes(), Expect::Client);
-        self.slots.push_back(Slot::Backend(id));
-    }
-
-    /// To the member running the current unit of work.
-    fn send_current(&mut self, raw: RawMessage) {
-        match self.current.filter(|id| self.backends.contains_key(id)) {
-            Some(id) => self.forward(id, raw),
-            None => self.answer_without_member(),
-        }
-    }
-
-    fn answer_without_member(&mut self) {
-        if self.local_failed || self.tracker.state() == ServerState::Failed {
-            self.local(vec![Response::ignored()]);
-        } else {
-            self.local_failed = true;
-            self.local(vec![Response::failure(
-                self.version,
-                REQUEST_INVALID,
-                "boltgate: no transaction or result is open on any cluster member",
-            )]);
         }
     }
 }

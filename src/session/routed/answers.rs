@@ -1,0 +1,164 @@
+//! The client's answers, in order ([`super::Slot`]): moved into the client's queue as they
+//! become due, read on the way for the session's state and for what a member's FAILURE says
+//! about it; and the requests forwarded to a member or answered by boltgate itself.
+
+use std::sync::Arc;
+
+use boltgate_proto::chunk::Frame;
+use boltgate_proto::message::{sig, RawMessage, RequestKind, Response, Summary};
+use boltgate_proto::state::ServerState;
+use bytes::Bytes;
+
+use super::backend::{Expect, Step};
+use super::{MemberError, Session, Slot, CLIENT_QUEUE_HIGH, FORBIDDEN_ON_READ_ONLY, NOT_A_LEADER};
+use crate::session::failure::REQUEST_INVALID;
+use crate::session::work::count_work;
+use crate::session::SessionError;
+
+impl Session<'_> {
+    /// Moves the answers that are due into the client's queue, in order, until it holds
+    /// [`CLIENT_QUEUE_HIGH`]; the loop writes them.
+    pub(super) fn drain(&mut self) -> Result<(), SessionError> {
+        while let Some(slot) = self.slots.front_mut() {
+            if self.c_tx.queued() >= CLIENT_QUEUE_HIGH {
+                break;
+            }
+            match slot {
+                Slot::Local(messages) => {
+                    let messages = std::mem::take(messages);
+                    self.slots.pop_front();
+                    for m in messages {
+                        self.observe(&m, None);
+                        self.c_tx.push_frame(Frame::Message(m));
+                    }
+                }
+                Slot::Backend(id) => {
+                    let id = *id;
+                    // A backend with answers owed is kept until they are given (below), so this
+                    // is not expected; if it were, it is a lost member, not a panic.
+                    let Some(b) = self.backends.get_mut(&id) else {
+                        return Err(SessionError::MemberLost {
+                            member: format!("#{id}"),
+                            cause: Arc::new(MemberError::Closed),
+                        });
+                    };
+                    match b.next_for_client(self.version) {
+                        Step::Wait => break,
+                        Step::Lost(cause) => {
+                            // What was relayed goes out (the bounded close in `run` writes
+                            // what is queued), then the session ends as a connection loss: no
+                            // FAILURE, the outcome is unknown, so the driver must not be told
+                            // it may retry (see `relay.rs`).
+                            return Err(SessionError::MemberLost {
+                                member: b.address.clone(),
+                                cause,
+                            });
+                        }
+                        Step::Forward {
+                            wire,
+                            messages,
+                            payload,
+                            summary,
+                        } => {
+                            b.count_to_client(messages, payload);
+                            if let Some(summary) = summary {
+                                let address = b.address.clone();
+                                self.slots.pop_front();
+                                self.observe(&summary, Some(&address));
+                            }
+                            self.c_tx.push(wire);
+                        }
+                        Step::Local(m) => {
+                            self.slots.pop_front();
+                            self.observe(&m, None);
+                            self.c_tx.push_frame(Frame::Message(m));
+                        }
+                    }
+                }
+            }
+        }
+        for b in self.backends.values_mut() {
+            b.flush_counts();
+        }
+        // Dead backends with nothing left to report are dropped.
+        self.backends
+            .retain(|_, b| b.dead.is_none() || !b.expect.is_empty());
+        Ok(())
+    }
+
+    /// A summary on its way to the client: the session's state follows it, and a member's
+    /// FAILURE (`from`) may say something about the member.
+    pub(super) fn observe(&mut self, m: &Bytes, from: Option<&str>) {
+        if m.get(1) != Some(&sig::RECORD) {
+            match RawMessage::new(m.clone()).and_then(|r| r.summary()) {
+                Ok(summary) => {
+                    if let (Summary::Failure { code, .. }, Some(address)) = (&summary, from) {
+                        self.on_member_failure_code(code, address);
+                    }
+                    if let Err(v) = self.tracker.on_response(&summary) {
+                        tracing::debug!(violation = %v, "response outside boltgate's model of the session");
+                    }
+                }
+                Err(e) => {
+                    tracing::debug!(error = %e, "unreadable message from a member, forwarded as is")
+                }
+            }
+        }
+    }
+
+    pub(super) fn on_member_failure_code(&mut self, code: &str, address: &str) {
+        match code {
+            NOT_A_LEADER | FORBIDDEN_ON_READ_ONLY => {
+                tracing::info!(
+                    member = address,
+                    code,
+                    "write refused; the routing table will be refreshed"
+                );
+                self.routing
+                    .registry
+                    .on_write_refused(self.unit_db.as_deref(), address);
+            }
+            crate::status::DATABASE_UNAVAILABLE => {
+                self.routing.registry.on_member_failure(address);
+            }
+            _ => {}
+        }
+    }
+
+    pub(super) fn local(&mut self, messages: Vec<RawMessage>) {
+        let messages = messages.into_iter().map(RawMessage::into_bytes).collect();
+        self.slots.push_back(Slot::Local(messages));
+    }
+
+    /// A client request to member `id`: counted as the plain relay counts (messages, bytes,
+    /// queries and transactions by mode), against the member.
+    pub(super) fn forward(&mut self, id: u64, raw: RawMessage) {
+        let kind = RequestKind::of(self.version, raw.signature());
+        let b = self.backends.get_mut(&id).expect("a known backend");
+        b.metrics.to_upstream(1, raw.as_bytes().len() as u64);
+        count_work(&raw, kind, &mut self.tx_mode, &b.metrics);
+        b.send(raw.into_bytes(), Expect::Client);
+        self.slots.push_back(Slot::Backend(id));
+    }
+
+    /// To the member running the current unit of work.
+    pub(super) fn send_current(&mut self, raw: RawMessage) {
+        match self.current.filter(|id| self.backends.contains_key(id)) {
+            Some(id) => self.forward(id, raw),
+            None => self.answer_without_member(),
+        }
+    }
+
+    pub(super) fn answer_without_member(&mut self) {
+        if self.local_failed || self.tracker.state() == ServerState::Failed {
+            self.local(vec![Response::ignored()]);
+        } else {
+            self.local_failed = true;
+            self.local(vec![Response::failure(
+                self.version,
+                REQUEST_INVALID,
+                "boltgate: no transaction or result is open on any cluster member",
+            )]);
+        }
+    }
+}

@@ -1,0 +1,144 @@
+//! The member connections of a routed session: opening one (dialling and replaying the
+//! client's HELLO and LOGON), finding the one a connection-level message goes to, and what a
+//! member's reader reports ([`Event`]).
+
+use bytes::{Bytes, BytesMut};
+
+use super::backend::{self, Backend, Event, Expect};
+use super::Session;
+use crate::net::Stream;
+use crate::upstream::connect::{Offer, UpstreamError};
+use crate::upstream::discovery::hello_for_member;
+
+impl Session<'_> {
+    pub(super) fn adopt(&mut self, address: String, stream: Stream, rest: BytesMut) -> u64 {
+        let id = self.next_id;
+        self.next_id += 1;
+        let backend = Backend::spawn(
+            id,
+            address.clone(),
+            stream,
+            rest,
+            self.ctx.max_message_size,
+            self.events.clone(),
+            self.ctx.metrics.session(&address),
+        );
+        tracing::debug!(member = %address, backend = id, "backend connection open");
+        self.by_address.insert(address, id);
+        self.backends.insert(id, backend);
+        id
+    }
+
+    /// Dials `address` and replays the client's HELLO (and LOGON).
+    pub(super) async fn open(&mut self, address: &str) -> Result<u64, UpstreamError> {
+        let started = std::time::Instant::now();
+        let connected = self
+            .ctx
+            .upstream
+            .connect_to(address, &Offer::version(self.version))
+            .await;
+        let (stream, _, rest) = match connected {
+            Ok(c) => {
+                self.ctx
+                    .metrics
+                    .upstream_connected(address, started.elapsed());
+                c
+            }
+            Err(e) => {
+                self.ctx.metrics.upstream_connect_failed(address, &e);
+                return Err(e);
+            }
+        };
+        let id = self.adopt(address.to_string(), stream, rest);
+        let hello = self.hello.as_ref().map(|h| self.member_hello(h, address));
+        let b = self.backends.get_mut(&id).expect("just adopted");
+        if let Some(h) = hello {
+            b.send(h, Expect::Swallow("HELLO"));
+        }
+        if let Some(l) = &self.logon {
+            b.send(l.clone(), Expect::Swallow("LOGON"));
+        }
+        Ok(id)
+    }
+
+    pub(super) fn alive(&self, id: u64) -> bool {
+        self.backends.get(&id).is_some_and(Backend::is_alive)
+    }
+
+    /// The client's HELLO as `member` gets it: with boltgate's upstream routing context naming
+    /// the member (see [`hello_for_member`]).
+    pub(super) fn member_hello(&self, hello: &Bytes, member: &str) -> Bytes {
+        hello_for_member(hello, self.version, &self.routing.context, member)
+    }
+
+    /// A backend whose writer's channel is full, and a future for room in it.
+    pub(super) fn blocked(&self) -> Option<(u64, backend::Room)> {
+        self.backends
+            .iter()
+            .find(|(_, b)| b.is_blocked())
+            .map(|(id, b)| (*id, b.room()))
+    }
+
+    /// Where connection-level messages go (HELLO, LOGON, LOGOFF, unknown ones): the current
+    /// member, else any live backend.
+    pub(super) fn control(&self) -> Option<u64> {
+        if let Some(id) = self.current.filter(|id| self.alive(*id)) {
+            return Some(id);
+        }
+        let mut ids: Vec<u64> = self
+            .backends
+            .iter()
+            .filter(|(_, b)| b.is_alive())
+            .map(|(id, _)| *id)
+            .collect();
+        ids.sort_unstable();
+        ids.first().copied()
+    }
+
+    pub(super) fn on_event(&mut self, event: Event) {
+        match event {
+            Event::Run(id, run) => {
+                if let Some(b) = self.backends.get_mut(&id) {
+                    b.inbox.push_back(run);
+                }
+            }
+            Event::Closed(id, why) => {
+                let Some(b) = self.backends.get_mut(&id) else {
+                    return;
+                };
+                if b.dead.is_some() {
+                    return;
+                }
+                let busy = !b.expect.is_empty();
+                let address = b.address.clone();
+                tracing::debug!(member = %address, error = %why, "backend connection ended");
+                b.die(why);
+                if self.by_address.get(&address) == Some(&id) {
+                    self.by_address.remove(&address);
+                }
+                let cause = match &b.dead {
+                    Some(backend::Death {
+                        why: backend::Why::Lost(cause),
+                        ..
+                    }) => cause.clone(),
+                    _ => return,
+                };
+                if busy {
+                    tracing::warn!(member = %address, error = %cause, "cluster member lost with work in flight");
+                    self.routing.registry.on_member_failure(&address);
+                } else if self.in_tx && self.current == Some(id) {
+                    tracing::warn!(member = %address, error = %cause, "cluster member lost inside the client's transaction");
+                    self.routing.registry.on_member_failure(&address);
+                    self.backends.remove(&id);
+                    self.lost_tx = Some((address, cause));
+                } else {
+                    tracing::debug!(member = %address, error = %cause, "idle backend connection closed");
+                    self.backends.remove(&id);
+                    if self.current == Some(id) && !self.in_tx {
+                        self.current = None;
+                    }
+                }
+            }
+        }
+    }
+}
