@@ -89,6 +89,11 @@ impl Idle {
         self.sleep.as_mut().await
     }
 
+    /// [`Idle::tick`] as a poll.
+    pub fn poll_tick(&mut self, cx: &mut std::task::Context<'_>) -> std::task::Poll<()> {
+        self.sleep.as_mut().poll(cx)
+    }
+
     /// The period ended: true when it had no data, the caller then releases its buffers (the
     /// clock stops until data returns); false starts another period.
     pub fn fired(&mut self) -> bool {

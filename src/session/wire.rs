@@ -13,12 +13,15 @@
 
 use std::collections::VecDeque;
 use std::io::{self, IoSlice};
+use std::pin::Pin;
+use std::task::{ready, Context, Poll};
 
 use boltgate_proto::chunk::{ChunkCodec, ChunkError, Frame};
 use boltgate_proto::scan::{Scanner, Span};
 use bytes::{Buf, Bytes, BytesMut};
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio_util::codec::Encoder;
+use tokio_util::io::poll_read_buf;
 
 use super::buffers::Idle;
 
@@ -64,36 +67,44 @@ impl<R: AsyncRead + Unpin> WireReader<R> {
         &mut self,
         mut on_idle: impl FnMut(),
     ) -> Result<Option<Bytes>, ChunkError> {
+        std::future::poll_fn(|cx| self.poll_next_run(cx, &mut on_idle)).await
+    }
+
+    /// [`Self::next_run`] as a poll, so one task can read many peers (a routed session's
+    /// members) without a future per peer.
+    pub fn poll_next_run(
+        &mut self,
+        cx: &mut Context<'_>,
+        mut on_idle: impl FnMut(),
+    ) -> Poll<Result<Option<Bytes>, ChunkError>> {
         loop {
             if !self.buf.is_empty() {
                 let n = self.scanner.scan(&self.buf)?;
                 if n > 0 {
-                    return Ok(Some(self.buf.split_to(n).freeze()));
+                    return Poll::Ready(Ok(Some(self.buf.split_to(n).freeze())));
                 }
             }
             if self.eof {
                 if self.buf.is_empty() {
-                    return Ok(None);
+                    return Poll::Ready(Ok(None));
                 }
-                return Err(self.scanner.truncated(&self.buf));
+                return Poll::Ready(Err(self.scanner.truncated(&self.buf)));
             }
             self.make_room();
             let room = self.buf.capacity() - self.buf.len();
-            let armed = self.idle.armed();
-            tokio::select! {
-                biased;
-                read = self.io.read_buf(&mut self.buf) => {
-                    let n = read?;
-                    if n == 0 {
-                        self.eof = true;
-                    } else {
-                        self.idle.data();
-                        if n == room {
-                            self.want = (self.want * 4).min(self.capacity);
-                        }
+            match poll_read_buf(Pin::new(&mut self.io), cx, &mut self.buf) {
+                Poll::Ready(Ok(0)) => self.eof = true,
+                Poll::Ready(Ok(n)) => {
+                    self.idle.data();
+                    if n == room {
+                        self.want = (self.want * 4).min(self.capacity);
                     }
                 }
-                _ = self.idle.tick(), if armed => {
+                Poll::Ready(Err(e)) => return Poll::Ready(Err(e.into())),
+                Poll::Pending => {
+                    if !self.idle.armed() || self.idle.poll_tick(cx).is_pending() {
+                        return Poll::Pending;
+                    }
                     if self.idle.fired() && self.buf.is_empty() {
                         self.buf = BytesMut::new();
                         self.scanner.release();
@@ -161,10 +172,16 @@ impl<W: AsyncWrite + Unpin> WireWriter<W> {
 
     /// Writes everything queued, then flushes the stream.
     pub async fn flush(&mut self) -> io::Result<()> {
+        std::future::poll_fn(|cx| self.poll_flush(cx)).await
+    }
+
+    /// [`Self::flush`] as a poll (see [`WireReader::poll_next_run`]). Bytes written are taken
+    /// off the queue in the same poll, so dropping a flush half-way loses nothing.
+    pub fn poll_flush(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         while !self.queue.is_empty() {
             let n = if self.queue.len() == 1 || !self.io.is_write_vectored() {
                 let front = self.queue.front().expect("not empty");
-                self.io.write(front).await?
+                ready!(Pin::new(&mut self.io).poll_write(cx, front))?
             } else {
                 let slices: Vec<IoSlice<'_>> = self
                     .queue
@@ -172,14 +189,14 @@ impl<W: AsyncWrite + Unpin> WireWriter<W> {
                     .take(MAX_SLICES)
                     .map(|b| IoSlice::new(b))
                     .collect();
-                self.io.write_vectored(&slices).await?
+                ready!(Pin::new(&mut self.io).poll_write_vectored(cx, &slices))?
             };
             if n == 0 {
-                return Err(io::ErrorKind::WriteZero.into());
+                return Poll::Ready(Err(io::ErrorKind::WriteZero.into()));
             }
             self.advance(n);
         }
-        self.io.flush().await
+        Pin::new(&mut self.io).poll_flush(cx)
     }
 
     fn advance(&mut self, mut n: usize) {
@@ -208,6 +225,7 @@ mod tests {
     use boltgate_proto::chunk::encode_message;
     use boltgate_proto::message::sig;
     use bytes::BufMut;
+    use tokio::io::AsyncReadExt;
 
     fn record(i: u8) -> Vec<u8> {
         vec![0xB1, sig::RECORD, 0x91, i]

@@ -1,59 +1,51 @@
-//! One backend connection of a routed session: a reader task and a writer task around the
-//! member's socket, the queue of answers the session expects from it, and its counters.
+//! One backend connection of a routed session: the member's socket (its reader and writer), the
+//! queue of answers the session expects from it, and its counters.
 //!
-//! Backpressure, member side: the writer task takes frames from a bounded channel
-//! ([`MEMBER_QUEUE`] messages). [`Backend::send`] never waits (the session is one loop and must
-//! keep taking the members' answers while a member is slow to read, or a member blocked writing
-//! its answers would never read again: a deadlock); a message the channel has no room for goes to
-//! [`Backend::overflow`], and while any backend has overflow the session stops reading the
-//! client and waits for room instead ([`Backend::room`]). So what one client can queue for a
-//! member is at most the channel plus one batch of the client's already-read messages, and a
-//! client that outpaces a member is slowed down by TCP, as in the plain relay.
+//! No task per member: the session's one loop drives every member connection of the session
+//! ([`Backend::poll_write`], [`Backend::poll_read`]), as it drives its client.
 //!
-//! The other way is bounded too: readers hand over runs of whole messages, each one read of at
-//! most the read buffer's size ([`crate::session::wire`]), through a bounded channel, and the
-//! session writes what it can to the client before it takes the next, so an [`Backend::inbox`]
-//! holds about one run (units of work never overlap, so only the current member has much to say).
+//! Backpressure, member side: requests are queued for the member's socket without waiting
+//! ([`Backend::send`]); once a member has [`MEMBER_QUEUE_BYTES`] unwritten, the session stops
+//! reading its client until the member has taken some ([`Event::Room`]), so a client that
+//! outpaces a member is slowed down by TCP, as in the plain relay. The session keeps reading
+//! the members meanwhile: a member blocked writing its answers would otherwise never read again.
+//!
+//! The other way is bounded too: a member is read a run at a time (one read of at most the read
+//! buffer's size, [`crate::session::wire`]) and only while the client's queue has room, so an
+//! [`Backend::inbox`] holds about one run (units of work never overlap, so only the current
+//! member has much to say).
 //!
 //! Forwarding copies nothing: a member's messages stay in the run they arrived in, and what the
 //! client is owed from it goes out as one slice of that run per step ([`Step::Forward`]: every
 //! RECORD up to and including the summary that ends the request).
 
 use std::collections::VecDeque;
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{ready, Context, Poll};
 
-use crate::session::buffers;
-use crate::session::wire::WireReader;
-use boltgate_proto::chunk::{ChunkCodec, Frame};
+use crate::session::wire::{WireReader, WireWriter};
+use boltgate_proto::chunk::Frame;
 use boltgate_proto::message::{sig, RawMessage, Response, Summary};
 use boltgate_proto::scan::{frame_at, Span};
 use boltgate_proto::Version;
 use bytes::{Bytes, BytesMut};
-use futures_util::SinkExt;
-use tokio::io::AsyncWriteExt;
-use tokio::sync::mpsc;
-use tokio_util::codec::FramedWrite;
+use tokio::io::{ReadHalf, WriteHalf};
 
 use super::super::failure::DATABASE_UNAVAILABLE;
 use super::error::MemberError;
 use crate::metrics::SessionMetrics;
 use crate::net::Stream;
 
-/// As in the plain relay: fewer, fuller writes.
-const WRITE_BOUNDARY: usize = 64 * 1024;
 const UPSTREAM_READ_CAPACITY: usize = 64 * 1024;
-/// Messages queued for one member's writer before the session stops reading its client.
-pub const MEMBER_QUEUE: usize = 256;
+/// Unwritten bytes queued for one member before the session stops reading its client.
+pub const MEMBER_QUEUE_BYTES: usize = 64 * 1024;
 
-/// Room for one message in a writer's channel, or the writer is gone.
-pub type Permit = Result<mpsc::OwnedPermit<Frame>, mpsc::error::SendError<()>>;
-pub type Room = Pin<Box<dyn Future<Output = Permit> + Send>>;
-
+/// What a member connection did ([`Backend::poll_write`], [`Backend::poll_read`]).
 pub enum Event {
-    Run(u64, Inbound),
-    Closed(u64, MemberError),
+    Run(Inbound),
+    Closed(MemberError),
+    /// A member the client was waiting for took enough of its queue: read the client again.
+    Room,
 }
 
 /// Whole messages a member sent, in one run of wire bytes, and how far the client has had them
@@ -110,13 +102,13 @@ impl Death {
 
 pub struct Backend {
     pub address: String,
-    tx: mpsc::Sender<Frame>,
-    /// Messages the writer's channel had no room for, in order (see the module docs).
-    overflow: VecDeque<Frame>,
+    rx: WireReader<ReadHalf<Stream>>,
+    tx: WireWriter<WriteHalf<Stream>>,
+    /// The member's side ended (clean close or error): nothing more will be read.
+    read_done: bool,
     pub expect: VecDeque<Expect>,
     pub inbox: VecDeque<Inbound>,
     pub dead: Option<Death>,
-    reader: tokio::task::AbortHandle,
     pub metrics: SessionMetrics,
     /// Messages and bytes sent to the client since the counters were last updated.
     to_client: (u64, u64),
@@ -125,8 +117,6 @@ pub struct Backend {
 impl Drop for Backend {
     fn drop(&mut self) {
         self.flush_counts();
-        // The writer task ends (and shuts the socket down) when `tx` is dropped.
-        self.reader.abort();
     }
 }
 
@@ -149,69 +139,23 @@ pub enum Step {
 }
 
 impl Backend {
-    /// Starts the reader and writer tasks of a connection to `address` (`rest`: bytes already
-    /// read past the handshake).
-    pub fn spawn(
-        id: u64,
+    /// A backend on the connection to `address` (`rest`: bytes already read past the handshake).
+    pub fn new(
         address: String,
         stream: Stream,
         rest: BytesMut,
         max_message_size: usize,
-        events: mpsc::Sender<Event>,
         metrics: SessionMetrics,
     ) -> Backend {
-        let codec = || ChunkCodec::new(max_message_size);
         let (r, w) = tokio::io::split(stream);
-        let mut rx = WireReader::new(r, rest, max_message_size, UPSTREAM_READ_CAPACITY);
-        let mut wtx = buffers::lazy(FramedWrite::new(w, codec()));
-        wtx.set_backpressure_boundary(WRITE_BOUNDARY);
-        let reader_events = events.clone();
-        let reader = tokio::spawn(async move {
-            let events = reader_events;
-            loop {
-                let event = match rx.next_run(|| {}).await {
-                    Ok(Some(run)) => Event::Run(id, Inbound { run, next: 0 }),
-                    Ok(None) => Event::Closed(id, MemberError::Closed),
-                    Err(e) => Event::Closed(id, MemberError::Read(e)),
-                };
-                let last = matches!(event, Event::Closed(..));
-                if events.send(event).await.is_err() || last {
-                    return;
-                }
-            }
-        })
-        .abort_handle();
-        let (tx, mut wrx) = mpsc::channel::<Frame>(MEMBER_QUEUE);
-        tokio::spawn(async move {
-            let mut idle = buffers::Idle::new();
-            while let Some(f) =
-                buffers::or_idle(wrx.recv(), &mut idle, || buffers::release_write(&mut wtx)).await
-            {
-                let mut result = wtx.feed(f).await;
-                while result.is_ok() {
-                    match wrx.try_recv() {
-                        Ok(f) => result = wtx.feed(f).await,
-                        Err(_) => break,
-                    }
-                }
-                if result.is_ok() {
-                    result = SinkExt::<Frame>::flush(&mut wtx).await;
-                }
-                if let Err(e) = result {
-                    let _ = events.send(Event::Closed(id, MemberError::Write(e))).await;
-                    return;
-                }
-            }
-            let _ = wtx.get_mut().shutdown().await;
-        });
         Backend {
             address,
-            tx,
-            overflow: VecDeque::new(),
+            rx: WireReader::new(r, rest, max_message_size, UPSTREAM_READ_CAPACITY),
+            tx: WireWriter::new(w),
+            read_done: false,
             expect: VecDeque::new(),
             inbox: VecDeque::new(),
             dead: None,
-            reader,
             metrics,
             to_client: (0, 0),
         }
@@ -219,24 +163,9 @@ impl Backend {
 
     /// Queues `message` for the member without waiting (see the module docs).
     pub fn send(&mut self, message: Bytes, expect: Expect) {
-        let mut queued = false;
-        if self.dead.is_none() {
-            let frame = Frame::Message(message);
-            if !self.overflow.is_empty() {
-                self.overflow.push_back(frame);
-                queued = true;
-            } else {
-                match self.tx.try_send(frame) {
-                    Ok(()) => queued = true,
-                    Err(mpsc::error::TrySendError::Full(frame)) => {
-                        self.overflow.push_back(frame);
-                        queued = true;
-                    }
-                    Err(mpsc::error::TrySendError::Closed(_)) => {
-                        self.die(MemberError::WriterStopped)
-                    }
-                }
-            }
+        let queued = self.dead.is_none();
+        if queued {
+            self.tx.push_frame(Frame::Message(message));
         }
         self.expect.push_back(match expect {
             Expect::Client if !queued => Expect::Unsent,
@@ -244,47 +173,53 @@ impl Backend {
         });
     }
 
-    /// Whether messages wait for room in the writer's channel.
+    /// Whether the member has so much unwritten that the client must wait.
     pub fn is_blocked(&self) -> bool {
-        self.dead.is_none() && !self.overflow.is_empty()
+        self.dead.is_none() && self.tx.queued() >= MEMBER_QUEUE_BYTES
     }
 
-    /// A future that resolves when the writer's channel has room (for [`Backend::on_room`]).
-    pub fn room(&self) -> Room {
-        Box::pin(self.tx.clone().reserve_owned())
-    }
-
-    /// The writer's channel has room: move what waits in the overflow into it.
-    pub fn on_room(&mut self, permit: Permit) {
-        let Ok(permit) = permit else {
-            self.overflow.clear();
-            self.die(MemberError::WriterStopped);
-            return;
-        };
-        let Some(first) = self.overflow.pop_front() else {
-            return;
-        };
-        permit.send(first);
-        while let Some(frame) = self.overflow.pop_front() {
-            if let Err(e) = self.tx.try_send(frame) {
-                match e {
-                    mpsc::error::TrySendError::Full(frame) => {
-                        self.overflow.push_front(frame);
-                        return;
-                    }
-                    mpsc::error::TrySendError::Closed(_) => {
-                        self.overflow.clear();
-                        self.die(MemberError::WriterStopped);
-                        return;
-                    }
-                }
-            }
+    /// Writes what is queued for the member. Ready only for what the session must act on: the
+    /// connection failed, or the client may be read again ([`Event::Room`]).
+    pub fn poll_write(&mut self, cx: &mut Context<'_>) -> Poll<Event> {
+        if self.dead.is_some() || self.tx.queued() == 0 {
+            return Poll::Pending;
         }
+        let blocked = self.is_blocked();
+        if let Poll::Ready(Err(e)) = self.tx.poll_flush(cx) {
+            return Poll::Ready(Event::Closed(MemberError::Write(e)));
+        }
+        if blocked && !self.is_blocked() {
+            return Poll::Ready(Event::Room);
+        }
+        Poll::Pending
+    }
+
+    /// The member's next run, or how its side ended. A member whose writes failed is still
+    /// read: what it sent before it went (a FAILURE saying why) reaches the client.
+    pub fn poll_read(&mut self, cx: &mut Context<'_>) -> Poll<Event> {
+        if self.read_done {
+            return Poll::Pending;
+        }
+        let ended = match ready!(self.rx.poll_next_run(cx, || {})) {
+            Ok(Some(run)) => return Poll::Ready(Event::Run(Inbound { run, next: 0 })),
+            Ok(None) => MemberError::Closed,
+            Err(e) => MemberError::Read(e),
+        };
+        self.read_done = true;
+        Poll::Ready(Event::Closed(ended))
+    }
+
+    /// Writes what is queued (GOODBYE included) and shuts the connection down: the end of the
+    /// session (bounded by the caller).
+    pub async fn close(&mut self) {
+        if self.dead.is_none() {
+            let _ = self.tx.flush().await;
+        }
+        let _ = self.tx.shutdown().await;
     }
 
     pub fn die(&mut self, why: MemberError) {
         if self.dead.is_none() {
-            self.overflow.clear();
             self.dead = Some(Death {
                 why: Why::Lost(Arc::new(why)),
                 reported: false,
@@ -443,34 +378,40 @@ mod tests {
     use tokio::net::{TcpListener, TcpStream};
     use tokio_util::codec::FramedRead;
 
-    /// A member that does not read: the channel takes [`MEMBER_QUEUE`] messages, the rest wait
-    /// in the overflow (the session then stops reading its client); once the member reads,
-    /// everything arrives, in order.
+    /// A member that does not read: its queue fills past [`MEMBER_QUEUE_BYTES`] and the backend
+    /// says the client must wait; once the member reads, the backend says so ([`Event::Room`])
+    /// and everything arrives, in order.
     #[tokio::test(flavor = "current_thread")]
     async fn a_member_that_does_not_read_blocks_the_backend_then_gets_everything_in_order() {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let (client, accepted) = tokio::join!(TcpStream::connect(addr), listener.accept());
         let (member, _) = accepted.unwrap();
-        let (events, _events_rx) = mpsc::channel(8);
         let metrics = crate::metrics::Metrics::new().session("m:1");
-        let mut b = Backend::spawn(
-            0,
+        let mut b = Backend::new(
             "m:1".into(),
             Stream::Plain(client.unwrap()),
             BytesMut::new(),
             1 << 20,
-            events,
             metrics,
         );
-        let total = MEMBER_QUEUE + 50;
-        // No await in between: the writer task has not run, so nothing has left the channel.
+        // Far more than the socket buffers hold, so the member's not reading shows.
+        let total = 20_000;
         for i in 0..total {
-            let m = Response::failure(Version::V5_4, "X.Y", &i.to_string()).into_bytes();
+            let m = Response::failure(Version::V5_4, "X.Y", &format!("{i:0>200}")).into_bytes();
             b.send(m, Expect::Client);
         }
-        assert!(b.is_blocked(), "the 257th message waits in the overflow");
-        assert_eq!(b.overflow.len(), total - MEMBER_QUEUE);
+        // Write what the sockets take; the rest stays queued while the member does not read.
+        let progress = std::future::poll_fn(|cx| match b.poll_write(cx) {
+            Poll::Ready(Event::Closed(e)) => panic!("{e}"),
+            Poll::Ready(_) => Poll::Pending,
+            Poll::Pending => Poll::Ready(()),
+        });
+        progress.await;
+        assert!(
+            b.is_blocked(),
+            "a member that does not read blocks the client"
+        );
 
         let reader = tokio::spawn(async move {
             let mut rx = FramedRead::new(member, ChunkCodec::new(1 << 20));
@@ -484,10 +425,16 @@ mod tests {
             }
             got
         });
-        while b.is_blocked() {
-            let permit = b.room().await;
-            b.on_room(permit);
-        }
+        // The backend says when the client may be read again, then the rest goes out.
+        let event = tokio::time::timeout(
+            std::time::Duration::from_secs(10),
+            std::future::poll_fn(|cx| b.poll_write(cx)),
+        )
+        .await
+        .expect("room once the member reads");
+        assert!(matches!(event, Event::Room), "room, not an end");
+        assert!(!b.is_blocked());
+        b.tx.flush().await.unwrap();
         let got = tokio::time::timeout(std::time::Duration::from_secs(10), reader)
             .await
             .expect("every message arrives")
@@ -497,7 +444,7 @@ mod tests {
             let Summary::Failure { message, .. } = summary else {
                 panic!("{summary:?}")
             };
-            assert_eq!(message, i.to_string(), "in order");
+            assert_eq!(message, format!("{i:0>200}"), "in order");
         }
     }
 }

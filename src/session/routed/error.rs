@@ -15,9 +15,7 @@ pub enum MemberError {
     #[error("reading its answers failed: {0}")]
     Read(#[source] ChunkError),
     #[error("writing to it failed: {0}")]
-    Write(#[source] ChunkError),
-    #[error("the connection's writer stopped")]
-    WriterStopped,
+    Write(#[source] std::io::Error),
 }
 
 impl MemberError {

@@ -1,6 +1,7 @@
 //! The member connections of a routed session: opening one (dialling and replaying the
 //! client's HELLO and LOGON), finding the one a connection-level message goes to, and what a
-//! member's reader reports ([`Event`]).
+//! member connection reports ([`Event`]), all driven from the session's one loop
+//! ([`poll_members`]).
 
 use bytes::{Bytes, BytesMut};
 
@@ -9,18 +10,18 @@ use super::Session;
 use crate::net::Stream;
 use crate::upstream::connect::{Offer, UpstreamError};
 use crate::upstream::discovery::hello_for_member;
+use std::collections::HashMap;
+use std::task::{Context, Poll};
 
 impl Session<'_> {
     pub(super) fn adopt(&mut self, address: String, stream: Stream, rest: BytesMut) -> u64 {
         let id = self.next_id;
         self.next_id += 1;
-        let backend = Backend::spawn(
-            id,
+        let backend = Backend::new(
             address.clone(),
             stream,
             rest,
             self.ctx.max_message_size,
-            self.events.clone(),
             self.ctx.metrics.session(&address),
         );
         tracing::debug!(member = %address, backend = id, "backend connection open");
@@ -71,12 +72,9 @@ impl Session<'_> {
         hello_for_member(hello, self.version, &self.routing.context, member)
     }
 
-    /// A backend whose writer's channel is full, and a future for room in it.
-    pub(super) fn blocked(&self) -> Option<(u64, backend::Room)> {
-        self.backends
-            .iter()
-            .find(|(_, b)| b.is_blocked())
-            .map(|(id, b)| (*id, b.room()))
+    /// A member has so much unwritten that the client must wait (backend.rs, "Backpressure").
+    pub(super) fn blocked(&self) -> bool {
+        self.backends.values().any(Backend::is_blocked)
     }
 
     /// Where connection-level messages go (HELLO, LOGON, LOGOFF, unknown ones): the current
@@ -95,14 +93,15 @@ impl Session<'_> {
         ids.first().copied()
     }
 
-    pub(super) fn on_event(&mut self, event: Event) {
+    pub(super) fn on_event(&mut self, id: u64, event: Event) {
         match event {
-            Event::Run(id, run) => {
+            Event::Room => {}
+            Event::Run(run) => {
                 if let Some(b) = self.backends.get_mut(&id) {
                     b.inbox.push_back(run);
                 }
             }
-            Event::Closed(id, why) => {
+            Event::Closed(why) => {
                 let Some(b) = self.backends.get_mut(&id) else {
                     return;
                 };
@@ -141,4 +140,26 @@ impl Session<'_> {
             }
         }
     }
+}
+
+/// Progress on every member connection: writes first (all of them, so a member that streams
+/// cannot starve another's requests), then the first run read, when `read`.
+pub(super) fn poll_members(
+    backends: &mut HashMap<u64, Backend>,
+    read: bool,
+    cx: &mut Context<'_>,
+) -> Poll<(u64, Event)> {
+    for (id, b) in backends.iter_mut() {
+        if let Poll::Ready(event) = b.poll_write(cx) {
+            return Poll::Ready((*id, event));
+        }
+    }
+    if read {
+        for (id, b) in backends.iter_mut() {
+            if let Poll::Ready(event) = b.poll_read(cx) {
+                return Poll::Ready((*id, event));
+            }
+        }
+    }
+    Poll::Pending
 }

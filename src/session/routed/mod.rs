@@ -57,10 +57,9 @@ use boltgate_proto::Version;
 use bytes::{Bytes, BytesMut};
 use futures_util::{FutureExt, StreamExt};
 use tokio::io::{ReadHalf, WriteHalf};
-use tokio::sync::mpsc;
 use tokio_util::codec::FramedRead;
 
-use self::backend::{Backend, Event, Expect};
+use self::backend::{Backend, Expect};
 use super::buffers;
 use super::ending;
 use super::error::NoMember;
@@ -79,9 +78,6 @@ use crate::upstream::registry::Registry;
 pub use crate::status::FORBIDDEN_ON_READ_ONLY;
 /// The member refused a write: drivers refresh their table and retry on the new writer.
 pub use crate::status::NOT_A_LEADER;
-
-/// Batches buffered between the backend readers and the session before readers wait.
-const EVENT_QUEUE: usize = 64;
 
 /// Answers queued for the client beyond which the session takes no more from the members until
 /// the client reads: what a client that stops reading can make boltgate hold is this plus one
@@ -135,7 +131,6 @@ struct Session<'a> {
     backends: HashMap<u64, Backend>,
     by_address: HashMap<String, u64>,
     next_id: u64,
-    events: mpsc::Sender<Event>,
     slots: VecDeque<Slot>,
     tracker: Tracker,
     hello: Option<Bytes>,
@@ -210,7 +205,6 @@ pub async fn run(
         buffers::CLIENT_FIRST_READ,
     );
     let c_tx = WireWriter::new(cw);
-    let (events_tx, mut events_rx) = mpsc::channel(EVENT_QUEUE);
     let mut s = Session {
         version,
         ctx,
@@ -219,7 +213,6 @@ pub async fn run(
         backends: HashMap::new(),
         by_address: HashMap::new(),
         next_id: 0,
-        events: events_tx,
         slots: VecDeque::new(),
         tracker: Tracker::new(version),
         hello: None,
@@ -235,30 +228,30 @@ pub async fn run(
         lost_tx: None,
     };
     s.adopt(address, stream, rest);
-    let result = s.run(&mut c_rx, &mut events_rx).await;
+    let result = s.run(&mut c_rx).await;
 
     ending::log_unanswered(&result, s.tracker.outstanding());
     if matches!(result, Ok(End::Goodbye)) && ctx.forward_goodbye {
-        // Each member connection hears the client's GOODBYE, as its own client's would; the
-        // writer sends what is queued before it shuts the socket down.
+        // Each member connection hears the client's GOODBYE, as its own client's would.
         let goodbye = Bytes::from_static(&[0xB0, sig::GOODBYE]);
         for b in s.backends.values_mut().filter(|b| b.is_alive()) {
             b.send(goodbye.clone(), Expect::Swallow("GOODBYE"));
         }
     }
+    // The member connections get what is queued for them (GOODBYE included) and are shut
+    // down, after the client, within the same bound.
+    let members = async {
+        for b in s.backends.values_mut() {
+            b.close().await;
+        }
+    };
+    ending::close(&mut s.c_tx, ending::last_word(version, &result), members).await;
     s.backends.clear();
-    // The member connections' writers send what is queued (GOODBYE included), then shut
-    // their sockets down, on their own.
-    ending::close(&mut s.c_tx, ending::last_word(version, &result), async {}).await;
     result
 }
 
 impl Session<'_> {
-    async fn run(
-        &mut self,
-        c_rx: &mut CRx,
-        events: &mut mpsc::Receiver<Event>,
-    ) -> Result<End, SessionError> {
+    async fn run(&mut self, c_rx: &mut CRx) -> Result<End, SessionError> {
         // Requests waiting for the answers before them (Flow::Stall), oldest first. The client
         // is still read meanwhile (up to one maximum message size held), so a client that leaves
         // while a member is silent ends the session instead of leaving it open for ever.
@@ -296,13 +289,7 @@ impl Session<'_> {
             } else {
                 self.ctx.idle_timeout.filter(|_| self.tracker.is_idle())
             };
-            let (blocked, room) = match self.blocked() {
-                Some((id, room)) => (Some(id), futures_util::future::Either::Left(room)),
-                None => (
-                    None,
-                    futures_util::future::Either::Right(std::future::pending()),
-                ),
-            };
+            let blocked = self.blocked();
             // The client's answers are written from the loop, never awaited in line: a client
             // that does not read must not stop the session from reading it (it may be sending a
             // message it will be refused for, or leaving; either ends the session).
@@ -315,17 +302,12 @@ impl Session<'_> {
                     drain_seen = true;
                 }
                 written = self.c_tx.flush(), if writing => written.map_err(SessionError::ClientIo)?,
-                event = events.recv(), if taking => match event {
-                    Some(event) => self.on_event(event),
-                    None => return Ok(End::UpstreamClosed),
-                },
-                permit = room => {
-                    if let Some(b) = blocked.and_then(|id| self.backends.get_mut(&id)) {
-                        b.on_room(permit);
-                    }
+                // Members are read only while the client's queue has room; written always.
+                (id, event) = std::future::poll_fn(|cx| members::poll_members(&mut self.backends, taking, cx)) => {
+                    self.on_event(id, event);
                 }
                 // A client that outpaces a member waits for it (backend.rs, "Backpressure").
-                next = buffers::next(c_rx, buffers::CLIENT_READ_CAPACITY, &mut clock, || {}), if held_bytes < self.ctx.max_message_size && blocked.is_none() => {
+                next = buffers::next(c_rx, buffers::CLIENT_READ_CAPACITY, &mut clock, || {}), if held_bytes < self.ctx.max_message_size && !blocked => {
                     let mut frame = match next {
                         None => return Ok(End::ClientClosed),
                         Some(Err(e)) => return Err(SessionError::ClientFraming(e)),
@@ -351,7 +333,7 @@ impl Session<'_> {
                                 Flow::End(end) => return Ok(end),
                             }
                         }
-                        if self.backends.values().any(Backend::is_blocked) {
+                        if self.blocked() {
                             break;
                         }
                         match c_rx.next().now_or_never() {
