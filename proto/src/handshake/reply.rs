@@ -8,7 +8,7 @@ use crate::version::Version;
 /// A TLS alert record (content type 21): what a TLS server answers to plaintext.
 const TLS_ALERT: &[u8; 2] = &[0x15, 0x03];
 
-/// The server's 4-byte answer to a [`ClientHello`].
+/// The server's 4-byte answer to a [`ClientHello`](super::ClientHello).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ServerReply {
     /// An exact version boltgate speaks.

@@ -21,7 +21,7 @@
 //! need an async HTTP stack; ureq (built without TLS, as OCSP is plain HTTP) is a few small
 //! crates, where hyper + hyper-util + http-body-util would be the biggest dependency here.
 //!
-//! The parts: `fetch` (the CertID, the request and the HTTP POST to the responder), `check`
+//! The parts: `fetch` (the CertID, the request and the HTTP POST to the responder), `validate`
 //! (validating a response: signature, delegated responder, CertID, time window), `stapler` (the
 //! server side's refresh schedule and its task) and `verifier` (the client side). This file keeps
 //! the error type and the result of a check, which all of them pass around.
@@ -31,14 +31,14 @@ use std::time::{Duration, SystemTime};
 use thiserror::Error;
 use x509_ocsp::OcspResponseStatus;
 
-mod check;
 mod fetch;
 mod stapler;
+mod validate;
 mod verifier;
 
-pub use check::{check, find_issuer};
 pub use fetch::{aia_url, cert_id, fetch, request};
 pub use stapler::{Cached, StapleSource, Stapler};
+pub use validate::{check, find_issuer};
 pub use verifier::OcspCheckingVerifier;
 
 /// Clock skew tolerated on thisUpdate and nextUpdate (RFC 6960 leaves it to the client; five

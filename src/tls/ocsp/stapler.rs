@@ -9,8 +9,8 @@ use std::time::{Duration, SystemTime};
 use rustls::crypto::CryptoProvider;
 use rustls::pki_types::CertificateDer;
 
-use super::check::{check, show};
 use super::fetch::{cert_id, fetch, parse_cert, request};
+use super::validate::{check, show};
 use super::{Checked, OcspError, Status};
 use crate::config::value::redact_userinfo;
 use crate::config::Scope;

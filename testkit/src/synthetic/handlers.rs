@@ -175,7 +175,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
         rt.into()
     }
 
-    /// Under [`Options::refuse_route`], refuses a routing request (and returns true).
+    /// Under [`Options::refuse_route`](super::Options::refuse_route), refuses a routing request (and returns true).
     fn refuses_route(&mut self) -> bool {
         let refusing = self
             .shared
@@ -192,7 +192,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
         refusing
     }
 
-    /// Under [`Options::not_leader`], refuses write work with NotALeader (and returns true).
+    /// Under [`Options::not_leader`](super::Options::not_leader), refuses write work with NotALeader (and returns true).
     fn refuses_write(&mut self, extra: &Map) -> bool {
         let refusing = self
             .shared

@@ -17,7 +17,7 @@ pub struct Options {
     pub versions: Vec<Version>,
     /// Whether to accept manifest v1 (`00 00 01 FF`) when the client proposes it.
     pub manifest: bool,
-    /// Keep every received message (see [`SyntheticServer::received`]). Off by default: the load
+    /// Keep every received message (see [`SyntheticServer::received`](super::SyntheticServer::received)). Off by default: the load
     /// tool should not measure a mutex.
     pub record: bool,
     /// Length of the string column of a wide row.
