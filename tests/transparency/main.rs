@@ -1,7 +1,7 @@
 //! Issue 13: every outcome a client sees through boltgate is the one it would see direct.
 //!
 //! - this file: the five regression classes the drivers' conformance kit found, each against a
-//!   scripted server (testkit/src/synthetic.rs) with a raw client that sees the exact messages
+//!   scripted server (testkit/src/synthetic/) with a raw client that sees the exact messages
 //!   and the close: a server error then a close (TokenExpired), a drop mid-stream, a drop during
 //!   COMMIT, GOODBYE, and the handshake bytes (in [`handshake`]);
 //! - [`drivers`]: the official Python and JavaScript drivers, each case direct and through

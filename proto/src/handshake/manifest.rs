@@ -66,7 +66,9 @@ impl ManifestOffer {
     /// list gives `5.8–5.6` and `5.4–5.0`: some drivers do speak 5.5, and must not pick it).
     pub fn from_versions(versions: &[Version], capabilities: u64) -> ManifestOffer {
         ManifestOffer {
-            ranges: super::group_ranges(versions, |low, high| low.minor + 1 == high.minor),
+            ranges: super::negotiation::group_ranges(versions, |low, high| {
+                low.minor + 1 == high.minor
+            }),
             capabilities,
         }
     }
