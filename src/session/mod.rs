@@ -10,6 +10,7 @@
 //! then reports "database unavailable" and retries, instead of a bare connection error.
 
 pub mod buffers;
+pub mod core;
 mod ending;
 mod error;
 pub mod failure;

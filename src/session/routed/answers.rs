@@ -9,8 +9,8 @@ use boltgate_proto::message::{sig, RawMessage, RequestKind, Response, Summary};
 use boltgate_proto::state::ServerState;
 use bytes::Bytes;
 
-use super::backend::{Expect, Step};
 use super::{MemberError, Session, Slot, CLIENT_QUEUE_HIGH, FORBIDDEN_ON_READ_ONLY, NOT_A_LEADER};
+use crate::session::core::{Expect, Step};
 use crate::session::failure::REQUEST_INVALID;
 use crate::session::work::count_work;
 use crate::session::SessionError;
@@ -42,7 +42,7 @@ impl Session<'_> {
                             cause: Arc::new(MemberError::Closed),
                         });
                     };
-                    match b.next_for_client(self.version) {
+                    match b.owed.next_for_client(self.version) {
                         Step::Wait => break,
                         Step::Lost(cause) => {
                             // What was relayed goes out (the bounded close in `run` writes
@@ -82,7 +82,7 @@ impl Session<'_> {
         }
         // Dead backends with nothing left to report are dropped.
         self.backends
-            .retain(|_, b| b.dead.is_none() || !b.expect.is_empty());
+            .retain(|_, b| b.is_alive() || b.owed.is_owed());
         Ok(())
     }
 

@@ -5,9 +5,10 @@
 
 use bytes::{Bytes, BytesMut};
 
-use super::backend::{self, Backend, Event, Expect};
+use super::backend::{Backend, Event};
 use super::Session;
 use crate::net::Stream;
+use crate::session::core::{Death, Expect, Why};
 use crate::upstream::connect::{Offer, UpstreamError};
 use crate::upstream::discovery::hello_for_member;
 use std::collections::HashMap;
@@ -98,26 +99,26 @@ impl Session<'_> {
             Event::Room => {}
             Event::Run(run) => {
                 if let Some(b) = self.backends.get_mut(&id) {
-                    b.inbox.push_back(run);
+                    b.owed.arrived(run);
                 }
             }
             Event::Closed(why) => {
                 let Some(b) = self.backends.get_mut(&id) else {
                     return;
                 };
-                if b.dead.is_some() {
+                if !b.owed.is_alive() {
                     return;
                 }
-                let busy = !b.expect.is_empty();
+                let busy = b.owed.is_owed();
                 let address = b.address.clone();
                 tracing::debug!(member = %address, error = %why, "backend connection ended");
-                b.die(why);
+                b.owed.die(why);
                 if self.by_address.get(&address) == Some(&id) {
                     self.by_address.remove(&address);
                 }
-                let cause = match &b.dead {
-                    Some(backend::Death {
-                        why: backend::Why::Lost(cause),
+                let cause = match b.owed.death() {
+                    Some(Death {
+                        why: Why::Lost(cause),
                         ..
                     }) => cause.clone(),
                     _ => return,

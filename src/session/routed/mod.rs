@@ -44,7 +44,8 @@ mod error;
 mod members;
 mod requests;
 
-pub use self::error::{MemberError, PlacementError};
+pub use self::error::PlacementError;
+pub use crate::session::core::MemberError;
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
@@ -59,7 +60,7 @@ use futures_util::{FutureExt, StreamExt};
 use tokio::io::{ReadHalf, WriteHalf};
 use tokio_util::codec::FramedRead;
 
-use self::backend::{Backend, Expect};
+use self::backend::Backend;
 use super::buffers;
 use super::ending;
 use super::error::NoMember;
@@ -69,6 +70,7 @@ use super::wire::WireWriter;
 use super::{Context, End, SessionError};
 use crate::net::Prefixed;
 use crate::net::Stream;
+use crate::session::core::Expect;
 use crate::upstream::balance::Lease;
 use crate::upstream::connect::Offer;
 use crate::upstream::discovery::routing_context;

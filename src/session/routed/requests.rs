@@ -8,9 +8,9 @@ use boltgate_proto::message::{sig, AccessMode, RawMessage, RequestKind, Response
 use boltgate_proto::packstream::Map;
 use boltgate_proto::state::ServerState;
 
-use super::backend::Expect;
 use super::error::PlacementError;
 use super::{Flow, Session, Slot};
+use crate::session::core::Expect;
 use crate::session::failure::{DATABASE_UNAVAILABLE, REQUEST_INVALID};
 use crate::session::intercept::is_routing_procedure;
 use crate::session::{End, SessionError};
@@ -94,7 +94,7 @@ impl Session<'_> {
                 // reopened with the next LOGON's replay.
                 let keep = self.control();
                 self.backends
-                    .retain(|id, b| Some(*id) == keep || !b.expect.is_empty());
+                    .retain(|id, b| Some(*id) == keep || b.owed.is_owed());
                 self.by_address.retain(|_, id| Some(*id) == keep);
                 self.send_control(raw);
             }

@@ -1,0 +1,7 @@
+//! The session's decisions, without I/O: what each upstream connection owes the client and
+//! in what order ([`owed`]). The relays around it read and write sockets and ask it what to
+//! do; it is unit-tested with plain bytes.
+
+pub mod owed;
+
+pub use owed::{Death, Expect, Inbound, MemberError, Owed, Step, Why};
