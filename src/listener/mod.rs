@@ -358,7 +358,7 @@ impl Shared {
             Err(
                 e @ (SessionError::Upstream(_)
                 | SessionError::UpstreamClosed { .. }
-                | SessionError::MemberLost { .. }
+                | SessionError::UpstreamLost { .. }
                 | SessionError::NoMemberReachable(_)),
             ) => {
                 if telemetry::allow(Repeated::UpstreamFailed) {

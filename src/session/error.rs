@@ -34,10 +34,12 @@ pub enum SessionError {
     UpstreamIo(#[source] std::io::Error),
     #[error("TLS handshake with the client failed: {0}")]
     ClientTls(#[source] std::io::Error),
-    /// A routed session's member connection was lost with the client's work on it.
-    #[error("boltgate lost cluster member {member}: {cause}")]
-    MemberLost {
-        member: String,
+    /// An upstream connection (a cluster member's, or the one upstream's) was lost with the
+    /// client's work on it.
+    #[error("boltgate lost {upstream}: {cause}")]
+    UpstreamLost {
+        /// Which: "cluster member host:port" or "upstream host:port".
+        upstream: String,
         #[source]
         cause: Arc<MemberError>,
     },
@@ -64,7 +66,7 @@ impl SessionError {
             SessionError::UpstreamClosed { .. }
                 | SessionError::UpstreamIo(_)
                 | SessionError::UpstreamFraming(_)
-                | SessionError::MemberLost { .. }
+                | SessionError::UpstreamLost { .. }
         )
     }
 

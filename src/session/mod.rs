@@ -189,8 +189,7 @@ async fn run_with(
             let version =
                 handshake::settle(&mut client, &mut buf, &hello, &mut upstream, agreed, ctx)
                     .await?;
-            let metrics = ctx.metrics.session(&member);
-            relay::run(client, buf, upstream, upstream_rest, version, ctx, &metrics).await
+            routed::run_direct(client, buf, (member, upstream, upstream_rest), version, ctx).await
         }
         Err(e) if e.is_version_refusal() => {
             if let crate::upstream::connect::UpstreamError::ClosedOnOffer { .. } = e {

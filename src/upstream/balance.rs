@@ -60,6 +60,11 @@ impl Balancer {
         self.members.entry(address.to_string()).or_default().clone()
     }
 
+    /// How long a member that failed stays banned (`boltgate.routing.ban_time`).
+    pub fn ban_time(&self) -> Duration {
+        self.ban_time
+    }
+
     pub fn is_banned(&self, address: &str, now: Instant) -> bool {
         self.members.get(address).is_some_and(|s| {
             s.banned_until

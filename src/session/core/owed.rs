@@ -133,6 +133,11 @@ impl Owed {
         }
     }
 
+    /// Who, as boltgate's messages name the connection.
+    pub fn who(&self) -> &str {
+        &self.who
+    }
+
     /// A request went to the connection (`sent`), or would have but it was already gone.
     pub fn expect(&mut self, expect: Expect, sent: bool) {
         self.expect.push_back(match expect {

@@ -65,7 +65,10 @@ fn a_stream_goes_out_as_one_slice_of_the_run_it_arrived_in() {
         "three RECORDs and the summary; the NOOP is no message"
     );
     assert_eq!(payload, 3 * 4 + success().len() as u64);
-    assert!(matches!(summary_of(&summary.unwrap()), Summary::Success { .. }));
+    assert!(matches!(
+        summary_of(&summary.unwrap()),
+        Summary::Success { .. }
+    ));
     assert!(!owed.is_owed(), "the request is answered");
     assert!(matches!(owed.next_for_client(V), Step::Wait));
 }

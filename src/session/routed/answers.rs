@@ -37,22 +37,19 @@ impl Session<'_> {
                     // A backend with answers owed is kept until they are given (below), so this
                     // is not expected; if it were, it is a lost member, not a panic.
                     let Some(b) = self.backends.get_mut(&id) else {
-                        return Err(SessionError::MemberLost {
-                            member: format!("#{id}"),
-                            cause: Arc::new(MemberError::Closed),
-                        });
+                        return Err(
+                            self.lost(format!("upstream #{id}"), Arc::new(MemberError::Closed))
+                        );
                     };
                     match b.owed.next_for_client(self.version) {
                         Step::Wait => break,
                         Step::Lost(cause) => {
-                            // What was relayed goes out (the bounded close in `run` writes
-                            // what is queued), then the session ends as a connection loss: no
-                            // FAILURE, the outcome is unknown, so the driver must not be told
-                            // it may retry (see `relay.rs`).
-                            return Err(SessionError::MemberLost {
-                                member: b.address.clone(),
-                                cause,
-                            });
+                            // What was relayed goes out (the bounded close writes what is
+                            // queued), then the session ends as a connection loss: no FAILURE,
+                            // the outcome is unknown, so the driver must not be told it may
+                            // retry (`session::failure`).
+                            let who = b.owed.who().to_string();
+                            return Err(self.lost(who, cause));
                         }
                         Step::Forward {
                             wire,
@@ -106,7 +103,25 @@ impl Session<'_> {
         }
     }
 
+    /// The session's error for an upstream connection lost with the client's work on it: as
+    /// the plain relay always said it for a server that closed (`UpstreamClosed`), else which
+    /// connection and why.
+    fn lost(&self, who: String, cause: Arc<MemberError>) -> SessionError {
+        if self.routing.is_none() && matches!(*cause, MemberError::Closed) {
+            return SessionError::UpstreamClosed {
+                outstanding: self.tracker.outstanding(),
+            };
+        }
+        SessionError::UpstreamLost {
+            upstream: who,
+            cause,
+        }
+    }
+
     pub(super) fn on_member_failure_code(&mut self, code: &str, address: &str) {
+        let Some(routing) = self.routing else {
+            return;
+        };
         match code {
             NOT_A_LEADER | FORBIDDEN_ON_READ_ONLY => {
                 tracing::info!(
@@ -114,12 +129,12 @@ impl Session<'_> {
                     code,
                     "write refused; the routing table will be refreshed"
                 );
-                self.routing
+                routing
                     .registry
                     .on_write_refused(self.unit_db.as_deref(), address);
             }
             crate::status::DATABASE_UNAVAILABLE => {
-                self.routing.registry.on_member_failure(address);
+                routing.registry.on_member_failure(address);
             }
             _ => {}
         }
@@ -134,7 +149,11 @@ impl Session<'_> {
     /// queries and transactions by mode), against the member.
     pub(super) fn forward(&mut self, id: u64, raw: RawMessage) {
         let kind = RequestKind::of(self.version, raw.signature());
-        let b = self.backends.get_mut(&id).expect("a known backend");
+        let Some(b) = self.backends.get_mut(&id) else {
+            // Not expected (a Direct session ends once its upstream is gone; members are
+            // chosen among those open), but an answer, not a panic.
+            return self.answer_without_member();
+        };
         b.metrics.to_upstream(1, raw.as_bytes().len() as u64);
         count_work(&raw, kind, &mut self.tx_mode, &b.metrics);
         b.send(raw.into_bytes(), Expect::Client);

@@ -60,6 +60,7 @@ impl Drop for Backend {
 impl Backend {
     /// A backend on the connection to `address` (`rest`: bytes already read past the handshake).
     pub fn new(
+        who: String,
         address: String,
         stream: Stream,
         rest: BytesMut,
@@ -68,7 +69,7 @@ impl Backend {
     ) -> Backend {
         let (r, w) = tokio::io::split(stream);
         Backend {
-            owed: Owed::new(format!("cluster member {address}")),
+            owed: Owed::new(who),
             address,
             rx: WireReader::new(r, rest, max_message_size, UPSTREAM_READ_CAPACITY),
             tx: WireWriter::new(w),
@@ -85,6 +86,13 @@ impl Backend {
             self.tx.push_frame(Frame::Message(message));
         }
         self.owed.expect(expect, sent);
+    }
+
+    /// A NOOP (a client's keep-alive), which expects no answer.
+    pub fn send_noop(&mut self) {
+        if self.owed.is_alive() {
+            self.tx.push_frame(Frame::Noop);
+        }
     }
 
     /// Whether the member has so much unwritten that the client must wait.
@@ -172,6 +180,7 @@ mod tests {
         let (member, _) = accepted.unwrap();
         let metrics = crate::metrics::Metrics::new().session("m:1");
         let mut b = Backend::new(
+            "cluster member m:1".into(),
             "m:1".into(),
             Stream::Plain(client.unwrap()),
             BytesMut::new(),

@@ -18,7 +18,12 @@ impl Session<'_> {
     pub(super) fn adopt(&mut self, address: String, stream: Stream, rest: BytesMut) -> u64 {
         let id = self.next_id;
         self.next_id += 1;
+        let who = match self.routing {
+            Some(_) => format!("cluster member {address}"),
+            None => format!("upstream {address}"),
+        };
         let backend = Backend::new(
+            who,
             address.clone(),
             stream,
             rest,
@@ -70,7 +75,10 @@ impl Session<'_> {
     /// The client's HELLO as `member` gets it: with boltgate's upstream routing context naming
     /// the member (see [`hello_for_member`]).
     pub(super) fn member_hello(&self, hello: &Bytes, member: &str) -> Bytes {
-        hello_for_member(hello, self.version, &self.routing.context, member)
+        match self.routing {
+            Some(routing) => hello_for_member(hello, self.version, &routing.context, member),
+            None => hello.clone(),
+        }
     }
 
     /// A member has so much unwritten that the client must wait (backend.rs, "Backpressure").
@@ -111,8 +119,13 @@ impl Session<'_> {
                 }
                 let busy = b.owed.is_owed();
                 let address = b.address.clone();
-                tracing::debug!(member = %address, error = %why, "backend connection ended");
+                tracing::debug!(upstream = %address, error = %why, "upstream connection ended");
                 b.owed.die(why);
+                let Some(routing) = self.routing else {
+                    // Direct: what it owes the client goes out, then the session ends (the
+                    // loop's check after each drain).
+                    return;
+                };
                 if self.by_address.get(&address) == Some(&id) {
                     self.by_address.remove(&address);
                 }
@@ -125,10 +138,10 @@ impl Session<'_> {
                 };
                 if busy {
                     tracing::warn!(member = %address, error = %cause, "cluster member lost with work in flight");
-                    self.routing.registry.on_member_failure(&address);
+                    routing.registry.on_member_failure(&address);
                 } else if self.in_tx && self.current == Some(id) {
                     tracing::warn!(member = %address, error = %cause, "cluster member lost inside the client's transaction");
-                    self.routing.registry.on_member_failure(&address);
+                    routing.registry.on_member_failure(&address);
                     self.backends.remove(&id);
                     self.lost_tx = Some((address, cause));
                 } else {

@@ -51,7 +51,7 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 
 use boltgate_proto::chunk::{ChunkCodec, Frame};
-use boltgate_proto::message::{sig, AccessMode, RawMessage};
+use boltgate_proto::message::{sig, AccessMode, RawMessage, RequestKind};
 use boltgate_proto::packstream::Map;
 use boltgate_proto::state::Tracker;
 use boltgate_proto::Version;
@@ -128,7 +128,9 @@ enum Flow {
 struct Session<'a> {
     version: Version,
     ctx: &'a Context,
-    routing: &'a Routing,
+    /// The policy: `None` is Direct (one upstream, backend 0: every request goes to it, in
+    /// order, pipelined); `Some` is Cluster (units of work placed on members, `requests.rs`).
+    routing: Option<&'a Routing>,
     c_tx: CTx,
     backends: HashMap<u64, Backend>,
     by_address: HashMap<String, u64>,
@@ -151,7 +153,15 @@ struct Session<'a> {
     tx_mode: Option<AccessMode>,
     /// The member running the client's open transaction was lost between its requests.
     lost_tx: Option<(String, Arc<MemberError>)>,
+    /// Members this session failed to dial, and when: not dialled again by it within the ban
+    /// time, even when every member is banned (each dial of a black hole costs a whole connect
+    /// timeout, and a client pipelining units of work would pay it for each).
+    unreachable: HashMap<String, tokio::time::Instant>,
 }
+
+/// The session's first upstream connection: its address, the stream, bytes read past its
+/// handshake.
+type First = (String, Stream, BytesMut);
 
 /// Runs a routed session: dials a first member to agree the Bolt version with (the initial
 /// router, or a static writer), answers the client's handshake, then relays.
@@ -198,7 +208,38 @@ pub async fn run(
     };
     let version =
         super::handshake::settle(&mut client, &mut buf, hello, &mut stream, agreed, ctx).await?;
+    relay(
+        client,
+        buf,
+        version,
+        ctx,
+        Some(routing),
+        (address, stream, rest),
+    )
+    .await
+}
 
+/// Runs a plain session (the Direct policy) on an upstream connection whose handshake is done:
+/// every request goes to it, in order, pipelined; the session ends when it closes.
+pub async fn run_direct(
+    client: Stream,
+    client_rest: BytesMut,
+    upstream: First,
+    version: Version,
+    ctx: &Context,
+) -> Result<End, SessionError> {
+    relay(client, client_rest, version, ctx, None, upstream).await
+}
+
+/// The one session loop, for either policy, and its end.
+async fn relay(
+    client: Stream,
+    mut buf: BytesMut,
+    version: Version,
+    ctx: &Context,
+    routing: Option<&Routing>,
+    (address, stream, rest): First,
+) -> Result<End, SessionError> {
     let codec = || ChunkCodec::new(ctx.max_message_size);
     let (cr, cw) = tokio::io::split(client);
     let mut c_rx = FramedRead::with_capacity(
@@ -207,6 +248,12 @@ pub async fn run(
         buffers::CLIENT_FIRST_READ,
     );
     let c_tx = WireWriter::new(cw);
+    let procedures = match routing {
+        // Routing procedures are the Cluster policy's own (requests.rs).
+        Some(_) => Procedures::new(ctx.max_nesting_depth),
+        // Direct: ROUTE and the routing procedures name boltgate itself.
+        None => Procedures::new(ctx.max_nesting_depth).with_routing(ctx.advertised.clone()),
+    };
     let mut s = Session {
         version,
         ctx,
@@ -225,29 +272,30 @@ pub async fn run(
         lease: None,
         local_result: false,
         local_failed: false,
-        procedures: Procedures::new(ctx.max_nesting_depth),
+        procedures,
         tx_mode: None,
         lost_tx: None,
+        unreachable: HashMap::new(),
     };
     s.adopt(address, stream, rest);
     let result = s.run(&mut c_rx).await;
 
     ending::log_unanswered(&result, s.tracker.outstanding());
     if matches!(result, Ok(End::Goodbye)) && ctx.forward_goodbye {
-        // Each member connection hears the client's GOODBYE, as its own client's would.
+        // Each upstream connection hears the client's GOODBYE, as from its own client.
         let goodbye = Bytes::from_static(&[0xB0, sig::GOODBYE]);
         for b in s.backends.values_mut().filter(|b| b.is_alive()) {
             b.send(goodbye.clone(), Expect::Swallow("GOODBYE"));
         }
     }
-    // The member connections get what is queued for them (GOODBYE included) and are shut
+    // The upstream connections get what is queued for them (GOODBYE included) and are shut
     // down, after the client, within the same bound.
-    let members = async {
+    let upstreams = async {
         for b in s.backends.values_mut() {
             b.close().await;
         }
     };
-    ending::close(&mut s.c_tx, ending::last_word(version, &result), members).await;
+    ending::close(&mut s.c_tx, ending::last_word(version, &result), upstreams).await;
     s.backends.clear();
     result
 }
@@ -266,7 +314,19 @@ impl Session<'_> {
         loop {
             self.drain()?;
             if let Some((member, cause)) = self.lost_tx.take() {
-                return Err(SessionError::MemberLost { member, cause });
+                return Err(SessionError::UpstreamLost {
+                    upstream: format!("cluster member {member}"),
+                    cause,
+                });
+            }
+            if self.routing.is_none()
+                && !self
+                    .backends
+                    .get(&0)
+                    .is_some_and(|b| b.is_alive() || b.owed.is_owed())
+            {
+                // Direct: the upstream closed and owes nothing more; so does boltgate.
+                return Ok(End::UpstreamClosed);
             }
             if self.slots.is_empty() && !self.in_tx && self.tracker.is_idle() {
                 self.lease = None;
@@ -311,7 +371,7 @@ impl Session<'_> {
                 // A client that outpaces a member waits for it (backend.rs, "Backpressure").
                 next = buffers::next(c_rx, buffers::CLIENT_READ_CAPACITY, &mut clock, || {}), if held_bytes < self.ctx.max_message_size && !blocked => {
                     let mut frame = match next {
-                        None => return Ok(End::ClientClosed),
+                        None => return Ok(client_left(self.version, &stalled)),
                         Some(Err(e)) => return Err(SessionError::ClientFraming(e)),
                         Some(Ok(f)) => f,
                     };
@@ -334,6 +394,11 @@ impl Session<'_> {
                                 }
                                 Flow::End(end) => return Ok(end),
                             }
+                        } else if self.routing.is_none() {
+                            // Direct: a client's keep-alive reaches the server, as direct.
+                            if let Some(b) = self.backends.get_mut(&0) {
+                                b.send_noop();
+                            }
                         }
                         if self.blocked() {
                             break;
@@ -341,7 +406,7 @@ impl Session<'_> {
                         match c_rx.next().now_or_never() {
                             Some(Some(Ok(f))) => frame = f,
                             Some(Some(Err(e))) => return Err(SessionError::ClientFraming(e)),
-                            Some(None) => return Ok(End::ClientClosed),
+                            Some(None) => return Ok(client_left(self.version, &stalled)),
                             None => break,
                         }
                     }
@@ -360,6 +425,19 @@ impl Session<'_> {
                 return Ok(End::Drained);
             }
         }
+    }
+}
+
+/// How a session whose client closed ends: a GOODBYE still waiting for the answers before it
+/// ends it as a GOODBYE (the upstream connections hear it), as if it had been forwarded.
+fn client_left(version: Version, stalled: &VecDeque<RawMessage>) -> End {
+    let goodbye = stalled
+        .iter()
+        .any(|raw| RequestKind::of(version, raw.signature()) == RequestKind::Goodbye);
+    if goodbye {
+        End::Goodbye
+    } else {
+        End::ClientClosed
     }
 }
 

@@ -9,7 +9,7 @@ use boltgate_proto::packstream::Map;
 use boltgate_proto::state::ServerState;
 
 use super::error::PlacementError;
-use super::{Flow, Session, Slot};
+use super::{Flow, Routing, Session, Slot};
 use crate::session::core::Expect;
 use crate::session::failure::{DATABASE_UNAVAILABLE, REQUEST_INVALID};
 use crate::session::intercept::is_routing_procedure;
@@ -53,6 +53,13 @@ impl Session<'_> {
                 return Ok(Flow::Continue);
             }
         }
+        let Some(routing) = self.routing else {
+            // Direct: everything else goes to the one upstream, in order, pipelined.
+            self.tracker.on_request(kind);
+            self.procedures.on_forwarded(self.version, &raw);
+            self.forward(0, raw);
+            return Ok(Flow::Continue);
+        };
         let starts_unit = match kind {
             RequestKind::Begin => true,
             RequestKind::Run => !self.in_tx && !is_routing_procedure(&raw),
@@ -112,8 +119,7 @@ impl Session<'_> {
             }
             RequestKind::Route => {
                 let db = raw.route_view().ok().and_then(|v| v.db);
-                let answer = self
-                    .routing
+                let answer = routing
                     .advertised
                     .route_success(self.version, db.as_deref());
                 if failed_before {
@@ -132,12 +138,12 @@ impl Session<'_> {
                 self.local(vec![if failed_before {
                     Response::ignored()
                 } else {
-                    self.routing.advertised.procedure_run_success()
+                    routing.advertised.procedure_run_success()
                 }]);
             }
             RequestKind::Pull | RequestKind::Discard if self.local_result => {
                 self.local_result = false;
-                let [record, done] = self.routing.advertised.procedure_result();
+                let [record, done] = routing.advertised.procedure_result();
                 self.local(if kind == RequestKind::Pull {
                     vec![record, done]
                 } else {
@@ -155,7 +161,7 @@ impl Session<'_> {
                     self.local(vec![Response::ignored()]);
                     return Ok(Flow::Continue);
                 }
-                self.start_unit(raw).await;
+                self.start_unit(raw, routing).await;
             }
             RequestKind::Commit | RequestKind::Rollback => {
                 self.in_tx = false;
@@ -179,7 +185,7 @@ impl Session<'_> {
     }
 
     /// Places a BEGIN or auto-commit RUN on a member and sends it there.
-    async fn start_unit(&mut self, raw: RawMessage) {
+    async fn start_unit(&mut self, raw: RawMessage, routing: &Routing) {
         let view = match raw.tx_view() {
             Ok(v) => v,
             Err(e) => {
@@ -194,7 +200,7 @@ impl Session<'_> {
         };
         self.unit_db = view.db.clone();
         match self
-            .choose(view.db.as_deref(), view.mode, &view.bookmarks)
+            .choose(routing, view.db.as_deref(), view.mode, &view.bookmarks)
             .await
         {
             Ok(id) => {
@@ -214,22 +220,30 @@ impl Session<'_> {
 
     async fn choose(
         &mut self,
+        routing: &Routing,
         db: Option<&str>,
         mode: AccessMode,
         bookmarks: &[String],
     ) -> Result<u64, PlacementError> {
-        let registry = self.routing.registry.clone();
+        let registry = routing.registry.clone();
         let fetcher: Arc<dyn Fetch> = Arc::new(RouteFetcher {
             upstream: self.ctx.upstream.clone(),
             version: self.version,
             hello: self.hello.clone().unwrap_or_default(),
             logon: self.logon.clone(),
-            context: self.routing.context.clone(),
+            context: routing.context.clone(),
             max_message_size: self.ctx.max_message_size,
             metrics: self.ctx.metrics.clone(),
         });
         let table = registry.table(db, mode, bookmarks, &fetcher).await?;
-        let mut tried: Vec<String> = Vec::new();
+        let now = tokio::time::Instant::now();
+        let ban_time = registry.balancer.ban_time();
+        let mut tried: Vec<String> = self
+            .unreachable
+            .iter()
+            .filter(|(_, at)| now.duration_since(**at) < ban_time)
+            .map(|(address, _)| address.clone())
+            .collect();
         loop {
             let balancer = &registry.balancer;
             let primary = table.members_for(mode);
@@ -264,6 +278,7 @@ impl Session<'_> {
             }
             match self.open(&address).await {
                 Ok(id) => {
+                    self.unreachable.remove(&address);
                     balancer.unban(&address);
                     self.lease = Some(balancer.lease(&address));
                     tracing::debug!(member = %address, ?mode, db = db.unwrap_or("<home>"), "unit of work placed");
@@ -272,6 +287,8 @@ impl Session<'_> {
                 Err(e) => {
                     tracing::warn!(member = %address, error = %e, "cluster member unreachable; trying another");
                     registry.on_member_failure(&address);
+                    self.unreachable
+                        .insert(address.clone(), tokio::time::Instant::now());
                     tried.push(address);
                 }
             }
