@@ -157,7 +157,7 @@ impl Server {
                 "routing across cluster members"
             );
             metrics.set_max_databases(config.hardening.max_databases);
-            Arc::new(session::routed::Routing::new(
+            Arc::new(session::relay::Routing::new(
                 Arc::new(
                     registry
                         .with_max_tables(config.hardening.max_databases)

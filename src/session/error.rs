@@ -7,7 +7,7 @@ use boltgate_proto::chunk::ChunkError;
 use boltgate_proto::handshake::HandshakeError;
 use thiserror::Error;
 
-use super::routed::MemberError;
+use super::core::MemberError;
 use crate::upstream::connect::UpstreamError;
 
 #[derive(Debug, Error)]

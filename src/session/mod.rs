@@ -18,7 +18,6 @@ pub mod handshake;
 pub mod intercept;
 pub mod procedures;
 pub mod relay;
-pub mod routed;
 pub mod wire;
 pub mod work;
 
@@ -46,7 +45,7 @@ pub struct Context {
     pub tls_reload: Arc<crate::reload::TlsReloader>,
     /// Set when routing across cluster members (a `neo4j*` URI or `boltgate.routing.members`):
     /// sessions then use [`routed`] instead of the single-upstream [`relay`].
-    pub routing: Option<Arc<routed::Routing>>,
+    pub routing: Option<Arc<relay::Routing>>,
     /// What ROUTE and the routing procedures are answered with on the single-upstream relay when
     /// the client's routing context names no address (`boltgate.routing.*`).
     pub advertised: intercept::Advertised,
@@ -168,7 +167,7 @@ async fn run_with(
     }
 
     if let Some(routing) = &ctx.routing {
-        return routed::run(client, buf, &hello, candidates, ctx, routing).await;
+        return relay::run(client, buf, &hello, candidates, ctx, routing).await;
     }
 
     // The upstream sees the client's own proposals (a manifest only if the client asked for
@@ -189,7 +188,7 @@ async fn run_with(
             let version =
                 handshake::settle(&mut client, &mut buf, &hello, &mut upstream, agreed, ctx)
                     .await?;
-            routed::run_direct(client, buf, (member, upstream, upstream_rest), version, ctx).await
+            relay::run_direct(client, buf, (member, upstream, upstream_rest), version, ctx).await
         }
         Err(e) if e.is_version_refusal() => {
             if let crate::upstream::connect::UpstreamError::ClosedOnOffer { .. } = e {

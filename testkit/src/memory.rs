@@ -84,7 +84,7 @@ impl MemoryProxy {
             &config.routing.members,
             config.routing.ban_time,
         );
-        proxy.ctx.routing = Some(Arc::new(session::routed::Routing::new(
+        proxy.ctx.routing = Some(Arc::new(session::relay::Routing::new(
             Arc::new(registry.with_metrics(proxy.ctx.metrics.clone())),
             session::intercept::Advertised {
                 addresses: config.routing.advertised_addresses.clone(),

@@ -1,6 +1,16 @@
-//! The routed relay: one client connection spread over cluster members.
+//! The relay: one session loop for every mode. Where a request goes is the policy:
 //!
-//! Each unit of work (an explicit transaction, BEGIN … COMMIT/ROLLBACK, or an auto-commit RUN
+//! - **Direct** ([`run_direct`], `routing` = None): one upstream connection, backend 0; every
+//!   request goes to it in order, pipelined (`requests.rs`); what boltgate answers itself
+//!   (ROUTE naming boltgate, `reloadTLS()`) waits its turn in the same FIFO; the session ends when
+//!   the upstream closes, as the client's own connection would have.
+//! - **Cluster** ([`run`]): one client connection spread over cluster members, below.
+//!
+//! One task, no task per upstream connection: the loop's `select!` reads the client, writes its
+//! answers, and writes and reads every upstream connection (`members::poll_members`); what each
+//! connection owes the client is decided without I/O ([`crate::session::core::Owed`]).
+//!
+//! Cluster: each unit of work (an explicit transaction, BEGIN … COMMIT/ROLLBACK, or an auto-commit RUN
 //! and its PULLs) is placed when it starts: the database and access mode of its BEGIN/RUN pick
 //! a routing table ([`Registry`]) and a member ([`Balancer`]: least outstanding work, round-robin
 //! ties, banned members skipped). The session keeps one backend connection per member, opened
@@ -109,7 +119,7 @@ impl Routing {
     }
 }
 
-/// Reads through [`Prefixed`]: bytes read past the handshake are decoded first (see relay.rs).
+/// Reads through [`Prefixed`]: bytes read past the handshake are decoded first (see `net::Prefixed`).
 type CRx = FramedRead<Prefixed<ReadHalf<Stream>>, ChunkCodec>;
 /// The members' answers go out as slices of the runs they arrived in ([`super::wire`]).
 type CTx = WireWriter<WriteHalf<Stream>>;
