@@ -311,6 +311,9 @@ async fn relay(
 }
 
 impl Session<'_> {
+    // Over 100 lines on purpose: one `select!` over every source of work (shutdown, the
+    // client's queue, the upstream connections, the client's requests, the timers). Its branches
+    // borrow disjoint fields of `self` at once, which methods taking `&mut self` could not.
     async fn run(&mut self, c_rx: &mut CRx) -> Result<End, SessionError> {
         // Requests waiting for the answers before them (Flow::Stall), oldest first. The client
         // is still read meanwhile (up to one maximum message size held), so a client that leaves

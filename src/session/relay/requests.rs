@@ -60,6 +60,17 @@ impl Session<'_> {
             self.forward(0, raw);
             return Ok(Flow::Continue);
         };
+        self.on_cluster_request(raw, kind, routing).await
+    }
+
+    /// The Cluster policy: what boltgate answers itself (ROUTE, RESET, TELEMETRY, the routing
+    /// procedures), what goes to the member of the current unit of work, and new units placed.
+    async fn on_cluster_request(
+        &mut self,
+        raw: RawMessage,
+        kind: RequestKind,
+        routing: &Routing,
+    ) -> Result<Flow, SessionError> {
         let starts_unit = match kind {
             RequestKind::Begin => true,
             RequestKind::Run => !self.in_tx && !is_routing_procedure(&raw),
