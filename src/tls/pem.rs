@@ -386,10 +386,12 @@ fn decrypt(
         Err(pkcs8::Error::EncryptedPrivateKey(
             pkcs5::Error::DecryptFailed | pkcs5::Error::EncryptFailed,
         )) => return Err(wrong_password()),
+        // Valid padding by chance (about once in 256 wrong passwords) and the plaintext, which
+        // `decrypt` parses as DER, is garbage: the scheme itself was read when the key was.
+        Err(pkcs8::Error::Asn1(_)) => return Err(wrong_password()),
         Err(e) => return Err(unsupported(&e)),
     };
-    // A wrong password gives valid padding about once in 256 tries: the plaintext is then
-    // garbage, which this parse catches.
+    // Garbage that happens to be DER is not a private key: the wrong password too.
     if pkcs8::PrivateKeyInfo::from_der(decrypted.as_bytes()).is_err() {
         return Err(wrong_password());
     }
