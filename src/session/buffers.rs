@@ -21,7 +21,7 @@ use bytes::BytesMut;
 use futures_util::StreamExt;
 use tokio::io::AsyncRead;
 use tokio::time::{Instant, Sleep};
-use tokio_util::codec::{Decoder, FramedRead, FramedWrite};
+use tokio_util::codec::{Decoder, FramedRead};
 
 /// How long a read side must have had no data before its buffers count as idle (it is released
 /// between one and two periods after the last data). Long against the gaps inside a stream, short
@@ -35,13 +35,6 @@ pub const CLIENT_READ_CAPACITY: usize = 8 * 1024;
 /// only log in and wait. It grows as the client needs (the codec reserves as messages demand),
 /// and after an idle release comes back at [`CLIENT_READ_CAPACITY`] when data arrives.
 pub const CLIENT_FIRST_READ: usize = 512;
-
-/// A writer that allocates its buffer on its first write, not when it is made (tokio-util's
-/// `FramedWrite` starts with 8 KiB, held by every connection that never writes much).
-pub fn lazy<W, E>(mut tx: FramedWrite<W, E>) -> FramedWrite<W, E> {
-    *tx.write_buffer_mut() = BytesMut::new();
-    tx
-}
 
 /// The idle clock of one read loop.
 pub struct Idle {
@@ -84,12 +77,7 @@ impl Idle {
         self.armed
     }
 
-    /// Resolves at the end of the current period; then call [`Idle::fired`].
-    pub async fn tick(&mut self) {
-        self.sleep.as_mut().await
-    }
-
-    /// [`Idle::tick`] as a poll.
+    /// Ready at the end of the current period; then call [`Idle::fired`].
     pub fn poll_tick(&mut self, cx: &mut std::task::Context<'_>) -> std::task::Poll<()> {
         self.sleep.as_mut().poll(cx)
     }
@@ -114,8 +102,8 @@ impl Default for Idle {
 }
 
 /// The next item from `rx`. When a whole [`RELEASE_AFTER`] period passes without data, `rx`'s
-/// read buffer is released if empty and `on_idle` runs; the read buffer gets `capacity` again
-/// when data arrives.
+/// read buffer is released if empty and `on_idle` runs (tests observe the release through it);
+/// the read buffer gets `capacity` again when data arrives.
 pub async fn next<R, C>(
     rx: &mut FramedRead<R, C>,
     capacity: usize,
@@ -148,35 +136,6 @@ where
     }
 }
 
-/// Awaits `fut`; when a whole [`RELEASE_AFTER`] period passes before it finishes, runs
-/// `on_idle` once. For a writer task waiting for work (`on_idle` then calls [`release_write`]).
-pub async fn or_idle<F: Future>(fut: F, idle: &mut Idle, on_idle: impl FnOnce()) -> F::Output {
-    tokio::pin!(fut);
-    let mut on_idle = Some(on_idle);
-    loop {
-        let armed = idle.armed;
-        tokio::select! {
-            biased;
-            out = &mut fut => {
-                idle.data();
-                return out;
-            }
-            _ = idle.sleep.as_mut(), if armed => {
-                if idle.fired() {
-                    if let Some(f) = on_idle.take() {
-                        f();
-                    }
-                }
-            }
-        }
-    }
-}
-
-/// Releases `tx`'s write buffer when it holds nothing (after a flush).
-pub fn release_write<W, E>(tx: &mut FramedWrite<W, E>) {
-    release(tx.write_buffer_mut());
-}
-
 /// Replaces an empty buffer that holds an allocation by one that holds none.
 fn release(buf: &mut BytesMut) -> bool {
     if buf.is_empty() {
@@ -202,7 +161,6 @@ fn restore(buf: &mut BytesMut, capacity: usize) {
 mod tests {
     use super::*;
     use boltgate_proto::chunk::{ChunkCodec, Frame};
-    use futures_util::SinkExt;
     use tokio::io::AsyncWriteExt;
 
     #[tokio::test]
@@ -234,23 +192,5 @@ mod tests {
         assert!(idle);
         assert!(matches!(got, Some(Ok(Frame::Message(m))) if m.as_ref() == [0xB0]));
         assert!(rx.read_buffer().capacity() >= 32 * 1024, "full size again");
-    }
-
-    #[tokio::test]
-    async fn an_empty_write_buffer_is_released_and_grows_again() {
-        let (client, _server) = tokio::io::duplex(256 * 1024);
-        let mut tx = FramedWrite::new(client, ChunkCodec::default());
-        tx.feed(Frame::Message(vec![0xB0; 30_000].into()))
-            .await
-            .unwrap();
-        assert!(tx.write_buffer().len() >= 30_000);
-        release_write(&mut tx);
-        assert!(tx.write_buffer().len() >= 30_000, "data is never dropped");
-        SinkExt::<Frame>::flush(&mut tx).await.unwrap();
-        release_write(&mut tx);
-        assert_eq!(tx.write_buffer().capacity(), 0);
-        tx.send(Frame::Message(vec![0xB0; 100].into()))
-            .await
-            .unwrap();
     }
 }

@@ -61,13 +61,10 @@ impl<R: AsyncRead + Unpin> WireReader<R> {
     }
 
     /// The next run of whole frames (messages and NOOPs, as they arrived; see [`Self::spans`]),
-    /// or None once the peer has closed cleanly between messages. `on_idle` runs when the read
-    /// buffer is released after a quiet period.
-    pub async fn next_run(
-        &mut self,
-        mut on_idle: impl FnMut(),
-    ) -> Result<Option<Bytes>, ChunkError> {
-        std::future::poll_fn(|cx| self.poll_next_run(cx, &mut on_idle)).await
+    /// or None once the peer has closed cleanly between messages. The read buffer is released
+    /// after a quiet period.
+    pub async fn next_run(&mut self) -> Result<Option<Bytes>, ChunkError> {
+        std::future::poll_fn(|cx| self.poll_next_run(cx)).await
     }
 
     /// [`Self::next_run`] as a poll, so one task can read many peers (a routed session's
@@ -75,7 +72,6 @@ impl<R: AsyncRead + Unpin> WireReader<R> {
     pub fn poll_next_run(
         &mut self,
         cx: &mut Context<'_>,
-        mut on_idle: impl FnMut(),
     ) -> Poll<Result<Option<Bytes>, ChunkError>> {
         loop {
             if !self.buf.is_empty() {
@@ -109,7 +105,6 @@ impl<R: AsyncRead + Unpin> WireReader<R> {
                         self.buf = BytesMut::new();
                         self.scanner.release();
                         self.want = WAKE_READ.min(self.capacity);
-                        on_idle();
                     }
                 }
             }
@@ -253,7 +248,7 @@ mod tests {
         let mut w = WireWriter::new(proxy_out);
         let (mut records, mut summaries, mut noops) = (0, 0, 0);
         while records + summaries < 101 {
-            let run = r.next_run(|| {}).await.unwrap().expect("a run");
+            let run = r.next_run().await.unwrap().expect("a run");
             for span in r.spans() {
                 match span.signature {
                     _ if span.is_noop() => noops += 1,
@@ -270,7 +265,7 @@ mod tests {
         }
         assert_eq!((records, summaries, noops), (100, 1, 1));
         drop(writer.await.unwrap());
-        assert!(r.next_run(|| {}).await.unwrap().is_none(), "clean close");
+        assert!(r.next_run().await.unwrap().is_none(), "clean close");
         drop(w);
         let mut got = Vec::new();
         client.read_to_end(&mut got).await.unwrap();
@@ -288,7 +283,7 @@ mod tests {
         drop(server);
         let mut r = WireReader::new(proxy_side, BytesMut::new(), 1 << 20, 1024);
         assert!(matches!(
-            r.next_run(|| {}).await,
+            r.next_run().await,
             Err(ChunkError::Truncated { .. })
         ));
     }

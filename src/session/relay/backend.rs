@@ -122,7 +122,7 @@ impl Backend {
         if self.read_done {
             return Poll::Pending;
         }
-        let ended = match ready!(self.rx.poll_next_run(cx, || {})) {
+        let ended = match ready!(self.rx.poll_next_run(cx)) {
             Ok(Some(run)) => return Poll::Ready(Event::Run(run.into())),
             Ok(None) => MemberError::Closed,
             Err(e) => MemberError::Read(e),
