@@ -18,12 +18,13 @@ use super::{End, SessionError};
 const CLOSE_WITHIN: Duration = Duration::from_secs(2);
 
 /// The FAILURE the client gets as the session ends, if any: only for a message boltgate refused
-/// to forward (too large, not a message). A client that closed mid-message, an upstream that
+/// to forward (too large, not a message, past what it holds while the server is silent). A client that closed mid-message, an upstream that
 /// was lost, a shutdown: nothing, as the server itself would have said nothing.
 pub fn last_word(version: Version, result: &Result<End, SessionError>) -> Option<Frame> {
     match result {
         Err(e @ SessionError::ClientFraming(ChunkError::MessageTooLarge { .. }))
-        | Err(e @ SessionError::ClientMessage(_)) => {
+        | Err(e @ SessionError::ClientMessage(_))
+        | Err(e @ SessionError::HeldTooMuch(_)) => {
             Some(failure(version, REQUEST_INVALID, &format!("boltgate: {e}")))
         }
         _ => None,

@@ -7,7 +7,7 @@ use boltgate_proto::chunk::ChunkError;
 use boltgate_proto::handshake::HandshakeError;
 use thiserror::Error;
 
-use super::core::MemberError;
+use super::core::{HeldTooMuch, MemberError};
 use crate::upstream::connect::UpstreamError;
 
 #[derive(Debug, Error)]
@@ -22,6 +22,8 @@ pub enum SessionError {
     ClientFraming(#[source] ChunkError),
     #[error("client sent an invalid message: {0}")]
     ClientMessage(String),
+    #[error(transparent)]
+    HeldTooMuch(#[from] HeldTooMuch),
     #[error("upstream framing: {0}")]
     UpstreamFraming(#[source] ChunkError),
     #[error(transparent)]

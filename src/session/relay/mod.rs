@@ -80,7 +80,7 @@ use super::wire::WireWriter;
 use super::{Context, End, SessionError};
 use crate::net::Prefixed;
 use crate::net::Stream;
-use crate::session::core::Expect;
+use crate::session::core::{Expect, Held};
 use crate::upstream::balance::Lease;
 use crate::upstream::connect::Offer;
 use crate::upstream::discovery::routing_context;
@@ -316,10 +316,9 @@ impl Session<'_> {
     // borrow disjoint fields of `self` at once, which methods taking `&mut self` could not.
     async fn run(&mut self, c_rx: &mut CRx) -> Result<End, SessionError> {
         // Requests waiting for the answers before them (Flow::Stall), oldest first. The client
-        // is still read meanwhile (up to one maximum message size held), so a client that leaves
-        // while a member is silent ends the session instead of leaving it open for ever.
-        let mut stalled: VecDeque<RawMessage> = VecDeque::new();
-        let mut held_bytes = 0usize;
+        // is always read meanwhile (core/held.rs), so a client that leaves while a member is
+        // silent ends the session instead of leaving it open for ever.
+        let mut stalled = Held::new(self.ctx.max_message_size);
         let mut drain_seen = false;
         // The client side's buffer clock (buffers.rs); `idle` below is the idle timeout.
         let mut clock = buffers::Idle::new();
@@ -345,14 +344,10 @@ impl Session<'_> {
                 self.lease = None;
             }
             if self.slots.is_empty() {
-                if let Some(raw) = stalled.pop_front() {
-                    held_bytes -= raw.as_bytes().len();
+                if let Some(raw) = stalled.pop() {
                     match self.on_request(raw).await? {
                         Flow::Continue => {}
-                        Flow::Stall(raw) => {
-                            held_bytes += raw.as_bytes().len();
-                            stalled.push_front(raw);
-                        }
+                        Flow::Stall(raw) => stalled.put_back(raw),
                         Flow::End(end) => return Ok(end),
                     }
                     continue;
@@ -382,7 +377,7 @@ impl Session<'_> {
                     self.on_event(id, event);
                 }
                 // A client that outpaces a member waits for it (backend.rs, "Backpressure").
-                next = buffers::next(c_rx, buffers::CLIENT_READ_CAPACITY, &mut clock, || {}), if held_bytes < self.ctx.max_message_size && !blocked => {
+                next = buffers::next(c_rx, buffers::CLIENT_READ_CAPACITY, &mut clock, || {}), if !stalled.is_empty() || !blocked => {
                     let mut frame = match next {
                         None => return Ok(client_left(self.version, &stalled)),
                         Some(Err(e)) => return Err(SessionError::ClientFraming(e)),
@@ -394,15 +389,13 @@ impl Session<'_> {
                             let raw = RawMessage::new(bytes)
                                 .map_err(|e| SessionError::ClientMessage(e.to_string()))?;
                             if !stalled.is_empty() {
-                                held_bytes += raw.as_bytes().len();
-                                stalled.push_back(raw);
+                                stalled.push(raw)?;
                                 break;
                             }
                             match self.on_request(raw).await? {
                                 Flow::Continue => {}
                                 Flow::Stall(raw) => {
-                                    held_bytes += raw.as_bytes().len();
-                                    stalled.push_back(raw);
+                                    stalled.push(raw)?;
                                     break;
                                 }
                                 Flow::End(end) => return Ok(end),
@@ -443,10 +436,9 @@ impl Session<'_> {
 
 /// How a session whose client closed ends: a GOODBYE still waiting for the answers before it
 /// ends it as a GOODBYE (the upstream connections hear it), as if it had been forwarded.
-fn client_left(version: Version, stalled: &VecDeque<RawMessage>) -> End {
-    let goodbye = stalled
-        .iter()
-        .any(|raw| RequestKind::of(version, raw.signature()) == RequestKind::Goodbye);
+fn client_left(version: Version, stalled: &Held) -> End {
+    let goodbye =
+        stalled.any(|raw| RequestKind::of(version, raw.signature()) == RequestKind::Goodbye);
     if goodbye {
         End::Goodbye
     } else {
