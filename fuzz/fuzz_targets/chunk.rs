@@ -10,7 +10,7 @@
 #![no_main]
 
 use boltgate_proto::chunk::{ChunkCodec, ChunkError, Frame, DEFAULT_MAX_MESSAGE_SIZE};
-use boltgate_proto::scan::{frame_at, Scanner};
+use boltgate_proto::scan::{frame_at, Mark, Scanner};
 use bytes::BytesMut;
 use libfuzzer_sys::fuzz_target;
 use tokio_util::codec::{Decoder, Encoder};
@@ -58,7 +58,7 @@ fn scan_pieces(
     wire: &[u8],
     mut piece_len: impl FnMut() -> usize,
 ) -> (Vec<Frame>, Option<&'static str>) {
-    let mut scanner = Scanner::new(max);
+    let mut scanner = Scanner::new(max).with_spans();
     let mut buf = BytesMut::new();
     let mut frames = Vec::new();
     let mut forwarded = Vec::new();
@@ -76,6 +76,21 @@ fn scan_pieces(
             Err(e) => return (frames, Some(kind(&e))),
         };
         let run = buf.split_to(covered).freeze();
+        // The marks (what the forwarding path keeps) are the spans that are neither RECORDs
+        // nor NOOPs, each with the messages and payload before it.
+        let (mut messages, mut payload, mut marks) = (0u64, 0u64, Vec::new());
+        for span in scanner.spans().iter().filter(|s| !s.is_noop()) {
+            if span.signature != boltgate_proto::message::sig::RECORD {
+                marks.push(Mark {
+                    span: *span,
+                    messages_before: messages,
+                    payload_before: payload,
+                });
+            }
+            messages += 1;
+            payload += span.payload_len as u64;
+        }
+        assert_eq!(scanner.marks(), &marks[..], "marks differ from the spans");
         let mut at = 0;
         for span in scanner.spans() {
             assert_eq!(span.start, at, "spans are contiguous");

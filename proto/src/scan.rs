@@ -63,6 +63,40 @@ impl Span {
     }
 }
 
+/// A frame of a run that is neither a RECORD nor a NOOP (a summary, in practice: what ends a
+/// request), and how many messages and payload bytes of the run came before it. A forwarder
+/// needs nothing else of a run: it sends everything up to a summary as one slice and reads the
+/// summary, so it never walks the RECORDs between.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Mark {
+    pub span: Span,
+    /// Messages (NOOPs not counted) in the run before this frame.
+    pub messages_before: u64,
+    /// Their payload bytes.
+    pub payload_before: u64,
+}
+
+/// Whole frames split off a scanned buffer, with their [`Mark`]s and totals.
+#[derive(Debug, Clone, Default)]
+pub struct Run {
+    pub wire: Bytes,
+    pub marks: Vec<Mark>,
+    /// Messages in the run (NOOPs not counted).
+    pub messages: u64,
+    /// Their payload bytes.
+    pub payload: u64,
+}
+
+impl Run {
+    /// `wire`, which must hold only whole frames, scanned on its own (for tests and callers that
+    /// did not read it through a [`Scanner`]). Bytes after the last whole frame are left out.
+    pub fn scan(wire: Bytes, max_message_size: usize) -> Result<Run, ChunkError> {
+        let mut scanner = Scanner::new(max_message_size);
+        let covered = scanner.scan(&wire)?;
+        Ok(scanner.run(wire.slice(..covered)))
+    }
+}
+
 /// How far the scanner walked the incomplete frame at the front of the buffer.
 #[derive(Debug, Default, Clone, Copy)]
 struct Partial {
@@ -77,7 +111,13 @@ struct Partial {
 #[derive(Debug)]
 pub struct Scanner {
     max_message_size: usize,
+    /// Every frame is kept in `spans` only when asked ([`Scanner::with_spans`]): the forwarding
+    /// path needs the marks alone, and a span per RECORD is most of a scan's cost.
+    keep_spans: bool,
     spans: Vec<Span>,
+    marks: Vec<Mark>,
+    messages: u64,
+    payload: u64,
     partial: Partial,
     /// An oversized message found behind whole frames: those are reported first, the error on
     /// the next scan (as the codec yields the frames before an error).
@@ -90,7 +130,11 @@ impl Scanner {
     pub fn new(max_message_size: usize) -> Scanner {
         Scanner {
             max_message_size,
+            keep_spans: false,
             spans: Vec::new(),
+            marks: Vec::new(),
+            messages: 0,
+            payload: 0,
             partial: Partial::default(),
             too_large: None,
             poisoned: false,
@@ -102,6 +146,9 @@ impl Scanner {
     /// Before the next call the caller removes exactly that prefix from the buffer.
     pub fn scan(&mut self, buf: &[u8]) -> Result<usize, ChunkError> {
         self.spans.clear();
+        self.marks.clear();
+        self.messages = 0;
+        self.payload = 0;
         if self.poisoned {
             return Err(ChunkError::Poisoned);
         }
@@ -111,6 +158,30 @@ impl Scanner {
         }
         let mut start = 0;
         loop {
+            if self.partial.at == 0 {
+                // The common case, in one step: a message in one chunk, whole in the buffer.
+                // Anything else (a NOOP, several chunks, a short buffer, an oversized header)
+                // takes the general step below, which decides exactly as before.
+                if let Some(&[h0, h1]) = buf.get(start..start + HEADER_LEN) {
+                    let n = usize::from(u16::from_be_bytes([h0, h1]));
+                    let end = start + HEADER_LEN + n + HEADER_LEN;
+                    if n > 0
+                        && n <= self.max_message_size
+                        && buf.get(end - HEADER_LEN..end) == Some(&[0, 0][..])
+                    {
+                        let signature = if n >= 2 { buf[start + 3] } else { 0 };
+                        self.found(Span {
+                            start,
+                            end,
+                            payload_len: n,
+                            signature,
+                            chunks: 1,
+                        });
+                        start = end;
+                        continue;
+                    }
+                }
+            }
             let p = &mut self.partial;
             let header = start + p.at;
             if buf.len() < header + HEADER_LEN {
@@ -119,14 +190,15 @@ impl Scanner {
             let n = usize::from(u16::from_be_bytes([buf[header], buf[header + 1]]));
             if n == 0 {
                 let end = header + HEADER_LEN;
-                self.spans.push(Span {
+                let span = Span {
                     start,
                     end,
                     payload_len: p.payload_len,
                     signature: p.signature.unwrap_or(0),
                     chunks: p.chunks,
-                });
+                };
                 *p = Partial::default();
+                self.found(span);
                 start = end;
                 continue;
             }
@@ -156,7 +228,49 @@ impl Scanner {
         }
     }
 
-    /// The whole frames found by the last [`Scanner::scan`], in order.
+    /// A whole frame: counted, marked unless it is a RECORD or a NOOP, kept if asked.
+    #[inline]
+    fn found(&mut self, span: Span) {
+        if span.payload_len > 0 {
+            if span.signature != crate::message::sig::RECORD {
+                self.marks.push(Mark {
+                    span,
+                    messages_before: self.messages,
+                    payload_before: self.payload,
+                });
+            }
+            self.messages += 1;
+            self.payload += span.payload_len as u64;
+        }
+        if self.keep_spans {
+            self.spans.push(span);
+        }
+    }
+
+    /// A scanner that also keeps every frame's span ([`Scanner::spans`]), for callers that look
+    /// at each message.
+    pub fn with_spans(mut self) -> Scanner {
+        self.keep_spans = true;
+        self
+    }
+
+    /// The non-RECORD frames found by the last [`Scanner::scan`] (see [`Mark`]).
+    pub fn marks(&self) -> &[Mark] {
+        &self.marks
+    }
+
+    /// The last scan's result as a [`Run`] of `wire`, the covered prefix split off the buffer.
+    pub fn run(&mut self, wire: Bytes) -> Run {
+        Run {
+            wire,
+            marks: std::mem::take(&mut self.marks),
+            messages: self.messages,
+            payload: self.payload,
+        }
+    }
+
+    /// The whole frames found by the last [`Scanner::scan`], in order; empty unless the scanner
+    /// was made [`Scanner::with_spans`].
     pub fn spans(&self) -> &[Span] {
         &self.spans
     }
@@ -165,6 +279,7 @@ impl Scanner {
     /// connection going idle.
     pub fn release(&mut self) {
         self.spans = Vec::new();
+        self.marks = Vec::new();
     }
 
     /// The error for a connection that closed with `leftover` (non-empty) bytes of an
@@ -250,20 +365,63 @@ mod tests {
         out
     }
 
+    /// The marks are the spans that are neither RECORDs nor NOOPs, each with the messages and
+    /// payload before it.
+    fn check_marks(s: &Scanner) {
+        let (mut messages, mut payload, mut want) = (0u64, 0u64, Vec::new());
+        for span in s.spans() {
+            if span.is_noop() {
+                continue;
+            }
+            if span.signature != crate::message::sig::RECORD {
+                want.push(Mark {
+                    span: *span,
+                    messages_before: messages,
+                    payload_before: payload,
+                });
+            }
+            messages += 1;
+            payload += span.payload_len as u64;
+        }
+        assert_eq!(s.marks(), &want[..]);
+        assert_eq!((s.messages, s.payload), (messages, payload));
+    }
+
+    #[test]
+    fn a_run_of_records_has_no_marks_and_a_summary_is_marked_with_what_came_before() {
+        let input = wire(&[
+            &[0xB1, 0x71, 0x91, 0x01],
+            &[],
+            &[0xB1, 0x71, 0x91, 0x02],
+            &[0xB1, 0x70, 0xA0],
+        ]);
+        let run = Run::scan(input.freeze(), 1024).unwrap();
+        assert_eq!((run.messages, run.payload), (3, 11));
+        assert_eq!(run.marks.len(), 1);
+        let m = run.marks[0];
+        assert_eq!((m.messages_before, m.payload_before), (2, 8));
+        assert_eq!(m.span.signature, 0x70);
+        assert_eq!(m.span.end, run.wire.len());
+        assert_eq!(m.span.payload(&run.wire).as_ref(), &[0xB1, 0x70, 0xA0]);
+    }
+
     /// Feeds `input` in `step`-byte pieces, splitting off what each scan covers; returns every
     /// span's payload (empty for NOOPs) and the bytes forwarded, which must be the input.
     fn scan_in_pieces(input: &[u8], step: usize, max: usize) -> (Vec<Vec<u8>>, Vec<u8>) {
-        let mut s = Scanner::new(max);
+        let mut s = Scanner::new(max).with_spans();
         let mut buf = BytesMut::new();
         let mut out = Vec::new();
         let mut forwarded = Vec::new();
         for piece in input.chunks(step) {
             buf.extend_from_slice(piece);
             let n = s.scan(&buf).unwrap();
+            check_marks(&s);
             let run = buf.split_to(n).freeze();
             for span in s.spans() {
                 out.push(span.payload(&run).to_vec());
             }
+            let r = s.run(run.clone());
+            assert_eq!(r.wire, run);
             forwarded.extend_from_slice(&run);
         }
         assert!(buf.is_empty(), "everything whole was covered");
@@ -306,7 +464,7 @@ mod tests {
         // A message whose first chunk holds only the marker: the signature is in the second.
         input.extend_from_slice(&[0, 1, 0xB1, 0, 2, 0x70, 0xA0, 0, 0]);
         input.extend_from_slice(&[0, 0]);
-        let mut s = Scanner::new(1024);
+        let mut s = Scanner::new(1024).with_spans();
         assert_eq!(s.scan(&input).unwrap(), input.len());
         let spans = s.spans();
         assert_eq!(spans.len(), 3);
@@ -333,7 +491,7 @@ mod tests {
 
     #[test]
     fn refuses_an_oversized_message_at_its_header_and_stays_failed() {
-        let mut s = Scanner::new(10);
+        let mut s = Scanner::new(10).with_spans();
         // Two chunks of 6: the second header already announces 12 > 10.
         let input = [0, 6, 1, 2, 3, 4, 5, 6, 0, 6];
         assert!(matches!(
@@ -343,7 +501,7 @@ mod tests {
         assert!(matches!(s.scan(&[0, 0]), Err(ChunkError::Poisoned)));
 
         // Behind a whole frame: the frame first, the error on the next scan.
-        let mut s = Scanner::new(10);
+        let mut s = Scanner::new(10).with_spans();
         let input = [0, 0, 0, 11];
         assert_eq!(s.scan(&input).unwrap(), 2);
         assert!(s.spans()[0].is_noop());
@@ -355,7 +513,7 @@ mod tests {
 
     #[test]
     fn an_unfinished_frame_is_reported_as_truncated() {
-        let mut s = Scanner::new(1024);
+        let mut s = Scanner::new(1024).with_spans();
         let input = [0, 3, 0xB1, 0x71];
         assert_eq!(s.scan(&input).unwrap(), 0);
         assert!(matches!(

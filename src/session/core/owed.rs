@@ -5,16 +5,17 @@
 //! forward a slice of a run, answer locally for a request the connection will never answer, wait,
 //! or end the client's connection as the server's loss would have.
 //!
-//! Forwarding copies nothing: a member's messages stay in the run they arrived in, and what the
-//! client is owed from it goes out as one slice of that run per step ([`Step::Forward`]: every
-//! RECORD up to and including the summary that ends the request).
+//! Forwarding copies nothing and walks no RECORD: a member's messages stay in the run they
+//! arrived in, and what the client is owed from it goes out as one slice of that run per step
+//! ([`Step::Forward`]: every RECORD up to and including the summary that ends the request),
+//! found from the run's marks ([`boltgate_proto::scan::Mark`]), which the scanner made as it read.
 
 use std::collections::VecDeque;
 use std::sync::Arc;
 
 use boltgate_proto::chunk::ChunkError;
-use boltgate_proto::message::{sig, RawMessage, Response, Summary};
-use boltgate_proto::scan::{frame_at, Span};
+use boltgate_proto::message::{RawMessage, Response, Summary};
+use boltgate_proto::scan::Run;
 use boltgate_proto::Version;
 use bytes::Bytes;
 use thiserror::Error;
@@ -40,22 +41,81 @@ impl MemberError {
     }
 }
 
-/// Whole messages a member sent, in one run of wire bytes, and how far the client has had them
-/// (walked again with [`frame_at`] rather than keeping a span per message).
+/// Whole messages a member sent, in one run of wire bytes, and how far the client has had them.
 pub struct Inbound {
-    run: Bytes,
+    run: Run,
+    /// Offset of the first byte not yet taken.
     next: usize,
+    /// The next mark not yet taken.
+    mark: usize,
+    /// Messages and payload bytes taken so far.
+    messages: u64,
+    payload: u64,
 }
 
-impl From<Bytes> for Inbound {
-    fn from(run: Bytes) -> Self {
-        Inbound { run, next: 0 }
+impl From<Run> for Inbound {
+    fn from(run: Run) -> Self {
+        Inbound {
+            run,
+            next: 0,
+            mark: 0,
+            messages: 0,
+            payload: 0,
+        }
     }
 }
 
+/// Tests hand runs over as plain bytes.
+#[cfg(test)]
+impl From<Bytes> for Inbound {
+    fn from(wire: Bytes) -> Self {
+        Run::scan(wire, usize::MAX)
+            .expect("a test run of whole frames")
+            .into()
+    }
+}
+
+/// What [`Inbound::take`] took: every frame up to and including the next summary, or to the
+/// end of the run when it has none.
+struct Taken {
+    wire: Bytes,
+    messages: u64,
+    payload: u64,
+    summary: Option<Bytes>,
+}
+
 impl Inbound {
-    fn peek(&self) -> Option<Span> {
-        frame_at(&self.run, self.next)
+    fn is_done(&self) -> bool {
+        self.next >= self.run.wire.len()
+    }
+
+    fn take(&mut self) -> Taken {
+        let first = self.next;
+        let (end, messages, payload, summary) = match self.run.marks.get(self.mark) {
+            Some(m) => {
+                self.mark += 1;
+                (
+                    m.span.end,
+                    m.messages_before + 1,
+                    m.payload_before + m.span.payload_len as u64,
+                    Some(m.span.payload(&self.run.wire)),
+                )
+            }
+            None => (
+                self.run.wire.len(),
+                self.run.messages,
+                self.run.payload,
+                None,
+            ),
+        };
+        let taken = Taken {
+            wire: self.run.wire.slice(first..end),
+            messages: messages - self.messages,
+            payload: payload - self.payload,
+            summary,
+        };
+        (self.next, self.messages, self.payload) = (end, messages, payload);
+        taken
     }
 }
 
@@ -174,24 +234,12 @@ impl Owed {
         }
     }
 
-    /// The next span in the inbox, dropping runs already consumed.
-    fn peek(&mut self) -> Option<Span> {
-        while let Some(front) = self.inbox.front() {
-            match front.peek() {
-                Some(span) => return Some(span),
-                None => {
-                    self.inbox.pop_front();
-                }
-            }
+    /// The run at the front of the inbox with something left in it, dropping runs consumed.
+    fn front(&mut self) -> Option<&mut Inbound> {
+        while self.inbox.front().is_some_and(Inbound::is_done) {
+            self.inbox.pop_front();
         }
-        None
-    }
-
-    /// Consumes `span`, which [`Owed::peek`] returned; its payload.
-    fn take(&mut self, span: Span) -> Bytes {
-        let front = self.inbox.front_mut().expect("peeked");
-        front.next = span.end;
-        span.payload(&front.run)
+        self.inbox.front_mut()
     }
 
     /// What the client gets next from this backend, consuming boltgate's own answers on the way.
@@ -199,17 +247,17 @@ impl Owed {
         loop {
             match self.expect.front().copied() {
                 Some(Expect::Swallow(what)) => {
-                    let Some(span) = self.peek() else {
+                    let Some(front) = self.front() else {
                         if self.dead.is_some() {
                             self.expect.pop_front();
                             continue;
                         }
                         return Step::Wait;
                     };
-                    let payload = self.take(span);
-                    if span.is_noop() || span.signature == sig::RECORD {
+                    // RECORDs (and NOOPs) before the summary are boltgate's too: dropped.
+                    let Some(payload) = front.take().summary else {
                         continue;
-                    }
+                    };
                     self.expect.pop_front();
                     let summary = RawMessage::new(payload).and_then(|r| r.summary());
                     if let Ok(Summary::Failure { code, message }) = summary {
@@ -228,8 +276,17 @@ impl Owed {
                     }
                 }
                 Some(Expect::Client) => {
-                    if self.peek().is_some() {
-                        return self.forward();
+                    if let Some(front) = self.front() {
+                        let taken = front.take();
+                        if taken.summary.is_some() {
+                            self.expect.pop_front();
+                        }
+                        return Step::Forward {
+                            wire: taken.wire,
+                            messages: taken.messages,
+                            payload: taken.payload,
+                            summary: taken.summary,
+                        };
                     }
                     let Some(death) = self.dead.as_mut() else {
                         return Step::Wait;
@@ -265,36 +322,6 @@ impl Owed {
                 }
                 None => return Step::Wait,
             }
-        }
-    }
-
-    /// The client's answer from the front run: every RECORD (and NOOP) up to and including the
-    /// first summary, which ends the request, as one slice of the run.
-    fn forward(&mut self) -> Step {
-        let front = self.inbox.front_mut().expect("peeked");
-        let first = front.next;
-        let (mut messages, mut payload, mut summary) = (0u64, 0u64, None);
-        while let Some(span) = front.peek() {
-            front.next = span.end;
-            if span.is_noop() {
-                continue;
-            }
-            messages += 1;
-            payload += span.payload_len as u64;
-            if span.signature != sig::RECORD {
-                summary = Some(span.payload(&front.run));
-                break;
-            }
-        }
-        let wire = front.run.slice(first..front.next);
-        if summary.is_some() {
-            self.expect.pop_front();
-        }
-        Step::Forward {
-            wire,
-            messages,
-            payload,
-            summary,
         }
     }
 }
