@@ -5,10 +5,12 @@
 //! - [`stream::Stream`]: one stream type for plaintext, TLS (either side), WebSocket and the
 //!   in-memory pipe the session fuzzer uses;
 //! - [`Prefixed`]: a stream that replays bytes already read from it;
+//! - [`split`]: a stream's read and write halves, owned for plaintext TCP;
 //! - [`websocket`]: Bolt over WebSocket (the HTTP upgrade and the frame-to-bytes adapter);
 //! - [`tcp`]: TCP keepalive and TCP_USER_TIMEOUT.
 
 mod prefixed;
+pub mod split;
 pub mod stream;
 pub mod tcp;
 pub mod websocket;

@@ -19,9 +19,9 @@ use std::task::{ready, Context, Poll};
 
 use boltgate_proto::chunk::Frame;
 use bytes::{Bytes, BytesMut};
-use tokio::io::{ReadHalf, WriteHalf};
 
 use crate::metrics::SessionMetrics;
+use crate::net::split::{ReadHalf, WriteHalf};
 use crate::net::Stream;
 use crate::session::core::{Expect, Inbound, MemberError, Owed};
 use crate::session::wire::{WireReader, WireWriter};
@@ -40,8 +40,8 @@ pub enum Event {
 
 pub struct Backend {
     pub address: String,
-    rx: WireReader<ReadHalf<Stream>>,
-    tx: WireWriter<WriteHalf<Stream>>,
+    rx: WireReader<ReadHalf>,
+    tx: WireWriter<WriteHalf>,
     /// The member's side ended (clean close or error): nothing more will be read.
     read_done: bool,
     /// What this connection owes the client (the decisions, without I/O).
@@ -67,7 +67,7 @@ impl Backend {
         max_message_size: usize,
         metrics: SessionMetrics,
     ) -> Backend {
-        let (r, w) = tokio::io::split(stream);
+        let (r, w) = stream.into_split();
         Backend {
             owed: Owed::new(who),
             address,

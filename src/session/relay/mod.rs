@@ -67,7 +67,6 @@ use boltgate_proto::state::Tracker;
 use boltgate_proto::Version;
 use bytes::{Bytes, BytesMut};
 use futures_util::{FutureExt, StreamExt};
-use tokio::io::{ReadHalf, WriteHalf};
 use tokio_util::codec::FramedRead;
 
 use self::backend::Backend;
@@ -78,6 +77,7 @@ use super::intercept::Advertised;
 use super::procedures::Procedures;
 use super::wire::WireWriter;
 use super::{Context, End, SessionError};
+use crate::net::split::{ReadHalf, WriteHalf};
 use crate::net::Prefixed;
 use crate::net::Stream;
 use crate::session::core::{Expect, Held};
@@ -120,9 +120,9 @@ impl Routing {
 }
 
 /// Reads through [`Prefixed`]: bytes read past the handshake are decoded first (see `net::Prefixed`).
-type CRx = FramedRead<Prefixed<ReadHalf<Stream>>, ChunkCodec>;
+type CRx = FramedRead<Prefixed<ReadHalf>, ChunkCodec>;
 /// The members' answers go out as slices of the runs they arrived in ([`super::wire`]).
-type CTx = WireWriter<WriteHalf<Stream>>;
+type CTx = WireWriter<WriteHalf>;
 
 enum Slot {
     Backend(u64),
@@ -251,7 +251,7 @@ async fn relay(
     (address, stream, rest): First,
 ) -> Result<End, SessionError> {
     let codec = || ChunkCodec::new(ctx.max_message_size);
-    let (cr, cw) = tokio::io::split(client);
+    let (cr, cw) = client.into_split();
     let mut c_rx = FramedRead::with_capacity(
         Prefixed::new(buf.split().freeze(), cr),
         codec(),

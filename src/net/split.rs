@@ -1,0 +1,138 @@
+//! A [`Stream`]'s read and write halves for a session that reads and writes it independently.
+//!
+//! A plaintext TCP connection splits into owned halves (tokio's `into_split`: no lock, each
+//! half polls the socket directly). TLS and WebSocket keep one state machine for both
+//! directions, so they go through `tokio::io::split`, whose halves share the stream behind a
+//! lock; so does the in-memory pipe.
+//!
+//! One difference to know: dropping an owned write half shuts the connection's write side down
+//! (a FIN), where a shared half does nothing until both are dropped. The session shuts its
+//! peers down at its end anyway, so either way the peer sees the same close.
+
+use std::io;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+
+use super::Stream;
+
+pub enum ReadHalf {
+    Owned(OwnedReadHalf),
+    Shared(tokio::io::ReadHalf<Stream>),
+}
+
+pub enum WriteHalf {
+    Owned(OwnedWriteHalf),
+    Shared(tokio::io::WriteHalf<Stream>),
+}
+
+impl Stream {
+    /// The stream's halves, owned where the stream type allows it (see the module docs).
+    pub fn into_split(self) -> (ReadHalf, WriteHalf) {
+        match self {
+            Stream::Plain(tcp) => {
+                let (r, w) = tcp.into_split();
+                (ReadHalf::Owned(r), WriteHalf::Owned(w))
+            }
+            other => {
+                let (r, w) = tokio::io::split(other);
+                (ReadHalf::Shared(r), WriteHalf::Shared(w))
+            }
+        }
+    }
+}
+
+impl AsyncRead for ReadHalf {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            ReadHalf::Owned(r) => Pin::new(r).poll_read(cx, buf),
+            ReadHalf::Shared(r) => Pin::new(r).poll_read(cx, buf),
+        }
+    }
+}
+
+macro_rules! each_write {
+    ($self:ident, $method:ident($($arg:expr),*)) => {
+        match $self.get_mut() {
+            WriteHalf::Owned(w) => Pin::new(w).$method($($arg),*),
+            WriteHalf::Shared(w) => Pin::new(w).$method($($arg),*),
+        }
+    };
+}
+
+impl AsyncWrite for WriteHalf {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        each_write!(self, poll_write(cx, buf))
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        each_write!(self, poll_write_vectored(cx, bufs))
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        match self {
+            WriteHalf::Owned(w) => w.is_write_vectored(),
+            WriteHalf::Shared(w) => w.is_write_vectored(),
+        }
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        each_write!(self, poll_flush(cx))
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        each_write!(self, poll_shutdown(cx))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::net::{TcpListener, TcpStream};
+
+    /// Both kinds of halves carry bytes both ways, and a shutdown of the write half is an EOF
+    /// for the peer while the read half still reads.
+    #[tokio::test]
+    async fn plain_tcp_splits_into_owned_halves_and_others_into_shared_ones() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (client, accepted) = tokio::join!(TcpStream::connect(addr), listener.accept());
+        let (mut peer, _) = accepted.unwrap();
+        let (mut r, mut w) = Stream::Plain(client.unwrap()).into_split();
+        assert!(matches!(r, ReadHalf::Owned(_)) && matches!(w, WriteHalf::Owned(_)));
+        w.write_all(b"ping").await.unwrap();
+        w.shutdown().await.unwrap();
+        let mut got = Vec::new();
+        peer.read_to_end(&mut got).await.unwrap();
+        assert_eq!(got, b"ping");
+        peer.write_all(b"pong").await.unwrap();
+        let mut buf = [0u8; 4];
+        r.read_exact(&mut buf).await.unwrap();
+        assert_eq!(&buf, b"pong");
+
+        let (mine, mut theirs) = tokio::io::duplex(64);
+        let (mut r, mut w) = Stream::Memory(mine).into_split();
+        assert!(matches!(r, ReadHalf::Shared(_)) && matches!(w, WriteHalf::Shared(_)));
+        w.write_all(b"ping").await.unwrap();
+        theirs.read_exact(&mut buf).await.unwrap();
+        assert_eq!(&buf, b"ping");
+        theirs.write_all(b"pong").await.unwrap();
+        r.read_exact(&mut buf).await.unwrap();
+        assert_eq!(&buf, b"pong");
+    }
+}
