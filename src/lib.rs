@@ -78,12 +78,7 @@ impl Server {
     ) -> Result<Server, Error> {
         let metrics = metrics::Metrics::new();
         let material = reload::build(config)?;
-        if let Some(policy) = &material.cluster {
-            metrics.certificate(policy.scope(), &policy.chain);
-        }
-        if let Some(bolt) = &material.bolt {
-            metrics.certificate(bolt.policy.scope(), &bolt.policy.chain);
-        }
+        record_certificates(&metrics, &material);
         let upstream = Arc::new(
             Upstream::with_ocsp(
                 config.upstream.uri.clone(),
@@ -93,14 +88,7 @@ impl Server {
             )?
             .with_tcp(config.upstream.tcp),
         );
-        // Loaded whenever enabled, so a bad policy is found at start even with the endpoint off.
-        let https = if config.ssl.https.enabled {
-            let policy = tls::TlsPolicy::load(&config.ssl.https)?;
-            metrics.certificate(policy.scope(), &policy.chain);
-            Some(policy.server_config()?)
-        } else {
-            None
-        };
+        let https = https_config(config, &metrics)?;
         let admin = admin::Admin::bind(
             config,
             https,
@@ -122,89 +110,22 @@ impl Server {
                     .into(),
             ));
         }
-        let addr = config.bolt.listen_address.to_string();
-        let tcp = tokio::net::TcpListener::bind((
-            config.bolt.listen_address.host.as_str(),
-            config.bolt.listen_address.port,
-        ))
-        .await
-        .map_err(|source| Error::Bind {
-            addr: addr.clone(),
-            source,
-        })?;
-        let routing = config.routing_enabled().then(|| {
-            let registry = if config.routing.members.is_empty() {
-                upstream::registry::Registry::with_routers(
-                    vec![config.upstream.uri.address()],
-                    config.routing.ban_time,
-                )
-            } else {
-                upstream::registry::Registry::with_members(
-                    &config.routing.members,
-                    config.routing.ban_time,
-                )
-            };
-            // In the settings' own syntax, so the line can be compared with the file.
-            let members: Vec<String> = config
-                .routing
-                .members
-                .iter()
-                .map(|m| format!("{}={}", m.role, m.address))
-                .collect();
-            tracing::info!(
-                advertised = %config.routing.advertised_addresses.join(","),
-                members = %members.join(","),
-                "routing across cluster members"
-            );
-            metrics.set_max_databases(config.hardening.max_databases);
-            Arc::new(session::relay::Routing::new(
-                Arc::new(
-                    registry
-                        .with_max_tables(config.hardening.max_databases)
-                        .with_metrics(metrics.clone()),
-                ),
-                session::intercept::Advertised {
-                    addresses: config.routing.advertised_addresses.clone(),
-                    ttl: config.routing.ttl,
-                },
-                &config.upstream.uri.address(),
-                &config.upstream.uri.routing_context,
-            ))
-        });
-        let ctx = Arc::new(session::Context {
+        let tcp = bind_bolt(config).await?;
+        let routing = config.routing_enabled().then(|| routing(config, &metrics));
+        let ctx = session_context(
+            config,
             upstream,
-            tls_reload: reloader.clone(),
+            reloader.clone(),
             routing,
-            advertised: session::intercept::Advertised {
-                addresses: config.routing.advertised_addresses.clone(),
-                ttl: config.routing.ttl,
-            },
-            forward_goodbye: config.upstream.forward_goodbye,
-            handshake_timeout: config.client.handshake_timeout,
-            idle_timeout: config.client.idle_timeout,
-            max_message_size: config.max_message_size,
-            max_nesting_depth: config.hardening.max_nesting_depth,
-            reload_tls_allowed_users: config.hardening.reload_tls_allowed_users.clone(),
-            shutdown: shutdown.clone(),
-            metrics: metrics.clone(),
-        });
+            shutdown,
+            &metrics,
+        );
         let listener = Listener::new(
             tcp,
             tls,
             config.bolt.tls_level,
             config.client.max_connections,
-            listener::Transports {
-                websocket: net::websocket::Settings {
-                    allowed_origins: config.websocket.allowed_origins.clone(),
-                    max_frame_size: config.websocket.max_frame_size,
-                },
-                proxy_protocol: config.proxy_protocol.enabled.then(|| {
-                    listener::proxy_protocol::Settings {
-                        trusted_networks: config.proxy_protocol.trusted_networks.clone(),
-                    }
-                }),
-                tcp: config.client.tcp,
-            },
+            transports(config),
             ctx,
         );
         Ok(Server {
@@ -374,5 +295,125 @@ async fn signals(shutdown: Shutdown, reloader: Arc<reload::TlsReloader>) {
         tracing::info!("signal received: draining (send it again to close at once)");
         shutdown.begin_drain();
         draining = true;
+    }
+}
+
+/// The expiry of the certificates boltgate presents upstream and to Bolt clients, so that
+/// `boltgate_certificate_expiry_timestamp_seconds` is there from the first scrape.
+fn record_certificates(metrics: &metrics::Metrics, material: &reload::TlsMaterial) {
+    if let Some(policy) = &material.cluster {
+        metrics.certificate(policy.scope(), &policy.chain);
+    }
+    if let Some(bolt) = &material.bolt {
+        metrics.certificate(bolt.policy.scope(), &bolt.policy.chain);
+    }
+}
+
+/// The admin endpoint's TLS configuration (`dbms.ssl.policy.https`). Loaded whenever enabled,
+/// so a bad policy is found at start even with the endpoint off.
+fn https_config(
+    config: &Config,
+    metrics: &metrics::Metrics,
+) -> Result<Option<Arc<rustls::ServerConfig>>, Error> {
+    if !config.ssl.https.enabled {
+        return Ok(None);
+    }
+    let policy = tls::TlsPolicy::load(&config.ssl.https)?;
+    metrics.certificate(policy.scope(), &policy.chain);
+    Ok(Some(policy.server_config()?))
+}
+
+/// The Bolt listening socket, `server.bolt.listen_address`.
+async fn bind_bolt(config: &Config) -> Result<tokio::net::TcpListener, Error> {
+    let addr = &config.bolt.listen_address;
+    tokio::net::TcpListener::bind((addr.host.as_str(), addr.port))
+        .await
+        .map_err(|source| Error::Bind {
+            addr: addr.to_string(),
+            source,
+        })
+}
+
+/// Cluster mode: the member registry (seeded from `boltgate.routing.members`, or else from the
+/// upstream as the one router) and the routing policy the sessions share.
+fn routing(config: &Config, metrics: &metrics::Metrics) -> Arc<session::relay::Routing> {
+    let registry = if config.routing.members.is_empty() {
+        upstream::registry::Registry::with_routers(
+            vec![config.upstream.uri.address()],
+            config.routing.ban_time,
+        )
+    } else {
+        upstream::registry::Registry::with_members(&config.routing.members, config.routing.ban_time)
+    };
+    // In the settings' own syntax, so the line can be compared with the file.
+    let members: Vec<String> = config
+        .routing
+        .members
+        .iter()
+        .map(|m| format!("{}={}", m.role, m.address))
+        .collect();
+    tracing::info!(
+        advertised = %config.routing.advertised_addresses.join(","),
+        members = %members.join(","),
+        "routing across cluster members"
+    );
+    metrics.set_max_databases(config.hardening.max_databases);
+    Arc::new(session::relay::Routing::new(
+        Arc::new(
+            registry
+                .with_max_tables(config.hardening.max_databases)
+                .with_metrics(metrics.clone()),
+        ),
+        session::intercept::Advertised {
+            addresses: config.routing.advertised_addresses.clone(),
+            ttl: config.routing.ttl,
+        },
+        &config.upstream.uri.address(),
+        &config.upstream.uri.routing_context,
+    ))
+}
+
+/// What every session needs, shared by all of them.
+fn session_context(
+    config: &Config,
+    upstream: Arc<Upstream>,
+    tls_reload: Arc<reload::TlsReloader>,
+    routing: Option<Arc<session::relay::Routing>>,
+    shutdown: &Shutdown,
+    metrics: &metrics::Metrics,
+) -> Arc<session::Context> {
+    Arc::new(session::Context {
+        upstream,
+        tls_reload,
+        routing,
+        advertised: session::intercept::Advertised {
+            addresses: config.routing.advertised_addresses.clone(),
+            ttl: config.routing.ttl,
+        },
+        forward_goodbye: config.upstream.forward_goodbye,
+        handshake_timeout: config.client.handshake_timeout,
+        idle_timeout: config.client.idle_timeout,
+        max_message_size: config.max_message_size,
+        max_nesting_depth: config.hardening.max_nesting_depth,
+        reload_tls_allowed_users: config.hardening.reload_tls_allowed_users.clone(),
+        shutdown: shutdown.clone(),
+        metrics: metrics.clone(),
+    })
+}
+
+/// What the listener accepts besides raw Bolt and TLS.
+fn transports(config: &Config) -> listener::Transports {
+    listener::Transports {
+        websocket: net::websocket::Settings {
+            allowed_origins: config.websocket.allowed_origins.clone(),
+            max_frame_size: config.websocket.max_frame_size,
+        },
+        proxy_protocol: config
+            .proxy_protocol
+            .enabled
+            .then(|| listener::proxy_protocol::Settings {
+                trusted_networks: config.proxy_protocol.trusted_networks.clone(),
+            }),
+        tcp: config.client.tcp,
     }
 }

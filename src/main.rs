@@ -21,44 +21,15 @@ fn main() -> ExitCode {
             };
         }
     };
-    // Commands that need no configuration: they must work before one exists.
-    match &cli.command {
-        Some(Command::Config {
-            action: ConfigCommand::Default,
-        }) => {
-            print!("{}", boltgate::config::DEFAULT_CONF);
-            return ExitCode::SUCCESS;
-        }
-        Some(Command::Generate { what }) => {
-            let mut out = std::io::stdout().lock();
-            match what {
-                GenerateCommand::Man => {
-                    if let Err(e) = boltgate::cli::write_man(&mut out) {
-                        eprintln!("boltgate: cannot write the man page: {e}");
-                        return ExitCode::FAILURE;
-                    }
-                }
-                GenerateCommand::Completions { shell } => {
-                    boltgate::cli::write_completions(*shell, &mut out)
-                }
-            }
-            return ExitCode::SUCCESS;
-        }
-        _ => {}
+    if let Some(code) = run_without_config(&cli.command) {
+        return code;
     }
     let args = &cli.config;
     let config = match Config::load(args.config.as_deref(), &args.overrides, args.load_options()) {
         Ok(config) => config,
         Err(errors) => {
-            for e in &errors {
-                eprintln!("{}", e.report());
-            }
-            let n = errors.len();
-            eprintln!(
-                "boltgate: {n} configuration problem{}; nothing was started",
-                if n == 1 { "" } else { "s" }
-            );
-            return ExitCode::from(EXIT_CONFIG as u8);
+            let lines: Vec<String> = errors.iter().map(|e| e.report()).collect();
+            return config_problems(&lines);
         }
     };
     // Serve and check-config run the same start-up checks, so what check-config passes serve
@@ -66,30 +37,12 @@ fn main() -> ExitCode {
     let preflight = matches!(cli.command, None | Some(Command::CheckConfig))
         .then(|| boltgate::reload::preflight::check(&config));
     if let Some(report) = preflight.as_ref().filter(|r| !r.problems.is_empty()) {
-        for p in &report.problems {
-            eprintln!("{p}");
-        }
-        let n = report.problems.len();
-        eprintln!(
-            "boltgate: {n} configuration problem{}; nothing was started",
-            if n == 1 { "" } else { "s" }
-        );
-        return ExitCode::from(EXIT_CONFIG as u8);
+        return config_problems(&report.problems);
     }
     match cli.command {
         Some(Command::CheckConfig) => {
-            for w in preflight.iter().flat_map(|r| &r.warnings) {
-                println!("warning: {w}");
-            }
-            for ignored in &config.ignored {
-                println!("ignored (a Neo4j setting boltgate does not use): {ignored}");
-            }
-            println!("configuration OK: {}", config.source);
-            println!("upstream: {} ({})", config.upstream.uri, tls_words(&config));
-            println!(
-                "listener: {} (tls_level {})",
-                config.bolt.listen_address, config.bolt.tls_level
-            );
+            let warnings = preflight.iter().flat_map(|r| &r.warnings);
+            check_config_report(&config, warnings);
             ExitCode::SUCCESS
         }
         Some(Command::Status {
@@ -112,20 +65,82 @@ fn main() -> ExitCode {
             }
         }
         Some(Command::Config { .. } | Command::Generate { .. }) => ExitCode::SUCCESS,
-        None => match boltgate::serve(
-            config,
-            boltgate::reload::ConfigSource {
-                path: args.config.clone(),
-                overrides: args.overrides.clone(),
-                opts: args.load_options(),
-            },
-        ) {
-            Ok(()) => ExitCode::SUCCESS,
-            Err(e) => {
-                boltgate::telemetry::eprint_line(format_args!("boltgate: {e}"));
-                ExitCode::FAILURE
+        None => serve(config, args),
+    }
+}
+
+/// The commands that need no configuration, run before one is loaded: they must work before
+/// one exists. `None` for every other command.
+fn run_without_config(command: &Option<Command>) -> Option<ExitCode> {
+    match command {
+        Some(Command::Config {
+            action: ConfigCommand::Default,
+        }) => {
+            print!("{}", boltgate::config::DEFAULT_CONF);
+            Some(ExitCode::SUCCESS)
+        }
+        Some(Command::Generate { what }) => {
+            let mut out = std::io::stdout().lock();
+            match what {
+                GenerateCommand::Man => {
+                    if let Err(e) = boltgate::cli::write_man(&mut out) {
+                        eprintln!("boltgate: cannot write the man page: {e}");
+                        return Some(ExitCode::FAILURE);
+                    }
+                }
+                GenerateCommand::Completions { shell } => {
+                    boltgate::cli::write_completions(*shell, &mut out)
+                }
             }
-        },
+            Some(ExitCode::SUCCESS)
+        }
+        _ => None,
+    }
+}
+
+/// Every problem found (loading or start-up checks), one count, and exit 64: nothing started.
+fn config_problems(problems: &[String]) -> ExitCode {
+    for p in problems {
+        eprintln!("{p}");
+    }
+    let n = problems.len();
+    eprintln!(
+        "boltgate: {n} configuration problem{}; nothing was started",
+        if n == 1 { "" } else { "s" }
+    );
+    ExitCode::from(EXIT_CONFIG as u8)
+}
+
+/// `check-config` on a configuration that passed: what an operator should still look at
+/// (warnings, Neo4j settings ignored), then what boltgate would do.
+fn check_config_report<'a>(config: &Config, warnings: impl Iterator<Item = &'a String>) {
+    for w in warnings {
+        println!("warning: {w}");
+    }
+    for ignored in &config.ignored {
+        println!("ignored (a Neo4j setting boltgate does not use): {ignored}");
+    }
+    println!("configuration OK: {}", config.source);
+    println!("upstream: {} ({})", config.upstream.uri, tls_words(config));
+    println!(
+        "listener: {} (tls_level {})",
+        config.bolt.listen_address, config.bolt.tls_level
+    );
+}
+
+/// The proxy, until it is stopped; a reload reads the same file and `--set` overrides again.
+fn serve(config: Config, args: &boltgate::cli::ConfigArgs) -> ExitCode {
+    let source = boltgate::reload::ConfigSource {
+        path: args.config.clone(),
+        overrides: args.overrides.clone(),
+        opts: args.load_options(),
+    };
+    match boltgate::serve(config, source) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            boltgate::telemetry::eprint_line(format_args!("boltgate: {e}"));
+            ExitCode::FAILURE
+        }
     }
 }
 

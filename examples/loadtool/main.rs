@@ -32,7 +32,7 @@
 
 use std::error::Error;
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use boltgate_testkit::synthetic::{Options, SyntheticServer};
@@ -155,139 +155,15 @@ struct Scenario {
 }
 
 async fn run(args: Args) -> Result<(), BoxError> {
-    let wanted: Vec<&str> = args.scenarios.split(',').map(str::trim).collect();
-    const KNOWN: [&str; 5] = ["direct", "boltgate", "haproxy", "nginx", "routed"];
-    if let Some(bad) = wanted.iter().find(|w| !KNOWN.contains(w)) {
-        return Err(format!("--scenarios: unknown {bad:?} ({})", KNOWN.join(", ")).into());
-    }
-    let mut chosen = Vec::new();
-    for key in args.workloads.split(',').map(str::trim) {
-        let w = Workload::ALL
-            .into_iter()
-            .find(|w| w.key() == key)
-            .ok_or_else(|| {
-                format!("--workloads: unknown {key:?} (small, wide, first, return1, connect)")
-            })?;
-        chosen.push(w);
-    }
+    let wanted = wanted_scenarios(&args.scenarios)?;
+    let chosen = chosen_workloads(&args.workloads)?;
     let tls = !args.no_tls && args.upstream.is_none();
     let dir = tempfile::tempdir()?;
     let pki = pki::Pki::create(dir.path())?;
-    let mut skipped = Vec::new();
-
-    // The servers at the end of every chain (kept alive until the end of the run).
-    let mut servers = Vec::new();
-    let upstream: SocketAddr = match &args.upstream {
-        Some(hostport) => tokio::net::lookup_host(hostport.as_str())
-            .await?
-            .next()
-            .ok_or("--upstream: no address")?,
-        None => {
-            let server = SyntheticServer::start().await?;
-            let addr = server.addr();
-            servers.push(server);
-            addr
-        }
-    };
-
-    // Every process is held by its guard: stopped by pid when `relays` drops, error or not.
-    let mut relays: Vec<Relay> = Vec::new();
-    let mut scenarios = Vec::new();
-    let plain = |addr| Endpoint { addr, tls: None };
-    let secure = |addr| Endpoint {
-        addr,
-        tls: Some(pki.connector()),
-    };
-    let mut add = |name: &str, endpoint: Endpoint, tls: bool| {
-        scenarios.push(Scenario {
-            name: name.to_string(),
-            endpoint,
-            baseline: if tls { "direct-tls" } else { "direct" },
-            tls,
-        })
-    };
-    if wanted.contains(&"direct") {
-        add("direct", plain(upstream), false);
-    }
-    let bin = args.boltgate.clone().or_else(relays::default_boltgate_bin);
-    let boltgate_addr = match (&bin, wanted.contains(&"boltgate")) {
-        (Some(bin), true) => {
-            let relay = relays::boltgate(bin, dir.path(), "boltgate", upstream, "")?;
-            let addr = relay.addr;
-            relays.push(relay);
-            add("boltgate", plain(addr), false);
-            Some(addr)
-        }
-        (None, true) => {
-            skipped.push("boltgate: binary not found (cargo build --release --bin boltgate, or --boltgate PATH)".to_string());
-            None
-        }
-        _ => None,
-    };
-    let mut blind = Vec::new();
-    for (name, tls_too) in [
-        ("haproxy", false),
-        ("nginx", false),
-        ("haproxy", true),
-        ("nginx", true),
-    ] {
-        if !wanted.contains(&name) || (tls_too && !tls) {
-            continue;
-        }
-        let started = if name == "haproxy" {
-            relays::haproxy(&args.haproxy, dir.path(), upstream, tls_too)?
-        } else {
-            relays::nginx(&args.nginx, dir.path(), upstream, tls_too)?
-        };
-        let label = if tls_too {
-            format!("{name}-tls")
-        } else {
-            name.to_string()
-        };
-        match started {
-            Started::Running(relay) => {
-                blind.push((label, relay.addr, tls_too));
-                relays.push(relay);
-            }
-            Started::Skipped(why) => skipped.push(format!("{label}: {why}")),
-        }
-    }
-    for (label, addr, tls_too) in &blind {
-        if !tls_too {
-            add(label, plain(*addr), false);
-        }
-    }
-    if let (Some(bin), true) = (&bin, wanted.contains(&"routed")) {
-        let members = format!("boltgate.routing.members=writer={upstream}\n");
-        let relay = relays::boltgate(bin, dir.path(), "routed", upstream, &members)?;
-        add("routed", plain(relay.addr), false);
-        relays.push(relay);
-    } else if bin.is_none() && wanted.contains(&"routed") {
-        skipped.push("routed: the boltgate binary was not found (see boltgate)".to_string());
-    }
-    if tls {
-        if wanted.contains(&"direct") {
-            let server = SyntheticServer::start_with(Options {
-                tls: Some(pki.server.clone()),
-                ..Options::default()
-            })
-            .await?;
-            add("direct-tls", secure(server.addr()), true);
-            servers.push(server);
-        }
-        if let Some(addr) = boltgate_addr {
-            add("boltgate-tls", secure(addr), true);
-        }
-        for (label, addr, tls_too) in &blind {
-            if *tls_too {
-                add(label, secure(*addr), true);
-            }
-        }
-    }
-    for line in &skipped {
+    let lineup = Lineup::start(&args, &wanted, tls, dir.path(), &pki).await?;
+    for line in &lineup.skipped {
         eprintln!("skipped {line}");
     }
-
     let params = Params {
         small_rows: args.small_rows,
         wide_rows: args.wide_rows,
@@ -300,9 +176,224 @@ async fn run(args: Args) -> Result<(), BoxError> {
     };
     let load_before = report::loadavg();
     let runs = args.runs.max(1);
+    let results = measure_all(&chosen, &lineup, &params, runs).await?;
+    // Every proxy and server stopped before the load average after is read.
+    let Lineup {
+        relays,
+        servers,
+        skipped,
+        ..
+    } = lineup;
+    drop((relays, servers));
+    let report = Report {
+        params,
+        runs,
+        skipped,
+        load_before,
+        load_after: report::loadavg(),
+        results,
+    };
+    print_report(&report, args.json)
+}
+
+/// `--scenarios`, every name checked.
+fn wanted_scenarios(list: &str) -> Result<Vec<&str>, BoxError> {
+    const KNOWN: [&str; 5] = ["direct", "boltgate", "haproxy", "nginx", "routed"];
+    let wanted: Vec<&str> = list.split(',').map(str::trim).collect();
+    if let Some(bad) = wanted.iter().find(|w| !KNOWN.contains(w)) {
+        return Err(format!("--scenarios: unknown {bad:?} ({})", KNOWN.join(", ")).into());
+    }
+    Ok(wanted)
+}
+
+/// `--workloads`, in the order given.
+fn chosen_workloads(list: &str) -> Result<Vec<Workload>, BoxError> {
+    list.split(',')
+        .map(str::trim)
+        .map(|key| {
+            Workload::ALL
+                .into_iter()
+                .find(|w| w.key() == key)
+                .ok_or_else(|| {
+                    format!("--workloads: unknown {key:?} (small, wide, first, return1, connect)")
+                        .into()
+                })
+        })
+        .collect()
+}
+
+/// The scenarios of the run, with what they need running. Every process is held by its guard:
+/// stopped by pid when the lineup drops, error or not.
+struct Lineup {
+    /// In the order of the report's table: plaintext first, then TLS.
+    scenarios: Vec<Scenario>,
+    relays: Vec<Relay>,
+    /// The servers at the end of every chain (kept alive until the end of the run).
+    servers: Vec<SyntheticServer>,
+    skipped: Vec<String>,
+}
+
+impl Lineup {
+    async fn start(
+        args: &Args,
+        wanted: &[&str],
+        tls: bool,
+        dir: &Path,
+        pki: &pki::Pki,
+    ) -> Result<Lineup, BoxError> {
+        let mut lineup = Lineup {
+            scenarios: Vec::new(),
+            relays: Vec::new(),
+            servers: Vec::new(),
+            skipped: Vec::new(),
+        };
+        let upstream = lineup.upstream(args).await?;
+        if wanted.contains(&"direct") {
+            lineup.add("direct", plain(upstream), false);
+        }
+        let bin = args.boltgate.clone().or_else(relays::default_boltgate_bin);
+        let boltgate_addr = match (&bin, wanted.contains(&"boltgate")) {
+            (Some(bin), true) => {
+                let relay = relays::boltgate(bin, dir, "boltgate", upstream, "")?;
+                let addr = relay.addr;
+                lineup.relays.push(relay);
+                lineup.add("boltgate", plain(addr), false);
+                Some(addr)
+            }
+            (None, true) => {
+                lineup.skipped.push("boltgate: binary not found (cargo build --release --bin boltgate, or --boltgate PATH)".to_string());
+                None
+            }
+            _ => None,
+        };
+        let blind = lineup.start_blind(args, wanted, tls, dir, upstream)?;
+        for (label, addr, tls_too) in &blind {
+            if !tls_too {
+                lineup.add(label, plain(*addr), false);
+            }
+        }
+        if let (Some(bin), true) = (&bin, wanted.contains(&"routed")) {
+            let members = format!("boltgate.routing.members=writer={upstream}\n");
+            let relay = relays::boltgate(bin, dir, "routed", upstream, &members)?;
+            lineup.add("routed", plain(relay.addr), false);
+            lineup.relays.push(relay);
+        } else if bin.is_none() && wanted.contains(&"routed") {
+            lineup
+                .skipped
+                .push("routed: the boltgate binary was not found (see boltgate)".to_string());
+        }
+        if tls {
+            if wanted.contains(&"direct") {
+                let server = SyntheticServer::start_with(Options {
+                    tls: Some(pki.server.clone()),
+                    ..Options::default()
+                })
+                .await?;
+                lineup.add("direct-tls", secure(server.addr(), pki), true);
+                lineup.servers.push(server);
+            }
+            if let Some(addr) = boltgate_addr {
+                lineup.add("boltgate-tls", secure(addr, pki), true);
+            }
+            for (label, addr, tls_too) in &blind {
+                if *tls_too {
+                    lineup.add(label, secure(*addr, pki), true);
+                }
+            }
+        }
+        Ok(lineup)
+    }
+
+    /// `--upstream`, or a synthetic server started now.
+    async fn upstream(&mut self, args: &Args) -> Result<SocketAddr, BoxError> {
+        Ok(match &args.upstream {
+            Some(hostport) => tokio::net::lookup_host(hostport.as_str())
+                .await?
+                .next()
+                .ok_or("--upstream: no address")?,
+            None => {
+                let server = SyntheticServer::start().await?;
+                let addr = server.addr();
+                self.servers.push(server);
+                addr
+            }
+        })
+    }
+
+    /// HAProxy and nginx, plaintext and (with `tls`) terminating TLS: (label, address, tls) of
+    /// each one running; a missing one is noted in `skipped`.
+    fn start_blind(
+        &mut self,
+        args: &Args,
+        wanted: &[&str],
+        tls: bool,
+        dir: &Path,
+        upstream: SocketAddr,
+    ) -> Result<Vec<(String, SocketAddr, bool)>, BoxError> {
+        let mut blind = Vec::new();
+        for (name, tls_too) in [
+            ("haproxy", false),
+            ("nginx", false),
+            ("haproxy", true),
+            ("nginx", true),
+        ] {
+            if !wanted.contains(&name) || (tls_too && !tls) {
+                continue;
+            }
+            let started = if name == "haproxy" {
+                relays::haproxy(&args.haproxy, dir, upstream, tls_too)?
+            } else {
+                relays::nginx(&args.nginx, dir, upstream, tls_too)?
+            };
+            let label = if tls_too {
+                format!("{name}-tls")
+            } else {
+                name.to_string()
+            };
+            match started {
+                Started::Running(relay) => {
+                    blind.push((label, relay.addr, tls_too));
+                    self.relays.push(relay);
+                }
+                Started::Skipped(why) => self.skipped.push(format!("{label}: {why}")),
+            }
+        }
+        Ok(blind)
+    }
+
+    fn add(&mut self, name: &str, endpoint: Endpoint, tls: bool) {
+        self.scenarios.push(Scenario {
+            name: name.to_string(),
+            endpoint,
+            baseline: if tls { "direct-tls" } else { "direct" },
+            tls,
+        })
+    }
+}
+
+fn plain(addr: SocketAddr) -> Endpoint {
+    Endpoint { addr, tls: None }
+}
+
+fn secure(addr: SocketAddr, pki: &pki::Pki) -> Endpoint {
+    Endpoint {
+        addr,
+        tls: Some(pki.connector()),
+    }
+}
+
+/// Every workload `runs` times, the scenarios interleaved within each run so that a change in
+/// the machine's load hits them all alike.
+async fn measure_all(
+    chosen: &[Workload],
+    lineup: &Lineup,
+    params: &Params,
+    runs: usize,
+) -> Result<Vec<(Workload, Vec<Series>)>, BoxError> {
     let mut results = Vec::new();
-    for workload in chosen {
-        let mut series: Vec<Series> = scenarios
+    for &workload in chosen {
+        let mut series: Vec<Series> = lineup
+            .scenarios
             .iter()
             .map(|s| Series {
                 scenario: s.name.clone(),
@@ -312,28 +403,28 @@ async fn run(args: Args) -> Result<(), BoxError> {
             })
             .collect();
         for round in 1..=runs {
-            for (s, out) in scenarios.iter().zip(series.iter_mut()) {
+            for (s, out) in lineup.scenarios.iter().zip(series.iter_mut()) {
                 eprintln!("{} run {round}/{runs}: {}", workload.key(), s.name);
-                let value = workloads::measure(workload, &s.endpoint, &params)
+                let value = workloads::measure(workload, &s.endpoint, params)
                     .await
                     .map_err(|e| {
-                        format!("{} on {}: {e}{}", workload.key(), s.name, logs(&relays))
+                        format!(
+                            "{} on {}: {e}{}",
+                            workload.key(),
+                            s.name,
+                            logs(&lineup.relays)
+                        )
                     })?;
                 out.values.push(value);
             }
         }
         results.push((workload, series));
     }
-    drop(relays);
-    drop(servers);
-    let report = Report {
-        params,
-        runs,
-        skipped,
-        load_before,
-        load_after: report::loadavg(),
-        results,
-    };
+    Ok(results)
+}
+
+/// The markdown table on stdout, or the JSON there and the table on stderr.
+fn print_report(report: &Report, json: bool) -> Result<(), BoxError> {
     let mut table = report.markdown();
     table.push_str(&format!(
         "load average before {}, after {}\n",
@@ -342,7 +433,7 @@ async fn run(args: Args) -> Result<(), BoxError> {
     for line in &report.skipped {
         table.push_str(&format!("skipped {line}\n"));
     }
-    if args.json {
+    if json {
         // The table still goes to stderr, so one run gives both.
         println!("{}", serde_json::to_string_pretty(&report.json())?);
         eprint!("{table}");

@@ -278,44 +278,70 @@ fn parse_line(line: &str) -> Option<Sample> {
     })
 }
 
-/// The summary screen from `/ready`'s answer and `/metrics`' text.
+/// The summary screen from `/ready`'s answer and `/metrics`' text: one line (or one per member,
+/// per certificate) for each part an operator checks, in the order they check them.
 pub fn summary(url: &str, ready: &(StatusCode, String), metrics: &str) -> String {
-    let samples = parse_samples(metrics);
-    let sum = |name: &str, filter: &dyn Fn(&Sample) -> bool| -> f64 {
-        samples
+    let samples = Samples(parse_samples(metrics));
+    let mut out = String::new();
+    write_header(&mut out, url, ready, &samples);
+    write_clients(&mut out, &samples);
+    write_traffic(&mut out, &samples);
+    write_upstreams(&mut out, &samples);
+    write_tls(&mut out, &samples);
+    out
+}
+
+/// The parsed scrape, with the two ways the summary reads it.
+struct Samples(Vec<Sample>);
+
+impl Samples {
+    /// The total of `name`'s samples that `filter` keeps.
+    fn sum(&self, name: &str, filter: &dyn Fn(&Sample) -> bool) -> f64 {
+        self.0
             .iter()
             .filter(|s| s.name == name && filter(s))
             .map(|s| s.value)
             .sum()
-    };
-    let all = |_: &Sample| true;
-    let by = |name: &str, label: &str| -> BTreeMap<String, f64> {
+    }
+
+    /// `name`'s samples added up per value of `label` (missing label: "").
+    fn by(&self, name: &str, label: &str) -> BTreeMap<String, f64> {
         let mut out = BTreeMap::new();
-        for s in samples.iter().filter(|s| s.name == name) {
+        for s in self.0.iter().filter(|s| s.name == name) {
             let k = s.labels.get(label).cloned().unwrap_or_default();
             *out.entry(k).or_insert(0.0) += s.value;
         }
         out
-    };
-    let list = |m: &BTreeMap<String, f64>| -> String {
-        if m.is_empty() {
-            return "none".into();
-        }
-        m.iter()
-            .map(|(k, v)| format!("{k} {}", *v as u64))
-            .collect::<Vec<_>>()
-            .join(", ")
-    };
+    }
+}
+
+fn all(_: &Sample) -> bool {
+    true
+}
+
+/// "k1 n1, k2 n2", or "none".
+fn list(m: &BTreeMap<String, f64>) -> String {
+    if m.is_empty() {
+        return "none".into();
+    }
+    m.iter()
+        .map(|(k, v)| format!("{k} {}", *v as u64))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Which boltgate, where, for how long, and whether it is ready (with `/ready`'s reasons when not).
+fn write_header(out: &mut String, url: &str, ready: &(StatusCode, String), samples: &Samples) {
     let version = samples
+        .0
         .iter()
         .find(|s| s.name == "boltgate_build_info")
         .and_then(|s| s.labels.get("version").cloned())
         .unwrap_or_else(|| "?".into());
-    let mut out = String::new();
     let _ = writeln!(
         out,
         "boltgate {version} at {url}, up {}",
-        human_duration(sum("boltgate_uptime_seconds", &all))
+        human_duration(samples.sum("boltgate_uptime_seconds", &all))
     );
     let ready_line = if ready.0 == StatusCode::OK {
         "yes".to_string()
@@ -327,31 +353,37 @@ pub fn summary(url: &str, ready: &(StatusCode, String), metrics: &str) -> String
         )
     };
     let _ = writeln!(out, "ready:        {ready_line}");
+}
+
+fn write_clients(out: &mut String, samples: &Samples) {
     let _ = writeln!(
         out,
         "connections:  {} open, {} accepted; refused: {}",
-        sum("boltgate_client_connections_open", &all) as u64,
-        sum("boltgate_client_connections_accepted_total", &all) as u64,
-        list(&by("boltgate_client_connections_refused_total", "reason"))
+        samples.sum("boltgate_client_connections_open", &all) as u64,
+        samples.sum("boltgate_client_connections_accepted_total", &all) as u64,
+        list(&samples.by("boltgate_client_connections_refused_total", "reason"))
     );
     let _ = writeln!(
         out,
         "bolt:         sessions by version: {}",
-        list(&by("boltgate_bolt_sessions_total", "version"))
+        list(&samples.by("boltgate_bolt_sessions_total", "version"))
     );
+}
+
+fn write_traffic(out: &mut String, samples: &Samples) {
     let dir = |d: &'static str| {
         move |s: &Sample| s.labels.get("direction").map(String::as_str) == Some(d)
     };
     let _ = writeln!(
         out,
         "traffic:      client→upstream {} msgs, {}; upstream→client {} msgs, {}",
-        sum("boltgate_bolt_messages_total", &dir("client_to_upstream")) as u64,
-        human_bytes(sum(
+        samples.sum("boltgate_bolt_messages_total", &dir("client_to_upstream")) as u64,
+        human_bytes(samples.sum(
             "boltgate_bolt_message_bytes_total",
             &dir("client_to_upstream")
         )),
-        sum("boltgate_bolt_messages_total", &dir("upstream_to_client")) as u64,
-        human_bytes(sum(
+        samples.sum("boltgate_bolt_messages_total", &dir("upstream_to_client")) as u64,
+        human_bytes(samples.sum(
             "boltgate_bolt_message_bytes_total",
             &dir("upstream_to_client")
         )),
@@ -359,17 +391,21 @@ pub fn summary(url: &str, ready: &(StatusCode, String), metrics: &str) -> String
     let _ = writeln!(
         out,
         "work:         queries {}; transactions {}",
-        list(&by("boltgate_queries_total", "mode")),
-        list(&by("boltgate_transactions_total", "mode"))
+        list(&samples.by("boltgate_queries_total", "mode")),
+        list(&samples.by("boltgate_transactions_total", "mode"))
     );
-    let members = by("boltgate_upstream_up", "member");
+}
+
+/// One line per upstream member: up or down, connects with their average time, failures.
+fn write_upstreams(out: &mut String, samples: &Samples) {
+    let members = samples.by("boltgate_upstream_up", "member");
     if members.is_empty() {
         let _ = writeln!(out, "upstream:     no member known yet");
     }
     for (member, up) in &members {
         let of = |s: &Sample| s.labels.get("member") == Some(member);
-        let n = sum("boltgate_upstream_connect_seconds_count", &of);
-        let total = sum("boltgate_upstream_connect_seconds_sum", &of);
+        let n = samples.sum("boltgate_upstream_connect_seconds_count", &of);
+        let total = samples.sum("boltgate_upstream_connect_seconds_sum", &of);
         let avg = if n > 0.0 {
             format!(", avg connect {:.1} ms", total / n * 1000.0)
         } else {
@@ -380,11 +416,16 @@ pub fn summary(url: &str, ready: &(StatusCode, String), metrics: &str) -> String
             "upstream:     {member} {} ({} connects{avg}, {} failed)",
             if *up > 0.0 { "up" } else { "DOWN" },
             n as u64,
-            sum("boltgate_upstream_connect_failures_total", &of) as u64,
+            samples.sum("boltgate_upstream_connect_failures_total", &of) as u64,
         );
     }
-    let handshakes = by("boltgate_tls_handshakes_total", "scope");
-    let failures = by("boltgate_tls_handshake_failures_total", "reason");
+}
+
+/// Handshakes and their failures, each certificate's time left (flagged within 14 days), and
+/// reloads; lines with nothing to say are left out.
+fn write_tls(out: &mut String, samples: &Samples) {
+    let handshakes = samples.by("boltgate_tls_handshakes_total", "scope");
+    let failures = samples.by("boltgate_tls_handshake_failures_total", "reason");
     if !handshakes.is_empty() || !failures.is_empty() {
         let _ = writeln!(
             out,
@@ -397,6 +438,7 @@ pub fn summary(url: &str, ready: &(StatusCode, String), metrics: &str) -> String
         .duration_since(UNIX_EPOCH)
         .map_or(0.0, |d| d.as_secs_f64());
     for s in samples
+        .0
         .iter()
         .filter(|s| s.name == "boltgate_certificate_expiry_timestamp_seconds")
     {
@@ -415,11 +457,10 @@ pub fn summary(url: &str, ready: &(StatusCode, String), metrics: &str) -> String
             }
         );
     }
-    let reloads = by("boltgate_reloads_total", "result");
+    let reloads = samples.by("boltgate_reloads_total", "result");
     if !reloads.is_empty() {
         let _ = writeln!(out, "reloads:      {}", list(&reloads));
     }
-    out
 }
 
 fn human_duration(secs: f64) -> String {

@@ -169,145 +169,194 @@ impl Listener {
     }
 }
 
+// `None` from a stage means the connection is closed: the stage has already counted the refusal
+// and logged why, so the caller only returns.
 impl Shared {
     async fn handle(&self, mut tcp: TcpStream, peer: SocketAddr) {
         let _ = tcp.set_nodelay(true);
         self.transports.tcp.apply(&tcp, "client");
-        let timeout = self.ctx.handshake_timeout;
         // One budget for everything before the Bolt handshake: PROXY header, TLS, upgrade.
-        let deadline = Instant::now() + timeout;
-        let span = tracing::Span::current();
-
+        let deadline = Instant::now() + self.ctx.handshake_timeout;
         if let Some(proxy) = &self.transports.proxy_protocol {
-            if !proxy.is_trusted(peer.ip()) {
-                self.ctx.metrics.connection_refused(Refusal::ProxyUntrusted);
-                if telemetry::allow(Repeated::Refused) {
-                    tracing::info!("closed: {}", ProxyError::Untrusted(peer.ip()));
-                }
+            if self
+                .read_proxy_header(proxy, &mut tcp, peer, deadline)
+                .await
+                .is_none()
+            {
                 return;
             }
-            match tokio::time::timeout_at(deadline, proxy_protocol::read_header(&mut tcp)).await {
-                Err(_) => {
-                    self.ctx.metrics.connection_refused(Refusal::ProxyHeader);
-                    if telemetry::allow(Repeated::Refused) {
-                        tracing::info!("closed: no PROXY protocol header within {timeout:?} (boltgate.client.handshake_timeout)");
-                    }
-                    return;
-                }
-                Ok(Err(e)) => {
-                    self.ctx.metrics.connection_refused(Refusal::ProxyHeader);
-                    if telemetry::allow(Repeated::Refused) {
-                        tracing::info!("closed: {e} (boltgate.proxy_protocol.enabled=true)");
-                    }
-                    return;
-                }
-                Ok(Ok(Header::Proxied { source })) => {
-                    span.record("client.addr", field::display(source));
-                }
-                Ok(Ok(Header::Local)) => {
-                    span.record("client.addr", field::display(peer));
-                }
-            }
         }
+        let Some(first) = self.peek_first(&tcp, deadline).await else {
+            return;
+        };
+        let accepted = match Protocol::of(first) {
+            Protocol::Tls => self.accept_tls(tcp, deadline).await,
+            protocol => self.accept_plain(tcp, protocol),
+        };
+        let Some((stream, protocol)) = accepted else {
+            return;
+        };
+        let Some(stream) = self.upgrade(stream, protocol, deadline).await else {
+            return;
+        };
+        let end = session::run(stream, &self.ctx).await;
+        self.log_end(end);
+    }
 
+    /// Step 1 of the module's list: only trusted balancers, and the header's source becomes
+    /// the span's `client.addr`.
+    async fn read_proxy_header(
+        &self,
+        proxy: &proxy_protocol::Settings,
+        tcp: &mut TcpStream,
+        peer: SocketAddr,
+        deadline: Instant,
+    ) -> Option<()> {
+        if !proxy.is_trusted(peer.ip()) {
+            self.ctx.metrics.connection_refused(Refusal::ProxyUntrusted);
+            if telemetry::allow(Repeated::Refused) {
+                tracing::info!("closed: {}", ProxyError::Untrusted(peer.ip()));
+            }
+            return None;
+        }
+        let timeout = self.ctx.handshake_timeout;
+        let source = match tokio::time::timeout_at(deadline, proxy_protocol::read_header(tcp)).await
+        {
+            Err(_) => {
+                self.ctx.metrics.connection_refused(Refusal::ProxyHeader);
+                if telemetry::allow(Repeated::Refused) {
+                    tracing::info!("closed: no PROXY protocol header within {timeout:?} (boltgate.client.handshake_timeout)");
+                }
+                return None;
+            }
+            Ok(Err(e)) => {
+                self.ctx.metrics.connection_refused(Refusal::ProxyHeader);
+                if telemetry::allow(Repeated::Refused) {
+                    tracing::info!("closed: {e} (boltgate.proxy_protocol.enabled=true)");
+                }
+                return None;
+            }
+            Ok(Ok(Header::Proxied { source })) => source,
+            // A balancer's own health check: the peer is the client.
+            Ok(Ok(Header::Local)) => peer,
+        };
+        tracing::Span::current().record("client.addr", field::display(source));
+        Some(())
+    }
+
+    /// The first byte, without consuming it: it tells TLS from plaintext ([`Protocol::of`]).
+    async fn peek_first(&self, tcp: &TcpStream, deadline: Instant) -> Option<u8> {
         let mut first = [0u8; 1];
-        let first = match tokio::time::timeout_at(deadline, tcp.peek(&mut first)).await {
+        match tokio::time::timeout_at(deadline, tcp.peek(&mut first)).await {
             Err(_) => {
                 self.ctx
                     .metrics
                     .connection_refused(Refusal::HandshakeTimeout);
                 if telemetry::allow(Repeated::Refused) {
+                    let timeout = self.ctx.handshake_timeout;
                     tracing::info!("closed: the client sent nothing within {timeout:?} (boltgate.client.handshake_timeout)");
                 }
-                return;
+                None
             }
             Ok(Ok(0)) | Ok(Err(_)) => {
                 tracing::debug!("closed before sending anything");
-                return;
+                None
             }
-            Ok(Ok(_)) => first[0],
-        };
-        let (stream, protocol) = match Protocol::of(first) {
-            Protocol::Tls => {
-                let Some(acceptor) = self
-                    .tls
-                    .get()
-                    .filter(|_| self.tls_level != TlsLevel::Disabled)
-                else {
-                    self.ctx.metrics.connection_refused(Refusal::TlsDisabled);
-                    if telemetry::allow(Repeated::Refused) {
-                        tracing::info!(
-                            "closed: the client started TLS, but server.bolt.tls_level=DISABLED \
-                             (use bolt:// or ws://, or enable TLS on the listener)"
-                        );
-                    }
-                    discard_received(&tcp);
-                    return;
-                };
-                let tls = match tokio::time::timeout_at(deadline, acceptor.accept(tcp)).await {
-                    Err(_) => {
-                        self.ctx.metrics.tls_handshake_failed(Scope::Bolt, None);
-                        if telemetry::allow(Repeated::Refused) {
-                            tracing::info!("closed: TLS handshake not finished within {timeout:?}");
-                        }
-                        return;
-                    }
-                    Ok(Err(e)) => {
-                        self.ctx.metrics.tls_handshake_failed(Scope::Bolt, Some(&e));
-                        if telemetry::allow(Repeated::Refused) {
-                            tracing::info!("closed: {}", SessionError::ClientTls(e));
-                        }
-                        return;
-                    }
-                    Ok(Ok(tls)) => tls,
-                };
-                record_tls(tls.get_ref().1);
-                let conn = tls.get_ref().1;
-                self.ctx.metrics.tls_handshake_ok(
-                    Scope::Bolt,
-                    conn,
-                    crate::tls::suites::negotiated(conn),
+            Ok(Ok(_)) => Some(first[0]),
+        }
+    }
+
+    /// A ClientHello: the TLS handshake (unless `server.bolt.tls_level=DISABLED`), then the
+    /// protocol choice again on the first byte inside TLS.
+    async fn accept_tls(&self, tcp: TcpStream, deadline: Instant) -> Option<(Stream, Protocol)> {
+        let timeout = self.ctx.handshake_timeout;
+        let Some(acceptor) = self
+            .tls
+            .get()
+            .filter(|_| self.tls_level != TlsLevel::Disabled)
+        else {
+            self.ctx.metrics.connection_refused(Refusal::TlsDisabled);
+            if telemetry::allow(Repeated::Refused) {
+                tracing::info!(
+                    "closed: the client started TLS, but server.bolt.tls_level=DISABLED \
+                     (use bolt:// or ws://, or enable TLS on the listener)"
                 );
-                // Inside TLS, the same choice again: WebSocket (wss://) or Bolt.
-                let inner = match tokio::time::timeout_at(deadline, detect::read_first(tls)).await {
-                    Err(_) => {
-                        self.ctx
-                            .metrics
-                            .connection_refused(Refusal::HandshakeTimeout);
-                        if telemetry::allow(Repeated::Refused) {
-                            tracing::info!("closed: nothing sent inside TLS within {timeout:?}");
-                        }
-                        return;
-                    }
-                    Ok(Ok(None)) | Ok(Err(_)) => {
-                        tracing::debug!("closed after the TLS handshake, before sending anything");
-                        return;
-                    }
-                    Ok(Ok(Some(inner))) => inner,
-                };
-                let protocol = match Protocol::of(inner.prefix()[0]) {
-                    // TLS inside TLS is nobody's protocol: let the Bolt handshake refuse it.
-                    Protocol::Tls => Protocol::Bolt,
-                    p => p,
-                };
-                (Stream::ServerTls(Box::new(inner)), protocol)
             }
-            protocol => {
-                if self.tls_level == TlsLevel::Required {
-                    self.ctx.metrics.connection_refused(Refusal::TlsRequired);
-                    if telemetry::allow(Repeated::Refused) {
-                        tracing::info!(
-                            "closed: plaintext connection refused because server.bolt.tls_level=REQUIRED \
-                             (the client should use bolt+s://, neo4j+s:// or wss://)"
-                        );
-                    }
-                    discard_received(&tcp);
-                    return;
-                }
-                (Stream::Plain(tcp), protocol)
-            }
+            discard_received(&tcp);
+            return None;
         };
-        let stream = match protocol {
+        let tls = match tokio::time::timeout_at(deadline, acceptor.accept(tcp)).await {
+            Err(_) => {
+                self.ctx.metrics.tls_handshake_failed(Scope::Bolt, None);
+                if telemetry::allow(Repeated::Refused) {
+                    tracing::info!("closed: TLS handshake not finished within {timeout:?}");
+                }
+                return None;
+            }
+            Ok(Err(e)) => {
+                self.ctx.metrics.tls_handshake_failed(Scope::Bolt, Some(&e));
+                if telemetry::allow(Repeated::Refused) {
+                    tracing::info!("closed: {}", SessionError::ClientTls(e));
+                }
+                return None;
+            }
+            Ok(Ok(tls)) => tls,
+        };
+        record_tls(tls.get_ref().1);
+        let conn = tls.get_ref().1;
+        self.ctx
+            .metrics
+            .tls_handshake_ok(Scope::Bolt, conn, crate::tls::suites::negotiated(conn));
+        // Inside TLS, the same choice again: WebSocket (wss://) or Bolt.
+        let inner = match tokio::time::timeout_at(deadline, detect::read_first(tls)).await {
+            Err(_) => {
+                self.ctx
+                    .metrics
+                    .connection_refused(Refusal::HandshakeTimeout);
+                if telemetry::allow(Repeated::Refused) {
+                    tracing::info!("closed: nothing sent inside TLS within {timeout:?}");
+                }
+                return None;
+            }
+            Ok(Ok(None)) | Ok(Err(_)) => {
+                tracing::debug!("closed after the TLS handshake, before sending anything");
+                return None;
+            }
+            Ok(Ok(Some(inner))) => inner,
+        };
+        let protocol = match Protocol::of(inner.prefix()[0]) {
+            // TLS inside TLS is nobody's protocol: let the Bolt handshake refuse it.
+            Protocol::Tls => Protocol::Bolt,
+            p => p,
+        };
+        Some((Stream::ServerTls(Box::new(inner)), protocol))
+    }
+
+    /// Plaintext, unless `server.bolt.tls_level=REQUIRED`.
+    fn accept_plain(&self, tcp: TcpStream, protocol: Protocol) -> Option<(Stream, Protocol)> {
+        if self.tls_level == TlsLevel::Required {
+            self.ctx.metrics.connection_refused(Refusal::TlsRequired);
+            if telemetry::allow(Repeated::Refused) {
+                tracing::info!(
+                    "closed: plaintext connection refused because server.bolt.tls_level=REQUIRED \
+                     (the client should use bolt+s://, neo4j+s:// or wss://)"
+                );
+            }
+            discard_received(&tcp);
+            return None;
+        }
+        Some((Stream::Plain(tcp), protocol))
+    }
+
+    /// The WebSocket upgrade when the client asked for one; raw Bolt passes through.
+    async fn upgrade(
+        &self,
+        stream: Stream,
+        protocol: Protocol,
+        deadline: Instant,
+    ) -> Option<Stream> {
+        let span = tracing::Span::current();
+        match protocol {
             Protocol::WebSocket => {
                 span.record("client.transport", "websocket");
                 let upgrade = websocket::accept(stream, &self.transports.websocket);
@@ -317,31 +366,37 @@ impl Shared {
                             .metrics
                             .connection_refused(Refusal::HandshakeTimeout);
                         if telemetry::allow(Repeated::Refused) {
+                            let timeout = self.ctx.handshake_timeout;
                             tracing::info!(
                                 "closed: WebSocket upgrade not finished within {timeout:?}"
                             );
                         }
-                        return;
+                        None
                     }
                     Ok(Err(e)) => {
                         self.ctx.metrics.connection_refused(Refusal::WebSocket);
                         if telemetry::allow(Repeated::Refused) {
                             tracing::info!("closed: WebSocket upgrade refused: {e}");
                         }
-                        return;
+                        None
                     }
                     Ok(Ok(ws)) => {
                         tracing::debug!("WebSocket upgraded");
-                        Stream::WebSocket(Box::new(ws))
+                        Some(Stream::WebSocket(Box::new(ws)))
                     }
                 }
             }
             Protocol::Bolt | Protocol::Tls => {
                 span.record("client.transport", "bolt");
-                stream
+                Some(stream)
             }
-        };
-        match session::run(stream, &self.ctx).await {
+        }
+    }
+
+    /// How the session ended, at the level an operator needs: timeouts they configured at info,
+    /// upstream trouble at warn (rate-limited), ordinary disconnects at debug.
+    fn log_end(&self, end: Result<session::End, SessionError>) {
+        match end {
             Ok(session::End::IdleTimeout) => tracing::info!(
                 "closed: the client was idle for {:?} (boltgate.client.idle_timeout)",
                 self.ctx.idle_timeout.unwrap_or_default()

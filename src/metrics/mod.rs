@@ -20,6 +20,7 @@
 
 pub mod health;
 mod labels;
+mod register;
 
 use std::collections::HashMap;
 use std::sync::atomic::AtomicU64;
@@ -32,8 +33,7 @@ use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
-use prometheus_client::metrics::info::Info;
-use prometheus_client::registry::{Registry, Unit};
+use prometheus_client::registry::Registry;
 use rustls::pki_types::CertificateDer;
 
 use crate::config::Scope;
@@ -117,160 +117,16 @@ impl Default for Metrics {
 
 impl Metrics {
     pub fn new() -> Metrics {
+        let mut inner = Inner::unregistered();
         let mut r = Registry::with_prefix("boltgate");
-        let i = Inner {
-            registry: Registry::default(),
-            started: Instant::now(),
-            health: UpstreamHealth::default(),
-            conn_open: Gauge::default(),
-            conn_accepted: Counter::default(),
-            conn_refused: Family::default(),
-            tls_ok: Family::default(),
-            tls_failed: Family::default(),
-            bolt_versions: Family::default(),
-            messages: Family::default(),
-            bytes: Family::default(),
-            queries: Family::default(),
-            transactions: Family::default(),
-            connect_seconds: Family::new_with_constructor(connect_histogram),
-            connect_failures: Family::default(),
-            upstream_up: Family::default(),
-            ready: Gauge::default(),
-            routing_refreshes: Family::default(),
-            routing_age: Family::default(),
-            routing_refreshed_at: Mutex::new(HashMap::new()),
-            db_labels: Mutex::new(std::collections::HashSet::new()),
-            max_db_labels: std::sync::atomic::AtomicUsize::new(DEFAULT_MAX_DB_LABELS),
-            routing_stale: Family::default(),
-            member_bans: Family::default(),
-            cert_expiry: Family::default(),
-            ocsp_age: Family::default(),
-            ocsp_produced: Mutex::new(HashMap::new()),
-            reloads: Family::default(),
-            uptime: FloatGauge::default(),
-        };
-        r.register(
-            "build",
-            "boltgate's version",
-            Info::new([("version", env!("CARGO_PKG_VERSION"))]),
-        );
-        r.register_with_unit(
-            "uptime",
-            "Time since boltgate started",
-            Unit::Seconds,
-            i.uptime.clone(),
-        );
-        r.register(
-            "ready",
-            "1 when /ready answers 200 (serving, not draining, an upstream usable), else 0",
-            i.ready.clone(),
-        );
-        r.register(
-            "client_connections_open",
-            "Client connections open now",
-            i.conn_open.clone(),
-        );
-        r.register(
-            "client_connections_accepted",
-            "Client connections accepted (within boltgate.client.max_connections)",
-            i.conn_accepted.clone(),
-        );
-        r.register(
-            "client_connections_refused",
-            "Client connections closed before their session started, by reason",
-            i.conn_refused.clone(),
-        );
-        r.register(
-            "tls_handshakes",
-            "Completed TLS handshakes by scope (bolt, https), version and cipher suite",
-            i.tls_ok.clone(),
-        );
-        r.register(
-            "tls_handshake_failures",
-            "Failed TLS handshakes by scope and reason",
-            i.tls_failed.clone(),
-        );
-        r.register(
-            "bolt_sessions",
-            "Bolt sessions started, by negotiated protocol version",
-            i.bolt_versions.clone(),
-        );
-        r.register(
-            "bolt_messages",
-            "Bolt messages relayed, by direction (client_to_upstream, upstream_to_client) and member",
-            i.messages.clone(),
-        );
-        r.register_with_unit(
-            "bolt_message",
-            "Bolt message payload relayed (chunk headers excluded), by direction and member",
-            Unit::Bytes,
-            i.bytes.clone(),
-        );
-        r.register(
-            "queries",
-            "RUN messages, by upstream member and access mode (read, write)",
-            i.queries.clone(),
-        );
-        r.register(
-            "transactions",
-            "BEGIN messages (explicit transactions), by upstream member and access mode",
-            i.transactions.clone(),
-        );
-        r.register_with_unit(
-            "upstream_connect",
-            "Time to connect to an upstream member (TCP, TLS and Bolt handshake), successful connects",
-            Unit::Seconds,
-            i.connect_seconds.clone(),
-        );
-        r.register(
-            "upstream_connect_failures",
-            "Failed connects to an upstream member, by reason",
-            i.connect_failures.clone(),
-        );
-        r.register(
-            "upstream_up",
-            "1 when the upstream member is reachable (last probe or connect succeeded), else 0",
-            i.upstream_up.clone(),
-        );
-        r.register(
-            "routing_table_refreshes",
-            "Routing table refreshes by database and result (ok, failed)",
-            i.routing_refreshes.clone(),
-        );
-        r.register_with_unit(
-            "routing_table_age",
-            "Time since the routing table of a database was last refreshed",
-            Unit::Seconds,
-            i.routing_age.clone(),
-        );
-        r.register(
-            "routing_stale_table_uses",
-            "Units of work placed with an expired routing table because no router answered, by database",
-            i.routing_stale.clone(),
-        );
-        r.register(
-            "routing_member_bans",
-            "Cluster members left out of routing for boltgate.routing.ban_time after a failed connect or a loss, by member",
-            i.member_bans.clone(),
-        );
-        r.register_with_unit(
-            "certificate_expiry_timestamp",
-            "Unix time at which the leaf certificate of an SSL policy scope expires",
-            Unit::Seconds,
-            i.cert_expiry.clone(),
-        );
-        r.register_with_unit(
-            "ocsp_staple_age",
-            "Age of the stapled OCSP response (since its thisUpdate), by scope",
-            Unit::Seconds,
-            i.ocsp_age.clone(),
-        );
-        r.register(
-            "reloads",
-            "Certificate and configuration reloads, by result (ok, failed)",
-            i.reloads.clone(),
-        );
-        let inner = Inner { registry: r, ..i };
+        // In this order: /metrics lists them as registered, as the README's "Metrics" section does.
+        inner.register_process(&mut r);
+        inner.register_client(&mut r);
+        inner.register_traffic(&mut r);
+        inner.register_upstream(&mut r);
+        inner.register_routing(&mut r);
+        inner.register_tls_material(&mut r);
+        inner.registry = r;
         Metrics {
             inner: Arc::new(inner),
         }

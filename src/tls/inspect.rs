@@ -51,9 +51,36 @@ pub fn check(config: &Config, only: Option<Scope>, out: &mut String) -> bool {
     ok
 }
 
+/// One policy's section of the report: its files as found, then (when it loads) what boltgate
+/// made of them and whether it can be used as boltgate uses it.
 fn check_policy(policy: &SslPolicyConfig, out: &mut String) -> bool {
     let scope = policy.scope;
-    let s = |suffix: &str| format!("dbms.ssl.policy.{scope}.{suffix}");
+    write_files(policy, out);
+    let loaded = match TlsPolicy::load(policy) {
+        Ok(p) => p,
+        Err(e) => {
+            let _ = writeln!(out, "PROBLEM: {e}");
+            let _ = writeln!(out, "result: dbms.ssl.policy.{scope} cannot be used");
+            return false;
+        }
+    };
+    write_loaded(policy, &loaded, out);
+    let ok = check_usable(policy, &loaded, out);
+    for w in loaded.warnings() {
+        let _ = writeln!(out, "warning: {w}");
+    }
+    let _ = writeln!(
+        out,
+        "result: dbms.ssl.policy.{scope} {}",
+        if ok { "OK" } else { "has problems" }
+    );
+    ok
+}
+
+/// The settings and the files they name, read on their own so that they are shown even when
+/// loading the policy fails.
+fn write_files(policy: &SslPolicyConfig, out: &mut String) {
+    let scope = policy.scope;
     let _ = writeln!(
         out,
         "== dbms.ssl.policy.{scope} ({}) ==",
@@ -76,7 +103,8 @@ fn check_policy(policy: &SslPolicyConfig, out: &mut String) -> bool {
         "public_certificate: {}",
         policy.public_certificate.display()
     );
-    match pem::load_certificates(&s("public_certificate"), &policy.public_certificate) {
+    let setting = format!("dbms.ssl.policy.{scope}.public_certificate");
+    match pem::load_certificates(&setting, &policy.public_certificate) {
         Ok(chain) => {
             for (i, der) in chain.iter().enumerate() {
                 let _ = writeln!(out, "  certificate {} of {}:", i + 1, chain.len());
@@ -93,15 +121,11 @@ fn check_policy(policy: &SslPolicyConfig, out: &mut String) -> bool {
     }
     let _ = writeln!(out, "trusted_dir: {}", policy.trusted_dir.display());
     let _ = writeln!(out, "revoked_dir: {}", policy.revoked_dir.display());
+}
 
-    let loaded = match TlsPolicy::load(policy) {
-        Ok(p) => p,
-        Err(e) => {
-            let _ = writeln!(out, "PROBLEM: {e}");
-            let _ = writeln!(out, "result: dbms.ssl.policy.{scope} cannot be used");
-            return false;
-        }
-    };
+/// What loading made of the files: the key, the trusted and revoked certificates, the TLS
+/// versions and ciphers.
+fn write_loaded(policy: &SslPolicyConfig, loaded: &TlsPolicy, out: &mut String) {
     let _ = writeln!(
         out,
         "  key: {}, {:?}; matches the certificate: yes",
@@ -133,7 +157,12 @@ fn check_policy(policy: &SslPolicyConfig, out: &mut String) -> bool {
     }
     let _ = writeln!(out, "tls_versions: {}", loaded.version_names().join(", "));
     let _ = writeln!(out, "ciphers: {}", loaded.cipher_names().join(", "));
+}
 
+/// Whether the loaded policy works as boltgate uses it: its rustls configuration builds, and
+/// (with trusted certificates) its own chain verifies against them.
+fn check_usable(policy: &SslPolicyConfig, loaded: &TlsPolicy, out: &mut String) -> bool {
+    let scope = policy.scope;
     let mut ok = true;
     // As boltgate uses it: bolt and https are served, cluster is dialled.
     let built = if scope == Scope::Cluster {
@@ -146,13 +175,13 @@ fn check_policy(policy: &SslPolicyConfig, out: &mut String) -> bool {
         ok = false;
     }
     if !policy.trust_all && !loaded.trusted.store.is_empty() {
-        let as_server = verify_as_server(&loaded);
+        let as_server = verify_as_server(loaded);
         let _ = writeln!(
             out,
             "chain verifies against trusted_dir as a server certificate: {}",
             as_server.as_deref().map_or("yes", |e| e)
         );
-        let as_client = verify_as_client(&loaded);
+        let as_client = verify_as_client(loaded);
         let _ = writeln!(
             out,
             "chain verifies against trusted_dir as a client certificate: {}",
@@ -164,20 +193,12 @@ fn check_policy(policy: &SslPolicyConfig, out: &mut String) -> bool {
         if scope == Scope::Cluster && (as_server.is_some() || as_client.is_some()) {
             let _ = writeln!(
                 out,
-                "PROBLEM: {}: peers sharing this trusted_dir would refuse this certificate",
-                s("public_certificate")
+                "PROBLEM: dbms.ssl.policy.{scope}.public_certificate: peers sharing this \
+                 trusted_dir would refuse this certificate"
             );
             ok = false;
         }
     }
-    for w in loaded.warnings() {
-        let _ = writeln!(out, "warning: {w}");
-    }
-    let _ = writeln!(
-        out,
-        "result: dbms.ssl.policy.{scope} {}",
-        if ok { "OK" } else { "has problems" }
-    );
     ok
 }
 

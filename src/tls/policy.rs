@@ -78,85 +78,11 @@ impl TlsPolicy {
             &policy.tls_versions,
             &mut warnings,
         )?;
-        let signing_key = provider
-            .key_provider
-            .load_private_key(key.clone_key())
-            .map_err(|e| {
-                pem::file_error(
-                    &s("private_key"),
-                    &policy.private_key,
-                    format!(
-                        "not a key boltgate can use (RSA of 2048 bits or more, ECDSA P-256 or \
-                         P-384, Ed25519): {e}"
-                    ),
-                )
-            })?;
+        let signing_key = load_signing_key(policy, &provider, &key)?;
         check_key_matches(policy, &chain, &signing_key, &mut warnings)?;
         check_key_fits_ciphers(policy, &provider, &versions, signing_key.as_ref())?;
-
-        let trusted = if policy.trust_all {
-            revocation::list_dir(&s("trusted_dir"), &policy.trusted_dir)?;
-            warnings.push(format!(
-                "{}=true: DANGER: every peer certificate is trusted and {} is ignored; this \
-                 offers no security and is for debugging only",
-                s("trust_all"),
-                s("trusted_dir")
-            ));
-            TrustedDir {
-                store: Arc::new(rustls::RootCertStore::empty()),
-                files: Vec::new(),
-            }
-        } else {
-            trust::load_trusted_dir(
-                &s("trusted_dir"),
-                &policy.trusted_dir,
-                &revoked,
-                &mut warnings,
-            )?
-        };
-        if !policy.trust_all && trusted.store.is_empty() {
-            match (policy.scope, policy.client_auth) {
-                (Scope::Cluster, _) => {
-                    return Err(pem::file_error(
-                        &s("trusted_dir"),
-                        &policy.trusted_dir,
-                        "holds no certificate, so no upstream server could be verified; put \
-                         the CA certificate (or each server's certificate) there",
-                    ))
-                }
-                (_, ClientAuth::Require) => {
-                    return Err(pem::file_error(
-                        &s("trusted_dir"),
-                        &policy.trusted_dir,
-                        format!(
-                            "holds no certificate, but {}=REQUIRE needs one to verify clients; \
-                             put the CA certificate of your clients there",
-                            s("client_auth")
-                        ),
-                    ))
-                }
-                (_, ClientAuth::Optional) => warnings.push(format!(
-                    "{} holds no certificate: client certificates cannot be verified, so none \
-                     are asked for ({}=OPTIONAL acts as NONE)",
-                    s("trusted_dir"),
-                    s("client_auth")
-                )),
-                (_, ClientAuth::None) => {}
-            }
-        }
-        if let Some(source) = revoked.certificate_source(&chain[0]) {
-            warnings.push(format!(
-                "{}: this policy's own certificate is in revoked_dir ({}); peers that honour \
-                 it will refuse boltgate",
-                s("public_certificate"),
-                source.display()
-            ));
-        }
-        if policy.scope == Scope::Cluster {
-            if let Some(w) = cluster_usage_warning(&s("public_certificate"), &chain[0]) {
-                warnings.push(w);
-            }
-        }
+        let trusted = load_trusted(policy, &revoked, &mut warnings)?;
+        own_certificate_warnings(policy, &revoked, &chain[0], &mut warnings);
         for w in &warnings {
             tracing::warn!(scope = %policy.scope, "{w}");
         }
@@ -321,3 +247,105 @@ pub(crate) fn cluster_usage_warning(setting: &str, leaf: &CertificateDer<'_>) ->
 #[cfg(test)]
 #[path = "policy_tests.rs"]
 mod tests;
+
+/// The private key as the crypto provider signs with it; a key type rustls cannot sign with is
+/// named with the types it can.
+fn load_signing_key(
+    policy: &SslPolicyConfig,
+    provider: &CryptoProvider,
+    key: &PrivateKeyDer<'static>,
+) -> Result<Arc<dyn SigningKey>, TlsError> {
+    provider
+        .key_provider
+        .load_private_key(key.clone_key())
+        .map_err(|e| {
+            pem::file_error(
+                &setting(policy, "private_key"),
+                &policy.private_key,
+                format!(
+                    "not a key boltgate can use (RSA of 2048 bits or more, ECDSA P-256 or \
+                     P-384, Ed25519): {e}"
+                ),
+            )
+        })
+}
+
+/// `trusted_dir`, unless `trust_all` (then only checked to exist). An empty one is an error
+/// where something must be verified (cluster: the upstream; `client_auth=REQUIRE`: clients).
+fn load_trusted(
+    policy: &SslPolicyConfig,
+    revoked: &Revoked,
+    warnings: &mut Vec<String>,
+) -> Result<TrustedDir, TlsError> {
+    let s = |suffix: &str| setting(policy, suffix);
+    let trusted = if policy.trust_all {
+        revocation::list_dir(&s("trusted_dir"), &policy.trusted_dir)?;
+        warnings.push(format!(
+            "{}=true: DANGER: every peer certificate is trusted and {} is ignored; this \
+             offers no security and is for debugging only",
+            s("trust_all"),
+            s("trusted_dir")
+        ));
+        TrustedDir {
+            store: Arc::new(rustls::RootCertStore::empty()),
+            files: Vec::new(),
+        }
+    } else {
+        trust::load_trusted_dir(&s("trusted_dir"), &policy.trusted_dir, revoked, warnings)?
+    };
+    if !policy.trust_all && trusted.store.is_empty() {
+        match (policy.scope, policy.client_auth) {
+            (Scope::Cluster, _) => {
+                return Err(pem::file_error(
+                    &s("trusted_dir"),
+                    &policy.trusted_dir,
+                    "holds no certificate, so no upstream server could be verified; put \
+                     the CA certificate (or each server's certificate) there",
+                ))
+            }
+            (_, ClientAuth::Require) => {
+                return Err(pem::file_error(
+                    &s("trusted_dir"),
+                    &policy.trusted_dir,
+                    format!(
+                        "holds no certificate, but {}=REQUIRE needs one to verify clients; \
+                         put the CA certificate of your clients there",
+                        s("client_auth")
+                    ),
+                ))
+            }
+            (_, ClientAuth::Optional) => warnings.push(format!(
+                "{} holds no certificate: client certificates cannot be verified, so none \
+                 are asked for ({}=OPTIONAL acts as NONE)",
+                s("trusted_dir"),
+                s("client_auth")
+            )),
+            (_, ClientAuth::None) => {}
+        }
+    }
+    Ok(trusted)
+}
+
+/// What peers will think of the policy's own certificate: revoked here, or (cluster) lacking
+/// the usage a member needs.
+fn own_certificate_warnings(
+    policy: &SslPolicyConfig,
+    revoked: &Revoked,
+    leaf: &CertificateDer<'_>,
+    warnings: &mut Vec<String>,
+) {
+    let s = |suffix: &str| setting(policy, suffix);
+    if let Some(source) = revoked.certificate_source(leaf) {
+        warnings.push(format!(
+            "{}: this policy's own certificate is in revoked_dir ({}); peers that honour \
+             it will refuse boltgate",
+            s("public_certificate"),
+            source.display()
+        ));
+    }
+    if policy.scope == Scope::Cluster {
+        if let Some(w) = cluster_usage_warning(&s("public_certificate"), leaf) {
+            warnings.push(w);
+        }
+    }
+}

@@ -107,6 +107,42 @@ pub fn select(
     tls_versions: &[String],
     warnings: &mut Vec<String>,
 ) -> Result<(Arc<CryptoProvider>, Vec<&'static SupportedProtocolVersion>), TlsError> {
+    let versions = parse_versions(versions_setting, tls_versions)?;
+    let mut provider = rustls::crypto::ring::default_provider();
+    if let Some(names) = ciphers {
+        provider.cipher_suites = parse_ciphers(ciphers_setting, names)?;
+    }
+    for &v in &versions {
+        check_version_has_suite(ciphers_setting, versions_setting, &provider, v)?;
+    }
+    if ciphers.is_none() {
+        // The library's defaults for a version the policy does not enable are not the operator's
+        // doing: drop them silently rather than warn about settings nobody wrote.
+        provider
+            .cipher_suites
+            .retain(|s| versions.contains(&s.version()));
+    }
+    let unused: Vec<_> = provider
+        .cipher_suites
+        .iter()
+        .filter(|s| !versions.contains(&s.version()))
+        .map(|s| name(*s))
+        .collect();
+    if !unused.is_empty() {
+        warnings.push(format!(
+            "{ciphers_setting}: {} belong to a TLS version {versions_setting} does not enable; \
+             they are never used",
+            unused.join(", ")
+        ));
+    }
+    Ok((Arc::new(provider), versions))
+}
+
+/// `tls_versions`, in order, without repeats; at least one.
+fn parse_versions(
+    versions_setting: &str,
+    tls_versions: &[String],
+) -> Result<Vec<&'static SupportedProtocolVersion>, TlsError> {
     let mut versions: Vec<&'static SupportedProtocolVersion> = Vec::new();
     for v in tls_versions {
         let version = match v.as_str() {
@@ -132,76 +168,70 @@ pub fn select(
             problem: "no TLS version enabled; use TLSv1.2 and/or TLSv1.3".into(),
         });
     }
-    let mut provider = rustls::crypto::ring::default_provider();
-    if let Some(names) = ciphers {
-        let mut suites = Vec::new();
-        let mut unknown = Vec::new();
-        for n in names {
-            match lookup(n) {
-                Some(s) if !suites.contains(&s) => suites.push(s),
-                Some(_) => {}
-                None => unknown.push(n.as_str()),
-            }
+    Ok(versions)
+}
+
+/// `ciphers`, by IANA or rustls name, in order, without repeats; at least one, and every one
+/// known (all unknown names are listed at once).
+fn parse_ciphers(
+    ciphers_setting: &str,
+    names: &[String],
+) -> Result<Vec<SupportedCipherSuite>, TlsError> {
+    let mut suites = Vec::new();
+    let mut unknown = Vec::new();
+    for n in names {
+        match lookup(n) {
+            Some(s) if !suites.contains(&s) => suites.push(s),
+            Some(_) => {}
+            None => unknown.push(n.as_str()),
         }
-        if !unknown.is_empty() {
-            return Err(TlsError::Setting {
-                setting: ciphers_setting.to_string(),
-                problem: format!(
-                    "not offered by boltgate's TLS library (rustls, which has no DHE, CBC, RC4 \
-                     or 3DES suites): {}; supported: {}",
-                    unknown.join(", "),
-                    supported_names()
-                ),
-            });
-        }
-        if suites.is_empty() {
-            return Err(TlsError::Setting {
-                setting: ciphers_setting.to_string(),
-                problem: format!("no cipher suite given; supported: {}", supported_names()),
-            });
-        }
-        provider.cipher_suites = suites;
     }
-    for v in &versions {
+    if !unknown.is_empty() {
+        return Err(TlsError::Setting {
+            setting: ciphers_setting.to_string(),
+            problem: format!(
+                "not offered by boltgate's TLS library (rustls, which has no DHE, CBC, RC4 \
+                 or 3DES suites): {}; supported: {}",
+                unknown.join(", "),
+                supported_names()
+            ),
+        });
+    }
+    if suites.is_empty() {
+        return Err(TlsError::Setting {
+            setting: ciphers_setting.to_string(),
+            problem: format!("no cipher suite given; supported: {}", supported_names()),
+        });
+    }
+    Ok(suites)
+}
+
+/// An enabled version with none of its suites would fail every handshake at that version:
+/// refused at load, naming both settings.
+fn check_version_has_suite(
+    ciphers_setting: &str,
+    versions_setting: &str,
+    provider: &CryptoProvider,
+    v: &'static SupportedProtocolVersion,
+) -> Result<(), TlsError> {
+    if !provider.cipher_suites.iter().any(|s| s.version() == v) {
         let of_version: Vec<_> = SUITES
             .iter()
-            .filter(|(_, s)| s.version() == *v)
+            .filter(|(_, s)| s.version() == v)
             .map(|(n, _)| *n)
             .collect();
-        if !provider.cipher_suites.iter().any(|s| s.version() == *v) {
-            return Err(TlsError::Setting {
-                setting: ciphers_setting.to_string(),
-                problem: format!(
-                    "{versions_setting} enables {} but none of its cipher suites is in \
-                     {ciphers_setting}; add one of {} or remove {} from {versions_setting}",
-                    version_name(v),
-                    of_version.join(", "),
-                    version_name(v)
-                ),
-            });
-        }
+        return Err(TlsError::Setting {
+            setting: ciphers_setting.to_string(),
+            problem: format!(
+                "{versions_setting} enables {} but none of its cipher suites is in \
+                 {ciphers_setting}; add one of {} or remove {} from {versions_setting}",
+                version_name(v),
+                of_version.join(", "),
+                version_name(v)
+            ),
+        });
     }
-    if ciphers.is_none() {
-        // The library's defaults for a version the policy does not enable are not the operator's
-        // doing: drop them silently rather than warn about settings nobody wrote.
-        provider
-            .cipher_suites
-            .retain(|s| versions.contains(&s.version()));
-    }
-    let unused: Vec<_> = provider
-        .cipher_suites
-        .iter()
-        .filter(|s| !versions.contains(&s.version()))
-        .map(|s| name(*s))
-        .collect();
-    if !unused.is_empty() {
-        warnings.push(format!(
-            "{ciphers_setting}: {} belong to a TLS version {versions_setting} does not enable; \
-             they are never used",
-            unused.join(", ")
-        ));
-    }
-    Ok((Arc::new(provider), versions))
+    Ok(())
 }
 
 #[cfg(test)]
