@@ -88,46 +88,13 @@ impl Session<'_> {
             self.procedures.on_forwarded(self.version, &raw);
         }
         match kind {
-            RequestKind::Hello => {
-                self.hello = Some(raw.as_bytes().clone());
-                match self.control() {
-                    Some(id) => {
-                        let address = self.backends[&id].address.clone();
-                        let hello = self.member_hello(raw.as_bytes(), &address);
-                        match RawMessage::new(hello) {
-                            Ok(hello) => self.forward(id, hello),
-                            Err(_) => self.forward(id, raw),
-                        }
-                    }
-                    None => self.send_control(raw),
-                }
-            }
+            RequestKind::Hello => self.cluster_hello(raw),
             RequestKind::Logon => {
                 self.logon = Some(raw.as_bytes().clone());
                 self.send_control(raw);
             }
-            RequestKind::Logoff => {
-                self.logon = None;
-                // Other members' connections would stay logged on: close them; they are
-                // reopened with the next LOGON's replay.
-                let keep = self.control();
-                self.backends
-                    .retain(|id, b| Some(*id) == keep || b.owed.is_owed());
-                self.by_address.retain(|_, id| Some(*id) == keep);
-                self.send_control(raw);
-            }
-            RequestKind::Reset => {
-                self.procedures.on_forwarded(self.version, &raw);
-                self.tx_mode = None;
-                self.in_tx = false;
-                self.current = None;
-                self.local_result = false;
-                self.local_failed = false;
-                for b in self.backends.values_mut().filter(|b| b.is_alive()) {
-                    b.send(raw.as_bytes().clone(), Expect::Swallow("RESET"));
-                }
-                self.local(vec![Response::success(Map::new())]);
-            }
+            RequestKind::Logoff => self.cluster_logoff(raw),
+            RequestKind::Reset => self.cluster_reset(raw),
             RequestKind::Route => {
                 let db = raw.route_view().ok().and_then(|v| v.db);
                 let answer = routing
@@ -182,6 +149,49 @@ impl Session<'_> {
             _ => self.send_control(raw),
         }
         Ok(Flow::Continue)
+    }
+
+    /// HELLO goes to the control member, with the routing context naming that member; it is
+    /// kept for replaying on members opened later.
+    fn cluster_hello(&mut self, raw: RawMessage) {
+        self.hello = Some(raw.as_bytes().clone());
+        match self.control() {
+            Some(id) => {
+                let address = self.backends[&id].address.clone();
+                let hello = self.member_hello(raw.as_bytes(), &address);
+                match RawMessage::new(hello) {
+                    Ok(hello) => self.forward(id, hello),
+                    Err(_) => self.forward(id, raw),
+                }
+            }
+            None => self.send_control(raw),
+        }
+    }
+
+    fn cluster_logoff(&mut self, raw: RawMessage) {
+        self.logon = None;
+        // Other members' connections would stay logged on: close them; they are reopened with
+        // the next LOGON's replay.
+        let keep = self.control();
+        self.backends
+            .retain(|id, b| Some(*id) == keep || b.owed.is_owed());
+        self.by_address.retain(|_, id| Some(*id) == keep);
+        self.send_control(raw);
+    }
+
+    /// RESET ends everything open, on every member (their answers are boltgate's); the client
+    /// gets boltgate's SUCCESS in its turn.
+    fn cluster_reset(&mut self, raw: RawMessage) {
+        self.procedures.on_forwarded(self.version, &raw);
+        self.tx_mode = None;
+        self.in_tx = false;
+        self.current = None;
+        self.local_result = false;
+        self.local_failed = false;
+        for b in self.backends.values_mut().filter(|b| b.is_alive()) {
+            b.send(raw.as_bytes().clone(), Expect::Swallow("RESET"));
+        }
+        self.local(vec![Response::success(Map::new())]);
     }
 
     fn send_control(&mut self, raw: RawMessage) {
