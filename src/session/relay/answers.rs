@@ -162,17 +162,21 @@ impl Session<'_> {
 
     /// To the member running the current unit of work.
     pub(super) fn send_current(&mut self, raw: RawMessage) {
-        match self.current.filter(|id| self.backends.contains_key(id)) {
+        match self
+            .units
+            .current()
+            .filter(|id| self.backends.contains_key(id))
+        {
             Some(id) => self.forward(id, raw),
             None => self.answer_without_member(),
         }
     }
 
     pub(super) fn answer_without_member(&mut self) {
-        if self.local_failed || self.tracker.state() == ServerState::Failed {
+        let failed = self.tracker.state() == ServerState::Failed;
+        if !self.units.fail_without_member(failed) {
             self.local(vec![Response::ignored()]);
         } else {
-            self.local_failed = true;
             self.local(vec![Response::failure(
                 self.version,
                 REQUEST_INVALID,

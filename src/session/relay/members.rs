@@ -8,7 +8,7 @@ use bytes::{Bytes, BytesMut};
 use super::backend::{Backend, Event};
 use super::Session;
 use crate::net::Stream;
-use crate::session::core::{Death, Expect, Why};
+use crate::session::core::{Death, Expect, Loss, Why};
 use crate::upstream::connect::{Offer, UpstreamError};
 use crate::upstream::discovery::hello_for_member;
 use std::collections::HashMap;
@@ -89,7 +89,7 @@ impl Session<'_> {
     /// Where connection-level messages go (HELLO, LOGON, LOGOFF, unknown ones): the current
     /// member, else any live backend.
     pub(super) fn control(&self) -> Option<u64> {
-        if let Some(id) = self.current.filter(|id| self.alive(*id)) {
+        if let Some(id) = self.units.current().filter(|id| self.alive(*id)) {
             return Some(id);
         }
         let mut ids: Vec<u64> = self
@@ -136,19 +136,20 @@ impl Session<'_> {
                     }) => cause.clone(),
                     _ => return,
                 };
-                if busy {
-                    tracing::warn!(member = %address, error = %cause, "cluster member lost with work in flight");
-                    routing.registry.on_member_failure(&address);
-                } else if self.in_tx && self.current == Some(id) {
-                    tracing::warn!(member = %address, error = %cause, "cluster member lost inside the client's transaction");
-                    routing.registry.on_member_failure(&address);
-                    self.backends.remove(&id);
-                    self.lost_tx = Some((address, cause));
-                } else {
-                    tracing::debug!(member = %address, error = %cause, "idle backend connection closed");
-                    self.backends.remove(&id);
-                    if self.current == Some(id) && !self.in_tx {
-                        self.current = None;
+                match self.units.on_closed(id, busy) {
+                    Loss::WithWork => {
+                        tracing::warn!(member = %address, error = %cause, "cluster member lost with work in flight");
+                        routing.registry.on_member_failure(&address);
+                    }
+                    Loss::InTransaction => {
+                        tracing::warn!(member = %address, error = %cause, "cluster member lost inside the client's transaction");
+                        routing.registry.on_member_failure(&address);
+                        self.backends.remove(&id);
+                        self.lost_tx = Some((address, cause));
+                    }
+                    Loss::Idle => {
+                        tracing::debug!(member = %address, error = %cause, "idle backend connection closed");
+                        self.backends.remove(&id);
                     }
                 }
             }

@@ -80,7 +80,7 @@ use super::{Context, End, SessionError};
 use crate::net::split::{ReadHalf, WriteHalf};
 use crate::net::Prefixed;
 use crate::net::Stream;
-use crate::session::core::{Expect, Held};
+use crate::session::core::{Expect, Held, Units};
 use crate::upstream::balance::Lease;
 use crate::upstream::connect::Offer;
 use crate::upstream::discovery::routing_context;
@@ -149,14 +149,10 @@ struct Session<'a> {
     tracker: Tracker,
     hello: Option<Bytes>,
     logon: Option<Bytes>,
-    in_tx: bool,
-    current: Option<u64>,
+    /// The Cluster policy's units of work (unused by Direct).
+    units: Units,
     unit_db: Option<String>,
     lease: Option<Lease>,
-    /// A routing procedure's RUN was answered; its PULL gets the table.
-    local_result: bool,
-    /// boltgate answered the current unit with a FAILURE itself: what follows is IGNORED.
-    local_failed: bool,
     /// `CALL dbms.security.reloadTLS()`, answered by boltgate as in the plain relay.
     procedures: Procedures,
     /// The access mode of the open explicit transaction, for the per-mode counters.
@@ -276,12 +272,9 @@ async fn relay(
         tracker: Tracker::new(version),
         hello: None,
         logon: None,
-        in_tx: false,
-        current: None,
+        units: Units::default(),
         unit_db: None,
         lease: None,
-        local_result: false,
-        local_failed: false,
         procedures,
         tx_mode: None,
         lost_tx: None,
@@ -340,7 +333,7 @@ impl Session<'_> {
                 // Direct: the upstream closed and owes nothing more; so does boltgate.
                 return Ok(End::UpstreamClosed);
             }
-            if self.slots.is_empty() && !self.in_tx && self.tracker.is_idle() {
+            if self.slots.is_empty() && !self.units.in_tx() && self.tracker.is_idle() {
                 self.lease = None;
             }
             if self.slots.is_empty() {

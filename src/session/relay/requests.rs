@@ -10,7 +10,7 @@ use boltgate_proto::state::ServerState;
 
 use super::error::PlacementError;
 use super::{Flow, Routing, Session, Slot};
-use crate::session::core::Expect;
+use crate::session::core::{Decision, Expect};
 use crate::session::failure::{DATABASE_UNAVAILABLE, REQUEST_INVALID};
 use crate::session::intercept::is_routing_procedure;
 use crate::session::{End, SessionError};
@@ -65,21 +65,21 @@ impl Session<'_> {
 
     /// The Cluster policy: what boltgate answers itself (ROUTE, RESET, TELEMETRY, the routing
     /// procedures), what goes to the member of the current unit of work, and new units placed.
+    /// The decision is [`Units::decide`] (sans-IO, unit-tested); this does what it says.
     async fn on_cluster_request(
         &mut self,
         raw: RawMessage,
         kind: RequestKind,
         routing: &Routing,
     ) -> Result<Flow, SessionError> {
-        let starts_unit = match kind {
-            RequestKind::Begin => true,
-            RequestKind::Run => !self.in_tx && !is_routing_procedure(&raw),
-            _ => false,
-        };
-        if starts_unit && !self.slots.is_empty() {
+        let failed_before = self.tracker.state() == ServerState::Failed;
+        let procedure = kind == RequestKind::Run && is_routing_procedure(&raw);
+        let decision = self
+            .units
+            .decide(kind, procedure, !self.slots.is_empty(), failed_before);
+        if decision == Decision::Stall {
             return Ok(Flow::Stall(raw));
         }
-        let failed_before = self.tracker.state() == ServerState::Failed;
         self.tracker.on_request(kind);
         if matches!(
             kind,
@@ -87,66 +87,40 @@ impl Session<'_> {
         ) {
             self.procedures.on_forwarded(self.version, &raw);
         }
-        match kind {
-            RequestKind::Hello => self.cluster_hello(raw),
-            RequestKind::Logon => {
+        let ignored = || vec![Response::ignored()];
+        match decision {
+            Decision::Stall => unreachable!("returned above"),
+            Decision::Hello => self.cluster_hello(raw),
+            Decision::Logon => {
                 self.logon = Some(raw.as_bytes().clone());
                 self.send_control(raw);
             }
-            RequestKind::Logoff => self.cluster_logoff(raw),
-            RequestKind::Reset => self.cluster_reset(raw),
-            RequestKind::Route => {
+            Decision::Logoff => self.cluster_logoff(raw),
+            Decision::Reset => self.cluster_reset(raw),
+            Decision::Route { ignored: true }
+            | Decision::Telemetry { ignored: true }
+            | Decision::ProcedureRun { ignored: true }
+            | Decision::StartUnit { ignored: true } => self.local(ignored()),
+            Decision::Route { ignored: false } => {
                 let db = raw.route_view().ok().and_then(|v| v.db);
                 let answer = routing
                     .advertised
                     .route_success(self.version, db.as_deref());
-                if failed_before {
-                    self.local(vec![Response::ignored()]);
-                } else {
-                    self.local(vec![answer]);
-                }
+                self.local(vec![answer]);
             }
-            RequestKind::Telemetry => self.local(vec![if failed_before {
-                Response::ignored()
-            } else {
-                Response::success(Map::new())
-            }]),
-            RequestKind::Run if !self.in_tx && is_routing_procedure(&raw) => {
-                self.local_result = !failed_before;
-                self.local(vec![if failed_before {
-                    Response::ignored()
-                } else {
-                    routing.advertised.procedure_run_success()
-                }]);
+            Decision::Telemetry { ignored: false } => {
+                self.local(vec![Response::success(Map::new())])
             }
-            RequestKind::Pull | RequestKind::Discard if self.local_result => {
-                self.local_result = false;
+            Decision::ProcedureRun { ignored: false } => {
+                self.local(vec![routing.advertised.procedure_run_success()])
+            }
+            Decision::ProcedureResult { pull } => {
                 let [record, done] = routing.advertised.procedure_result();
-                self.local(if kind == RequestKind::Pull {
-                    vec![record, done]
-                } else {
-                    vec![done]
-                });
+                self.local(if pull { vec![record, done] } else { vec![done] });
             }
-            RequestKind::Begin | RequestKind::Run if starts_unit => {
-                if kind == RequestKind::Begin {
-                    self.in_tx = true;
-                }
-                self.current = None;
-                self.local_failed = false;
-                if failed_before {
-                    self.local_failed = true;
-                    self.local(vec![Response::ignored()]);
-                    return Ok(Flow::Continue);
-                }
-                self.start_unit(raw, routing).await;
-            }
-            RequestKind::Commit | RequestKind::Rollback => {
-                self.in_tx = false;
-                self.send_current(raw);
-            }
-            RequestKind::Run | RequestKind::Pull | RequestKind::Discard => self.send_current(raw),
-            _ => self.send_control(raw),
+            Decision::StartUnit { ignored: false } => self.start_unit(raw, routing).await,
+            Decision::ToCurrent => self.send_current(raw),
+            Decision::ToControl => self.send_control(raw),
         }
         Ok(Flow::Continue)
     }
@@ -184,10 +158,6 @@ impl Session<'_> {
     fn cluster_reset(&mut self, raw: RawMessage) {
         self.procedures.on_forwarded(self.version, &raw);
         self.tx_mode = None;
-        self.in_tx = false;
-        self.current = None;
-        self.local_result = false;
-        self.local_failed = false;
         for b in self.backends.values_mut().filter(|b| b.is_alive()) {
             b.send(raw.as_bytes().clone(), Expect::Swallow("RESET"));
         }
@@ -210,7 +180,7 @@ impl Session<'_> {
         let view = match raw.tx_view() {
             Ok(v) => v,
             Err(e) => {
-                self.local_failed = true;
+                self.units.refused();
                 self.local(vec![Response::failure(
                     self.version,
                     REQUEST_INVALID,
@@ -225,11 +195,11 @@ impl Session<'_> {
             .await
         {
             Ok(id) => {
-                self.current = Some(id);
+                self.units.placed(id);
                 self.forward(id, raw);
             }
             Err(e) => {
-                self.local_failed = true;
+                self.units.refused();
                 self.local(vec![Response::failure(
                     self.version,
                     e.code(),
