@@ -22,8 +22,10 @@ impl Translator {
             RequestKind::Pull | RequestKind::Discard if self.client < Version::V4_0 => {
                 vec![all(raw.signature())]
             }
-            RequestKind::Run if self.client_shapes() != self.server_shapes() => {
-                vec![self.run(raw)?]
+            RequestKind::Run | RequestKind::Begin
+                if self.client < Version::V4_0 || self.client_shapes() != self.server_shapes() =>
+            {
+                vec![self.run_or_begin(raw)?]
             }
             RequestKind::Route if self.client == Version::V4_3 && self.server > Version::V4_3 => {
                 vec![route_4_4(raw)?]
@@ -67,17 +69,41 @@ impl Translator {
         ])
     }
 
-    /// RUN with its DateTime parameters in the server's form.
-    fn run(&mut self, raw: &RawMessage) -> Result<Bytes, Untranslatable> {
-        let Request::Run(mut run) = decode(self.client, raw, "RUN")? else {
-            return Err(unreadable("RUN", "not a RUN"));
-        };
-        let mut params = Value::Map(std::mem::take(&mut run.parameters));
-        values::to_server(&mut params, self.client_shapes(), self.server_shapes())?;
-        if let Value::Map(m) = params {
-            run.parameters = m;
+    /// RUN with its DateTime parameters in the server's form; RUN and BEGIN without the null
+    /// bookmarks a Bolt 3 driver sends when the server gave it none (neo4j-driver 1.7 sends
+    /// `bookmarks: [null]` after a COMMIT answered without a bookmark, as FalkorDB's are;
+    /// bookmarks are a list of strings in every version).
+    fn run_or_begin(&mut self, raw: &RawMessage) -> Result<Bytes, Untranslatable> {
+        match decode(self.client, raw, "RUN or BEGIN")? {
+            Request::Run(mut run) => {
+                let mut params = Value::Map(std::mem::take(&mut run.parameters));
+                values::to_server(&mut params, self.client_shapes(), self.server_shapes())?;
+                if let Value::Map(m) = params {
+                    run.parameters = m;
+                }
+                drop_null_bookmarks(&mut run.extra);
+                encode(Request::Run(run))
+            }
+            Request::Begin(mut begin) => {
+                drop_null_bookmarks(&mut begin.extra);
+                encode(Request::Begin(begin))
+            }
+            _ => Err(unreadable("RUN or BEGIN", "neither")),
         }
-        encode(Request::Run(run))
+    }
+}
+
+/// Null bookmarks dropped, and the key with them when none is left: an absent `bookmarks` is the
+/// empty list in every version, and FalkorDB runs a query whose extra holds `bookmarks: []` on
+/// another graph than one without it (measured), as 4.x drivers never send it empty.
+fn drop_null_bookmarks(extra: &mut Map) {
+    if let Some(Value::List(bookmarks)) = extra.get("bookmarks") {
+        let kept: Vec<Value> = bookmarks.iter().filter(|b| !b.is_null()).cloned().collect();
+        if kept.is_empty() {
+            extra.remove("bookmarks");
+        } else if kept.len() != bookmarks.len() {
+            extra.insert("bookmarks", Value::List(kept));
+        }
     }
 }
 

@@ -208,3 +208,49 @@ fn goodbye_owes_no_answer_and_answers_of_4_4_to_4_2_need_no_plan() {
     assert_eq!(t.request(&reset).unwrap(), vec![reset.as_bytes().clone()]);
     assert!(t.plans.is_empty(), "the fast path keeps no plans");
 }
+
+#[test]
+fn null_bookmarks_of_a_bolt_3_driver_are_dropped() {
+    let mut t = Translator::new(Version::V3, Version::V5_1, 1 << 20);
+    let mut extra = Map::new();
+    extra.push("bookmarks", Value::List(vec![Value::Null, "bm:1".into()]));
+    extra.push("mode", "r");
+    let run = raw(Request::Run(Run {
+        query: "RETURN 1".into(),
+        parameters: Map::new(),
+        extra: extra.clone(),
+    }));
+    let out = t.request(&run).unwrap();
+    let Request::Run(r) = decoded(Version::V5_1, &out[0]) else {
+        panic!()
+    };
+    assert_eq!(
+        r.extra.get("bookmarks"),
+        Some(&Value::List(vec!["bm:1".into()]))
+    );
+    assert_eq!(r.extra.get_str("mode"), Some("r"));
+    let begin = raw(Request::Begin(Begin { extra }));
+    let out = t.request(&begin).unwrap();
+    let Request::Begin(b) = decoded(Version::V5_1, &out[0]) else {
+        panic!()
+    };
+    assert_eq!(
+        b.extra.get("bookmarks"),
+        Some(&Value::List(vec!["bm:1".into()]))
+    );
+}
+
+#[test]
+fn bookmarks_left_empty_are_not_sent() {
+    let mut t = Translator::new(Version::V3, Version::V5_1, 1 << 20);
+    for bookmarks in [vec![Value::Null], vec![]] {
+        let mut extra = Map::new();
+        extra.push("bookmarks", Value::List(bookmarks));
+        let begin = raw(Request::Begin(Begin { extra }));
+        let out = t.request(&begin).unwrap();
+        let Request::Begin(b) = decoded(Version::V5_1, &out[0]) else {
+            panic!()
+        };
+        assert!(b.extra.is_empty(), "{:?}", b.extra);
+    }
+}
