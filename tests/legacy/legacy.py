@@ -9,6 +9,7 @@ unexpected exception exits 1 with the traceback on stderr.
 
 import argparse
 import json
+import re
 import sys
 
 import neo4j
@@ -37,8 +38,12 @@ def norm(v):
         return {"rel": v.type, "props": norm(dict(v)), "ends": norm(ends)}
     if hasattr(v, "srid"):
         return {"point": v.srid, "coords": [norm(float(c)) for c in v]}
+    if hasattr(v, "months") and hasattr(v, "days"):
+        return {"duration": [v.months, v.days, int(v.seconds)]}
     if hasattr(v, "iso_format"):
-        out = {"temporal": type(v).__name__, "iso": v.iso_format()[:19]}
+        # Date and time of day to the second: drivers differ in fractions and offset spelling.
+        m = re.match(r"^(\d{4}-\d{2}-\d{2})?T?(\d{2}:\d{2}:\d{2})?", v.iso_format())
+        out = {"temporal": type(v).__name__, "iso": " ".join(g for g in m.groups() if g)}
         offset = getattr(v, "utcoffset", lambda: None)()
         if offset is not None:
             out["offset"] = int(offset.total_seconds())

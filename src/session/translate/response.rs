@@ -11,6 +11,13 @@ use bytes::{BufMut, Bytes, BytesMut};
 use super::{values, Plan, Translator};
 use crate::status::REQUEST_INVALID;
 
+/// `stats` keys Bolt 3 servers never sent.
+const STATS_SINCE_4_0: &[&str] = &[
+    "contains-updates",
+    "contains-system-updates",
+    "system-updates",
+];
+
 /// The largest chunk payload (a u16 length).
 const MAX_CHUNK: usize = 0xFFFF;
 
@@ -122,8 +129,19 @@ impl Translator {
         }
     }
 
-    /// SUCCESS metadata for the client: GQL `statuses` (5.6+) as `notifications`.
+    /// SUCCESS metadata for the client: GQL `statuses` (5.6+) as `notifications`; for Bolt 3,
+    /// `stats` without the keys 4.0 added (neo4j-driver 1.7 sets each stats key as an attribute
+    /// of its counters and fails on `contains-updates`, a read-only property there).
     fn success(&self, mut metadata: Map) -> Map {
+        if self.client < Version::V4_0 {
+            if let Some(Value::Map(stats)) = metadata.get("stats") {
+                let mut stats = stats.clone();
+                for key in STATS_SINCE_4_0 {
+                    stats.remove(key);
+                }
+                metadata.insert("stats", Value::Map(stats));
+            }
+        }
         if let Some(Value::List(statuses)) = metadata.remove("statuses") {
             if !metadata.contains_key("notifications") {
                 let notifications: Vec<Value> = statuses.iter().filter_map(notification).collect();

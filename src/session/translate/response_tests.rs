@@ -272,3 +272,22 @@ fn long_messages_are_chunked_again() {
     };
     assert_eq!(r.data[0].as_str(), Some(big.as_str()));
 }
+
+#[test]
+fn bolt_3_stats_lose_the_keys_4_0_added() {
+    let mut t = Translator::new(Version::V3, Version::V4_4, 1 << 20);
+    plan(&mut t, Request::PullAll);
+    let mut stats = Map::new();
+    stats.push("nodes-created", 2i64);
+    stats.push("contains-updates", true);
+    stats.push("contains-system-updates", false);
+    let got = out(t
+        .answers(wire(&[success(&[("stats", Value::Map(stats))])]))
+        .unwrap());
+    let [Response::Success(s)] = got.as_slice() else {
+        panic!()
+    };
+    let stats = s.metadata.get_map("stats").unwrap();
+    assert_eq!(stats.get_int("nodes-created"), Some(2));
+    assert_eq!(stats.len(), 1, "{stats:?}");
+}
