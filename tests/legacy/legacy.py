@@ -23,6 +23,8 @@ def norm(v):
         return v
     if isinstance(v, float):
         return {"float": repr(v)}
+    if hasattr(v, "months") and hasattr(v, "days"):
+        return {"duration": [v.months, v.days, int(v.seconds)]}
     if isinstance(v, (list, tuple)) and not hasattr(v, "srid"):
         return [norm(x) for x in v]
     if isinstance(v, dict):
@@ -38,8 +40,6 @@ def norm(v):
         return {"rel": v.type, "props": norm(dict(v)), "ends": norm(ends)}
     if hasattr(v, "srid"):
         return {"point": v.srid, "coords": [norm(float(c)) for c in v]}
-    if hasattr(v, "months") and hasattr(v, "days"):
-        return {"duration": [v.months, v.days, int(v.seconds)]}
     if hasattr(v, "iso_format"):
         # Date and time of day to the second: drivers differ in fractions and offset spelling.
         m = re.match(r"^(\d{4}-\d{2}-\d{2})?T?(\d{2}:\d{2}:\d{2})?", v.iso_format())
