@@ -117,6 +117,19 @@ fn falkordb_case(venv: &str) {
     db.absorb_goodbye_slots();
     check_same(venv, &got, &want, &gate.log());
 
+    // With routing: the driver fetches a routing table first, through the procedure its version
+    // calls (Bolt 3: dbms.cluster.routing.getRoutingTable; 4.0-4.2: dbms.routing.getRoutingTable
+    // on the system database; 4.3+: ROUTE), which boltgate answers naming itself.
+    let scheme = if venv == NEO4J_DRIVER_1_7 {
+        "bolt+routing"
+    } else {
+        "neo4j"
+    };
+    let got = run_legacy(&python, &gate.uri_with_scheme(scheme), args)
+        .unwrap_or_else(|e| panic!("{e}\n--- boltgate ---\n{}", gate.log()));
+    db.absorb_goodbye_slots();
+    check_same(&format!("{venv} ({scheme}://)"), &got, &want, &gate.log());
+
     // boltgate.upstream.translate=off: refused as the server refuses it.
     let off = Boltgate::start(&[
         ("boltgate.upstream.uri", &db.bolt_uri()),
