@@ -73,6 +73,69 @@ fn run_legacy(python: &str, uri: &str, args: &[&str]) -> Result<serde_json::Valu
         })
 }
 
+/// tests/legacy/js, where `.ci/run` installs the JavaScript drivers; None (skip) when they are
+/// not installed, except under CI=true.
+fn js_dir() -> Option<PathBuf> {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/legacy/js");
+    if dir.join("node_modules/neo4j-driver-1.7").exists() {
+        return Some(dir);
+    }
+    assert!(
+        std::env::var("CI").as_deref() != Ok("true"),
+        "tests/legacy/js/node_modules is missing: .ci/run's install step makes it"
+    );
+    eprintln!("SKIP: tests/legacy/js/node_modules is missing (run `bash .ci/run --install-only`)");
+    None
+}
+
+/// Runs tests/legacy/js/legacy.js with the JavaScript driver `driver` (a package alias).
+fn run_js(driver: &str, uri: &str, args: &[&str]) -> Result<serde_json::Value, String> {
+    let dir = js_dir().ok_or("no JavaScript drivers")?;
+    let mut cmd = Command::new("node");
+    cmd.arg("legacy.js")
+        .arg(driver)
+        .arg(uri)
+        .args(args)
+        .current_dir(&dir);
+    let out = common::run_captured("legacy.js", &mut cmd, Duration::from_secs(120))
+        .map_err(|e| e.to_string())?;
+    out.stdout
+        .lines()
+        .rev()
+        .find_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .ok_or_else(|| {
+            format!(
+                "node legacy.js {driver} {uri}: {:?}\n--- stdout ---\n{}\n--- stderr ---\n{}",
+                out.status,
+                common::tail(&out.stdout, 2000),
+                common::tail(&out.stderr, 6000)
+            )
+        })
+}
+
+/// The JavaScript legacy drivers through boltgate to the server at `server_uri`, compared with
+/// the current JavaScript driver direct; `refused`: the legacy drivers that must fail direct.
+fn js_case(server_uri: &str, args: &[&str], refused: &[&str], mut after_client: impl FnMut()) {
+    if js_dir().is_none() {
+        return;
+    }
+    let want = run_js("neo4j-driver-current", server_uri, args)
+        .unwrap_or_else(|e| panic!("current JavaScript driver, direct: {e}"));
+    after_client();
+    let gate = Boltgate::start(&[("boltgate.upstream.uri", server_uri)]);
+    for driver in ["neo4j-driver-1.7", "neo4j-driver-4.2"] {
+        if refused.contains(&driver) {
+            let direct = run_js(driver, server_uri, args);
+            after_client();
+            assert!(direct.is_err(), "{driver} direct worked: {direct:?}");
+        }
+        let got = run_js(driver, &gate.bolt_uri(), args)
+            .unwrap_or_else(|e| panic!("{e}\n--- boltgate ---\n{}", gate.log()));
+        after_client();
+        check_same(driver, &got, &want, &gate.log());
+    }
+}
+
 /// What the current driver gets directly from the server: the reference.
 fn reference(uri: &str, args: &[&str]) -> serde_json::Value {
     let python = common::driver::python();
@@ -159,6 +222,16 @@ fn bolt_4_4_driver_works_through_boltgate_against_falkordb() {
     falkordb_case(NEO4J_4_4);
 }
 
+#[test]
+fn javascript_1_7_and_4_2_drivers_work_through_boltgate_against_falkordb() {
+    let mut db = FalkorDb::start();
+    let uri = db.bolt_uri();
+    let both = ["neo4j-driver-1.7", "neo4j-driver-4.2"];
+    js_case(&uri, &[], &both, || {
+        db.absorb_goodbye_slots();
+    });
+}
+
 // === Neo4j (Bolt 4.4 and 5.x) ===
 
 fn neo4j_case(neo4j: &Neo4j, venv: &str, refused_direct: bool) {
@@ -225,4 +298,14 @@ fn legacy_drivers_work_through_boltgate_against_neo4j() {
     );
     neo4j_case(&neo4j, NEO4J_4_3, refused("4.3") && refused("4.2"));
     neo4j_case(&neo4j, NEO4J_4_4, false);
+
+    let auth = [
+        "--user",
+        "neo4j",
+        "--password",
+        PASSWORD,
+        "--temporal",
+        "--rollback",
+    ];
+    js_case(&neo4j.bolt_uri(), &auth, &["neo4j-driver-1.7"], || {});
 }

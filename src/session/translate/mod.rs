@@ -70,6 +70,9 @@ pub struct Translator {
     /// boltgate agrees to it itself (its DateTimes are already UTC).
     utc_patch: bool,
     plans: VecDeque<Plan>,
+    /// The client's requests are inside an explicit transaction (BEGIN sent, no COMMIT,
+    /// ROLLBACK or RESET since).
+    in_tx: bool,
     held_hello: Option<Map>,
     /// The HELLO half failed: the LOGON half's answer (IGNORED, or nothing) is not the client's.
     drop_logon_answer: bool,
@@ -87,6 +90,7 @@ impl Translator {
             server,
             utc_patch: false,
             plans: VecDeque::new(),
+            in_tx: false,
             held_hello: None,
             drop_logon_answer: false,
             spoiled: None,

@@ -17,6 +17,14 @@ impl Translator {
     /// `raw` (a request in the client's version) as the messages the server gets, in order.
     pub fn request(&mut self, raw: &RawMessage) -> Result<Vec<Bytes>, Untranslatable> {
         let kind = RequestKind::of(self.client, raw.signature());
+        if matches!(
+            kind,
+            RequestKind::Begin | RequestKind::Commit | RequestKind::Rollback | RequestKind::Reset
+        ) {
+            // Whether RUNs are inside an explicit transaction (`run_or_begin`). A BEGIN the
+            // server refuses leaves it FAILED, so the RUNs after it are IGNORED anyway.
+            self.in_tx = kind == RequestKind::Begin;
+        }
         let out = match kind {
             RequestKind::Hello if self.server >= Version::V5_1 => self.split_hello(raw)?,
             RequestKind::Pull | RequestKind::Discard if self.client < Version::V4_0 => {
@@ -82,6 +90,12 @@ impl Translator {
                     run.parameters = m;
                 }
                 drop_null_bookmarks(&mut run.extra);
+                if self.in_tx && self.client < Version::V4_0 {
+                    // A RUN inside a transaction carries no metadata (the BEGIN did), but the
+                    // 1.7 JavaScript driver repeats `mode` there; Bolt 3 servers ignored it,
+                    // FalkorDB runs such a query outside the transaction's graph (measured).
+                    run.extra = Map::new();
+                }
                 encode(Request::Run(run))
             }
             Request::Begin(mut begin) => {

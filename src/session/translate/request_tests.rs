@@ -254,3 +254,30 @@ fn bookmarks_left_empty_are_not_sent() {
         assert!(b.extra.is_empty(), "{:?}", b.extra);
     }
 }
+
+#[test]
+fn bolt_3_runs_inside_a_transaction_carry_no_metadata() {
+    let mut t = Translator::new(Version::V3, Version::V5_1, 1 << 20);
+    let mut extra = Map::new();
+    extra.push("mode", "r");
+    let run = raw(Request::Run(Run {
+        query: "RETURN 1".into(),
+        parameters: Map::new(),
+        extra: extra.clone(),
+    }));
+    let sent_extra = |t: &mut Translator| {
+        let out = t.request(&run).unwrap();
+        let Request::Run(r) = decoded(Version::V5_1, &out[0]) else {
+            panic!()
+        };
+        r.extra
+    };
+    assert_eq!(sent_extra(&mut t), extra, "auto-commit keeps its mode");
+    t.request(&raw(Request::Begin(Begin {
+        extra: extra.clone(),
+    })))
+    .unwrap();
+    assert!(sent_extra(&mut t).is_empty(), "inside the transaction");
+    t.request(&raw(Request::Commit)).unwrap();
+    assert_eq!(sent_extra(&mut t), extra, "after COMMIT");
+}
