@@ -36,8 +36,10 @@ function norm (v) {
     const s = v.toString()
     const m = s.match(/^(\d{4}-\d{2}-\d{2})?T?(\d{2}:\d{2}:\d{2})?/)
     const out = { temporal: v.constructor.name, iso: [m[1], m[2]].filter(Boolean).join(' ') }
-    if (v.timeZoneOffsetSeconds !== undefined && v.timeZoneOffsetSeconds !== null) out.offset = norm(v.timeZoneOffsetSeconds)
+    // With a zone id, older drivers leave the offset unset (Bolt before 5.0 does not carry it):
+    // the zone is compared, not the offset.
     if (v.timeZoneId) out.zone = v.timeZoneId
+    else if (v.timeZoneOffsetSeconds !== undefined && v.timeZoneOffsetSeconds !== null) out.offset = norm(v.timeZoneOffsetSeconds)
     return out
   }
   if (typeof v === 'object') {
