@@ -209,3 +209,25 @@ fn a_routed_auto_commit_reaches_a_member_of_the_fake_cluster() {
         "{outcome:?}"
     );
 }
+
+/// The `translate` target's case ([`boltgate_testkit::translate_case`]) on every committed seed
+/// and regression: no panic, no invented answer; the seeds do real work (requests and runs).
+#[test]
+fn translate_regressions_and_seeds_hold() {
+    let mut files = inputs("fuzz/regressions/translate");
+    let seeds = inputs("fuzz/corpus/translate");
+    assert!(!seeds.is_empty(), "fuzz/corpus/translate has seeds");
+    files.extend(seeds);
+    for path in files {
+        let data = std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        let outcome = std::panic::catch_unwind(|| boltgate_testkit::translate_case::run(&data))
+            .unwrap_or_else(|_| panic!("{} breaks a translator invariant", path.display()));
+        if path.to_string_lossy().contains("corpus") {
+            assert!(
+                outcome.requests > 0 && outcome.runs > 0,
+                "{}",
+                path.display()
+            );
+        }
+    }
+}

@@ -85,6 +85,20 @@ impl LogFormat {
         &[("text", LogFormat::Text), ("json", LogFormat::Json)];
 }
 
+/// `boltgate.upstream.translate`: whether boltgate translates between a client's Bolt version and
+/// one the server speaks when they share none (Bolt 3 and 4.0-4.3 drivers against servers that
+/// dropped those versions).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Translate {
+    Auto,
+    Off,
+}
+
+impl Translate {
+    pub const VARIANTS: &'static [(&'static str, Translate)] =
+        &[("auto", Translate::Auto), ("off", Translate::Off)];
+}
+
 /// Names of an enum's variants as written in the configuration.
 fn variant_name<T: PartialEq + Copy>(variants: &[(&'static str, T)], v: T) -> &'static str {
     variants
@@ -102,7 +116,7 @@ macro_rules! display_from_variants {
         }
     )*};
 }
-display_from_variants!(TlsLevel, ClientAuth, LogFormat);
+display_from_variants!(TlsLevel, ClientAuth, LogFormat, Translate);
 
 /// The client-facing Bolt connector: `server.bolt.*`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -126,6 +140,8 @@ pub struct Upstream {
     pub ocsp_required: bool,
     /// `boltgate.upstream.forward_goodbye`: relay a client's GOODBYE (else close without it).
     pub forward_goodbye: bool,
+    /// `boltgate.upstream.translate`: `auto` (default) or `off`.
+    pub translate: Translate,
     /// `boltgate.upstream.tcp_keepalive` and `boltgate.upstream.tcp_user_timeout`.
     pub tcp: crate::net::tcp::TcpTuning,
 }

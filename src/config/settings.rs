@@ -10,7 +10,7 @@
 
 use super::ssl_policy::Scope;
 use super::value::{self, ValueError};
-use super::{ClientAuth, LogFormat, TlsLevel};
+use super::{ClientAuth, LogFormat, TlsLevel, Translate};
 
 /// The value syntax of a setting; [`Kind::check`] validates a value against it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -33,6 +33,8 @@ pub enum Kind {
     TlsLevel,
     ClientAuth,
     LogFormat,
+    /// `auto` or `off` (`boltgate.upstream.translate`).
+    Translate,
     /// A tracing filter: a level (`info`) or directives (`boltgate=debug,info`).
     LogFilter,
     /// An upstream URI: bolt, bolt+s, bolt+ssc, neo4j, neo4j+s, neo4j+ssc.
@@ -63,6 +65,7 @@ impl Kind {
             Kind::TlsLevel => value::parse_enum(value, TlsLevel::VARIANTS).map(drop),
             Kind::ClientAuth => value::parse_enum(value, ClientAuth::VARIANTS).map(drop),
             Kind::LogFormat => value::parse_enum(value, LogFormat::VARIANTS).map(drop),
+            Kind::Translate => value::parse_enum(value, Translate::VARIANTS).map(drop),
             Kind::LogFilter => tracing_subscriber::EnvFilter::builder()
                 .parse(value)
                 .map(drop)
@@ -225,6 +228,8 @@ pub static SETTINGS: &[Setting] = &[
         "Time allowed to connect to the upstream server, TLS and Bolt handshake included."),
     setting!("boltgate.upstream.forward_goodbye", Bool, Is("true"),
         "Relay a client's GOODBYE to the server before closing both sides, as a direct client would; false closes the upstream connection without it (FalkorDB 4.16 never serves the connection it accepts after one that ended with GOODBYE)."),
+    setting!("boltgate.upstream.translate", Translate, Is("auto"),
+        "auto: when a client's Bolt versions (3, 4.0-4.3) are all refused by the server, negotiate 4.4 or 5.1 with the server and translate messages both ways; off: refuse such clients, as the server would."),
     setting!("boltgate.upstream.tcp_keepalive", List, Is("30s,10s,3"),
         "TCP keepalive on upstream connections: idle,interval,count (probe after idle, every interval, drop after count unanswered); 0 turns it off."),
     setting!("boltgate.upstream.tcp_user_timeout", Duration, Is("60s"),

@@ -18,6 +18,7 @@ pub mod handshake;
 pub mod intercept;
 pub mod procedures;
 pub mod relay;
+pub mod translate;
 pub mod wire;
 pub mod work;
 
@@ -51,6 +52,11 @@ pub struct Context {
     pub advertised: intercept::Advertised,
     /// `boltgate.upstream.forward_goodbye`: relay a client's GOODBYE upstream.
     pub forward_goodbye: bool,
+    /// `boltgate.upstream.translate=auto`: translate for a client whose versions the server
+    /// refuses ([`translate`]).
+    pub translate: bool,
+    /// The translation target that last worked upstream ([`translate::negotiate::Learned`]).
+    pub learned: translate::negotiate::Learned,
     pub handshake_timeout: Duration,
     /// Close a client that has been idle (READY, nothing outstanding) this long.
     pub idle_timeout: Option<Duration>,
@@ -175,6 +181,8 @@ async fn run_with(
     let offer = Offer::from_client(&hello);
     let member = ctx.upstream.target.address();
     let started = std::time::Instant::now();
+    // Only a connection boltgate dialled itself can be dialled again for translation.
+    let dialled = upstream.is_none();
     let connected = match upstream {
         None => ctx.upstream.connect(&offer).await,
         Some(stream) => ctx.upstream.connect_over(stream, &offer).await,
@@ -188,9 +196,34 @@ async fn run_with(
             let version =
                 handshake::settle(&mut client, &mut buf, &hello, &mut upstream, agreed, ctx)
                     .await?;
-            relay::run_direct(client, buf, (member, upstream, upstream_rest), version, ctx).await
+            relay::run_direct(
+                client,
+                buf,
+                (member, upstream, upstream_rest),
+                version,
+                ctx,
+                None,
+            )
+            .await
         }
         Err(e) if e.is_version_refusal() => {
+            if dialled && ctx.translate {
+                if let Some((translator, upstream, rest)) = translated(&candidates, ctx).await {
+                    let version = translator.client();
+                    tokio::time::timeout(
+                        ctx.handshake_timeout,
+                        handshake::answer_client(&mut client, &mut buf, &hello, version),
+                    )
+                    .await
+                    .map_err(|_| SessionError::HandshakeTimeout(ctx.handshake_timeout))??;
+                    tracing::Span::current()
+                        .record("bolt.version", tracing::field::display(version));
+                    ctx.metrics.bolt_version(version);
+                    let first = (member, upstream, rest);
+                    return relay::run_direct(client, buf, first, version, ctx, Some(translator))
+                        .await;
+                }
+            }
             if let crate::upstream::connect::UpstreamError::ClosedOnOffer { .. } = e {
                 // The server closed without a word; so does boltgate.
                 let _ = client.shutdown().await;
@@ -206,6 +239,33 @@ async fn run_with(
             Err(e.into())
         }
     }
+}
+
+/// The server refused every version the client offered: with `boltgate.upstream.translate=auto`
+/// and a client version boltgate translates from, the server is dialled again offering the
+/// versions boltgate translates to, one per connection ([`translate::negotiate`]). None when no
+/// target was accepted (the client is then refused as before).
+async fn translated(
+    candidates: &[Version],
+    ctx: &Context,
+) -> Option<(translate::Translator, Stream, BytesMut)> {
+    use crate::upstream::connect::Agreed;
+    let client = translate::negotiate::client_version(candidates)?;
+    for target in ctx.learned.order() {
+        let offer = Offer::versions(&[target], false);
+        match ctx.upstream.connect(&offer).await {
+            Ok((stream, Agreed::Version(server), rest)) => {
+                tracing::debug!(%client, %server, "the server refused the client's versions; translating");
+                ctx.learned.worked(server);
+                let translator = translate::Translator::new(client, server, ctx.max_message_size);
+                return Some((translator, stream, rest));
+            }
+            // Not asked for without a manifest; nothing to translate to.
+            Ok((_, Agreed::Manifest(_), _)) => {}
+            Err(e) => tracing::debug!(%target, error = %e, "translation target refused"),
+        }
+    }
+    None
 }
 
 /// The upstream is out of reach: finish the handshake on the client's preferred version, answer

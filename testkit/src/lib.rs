@@ -21,3 +21,4 @@ pub mod pki;
 pub mod proxy;
 pub mod session_case;
 pub mod synthetic;
+pub mod translate_case;

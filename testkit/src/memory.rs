@@ -51,6 +51,8 @@ impl MemoryProxy {
                     ttl: config.routing.ttl,
                 },
                 forward_goodbye: config.upstream.forward_goodbye,
+                translate: config.upstream.translate == boltgate::config::Translate::Auto,
+                learned: Default::default(),
                 handshake_timeout: config.client.handshake_timeout,
                 idle_timeout: config.client.idle_timeout,
                 max_message_size: config.max_message_size,

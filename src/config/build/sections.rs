@@ -83,6 +83,9 @@ impl Builder {
         let tls_reload = self.tls_reload();
         let ocsp_required = self.bool("boltgate.upstream.ocsp_required");
         let forward_goodbye = self.bool("boltgate.upstream.forward_goodbye");
+        let translate = self.get("boltgate.upstream.translate", |s| {
+            value::parse_enum(s, crate::config::Translate::VARIANTS)
+        });
         let ocsp = self.ocsp();
         let neo4j_home = self.path("server.directories.neo4j_home").map(absolute);
         let policies = Scope::ALL.map(|scope| self.policy(scope));
@@ -140,6 +143,7 @@ impl Builder {
                 connect_timeout: connect_timeout?,
                 ocsp_required: ocsp_required?,
                 forward_goodbye: forward_goodbye?,
+                translate: translate?,
                 tcp: upstream_tcp?,
             },
             routing: routing?,

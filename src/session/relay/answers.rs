@@ -154,10 +154,45 @@ impl Session<'_> {
             // chosen among those open), but an answer, not a panic.
             return self.answer_without_member();
         };
+        if b.translator.is_some() {
+            return self.forward_translated(id, raw, kind);
+        }
         b.metrics.to_upstream(1, raw.as_bytes().len() as u64);
         count_work(&raw, kind, &mut self.tx_mode, &b.metrics);
         b.send(raw.into_bytes(), Expect::Client);
         self.slots.push_back(Slot::Backend(id));
+    }
+
+    /// A client request to a translated session's upstream: as the server's version spells it,
+    /// or, when it has no faithful translation, refused by boltgate with a FAILURE naming what
+    /// and the versions; what the client pipelined after it is IGNORED until its RESET, as a
+    /// server would (the server never saw the request, so it is not FAILED itself).
+    fn forward_translated(&mut self, id: u64, raw: RawMessage, kind: RequestKind) {
+        if self.refused && !matches!(kind, RequestKind::Reset | RequestKind::Goodbye) {
+            return self.local(vec![Response::ignored()]);
+        }
+        self.refused = false;
+        let Some(b) = self.backends.get_mut(&id) else {
+            return self.answer_without_member();
+        };
+        let Some(t) = b.translator.as_mut() else {
+            return self.answer_without_member();
+        };
+        match t.request(&raw) {
+            Ok(messages) => {
+                let bytes: usize = messages.iter().map(Bytes::len).sum();
+                b.metrics.to_upstream(messages.len() as u64, bytes as u64);
+                count_work(&raw, kind, &mut self.tx_mode, &b.metrics);
+                b.send_translated(messages, Expect::Client);
+                self.slots.push_back(Slot::Backend(id));
+            }
+            Err(e) => {
+                let why = t.refusal(&e);
+                tracing::debug!(message = sig::name(raw.signature()), error = %e, "request not translatable; refused");
+                self.refused = true;
+                self.local(vec![Response::failure(self.version, REQUEST_INVALID, &why)]);
+            }
+        }
     }
 
     /// To the member running the current unit of work.

@@ -24,6 +24,7 @@ use crate::metrics::SessionMetrics;
 use crate::net::split::{ReadHalf, WriteHalf};
 use crate::net::Stream;
 use crate::session::core::{Expect, Inbound, MemberError, Owed};
+use crate::session::translate::Translator;
 use crate::session::wire::{WireReader, WireWriter};
 
 const UPSTREAM_READ_CAPACITY: usize = 64 * 1024;
@@ -49,6 +50,10 @@ pub struct Backend {
     pub metrics: SessionMetrics,
     /// Messages and bytes sent to the client since the counters were last updated.
     to_client: (u64, u64),
+    /// Set for a translated session (`session::translate`): the member's runs are rewritten
+    /// for the client before [`Owed`] sees them, and the session translates requests
+    /// ([`Backend::send_translated`]). `None` keeps the byte-forwarding fast path.
+    pub translator: Option<Translator>,
 }
 
 impl Drop for Backend {
@@ -76,7 +81,20 @@ impl Backend {
             read_done: false,
             metrics,
             to_client: (0, 0),
+            translator: None,
         }
+    }
+
+    /// One client request translated into `messages` (HELLO + LOGON for one HELLO, say), which
+    /// owe the client one answer: the translator merges the server's answers into one.
+    pub fn send_translated(&mut self, messages: Vec<Bytes>, expect: Expect) {
+        let sent = self.owed.is_alive();
+        if sent {
+            for m in messages {
+                self.tx.push_frame(Frame::Message(m));
+            }
+        }
+        self.owed.expect(expect, sent);
     }
 
     /// Queues `message` for the member without waiting (see the module docs).
@@ -123,7 +141,13 @@ impl Backend {
             return Poll::Pending;
         }
         let ended = match ready!(self.rx.poll_next_run(cx)) {
-            Ok(Some(run)) => return Poll::Ready(Event::Run(run.into())),
+            Ok(Some(run)) => match self.translator.as_mut() {
+                None => return Poll::Ready(Event::Run(run.into())),
+                Some(t) => match t.answers(run) {
+                    Ok(run) => return Poll::Ready(Event::Run(run.into())),
+                    Err(e) => MemberError::Read(e),
+                },
+            },
             Ok(None) => MemberError::Closed,
             Err(e) => MemberError::Read(e),
         };

@@ -81,6 +81,7 @@ use crate::net::split::{ReadHalf, WriteHalf};
 use crate::net::Prefixed;
 use crate::net::Stream;
 use crate::session::core::{Expect, Held, Units};
+use crate::session::translate::Translator;
 use crate::upstream::balance::Lease;
 use crate::upstream::connect::Offer;
 use crate::upstream::discovery::routing_context;
@@ -163,6 +164,9 @@ struct Session<'a> {
     /// time, even when every member is banned (each dial of a black hole costs a whole connect
     /// timeout, and a client pipelining units of work would pay it for each).
     unreachable: HashMap<String, tokio::time::Instant>,
+    /// A translated session refused a request it could not translate: what follows is IGNORED
+    /// until the client's RESET (`answers.rs`, `forward_translated`).
+    refused: bool,
 }
 
 /// The session's first upstream connection: its address, the stream, bytes read past its
@@ -221,20 +225,32 @@ pub async fn run(
         ctx,
         Some(routing),
         (address, stream, rest),
+        None,
     )
     .await
 }
 
 /// Runs a plain session (the Direct policy) on an upstream connection whose handshake is done:
-/// every request goes to it, in order, pipelined; the session ends when it closes.
+/// every request goes to it, in order, pipelined; the session ends when it closes. `version` is
+/// the client's; `translator` is set when the upstream speaks another one (`session::translate`).
 pub async fn run_direct(
     client: Stream,
     client_rest: BytesMut,
     upstream: First,
     version: Version,
     ctx: &Context,
+    translator: Option<Translator>,
 ) -> Result<End, SessionError> {
-    relay(client, client_rest, version, ctx, None, upstream).await
+    relay(
+        client,
+        client_rest,
+        version,
+        ctx,
+        None,
+        upstream,
+        translator,
+    )
+    .await
 }
 
 /// The one session loop, for either policy, and its end.
@@ -245,6 +261,7 @@ async fn relay(
     ctx: &Context,
     routing: Option<&Routing>,
     (address, stream, rest): First,
+    translator: Option<Translator>,
 ) -> Result<End, SessionError> {
     let codec = || ChunkCodec::new(ctx.max_message_size);
     let (cr, cw) = client.into_split();
@@ -279,8 +296,12 @@ async fn relay(
         tx_mode: None,
         lost_tx: None,
         unreachable: HashMap::new(),
+        refused: false,
     };
-    s.adopt(address, stream, rest);
+    let id = s.adopt(address, stream, rest);
+    if let Some(b) = s.backends.get_mut(&id) {
+        b.translator = translator;
+    }
     let result = s.run(&mut c_rx).await;
 
     ending::log_unanswered(&result, s.tracker.outstanding());

@@ -1,0 +1,316 @@
+//! Result values and query parameters between the value shapes of two Bolt versions.
+//!
+//! Two things changed in the value model after 4.4 (bolt-reference §3.2):
+//! - Bolt 5.0 added `element_id` to Node (3 → 4 fields), Relationship (5 → 8) and
+//!   UnboundRelationship (3 → 4). Towards an older client the extra fields are dropped: the
+//!   numeric ids they sit beside are the ones older drivers read.
+//! - Bolt 5.0 (and 4.3/4.4 with `patch_bolt: ["utc"]`) sends DateTime as UTC seconds (`I` 0x49,
+//!   `i` 0x69) instead of local wall-clock seconds (`F` 0x46, `f` 0x66). With an offset the two
+//!   convert exactly: local = UTC + offset. With a time-zone id the conversion needs a tz
+//!   database (the offset depends on the instant, and a local time may be ambiguous); boltgate
+//!   carries none, so such a value is refused ([`Untranslatable::ZoneIdDateTime`]), never
+//!   converted wrongly.
+//!
+//! Values are rewritten in place. Recursion is bounded by the decoder's nesting limit.
+
+use boltgate_proto::packstream::{Structure, Value};
+
+use super::Untranslatable;
+
+const NODE: u8 = 0x4E;
+const RELATIONSHIP: u8 = 0x52;
+const UNBOUND_RELATIONSHIP: u8 = 0x72;
+const DATE_TIME_LEGACY: u8 = 0x46;
+const DATE_TIME_ZONE_ID_LEGACY: u8 = 0x66;
+const DATE_TIME_UTC: u8 = 0x49;
+const DATE_TIME_ZONE_ID_UTC: u8 = 0x69;
+
+/// How one side of a session shapes its values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Shapes {
+    /// Nodes and relationships carry `element_id` fields (5.0+).
+    pub element_ids: bool,
+    /// DateTime in UTC seconds (5.0+, or 4.3/4.4 with the `utc` patch agreed).
+    pub utc: bool,
+}
+
+impl Shapes {
+    pub fn of(version: boltgate_proto::Version, utc_patch: bool) -> Shapes {
+        let five = version.major >= 5;
+        Shapes {
+            element_ids: five,
+            utc: five || utc_patch,
+        }
+    }
+}
+
+/// A value from the server (`from`) made what the client (`to`) reads.
+pub fn to_client(v: &mut Value, from: Shapes, to: Shapes) -> Result<(), Untranslatable> {
+    match v {
+        Value::List(items) => items.iter_mut().try_for_each(|i| to_client(i, from, to)),
+        Value::Map(m) => {
+            let mut entries = std::mem::take(m).into_entries();
+            let done = entries
+                .iter_mut()
+                .try_for_each(|(_, v)| to_client(v, from, to));
+            *m = entries.into();
+            done
+        }
+        Value::Structure(s) => {
+            structure_to_client(s, from, to)?;
+            s.fields.iter_mut().try_for_each(|f| to_client(f, from, to))
+        }
+        _ => Ok(()),
+    }
+}
+
+fn structure_to_client(s: &mut Structure, from: Shapes, to: Shapes) -> Result<(), Untranslatable> {
+    if from.element_ids && !to.element_ids {
+        let keep = match (s.tag, s.fields.len()) {
+            (NODE, 4) => 3,
+            (RELATIONSHIP, 8) => 5,
+            (UNBOUND_RELATIONSHIP, 4) => 3,
+            _ => s.fields.len(),
+        };
+        s.fields.truncate(keep);
+    }
+    if from.utc && !to.utc {
+        match s.tag {
+            DATE_TIME_UTC => {
+                let (seconds, offset) = seconds_offset(s)?;
+                let local = seconds
+                    .checked_add(offset)
+                    .ok_or(Untranslatable::DateTimeRange { seconds, offset })?;
+                s.tag = DATE_TIME_LEGACY;
+                s.fields[0] = Value::Integer(local);
+            }
+            DATE_TIME_ZONE_ID_UTC => return Err(Untranslatable::ZoneIdDateTime),
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+/// A query parameter from the client (`from`) made what the server (`to`) reads.
+pub fn to_server(v: &mut Value, from: Shapes, to: Shapes) -> Result<(), Untranslatable> {
+    match v {
+        Value::List(items) => items.iter_mut().try_for_each(|i| to_server(i, from, to)),
+        Value::Map(m) => {
+            let mut entries = std::mem::take(m).into_entries();
+            let done = entries
+                .iter_mut()
+                .try_for_each(|(_, v)| to_server(v, from, to));
+            *m = entries.into();
+            done
+        }
+        Value::Structure(s) => {
+            if !from.utc && to.utc {
+                match s.tag {
+                    DATE_TIME_LEGACY => {
+                        let (local, offset) = seconds_offset(s)?;
+                        let utc =
+                            local
+                                .checked_sub(offset)
+                                .ok_or(Untranslatable::DateTimeRange {
+                                    seconds: local,
+                                    offset,
+                                })?;
+                        s.tag = DATE_TIME_UTC;
+                        s.fields[0] = Value::Integer(utc);
+                    }
+                    DATE_TIME_ZONE_ID_LEGACY => return Err(Untranslatable::ZoneIdDateTime),
+                    _ => {}
+                }
+            }
+            s.fields.iter_mut().try_for_each(|f| to_server(f, from, to))
+        }
+        _ => Ok(()),
+    }
+}
+
+/// The seconds and the offset of a DateTime with an offset (either form): three fields,
+/// seconds, nanoseconds, offset seconds.
+fn seconds_offset(s: &Structure) -> Result<(i64, i64), Untranslatable> {
+    match s.fields.as_slice() {
+        [Value::Integer(seconds), Value::Integer(_), Value::Integer(offset)] => {
+            Ok((*seconds, *offset))
+        }
+        _ => Err(Untranslatable::Malformed {
+            what: "DateTime structure (expected 3 integers)",
+        }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use boltgate_proto::packstream::Map;
+    use boltgate_proto::Version;
+
+    fn st(tag: u8, fields: Vec<Value>) -> Value {
+        Value::Structure(Structure::new(tag, fields))
+    }
+
+    const OLD: Shapes = Shapes {
+        element_ids: false,
+        utc: false,
+    };
+    const NEW: Shapes = Shapes {
+        element_ids: true,
+        utc: true,
+    };
+
+    fn node5(id: i64) -> Value {
+        let props: Map = [("name", Value::from("a"))].into_iter().collect();
+        st(
+            NODE,
+            vec![
+                id.into(),
+                Value::List(vec!["L".into()]),
+                props.into(),
+                format!("4:x:{id}").into(),
+            ],
+        )
+    }
+
+    fn node3(id: i64) -> Value {
+        let props: Map = [("name", Value::from("a"))].into_iter().collect();
+        st(
+            NODE,
+            vec![id.into(), Value::List(vec!["L".into()]), props.into()],
+        )
+    }
+
+    #[test]
+    fn shapes_follow_the_version_and_the_utc_patch() {
+        assert_eq!(Shapes::of(Version::V4_4, false), OLD);
+        assert!(Shapes::of(Version::V4_4, true).utc);
+        assert!(!Shapes::of(Version::V4_4, true).element_ids);
+        assert_eq!(Shapes::of(Version::V5_1, false), NEW);
+    }
+
+    #[test]
+    fn element_ids_are_dropped_for_an_older_client_inside_paths_lists_and_maps() {
+        let rel5 = st(
+            RELATIONSHIP,
+            vec![
+                7.into(),
+                1.into(),
+                2.into(),
+                "T".into(),
+                Value::Map(Map::new()),
+                "5:x:7".into(),
+                "4:x:1".into(),
+                "4:x:2".into(),
+            ],
+        );
+        let unbound5 = st(
+            UNBOUND_RELATIONSHIP,
+            vec![7.into(), "T".into(), Value::Map(Map::new()), "5:x:7".into()],
+        );
+        let path = st(
+            0x50,
+            vec![
+                Value::List(vec![node5(1), node5(2)]),
+                Value::List(vec![unbound5]),
+                Value::List(vec![1.into(), 1.into()]),
+            ],
+        );
+        let mut v = Value::List(vec![
+            node5(1),
+            rel5,
+            path,
+            Value::Map([("n", node5(3))].into_iter().collect()),
+        ]);
+        to_client(&mut v, NEW, OLD).unwrap();
+        let items = v.as_list().unwrap();
+        assert_eq!(items[0], node3(1));
+        assert_eq!(items[1].as_structure().unwrap().fields.len(), 5);
+        let path = items[2].as_structure().unwrap();
+        assert_eq!(path.fields[0], Value::List(vec![node3(1), node3(2)]));
+        let unbound = &path.fields[1].as_list().unwrap()[0];
+        assert_eq!(unbound.as_structure().unwrap().fields.len(), 3);
+        assert_eq!(items[3].as_map().unwrap().get("n"), Some(&node3(3)));
+    }
+
+    #[test]
+    fn utc_date_time_with_an_offset_becomes_local_seconds_and_back() {
+        // 1970-01-01T02:15:00.000000042+01:00 (bolt-reference §3.2): I(4500, 42, 3600) is
+        // F(8100, 42, 3600).
+        let utc = st(DATE_TIME_UTC, vec![4500.into(), 42.into(), 3600.into()]);
+        let legacy = st(DATE_TIME_LEGACY, vec![8100.into(), 42.into(), 3600.into()]);
+        let mut v = utc.clone();
+        to_client(&mut v, NEW, OLD).unwrap();
+        assert_eq!(v, legacy);
+        let mut p = legacy.clone();
+        to_server(&mut p, OLD, NEW).unwrap();
+        assert_eq!(p, utc);
+        // Negative offsets too.
+        let mut v = st(DATE_TIME_UTC, vec![0.into(), 0.into(), (-18000).into()]);
+        to_client(&mut v, NEW, OLD).unwrap();
+        assert_eq!(v.as_structure().unwrap().fields[0], Value::Integer(-18000));
+    }
+
+    #[test]
+    fn same_shapes_change_nothing() {
+        let utc = st(DATE_TIME_UTC, vec![4500.into(), 42.into(), 3600.into()]);
+        let mut v = Value::List(vec![node5(1), utc.clone()]);
+        let before = v.clone();
+        to_client(&mut v, NEW, NEW).unwrap();
+        assert_eq!(v, before);
+        // A 4.4 client with the utc patch keeps UTC DateTimes but loses element ids.
+        let patched = Shapes {
+            element_ids: false,
+            utc: true,
+        };
+        let mut v = utc.clone();
+        to_client(&mut v, NEW, patched).unwrap();
+        assert_eq!(v, utc);
+    }
+
+    #[test]
+    fn zone_id_date_times_are_refused_both_ways() {
+        let mut v = st(
+            DATE_TIME_ZONE_ID_UTC,
+            vec![0.into(), 0.into(), "Europe/Berlin".into()],
+        );
+        assert_eq!(
+            to_client(&mut v, NEW, OLD),
+            Err(Untranslatable::ZoneIdDateTime)
+        );
+        let mut p = Value::Map(
+            [(
+                "t",
+                st(
+                    DATE_TIME_ZONE_ID_LEGACY,
+                    vec![0.into(), 0.into(), "Europe/Berlin".into()],
+                ),
+            )]
+            .into_iter()
+            .collect(),
+        );
+        assert_eq!(
+            to_server(&mut p, OLD, NEW),
+            Err(Untranslatable::ZoneIdDateTime)
+        );
+    }
+
+    #[test]
+    fn malformed_and_overflowing_date_times_are_errors_not_panics() {
+        let mut v = st(DATE_TIME_UTC, vec!["x".into()]);
+        assert!(matches!(
+            to_client(&mut v, NEW, OLD),
+            Err(Untranslatable::Malformed { .. })
+        ));
+        let mut v = st(DATE_TIME_UTC, vec![i64::MAX.into(), 0.into(), 1.into()]);
+        assert!(matches!(
+            to_client(&mut v, NEW, OLD),
+            Err(Untranslatable::DateTimeRange { .. })
+        ));
+        let mut p = st(DATE_TIME_LEGACY, vec![i64::MIN.into(), 0.into(), 1.into()]);
+        assert!(matches!(
+            to_server(&mut p, OLD, NEW),
+            Err(Untranslatable::DateTimeRange { .. })
+        ));
+    }
+}
