@@ -163,6 +163,13 @@ impl Units {
         Loss::Idle
     }
 
+    /// The Pool policy gave the unit's connection back (its last answer reached the client):
+    /// no unit is open and no member is current.
+    pub fn released(&mut self) {
+        self.current = None;
+        self.in_tx = false;
+    }
+
     pub fn in_tx(&self) -> bool {
         self.in_tx
     }
@@ -319,6 +326,17 @@ mod tests {
             "no procedure result left"
         );
         assert!(u.fail_without_member(false), "boltgate's FAILURE forgotten");
+    }
+
+    #[test]
+    fn a_released_unit_leaves_no_transaction_and_no_member() {
+        let mut u = Units::default();
+        decide(&mut u, Begin);
+        u.placed(4);
+        u.released();
+        assert!(!u.in_tx());
+        assert_eq!(u.current(), None);
+        assert_eq!(decide(&mut u, Run), Decision::StartUnit { ignored: false });
     }
 
     #[test]
