@@ -5,7 +5,7 @@
 use std::sync::atomic::Ordering;
 
 use boltgate_proto::message::{RawMessage, Record, Request, Response, Run};
-use boltgate_proto::packstream::{Map, Value};
+use boltgate_proto::packstream::{Map, Structure, Value};
 use bytes::Bytes;
 use tokio::io::{AsyncRead, AsyncWrite};
 
@@ -241,6 +241,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
                 return;
             }
             Query::DieAfter(rows) => (Open::Die { rows }, vec!["n".to_string()], None),
+            Query::Zoned => (Open::Zoned { sent: false }, vec!["dt".to_string()], None),
             Query::Commit(dies) => {
                 self.commit_fate = self.in_tx.then_some(dies);
                 (
@@ -325,6 +326,25 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
                         .unwrap_or(Value::Null);
                     let row = Response::Record(Record {
                         data: vec![ttl, servers],
+                    });
+                    if let Ok(raw) = row.to_raw() {
+                        self.push_raw(&raw);
+                    }
+                    *sent = true;
+                }
+            }
+            Open::Zoned { sent } => {
+                if wanted > 0 {
+                    // 2024-07-02T03:04:05[Europe/Paris]: UTC seconds from 5.0, local before.
+                    let (tag, seconds) = if self.version.major >= 5 {
+                        (0x69, 1_719_882_245)
+                    } else {
+                        (0x66, 1_719_889_445)
+                    };
+                    let dt =
+                        Structure::new(tag, vec![seconds.into(), 0.into(), "Europe/Paris".into()]);
+                    let row = Response::Record(Record {
+                        data: vec![Value::Structure(dt)],
                     });
                     if let Ok(raw) = row.to_raw() {
                         self.push_raw(&raw);
