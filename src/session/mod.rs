@@ -251,9 +251,16 @@ async fn translated(
 ) -> Option<(translate::Translator, Stream, BytesMut)> {
     use crate::upstream::connect::Agreed;
     let client = translate::negotiate::client_version(candidates)?;
+    let member = ctx.upstream.target.address();
     for target in ctx.learned.order() {
         let offer = Offer::versions(&[target], false);
-        match ctx.upstream.connect(&offer).await {
+        let started = std::time::Instant::now();
+        let connected = ctx.upstream.connect(&offer).await;
+        match &connected {
+            Ok(_) => ctx.metrics.upstream_connected(&member, started.elapsed()),
+            Err(e) => ctx.metrics.upstream_connect_failed(&member, e),
+        }
+        match connected {
             Ok((stream, Agreed::Version(server), rest)) => {
                 tracing::debug!(%client, %server, "the server refused the client's versions; translating");
                 ctx.learned.worked(server);

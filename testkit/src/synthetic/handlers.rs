@@ -335,18 +335,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
             }
             Open::Zoned { sent } => {
                 if wanted > 0 {
-                    // 2024-07-02T03:04:05[Europe/Paris]: UTC seconds from 5.0, local before.
-                    let (tag, seconds) = if self.version.major >= 5 {
-                        (0x69, 1_719_882_245)
-                    } else {
-                        (0x66, 1_719_889_445)
-                    };
-                    let dt =
-                        Structure::new(tag, vec![seconds.into(), 0.into(), "Europe/Paris".into()]);
-                    let row = Response::Record(Record {
-                        data: vec![Value::Structure(dt)],
-                    });
-                    if let Ok(raw) = row.to_raw() {
+                    if let Ok(raw) = zoned_row(self.version).to_raw() {
                         self.push_raw(&raw);
                     }
                     *sent = true;
@@ -395,4 +384,18 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
         }
         Ok(Flow::Continue)
     }
+}
+
+/// `DATETIME_ZONED`'s row, 2024-07-02T03:04:05[Europe/Paris]: UTC seconds (`i`) from 5.0, local
+/// seconds (`f`) before.
+fn zoned_row(version: boltgate_proto::Version) -> Response {
+    let (tag, seconds) = if version.major >= 5 {
+        (0x69, 1_719_882_245)
+    } else {
+        (0x66, 1_719_889_445)
+    };
+    let dt = Structure::new(tag, vec![seconds.into(), 0.into(), "Europe/Paris".into()]);
+    Response::Record(Record {
+        data: vec![Value::Structure(dt)],
+    })
 }
