@@ -3,7 +3,7 @@
 //! 1. [`handshake`]: read the client's proposals; dial the upstream offering only the versions
 //!    both the client and boltgate speak; answer the client with the version the upstream chose.
 //!    A server that refuses them all may still be reached by a Bolt 3 or 4.x client through
-//!    [`translate`]: boltgate dials again with a version it translates to ([`translated`]).
+//!    [`translate`]: boltgate dials again with a version it translates to (`translated`).
 //! 2. [`relay`]: forward messages both ways until GOODBYE (relayed), a close on either side, an
 //!    error, idleness, or shutdown.
 //!
