@@ -309,3 +309,46 @@ fn legacy_drivers_work_through_boltgate_against_neo4j() {
     ];
     js_case(&neo4j.bolt_uri(), &auth, &["neo4j-driver-1.7"], || {});
 }
+
+// === What has no faithful translation ===
+
+/// A 5.x-only server (testkit's synthetic one: no real server both drops 4.x and returns
+/// temporal values, FalkorDB crashes on them) sends a DateTime with a time-zone id; a Bolt 4.2
+/// driver gets boltgate's FAILURE naming the feature and the versions, never a wrong value, and
+/// its session goes on.
+#[test]
+fn zone_id_date_time_to_a_bolt_4_2_driver_is_a_clear_failure_and_the_session_goes_on() {
+    let Some(python) = venv_python(NEO4J_4_2) else {
+        return;
+    };
+    let rt = tokio::runtime::Runtime::new().expect("a runtime");
+    let server = rt
+        .block_on(boltgate_testkit::synthetic::SyntheticServer::start_with(
+            boltgate_testkit::synthetic::Options {
+                versions: vec![boltgate_proto::Version::V5_1],
+                manifest: false,
+                ..Default::default()
+            },
+        ))
+        .expect("the synthetic server starts");
+    let gate = Boltgate::start(&[("boltgate.upstream.uri", &server.uri())]);
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/legacy");
+    let mut cmd = Command::new(python);
+    cmd.arg(dir.join("zoned.py")).arg(gate.bolt_uri());
+    let out = common::run_captured("zoned.py", &mut cmd, Duration::from_secs(60)).unwrap();
+    let line: serde_json::Value = out
+        .stdout
+        .lines()
+        .find_map(|l| serde_json::from_str(l).ok())
+        .unwrap_or_else(|| panic!("{}\n{}\n{}", out.stdout, out.stderr, gate.log()));
+    let error = line["error"].as_str().unwrap();
+    assert!(
+        error.starts_with("Neo.ClientError.Request.Invalid")
+            && error.contains("time-zone id")
+            && error.contains("Bolt 4.2")
+            && error.contains("Bolt 5.1"),
+        "{error}"
+    );
+    assert_eq!(line["after"], 7, "the session is usable after the failure");
+    drop(server);
+}

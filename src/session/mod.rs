@@ -2,6 +2,8 @@
 //!
 //! 1. [`handshake`]: read the client's proposals; dial the upstream offering only the versions
 //!    both the client and boltgate speak; answer the client with the version the upstream chose.
+//!    A server that refuses them all may still be reached by a Bolt 3 or 4.x client through
+//!    [`translate`]: boltgate dials again with a version it translates to (`translated`).
 //! 2. [`relay`]: forward messages both ways until GOODBYE (relayed), a close on either side, an
 //!    error, idleness, or shutdown.
 //!
@@ -251,9 +253,16 @@ async fn translated(
 ) -> Option<(translate::Translator, Stream, BytesMut)> {
     use crate::upstream::connect::Agreed;
     let client = translate::negotiate::client_version(candidates)?;
+    let member = ctx.upstream.target.address();
     for target in ctx.learned.order() {
         let offer = Offer::versions(&[target], false);
-        match ctx.upstream.connect(&offer).await {
+        let started = std::time::Instant::now();
+        let connected = ctx.upstream.connect(&offer).await;
+        match &connected {
+            Ok(_) => ctx.metrics.upstream_connected(&member, started.elapsed()),
+            Err(e) => ctx.metrics.upstream_connect_failed(&member, e),
+        }
+        match connected {
             Ok((stream, Agreed::Version(server), rest)) => {
                 tracing::debug!(%client, %server, "the server refused the client's versions; translating");
                 ctx.learned.worked(server);

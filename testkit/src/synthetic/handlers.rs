@@ -5,7 +5,7 @@
 use std::sync::atomic::Ordering;
 
 use boltgate_proto::message::{RawMessage, Record, Request, Response, Run};
-use boltgate_proto::packstream::{Map, Value};
+use boltgate_proto::packstream::{Map, Structure, Value};
 use bytes::Bytes;
 use tokio::io::{AsyncRead, AsyncWrite};
 
@@ -241,6 +241,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
                 return;
             }
             Query::DieAfter(rows) => (Open::Die { rows }, vec!["n".to_string()], None),
+            Query::Zoned => (Open::Zoned { sent: false }, vec!["dt".to_string()], None),
             Query::Commit(dies) => {
                 self.commit_fate = self.in_tx.then_some(dies);
                 (
@@ -332,6 +333,14 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
                     *sent = true;
                 }
             }
+            Open::Zoned { sent } => {
+                if wanted > 0 {
+                    if let Ok(raw) = zoned_row(self.version).to_raw() {
+                        self.push_raw(&raw);
+                    }
+                    *sent = true;
+                }
+            }
             Open::One { value, sent } => {
                 if wanted > 0 {
                     if *value == 1 {
@@ -375,4 +384,18 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
         }
         Ok(Flow::Continue)
     }
+}
+
+/// `DATETIME_ZONED`'s row, 2024-07-02T03:04:05[Europe/Paris]: UTC seconds (`i`) from 5.0, local
+/// seconds (`f`) before.
+fn zoned_row(version: boltgate_proto::Version) -> Response {
+    let (tag, seconds) = if version.major >= 5 {
+        (0x69, 1_719_882_245)
+    } else {
+        (0x66, 1_719_889_445)
+    };
+    let dt = Structure::new(tag, vec![seconds.into(), 0.into(), "Europe/Paris".into()]);
+    Response::Record(Record {
+        data: vec![Value::Structure(dt)],
+    })
 }

@@ -14,6 +14,7 @@
 //! | `DIE_AFTER <n>`  | `["n"]`                       | `n` RECORDs `[i]`, then the server closes mid-stream     |
 //! | `COMMIT_DIES`    | `["n"]`                       | one RECORD `[1]`; the transaction's COMMIT then closes the connection unanswered |
 //! | `COMMIT_HANGS`   | `["n"]`                       | one RECORD `[1]`; the transaction's COMMIT is never answered |
+//! | `DATETIME_ZONED` | `["dt"]`                      | one RECORD: 2024-07-02T03:04:05[Europe/Paris] (`i` from 5.0, `f` before) |
 //! | anything else    | —                             | `FAILURE Neo.ClientError.Statement.SyntaxError`          |
 //!
 //! Keywords are case-insensitive. `PULL {n}` is honoured (`has_more: true` until the result is

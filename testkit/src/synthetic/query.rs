@@ -18,6 +18,10 @@ pub(super) enum Open {
     Table {
         sent: bool,
     },
+    /// `DATETIME_ZONED`: one row holding a DateTime with a time-zone id.
+    Zoned {
+        sent: bool,
+    },
     /// `DIE_AFTER n`: n rows, then the connection closes.
     Die {
         rows: u64,
@@ -27,7 +31,9 @@ pub(super) enum Open {
 impl Open {
     pub(super) fn remaining(&self) -> u64 {
         match *self {
-            Open::One { sent, .. } | Open::Table { sent } => u64::from(!sent),
+            Open::One { sent, .. } | Open::Table { sent } | Open::Zoned { sent } => {
+                u64::from(!sent)
+            }
             Open::Die { rows } => rows,
             Open::Wide { next, total, .. } => total - next,
         }
@@ -44,6 +50,8 @@ pub(super) enum Query {
     DieAfter(u64),
     /// `COMMIT_DIES` (true) or `COMMIT_HANGS` (false).
     Commit(bool),
+    /// `DATETIME_ZONED`.
+    Zoned,
     Unknown,
 }
 
@@ -61,6 +69,7 @@ pub(super) fn parse_query(text: &str) -> Query {
         ("DIE_AFTER", Some(n), false) => n.parse().map_or(Query::Unknown, Query::DieAfter),
         ("COMMIT_DIES", None, false) => Query::Commit(true),
         ("COMMIT_HANGS", None, false) => Query::Commit(false),
+        ("DATETIME_ZONED", None, false) => Query::Zoned,
         _ => Query::Unknown,
     }
 }
