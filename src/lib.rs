@@ -34,6 +34,7 @@ pub mod fdlimit;
 pub mod listener;
 pub mod metrics;
 pub mod net;
+pub mod pool;
 pub mod reload;
 pub mod session;
 pub mod shutdown;
