@@ -46,6 +46,9 @@ pub struct Context {
     /// Set when routing across cluster members (a `neo4j*` URI or `boltgate.routing.members`):
     /// sessions then use [`routed`] instead of the single-upstream [`relay`].
     pub routing: Option<Arc<relay::Routing>>,
+    /// Set with `boltgate.pool.mode=transaction`: sessions borrow a pooled server connection
+    /// per unit of work ([`relay::run_pooled`]).
+    pub pool: Option<Arc<relay::PoolPolicy>>,
     /// What ROUTE and the routing procedures are answered with on the single-upstream relay when
     /// the client's routing context names no address (`boltgate.routing.*`).
     pub advertised: intercept::Advertised,
@@ -170,6 +173,26 @@ async fn run_with(
         return relay::run(client, buf, &hello, candidates, ctx, routing).await;
     }
 
+    // Pooled: held while this session's dial learns the version (bounded like the pool).
+    let mut _probe = None;
+    if let Some(pool) = &ctx.pool {
+        if pool.version_for(&hello).is_none() {
+            _probe = Some(pool.probe_place().await.map_err(SessionError::Pool)?);
+        }
+        if let Some(version) = pool.version_for(&hello) {
+            drop(_probe);
+            // A client like this one was seen: the server's answer is known, no dial.
+            let timeout = ctx.handshake_timeout;
+            tokio::time::timeout(
+                timeout,
+                handshake::answer_client(&mut client, &mut buf, &hello, version),
+            )
+            .await
+            .map_err(|_| SessionError::HandshakeTimeout(timeout))??;
+            return relay::run_pooled(client, buf, version, ctx, pool).await;
+        }
+    }
+
     // The upstream sees the client's own proposals (a manifest only if the client asked for
     // one), so it answers as it would answer the client directly.
     let offer = Offer::from_client(&hello);
@@ -188,6 +211,12 @@ async fn run_with(
             let version =
                 handshake::settle(&mut client, &mut buf, &hello, &mut upstream, agreed, ctx)
                     .await?;
+            if let Some(pool) = &ctx.pool {
+                // Pooled: this connection only learnt the version; it closes unused.
+                pool.remember_version(&hello, version);
+                drop(upstream);
+                return relay::run_pooled(client, buf, version, ctx, pool).await;
+            }
             relay::run_direct(client, buf, (member, upstream, upstream_rest), version, ctx).await
         }
         Err(e) if e.is_version_refusal() => {

@@ -20,9 +20,11 @@ use std::task::{ready, Context, Poll};
 use boltgate_proto::chunk::Frame;
 use bytes::{Bytes, BytesMut};
 
+use super::pooled::Key;
 use crate::metrics::SessionMetrics;
 use crate::net::split::{ReadHalf, WriteHalf};
 use crate::net::Stream;
+use crate::pool::Ticket;
 use crate::session::core::{Expect, Inbound, MemberError, Owed};
 use crate::session::wire::{WireReader, WireWriter};
 
@@ -49,6 +51,10 @@ pub struct Backend {
     pub metrics: SessionMetrics,
     /// Messages and bytes sent to the client since the counters were last updated.
     to_client: (u64, u64),
+    /// Pool policy: the connection's place in the pool while a unit of work has it.
+    pub pooled: Option<Ticket<Key, Backend>>,
+    /// Pool policy: the last unit ended outside READY; RESET before the next one.
+    pub dirty: bool,
 }
 
 impl Drop for Backend {
@@ -76,6 +82,8 @@ impl Backend {
             read_done: false,
             metrics,
             to_client: (0, 0),
+            pooled: None,
+            dirty: false,
         }
     }
 

@@ -52,9 +52,11 @@ mod answers;
 mod backend;
 mod error;
 mod members;
+mod pooled;
 mod requests;
 
 pub use self::error::PlacementError;
+pub use self::pooled::PoolPolicy;
 pub use crate::session::core::MemberError;
 
 use std::collections::{HashMap, VecDeque};
@@ -141,6 +143,9 @@ struct Session<'a> {
     /// The policy: `None` is Direct (one upstream, backend 0: every request goes to it, in
     /// order, pipelined); `Some` is Cluster (units of work placed on members, `requests.rs`).
     routing: Option<&'a Routing>,
+    /// The Pool policy (`pooled.rs`): `routing` is then None, and no connection is the session's
+    /// own.
+    pool: Option<&'a PoolPolicy>,
     c_tx: CTx,
     backends: HashMap<u64, Backend>,
     by_address: HashMap<String, u64>,
@@ -224,7 +229,7 @@ pub async fn run(
         version,
         ctx,
         Some(routing),
-        (address, stream, rest),
+        Some((address, stream, rest)),
     )
     .await
 }
@@ -238,17 +243,40 @@ pub async fn run_direct(
     version: Version,
     ctx: &Context,
 ) -> Result<End, SessionError> {
-    relay(client, client_rest, version, ctx, None, upstream).await
+    relay(client, client_rest, version, ctx, None, Some(upstream)).await
 }
 
-/// The one session loop, for either policy, and its end.
+/// Runs a session under the Pool policy (`pooled.rs`) once the client's handshake is done:
+/// no server connection is its own; each unit of work borrows one from `pool`.
+pub async fn run_pooled(
+    client: Stream,
+    client_rest: BytesMut,
+    version: Version,
+    ctx: &Context,
+    pool: &PoolPolicy,
+) -> Result<End, SessionError> {
+    relay_with(client, client_rest, version, ctx, (None, Some(pool)), None).await
+}
+
 async fn relay(
+    client: Stream,
+    buf: BytesMut,
+    version: Version,
+    ctx: &Context,
+    routing: Option<&Routing>,
+    first: Option<First>,
+) -> Result<End, SessionError> {
+    relay_with(client, buf, version, ctx, (routing, None), first).await
+}
+
+/// The one session loop, for every policy, and its end.
+async fn relay_with(
     client: Stream,
     mut buf: BytesMut,
     version: Version,
     ctx: &Context,
-    routing: Option<&Routing>,
-    (address, stream, rest): First,
+    (routing, pool): (Option<&Routing>, Option<&PoolPolicy>),
+    first: Option<First>,
 ) -> Result<End, SessionError> {
     let codec = || ChunkCodec::new(ctx.max_message_size);
     let (cr, cw) = client.into_split();
@@ -268,6 +296,7 @@ async fn relay(
         version,
         ctx,
         routing,
+        pool,
         c_tx,
         backends: HashMap::new(),
         by_address: HashMap::new(),
@@ -287,7 +316,9 @@ async fn relay(
         lost_tx: None,
         unreachable: HashMap::new(),
     };
-    s.adopt(address, stream, rest);
+    if let Some((address, stream, rest)) = first {
+        s.adopt(address, stream, rest);
+    }
     let result = s.run(&mut c_rx).await;
 
     ending::log_unanswered(&result, s.tracker.outstanding());
@@ -325,6 +356,9 @@ impl Session<'_> {
         let mut login_clock = super::LoginClock::new(self.ctx.handshake_timeout);
         loop {
             self.drain()?;
+            if self.pool.is_some() {
+                self.pool_release_if_done();
+            }
             if let Some((member, cause)) = self.lost_tx.take() {
                 return Err(SessionError::UpstreamLost {
                     upstream: format!("cluster member {member}"),
@@ -332,6 +366,7 @@ impl Session<'_> {
                 });
             }
             if self.routing.is_none()
+                && self.pool.is_none()
                 && !self
                     .backends
                     .get(&0)
@@ -400,7 +435,7 @@ impl Session<'_> {
                                 }
                                 Flow::End(end) => return Ok(end),
                             }
-                        } else if self.routing.is_none() {
+                        } else if self.routing.is_none() && self.pool.is_none() {
                             // Direct: a client's keep-alive reaches the server, as direct.
                             if let Some(b) = self.backends.get_mut(&0) {
                                 b.send_noop();

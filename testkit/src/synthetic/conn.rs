@@ -31,6 +31,8 @@ pub(super) struct Conn<S> {
     pub(super) open: Option<Open>,
     /// `COMMIT_DIES` (`Some(true)`) or `COMMIT_HANGS` ran in the open transaction.
     pub(super) commit_fate: Option<bool>,
+    /// The user logged in (with [`Options::users`](super::Options::users)).
+    pub(super) user: Option<String>,
 }
 
 pub(super) enum Flow {
@@ -52,6 +54,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
             in_tx: false,
             open: None,
             commit_fate: None,
+            user: None,
         }
     }
 
