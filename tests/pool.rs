@@ -68,3 +68,129 @@ async fn two_hundred_clients_share_sixteen_server_connections() {
         server.connections()
     );
 }
+
+fn users() -> Options {
+    Options {
+        record: true,
+        users: Some(vec![
+            ("alice".into(), "alice-pw".into()),
+            ("bob".into(), "bob-pw".into()),
+        ]),
+        ..Options::default()
+    }
+}
+
+/// Two users interleave transactions and auto-commit queries on one pool (of 1, so every
+/// switch between them needs the connection the other had, and of 2): the server, which checks
+/// the credentials of every message's connection, records each query under its own user only.
+/// A client with a wrong password fails alone: the others carry on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_users_interleaving_on_one_pool_never_run_as_each_other() {
+    for max_size in [1, 2] {
+        let server = SyntheticServer::start_with(users())
+            .await
+            .expect("synthetic server");
+        let proxy = pooling_proxy(&server.uri(), max_size, "").await;
+        let addr = proxy.addr();
+        let connect = |auth: Auth| async move {
+            timeout(WAIT, Client::connect(addr, &auth))
+                .await
+                .expect("connect in time")
+        };
+        let mut alice = connect(basic("alice", "alice-pw")).await.expect("alice");
+        let mut bob = connect(basic("bob", "bob-pw")).await.expect("bob");
+        for i in 0..10 {
+            let a = format!("RETURN {}", 1000 + i);
+            let b = format!("RETURN {}", 2000 + i);
+            if i % 2 == 0 {
+                // Auto-commit, one after the other.
+                assert!(matches!(alice.run(&a).await.unwrap(), Outcome::Rows { .. }));
+                assert!(matches!(bob.run(&b).await.unwrap(), Outcome::Rows { .. }));
+            } else if max_size >= 2 {
+                // Two transactions open at once, their queries interleaved.
+                alice.begin().await.unwrap();
+                bob.begin().await.unwrap();
+                assert!(matches!(bob.run(&b).await.unwrap(), Outcome::Rows { .. }));
+                assert!(matches!(alice.run(&a).await.unwrap(), Outcome::Rows { .. }));
+                alice.commit().await.unwrap();
+                bob.commit().await.unwrap();
+            } else {
+                alice.begin().await.unwrap();
+                assert!(matches!(alice.run(&a).await.unwrap(), Outcome::Rows { .. }));
+                alice.commit().await.unwrap();
+                bob.begin().await.unwrap();
+                assert!(matches!(bob.run(&b).await.unwrap(), Outcome::Rows { .. }));
+                bob.commit().await.unwrap();
+            }
+            if i == 4 {
+                // A wrong password: refused, for this client only.
+                let wrong = connect(basic("alice", "not-her-password")).await;
+                match wrong {
+                    Err(ClientError::Failed { code, .. }) => {
+                        assert_eq!(code, "Neo.ClientError.Security.Unauthorized")
+                    }
+                    Err(e) => panic!("expected Unauthorized, got {e}"),
+                    Ok(_) => panic!("a wrong password was accepted"),
+                }
+            }
+        }
+        let mut checked = 0;
+        for r in server.received() {
+            let Some(query) = r.query() else { continue };
+            let n: u32 = query.trim_start_matches("RETURN ").parse().unwrap();
+            let expected = if n < 2000 { "alice" } else { "bob" };
+            assert_eq!(
+                r.user.as_deref(),
+                Some(expected),
+                "pool of {max_size}: {query} ran as {:?}",
+                r.user
+            );
+            checked += 1;
+        }
+        assert_eq!(
+            checked, 20,
+            "pool of {max_size}: every query reached the server"
+        );
+        let max = server.max_open_connections() as usize;
+        assert!(
+            max <= max_size,
+            "pool of {max_size}: {max} connections at once"
+        );
+        alice.goodbye().await.unwrap();
+        bob.goodbye().await.unwrap();
+    }
+}
+
+/// A pool of one held by an open transaction: another client's query waits
+/// `acquire_timeout`, then gets a FAILURE saying why; once the transaction commits, the next
+/// query goes through.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_exhausted_pool_fails_the_waiting_query_with_the_reason() {
+    let server = SyntheticServer::start().await.expect("synthetic server");
+    let proxy = pooling_proxy(&server.uri(), 1, "boltgate.pool.acquire_timeout=300ms\n").await;
+    let mut holder = Client::connect(proxy.addr(), &Auth::None).await.unwrap();
+    let mut waiter = Client::connect(proxy.addr(), &Auth::None).await.unwrap();
+    holder.begin().await.unwrap();
+    let out = timeout(WAIT, waiter.run("RETURN 7"))
+        .await
+        .unwrap()
+        .unwrap();
+    match out {
+        Outcome::Failure { code, message } => {
+            assert_eq!(code, "Neo.TransientError.General.DatabaseUnavailable");
+            assert!(
+                message.contains("pool is exhausted") && message.contains("acquire_timeout"),
+                "{message}"
+            );
+        }
+        other => panic!("expected the pool's FAILURE, got {other:?}"),
+    }
+    holder.commit().await.unwrap();
+    waiter.reset().await.unwrap();
+    let out = timeout(WAIT, waiter.run("RETURN 7"))
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(matches!(out, Outcome::Rows { records: 1, .. }), "{out:?}");
+    assert_eq!(server.max_open_connections(), 1);
+}

@@ -4,8 +4,12 @@
 //! lock, dials, hands connections over and closes them; this half is unit-tested with plain
 //! numbers for connections and explicit instants for the clock.
 //!
-//! Accounting: `open` counts every connection the pool answers for (idle, lent out, or being
-//! dialled), and never exceeds `max_size`. A connection is keyed by what may not be mixed on it
+//! Accounting: `open` counts every connection the pool answers for (idle, lent out, being
+//! dialled, or being closed), and never exceeds `max_size`. A connection the core gives up
+//! (in `close`) keeps its place until the caller reports it closed ([`Core::closed`]): the
+//! server must have seen it go before another takes its place, or it would briefly see more
+//! than `max_size`. An evicted connection's place goes straight to the unit that evicted it,
+//! which closes it before dialling. A connection is keyed by what may not be mixed on it
 //! (the principal and the HELLO-level state, [`super::Key`]); a unit of work only ever gets a
 //! connection of its own key. When the pool is full and the connection a unit needs is not
 //! there, an idle connection of another key is closed to make room for a new one (an eviction):
@@ -183,9 +187,8 @@ impl<K: Eq + Clone, C> Core<K, C> {
             .max_lifetime
             .is_some_and(|l| now.saturating_duration_since(born) >= l);
         if !reusable || too_old {
+            // Its place is freed once the caller has closed it (`closed`).
             out.close.push(conn);
-            self.open -= 1;
-            self.serve(now, &mut out);
             return out;
         }
         // A waiter for this key gets it as it is.
@@ -212,7 +215,7 @@ impl<K: Eq + Clone, C> Core<K, C> {
     }
 
     /// A connection the pool counted is gone: it failed, its dial or login failed, or the
-    /// caller closed it. Its place goes to the first waiter.
+    /// caller closed one the core gave up. Its place goes to the first waiter.
     pub fn closed(&mut self, now: Instant) -> Decisions<C> {
         self.open = self.open.saturating_sub(1);
         let mut out = Decisions::default();
@@ -232,18 +235,18 @@ impl<K: Eq + Clone, C> Core<K, C> {
         }
     }
 
-    /// The periodic check: [`Core::expire`], and the room it made granted to waiters.
+    /// The periodic check: idle connections to close ([`Core::expire`]); their places are
+    /// freed as each is reported closed.
     pub fn reap(&mut self, now: Instant) -> Decisions<C> {
-        let mut out = Decisions {
+        Decisions {
             grants: Vec::new(),
             close: self.expire(now),
-        };
-        self.serve(now, &mut out);
-        out
+        }
     }
 
     /// Idle connections past `max_lifetime`, or idle longer than `idle_timeout` beyond the
-    /// `min_idle` most recently used: taken out of the pool for the caller to close.
+    /// `min_idle` most recently used: taken out of the pool for the caller to close (each
+    /// keeps its place until [`Core::closed`]).
     fn expire(&mut self, now: Instant) -> Vec<C> {
         let limits = self.limits;
         let count = self.idle.len();
@@ -266,15 +269,12 @@ impl<K: Eq + Clone, C> Core<K, C> {
             }
         }
         self.idle = kept;
-        self.open -= gone.len();
         gone
     }
 
     /// Every idle connection, for a pool that stops (a draining boltgate).
     pub fn take_idle(&mut self) -> Vec<C> {
-        let gone: Vec<C> = self.idle.drain(..).map(|c| c.conn).collect();
-        self.open -= gone.len();
-        gone
+        self.idle.drain(..).map(|c| c.conn).collect()
     }
 }
 

@@ -120,6 +120,13 @@ fn a_connection_that_is_not_reusable_or_too_old_is_closed_on_release() {
     assert_eq!(d.close, vec![1]);
     let d = core.release("a", 2, t, true, t + Duration::from_secs(61));
     assert_eq!(d.close, vec![2]);
+    assert_eq!(
+        core.stats().open,
+        2,
+        "counted until the server has seen them close"
+    );
+    core.closed(t);
+    core.closed(t);
     assert_eq!(core.stats().open, 0);
 }
 
@@ -143,9 +150,12 @@ fn idle_connections_expire_beyond_min_idle_and_by_lifetime() {
     let d = core.reap(t + Duration::from_secs(12));
     assert_eq!(d.close, vec![1, 2]);
     assert_eq!(core.stats().idle, 1);
+    core.closed(t);
+    core.closed(t);
     // Past max_lifetime even min_idle does not keep it.
     let d = core.reap(t + Duration::from_secs(100));
     assert_eq!(d.close, vec![3]);
+    core.closed(t);
     assert_eq!(core.stats().open, 0);
 }
 
@@ -188,5 +198,25 @@ fn take_idle_empties_the_pool_for_a_drain() {
     dial(core.acquire(&"b", t, &mut close));
     core.release("a", 1, t, true, t);
     assert_eq!(core.take_idle(), vec![1]);
+    core.closed(t);
     assert_eq!(core.stats().open, 1, "the lent one is still counted");
+}
+
+#[test]
+fn a_place_is_only_given_again_once_its_connection_is_closed() {
+    let t = Instant::now();
+    let mut core: Core<&str, u32> = Core::new(limits(1));
+    let mut close = Vec::new();
+    dial(core.acquire(&"a", t, &mut close));
+    let Acquire::Wait(w) = core.acquire(&"a", t, &mut close) else {
+        panic!()
+    };
+    let d = core.release("a", 1, t, false, t);
+    assert_eq!(d.close, vec![1]);
+    assert!(
+        d.grants.is_empty(),
+        "not before the server has seen it close"
+    );
+    let d = core.closed(t);
+    assert_eq!(d.grants, vec![(w, Grant::Dial { evicted: None })]);
 }

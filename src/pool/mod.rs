@@ -16,6 +16,8 @@
 pub mod core;
 
 use std::collections::HashMap;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
@@ -28,6 +30,19 @@ pub use self::core::{Grant, Limits, Stats};
 
 /// How often idle connections are checked for `idle_timeout` and `max_lifetime`.
 const REAP_EVERY: Duration = Duration::from_secs(1);
+
+/// A pooled connection closes itself gracefully: the pool frees its place once the returned
+/// future is done, so the server has seen it go before another connection takes its place.
+pub trait Closing: Send + 'static {
+    fn close(self) -> Pin<Box<dyn Future<Output = ()> + Send>>;
+}
+
+/// Tests' connections close at once.
+impl Closing for u32 {
+    fn close(self) -> Pin<Box<dyn Future<Output = ()> + Send>> {
+        Box::pin(std::future::ready(()))
+    }
+}
 
 /// Why a unit of work got no connection.
 #[derive(Debug, Error)]
@@ -73,7 +88,7 @@ pub struct Pool<K, C> {
 }
 
 /// What a unit of work got: an idle connection, or the right to dial one; with its ticket.
-pub struct Lent<K: Eq + Clone + Send + 'static, C: Send + 'static> {
+pub struct Lent<K: Eq + Clone + Send + 'static, C: Closing> {
     pub grant: Grant<C>,
     pub ticket: Ticket<K, C>,
     /// How long the unit waited for it.
@@ -81,14 +96,14 @@ pub struct Lent<K: Eq + Clone + Send + 'static, C: Send + 'static> {
 }
 
 /// A place in the pool, held by the connection lent out (see the module docs).
-pub struct Ticket<K: Eq + Clone + Send + 'static, C: Send + 'static> {
+pub struct Ticket<K: Eq + Clone + Send + 'static, C: Closing> {
     pool: Arc<Pool<K, C>>,
     key: K,
     born: Instant,
     done: bool,
 }
 
-impl<K: Eq + Clone + Send + 'static, C: Send + 'static> Ticket<K, C> {
+impl<K: Eq + Clone + Send + 'static, C: Closing> Ticket<K, C> {
     /// Gives the connection back: `reusable` when healthy and at a state the next unit can
     /// start from (else it is closed and its place freed).
     pub fn release(mut self, conn: C, reusable: bool) {
@@ -109,7 +124,7 @@ impl<K: Eq + Clone + Send + 'static, C: Send + 'static> Ticket<K, C> {
     }
 }
 
-impl<K: Eq + Clone + Send + 'static, C: Send + 'static> Drop for Ticket<K, C> {
+impl<K: Eq + Clone + Send + 'static, C: Closing> Drop for Ticket<K, C> {
     fn drop(&mut self) {
         if !self.done {
             let d = self.pool.lock().core.closed(Instant::now());
@@ -118,7 +133,7 @@ impl<K: Eq + Clone + Send + 'static, C: Send + 'static> Drop for Ticket<K, C> {
     }
 }
 
-impl<K: Eq + Clone + Send + 'static, C: Send + 'static> Pool<K, C> {
+impl<K: Eq + Clone + Send + 'static, C: Closing> Pool<K, C> {
     pub fn new(limits: Limits, acquire_timeout: Duration) -> Arc<Pool<K, C>> {
         let pool = Arc::new(Pool {
             inner: Mutex::new(Inner {
@@ -231,7 +246,7 @@ impl<K: Eq + Clone + Send + 'static, C: Send + 'static> Pool<K, C> {
 
     /// Hands grants to their waiters (a waiter that went away gives its grant back) and closes
     /// what the core gave up, outside the lock.
-    fn deliver(&self, mut d: Decisions<C>) {
+    fn deliver(self: &Arc<Self>, mut d: Decisions<C>) {
         let mut close = Vec::new();
         loop {
             close.append(&mut d.close);
@@ -253,13 +268,28 @@ impl<K: Eq + Clone + Send + 'static, C: Send + 'static> Pool<K, C> {
             }
             d = back;
         }
-        drop(close);
+        for conn in close {
+            let pool = self.clone();
+            let closing = async move {
+                conn.close().await;
+                let d = pool.lock().core.closed(Instant::now());
+                pool.deliver(d);
+            };
+            match tokio::runtime::Handle::try_current() {
+                Ok(rt) => drop(rt.spawn(closing)),
+                // No runtime (a test's plain thread): nothing async to wait for.
+                Err(_) => futures_util::FutureExt::now_or_never(closing).map_or((), drop),
+            }
+        }
     }
 
     /// Closes every idle connection (a draining boltgate: no new unit will need them).
-    pub fn close_idle(&self) {
+    pub fn close_idle(self: &Arc<Self>) {
         let idle = self.lock().core.take_idle();
-        drop(idle);
+        self.deliver(Decisions {
+            grants: Vec::new(),
+            close: idle,
+        });
     }
 }
 
@@ -275,18 +305,25 @@ fn give_back<K: Eq + Clone, C>(
         (Grant::Ready { conn, born, .. }, Some(key)) => core.release(key, conn, born, true, now),
         (Grant::Ready { conn, .. }, None) => {
             out.close.push(conn);
-            core.closed(now)
+            Decisions::default()
         }
-        (Grant::Dial { evicted }, _) => {
-            out.close.extend(evicted);
-            core.closed(now)
+        // The evicted connection's close frees the place; without one, it is free now.
+        (
+            Grant::Dial {
+                evicted: Some(conn),
+            },
+            _,
+        ) => {
+            out.close.push(conn);
+            Decisions::default()
         }
+        (Grant::Dial { evicted: None }, _) => core.closed(now),
     };
     out.grants.append(&mut more.grants);
     out.close.append(&mut more.close);
 }
 
-async fn reaper<K: Eq + Clone + Send + 'static, C: Send + 'static>(pool: Weak<Pool<K, C>>) {
+async fn reaper<K: Eq + Clone + Send + 'static, C: Closing>(pool: Weak<Pool<K, C>>) {
     let mut tick = tokio::time::interval(REAP_EVERY);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {

@@ -174,13 +174,13 @@ async fn run_with(
     }
 
     // Pooled: held while this session's dial learns the version (bounded like the pool).
-    let mut _probe = None;
+    let mut probe = None;
     if let Some(pool) = &ctx.pool {
         if pool.version_for(&hello).is_none() {
-            _probe = Some(pool.probe_place().await.map_err(SessionError::Pool)?);
+            probe = Some(pool.probe_place().await.map_err(SessionError::Pool)?);
         }
         if let Some(version) = pool.version_for(&hello) {
-            drop(_probe);
+            drop(probe.take());
             // A client like this one was seen: the server's answer is known, no dial.
             let timeout = ctx.handshake_timeout;
             tokio::time::timeout(
@@ -214,7 +214,8 @@ async fn run_with(
             if let Some(pool) = &ctx.pool {
                 // Pooled: this connection only learnt the version; it closes unused.
                 pool.remember_version(&hello, version);
-                drop(upstream);
+                relay::close_probe(upstream).await;
+                drop(probe.take());
                 return relay::run_pooled(client, buf, version, ctx, pool).await;
             }
             relay::run_direct(client, buf, (member, upstream, upstream_rest), version, ctx).await

@@ -148,6 +148,20 @@ impl Backend {
         let _ = self.tx.shutdown().await;
     }
 
+    /// Pool policy: [`Backend::close`], then waits (up to `within`) for the server to close
+    /// its side, so the server has seen this connection go before another takes its place.
+    pub async fn close_and_wait(&mut self, within: std::time::Duration) {
+        let wait = async {
+            self.close().await;
+            while !self.read_done {
+                if let Event::Closed(_) = std::future::poll_fn(|cx| self.poll_read(cx)).await {
+                    break;
+                }
+            }
+        };
+        let _ = tokio::time::timeout(within, wait).await;
+    }
+
     pub fn is_alive(&self) -> bool {
         self.owed.is_alive()
     }

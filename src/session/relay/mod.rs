@@ -56,7 +56,7 @@ mod pooled;
 mod requests;
 
 pub use self::error::PlacementError;
-pub use self::pooled::PoolPolicy;
+pub use self::pooled::{close_probe, PoolPolicy};
 pub use crate::session::core::MemberError;
 
 use std::collections::{HashMap, VecDeque};
@@ -333,7 +333,12 @@ async fn relay_with(
     // down, after the client, within the same bound.
     let upstreams = async {
         for b in s.backends.values_mut() {
-            b.close().await;
+            if b.pooled.is_some() {
+                // Its place in the pool is freed once the server has seen it close.
+                b.close_and_wait(pooled::CLOSE_WAIT).await;
+            } else {
+                b.close().await;
+            }
         }
     };
     ending::close(&mut s.c_tx, ending::last_word(version, &result), upstreams).await;

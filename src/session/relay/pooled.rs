@@ -41,6 +41,10 @@ use crate::session::failure::{DATABASE_UNAVAILABLE, REQUEST_INVALID};
 use crate::session::SessionError;
 use crate::upstream::connect::Offer;
 
+/// How long a connection boltgate closes may take to be closed by the server too (its place
+/// in the pool is held meanwhile, so the server never sees more than `max_size`).
+pub const CLOSE_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
+
 /// Attempts at taking a pooled connection before giving up when each one taken turns out dead
 /// (a server restart leaves every idle one closed; each dead one found frees its place).
 const TAKE_ATTEMPTS: usize = 4;
@@ -150,6 +154,23 @@ impl PoolPolicy {
 
 /// A place held while probing ([`PoolPolicy::probe_place`]); dropped, it is freed.
 pub struct ProbePlace(#[allow(dead_code)] crate::pool::Ticket<Key, Backend>);
+
+impl crate::pool::Closing for Backend {
+    fn close(mut self) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>> {
+        Box::pin(async move { self.close_and_wait(CLOSE_WAIT).await })
+    }
+}
+
+/// Closes a connection that only asked the server something (a probe, a refused login): shut
+/// down, then wait up to [`CLOSE_WAIT`] for the server's own close (see [`CLOSE_WAIT`]).
+pub async fn close_probe(mut stream: Stream) {
+    let wait = async {
+        let _ = stream.shutdown().await;
+        let mut sink = [0u8; 1024];
+        while matches!(stream.read(&mut sink).await, Ok(n) if n > 0) {}
+    };
+    let _ = tokio::time::timeout(CLOSE_WAIT, wait).await;
+}
 
 fn proposals(hello: &ClientHello) -> [u8; 16] {
     let mut out = [0u8; 16];
@@ -320,7 +341,15 @@ impl Session<'_> {
         if let Some(meta) = self.pool_policy().server_info() {
             return Ok(meta);
         }
-        self.dial_and_login(false).await.map(|(_, meta)| meta)
+        match self.dial_and_login(false).await {
+            Ok((_, meta)) => Ok(meta),
+            // A probe's answer comes back as `Refused` (no connection to give): SUCCESS, its
+            // metadata now known, or the server's refusal.
+            Err(Refused(answer)) => match Response::decode(self.version, &answer) {
+                Ok(Response::Success(s)) => Ok(s.metadata),
+                _ => Err(Refused(answer)),
+            },
+        }
     }
 
     /// Checks the session's credentials against the server (see the module docs): the SUCCESS
@@ -339,7 +368,7 @@ impl Session<'_> {
                 Response::success(Map::new())
             }
             Grant::Dial { evicted } => {
-                drop(evicted);
+                close_evicted(evicted).await;
                 match self.dial_and_login(true).await {
                     Ok((backend, _)) => {
                         lent.ticket.release(*backend, true);
@@ -388,8 +417,14 @@ impl Session<'_> {
         let exchange = exchange(&mut stream, &mut rest, &requests, ctx.max_message_size);
         let answers = match tokio::time::timeout(ctx.handshake_timeout, exchange).await {
             Ok(Ok(answers)) => answers,
-            Ok(Err(e)) => return Err(unavailable(&e.to_string())),
-            Err(_) => return Err(unavailable("no answer to HELLO/LOGON in time")),
+            Ok(Err(e)) => {
+                close_probe(stream).await;
+                return Err(unavailable(&e.to_string()));
+            }
+            Err(_) => {
+                close_probe(stream).await;
+                return Err(unavailable("no answer to HELLO/LOGON in time"));
+            }
         };
         let mut meta = Map::new();
         for (i, answer) in answers.into_iter().enumerate() {
@@ -407,9 +442,14 @@ impl Session<'_> {
                             .fetch_add(1, Ordering::Relaxed);
                     }
                     tracing::debug!(upstream = %address, "the server refused a login; connection closed");
+                    close_probe(stream).await;
                     return Err(Refused(answer));
                 }
             }
+        }
+        if !keep {
+            close_probe(stream).await;
+            return Err(Refused(Response::success(meta)));
         }
         let backend = Backend::new(
             format!("upstream {address}"),
@@ -451,7 +491,7 @@ impl Session<'_> {
                     (conn, lent.ticket)
                 }
                 Grant::Dial { evicted } => {
-                    drop(evicted);
+                    close_evicted(evicted).await;
                     match self.dial_and_login(true).await {
                         Ok((backend, _)) => (backend, lent.ticket),
                         Err(Refused(failure)) => {
@@ -522,6 +562,14 @@ impl Session<'_> {
             Some(ticket) => ticket.release(b, reusable),
             None => drop(b),
         }
+    }
+}
+
+/// An idle connection of another identity that had to make room: closed before the new one is
+/// dialled, so the server never sees both.
+async fn close_evicted(evicted: Option<Backend>) {
+    if let Some(mut b) = evicted {
+        b.close_and_wait(CLOSE_WAIT).await;
     }
 }
 
