@@ -387,8 +387,12 @@ fn session_context(
         upstream,
         tls_reload,
         routing,
-        pool: (config.pool.mode == config::PoolMode::Transaction)
-            .then(|| Arc::new(session::relay::PoolPolicy::new(&config.pool))),
+        pool: (config.pool.mode == config::PoolMode::Transaction).then(|| {
+            Arc::new(session::relay::PoolPolicy::new(
+                &config.pool,
+                metrics.pool(),
+            ))
+        }),
         advertised: session::intercept::Advertised {
             addresses: config.routing.advertised_addresses.clone(),
             ttl: config.routing.ttl,

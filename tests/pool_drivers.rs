@@ -119,11 +119,14 @@ fn python_driver_12_clients_through_a_pool_of_2_to_falkordb_all_writes_land() {
     if server_connections(port).is_none() {
         panic!("`ss` is needed to count FalkorDB's connections");
     }
+    let admin = common::free_addr();
     let gate = Boltgate::start(&[
         ("boltgate.upstream.uri", &db.bolt_uri()),
         ("boltgate.pool.mode", "transaction"),
         ("boltgate.pool.max_size", "2"),
         ("boltgate.pool.acquire_timeout", "60s"),
+        ("server.http.enabled", "true"),
+        ("server.http.listen_address", &admin.to_string()),
     ]);
     // Sample the server's connections while the clients run: a lower bound of the peak, so
     // the assertion below can miss a peak but never invent one.
@@ -152,6 +155,16 @@ fn python_driver_12_clients_through_a_pool_of_2_to_falkordb_all_writes_land() {
     let peak = peak.load(Ordering::Relaxed);
     assert!(peak >= 1, "the sampler saw the server's connections");
     assert!(peak <= 2, "FalkorDB had {peak} connections at once");
+    // The pool's metrics: its size within max_size, nobody waiting now, logins counted (one
+    // identity, so no re-authentication).
+    let m = common::admin::scrape(admin);
+    let value = |name: &str| common::admin::value(&m, name, &[]);
+    assert!(value("boltgate_pool_connections") <= 2.0);
+    assert_eq!(value("boltgate_pool_waiting_clients"), 0.0);
+    let logins = value("boltgate_pool_logins_total");
+    assert!((1.0..=2.0).contains(&logins), "{logins} logins");
+    assert_eq!(value("boltgate_pool_reauthentications_total"), 0.0);
+    assert_eq!(value("boltgate_pool_acquire_timeouts_total"), 0.0);
     drop(gate);
     // Verified at the server, directly: every client's three writes.
     let check = db.run_py(

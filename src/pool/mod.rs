@@ -18,11 +18,12 @@ pub mod core;
 use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
 
 use thiserror::Error;
+
+use crate::metrics::PoolMetrics;
 use tokio::sync::oneshot;
 
 use self::core::{Acquire, Core, Decisions, WaiterId};
@@ -56,24 +57,6 @@ pub enum PoolError {
     },
 }
 
-/// Counters since start, for the metrics.
-#[derive(Debug, Default)]
-pub struct Counters {
-    /// Units of work that got a connection.
-    pub acquired: AtomicU64,
-    /// Of those, the ones that had to wait; and the total time they waited, in microseconds.
-    pub waited: AtomicU64,
-    pub wait_micros: AtomicU64,
-    /// Acquisitions that ran out of `acquire_timeout`.
-    pub timeouts: AtomicU64,
-    /// New server connections logged in (each is an authentication against the server).
-    pub logins: AtomicU64,
-    /// Logins the server refused (the connection is closed, never pooled).
-    pub login_failures: AtomicU64,
-    /// Idle connections of one identity closed to make room for another's.
-    pub evictions: AtomicU64,
-}
-
 struct Inner<K, C> {
     core: Core<K, C>,
     waiters: HashMap<WaiterId, (K, oneshot::Sender<Grant<C>>)>,
@@ -84,7 +67,7 @@ pub struct Pool<K, C> {
     inner: Mutex<Inner<K, C>>,
     limits: Limits,
     acquire_timeout: Duration,
-    pub counters: Counters,
+    pub metrics: PoolMetrics,
 }
 
 /// What a unit of work got: an idle connection, or the right to dial one; with its ticket.
@@ -134,7 +117,7 @@ impl<K: Eq + Clone + Send + 'static, C: Closing> Drop for Ticket<K, C> {
 }
 
 impl<K: Eq + Clone + Send + 'static, C: Closing> Pool<K, C> {
-    pub fn new(limits: Limits, acquire_timeout: Duration) -> Arc<Pool<K, C>> {
+    pub fn new(limits: Limits, acquire_timeout: Duration, metrics: PoolMetrics) -> Arc<Pool<K, C>> {
         let pool = Arc::new(Pool {
             inner: Mutex::new(Inner {
                 core: Core::new(limits),
@@ -142,12 +125,21 @@ impl<K: Eq + Clone + Send + 'static, C: Closing> Pool<K, C> {
             }),
             limits,
             acquire_timeout,
-            counters: Counters::default(),
+            metrics,
         });
         if let Ok(rt) = tokio::runtime::Handle::try_current() {
             rt.spawn(reaper(Arc::downgrade(&pool)));
         }
         pool
+    }
+
+    /// The gauges, from the core's counts.
+    fn show(&self) {
+        let stats = self.stats();
+        self.metrics.size.set(stats.open as i64);
+        self.metrics.idle.set(stats.idle as i64);
+        self.metrics.in_use.set(stats.in_use() as i64);
+        self.metrics.waiting.set(stats.waiting as i64);
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Inner<K, C>> {
@@ -181,24 +173,18 @@ impl<K: Eq + Clone + Send + 'static, C: Closing> Pool<K, C> {
             }
         };
         drop(close);
+        self.show();
         let grant = match waiting {
             Ok(grant) => grant,
             Err((id, mut rx)) => match tokio::time::timeout(self.acquire_timeout, &mut rx).await {
-                Ok(Ok(grant)) => {
-                    self.counters.waited.fetch_add(1, Ordering::Relaxed);
-                    let micros = started.elapsed().as_micros() as u64;
-                    self.counters
-                        .wait_micros
-                        .fetch_add(micros, Ordering::Relaxed);
-                    grant
-                }
+                Ok(Ok(grant)) => grant,
                 _ => {
                     let mut inner = self.lock();
                     inner.waiters.remove(&id);
                     if inner.core.cancel(id) {
                         let stats = inner.core.stats();
                         drop(inner);
-                        self.counters.timeouts.fetch_add(1, Ordering::Relaxed);
+                        self.metrics.acquire_timeouts.inc();
                         return Err(PoolError::Exhausted {
                             waited: started.elapsed(),
                             in_use: stats.in_use(),
@@ -222,12 +208,15 @@ impl<K: Eq + Clone + Send + 'static, C: Closing> Pool<K, C> {
                 }
             },
         };
-        self.counters.acquired.fetch_add(1, Ordering::Relaxed);
+        self.metrics
+            .acquire_wait
+            .observe(started.elapsed().as_secs_f64());
+        self.show();
         let born = match &grant {
             Grant::Ready { born, .. } => *born,
             Grant::Dial { evicted } => {
                 if evicted.is_some() {
-                    self.counters.evictions.fetch_add(1, Ordering::Relaxed);
+                    self.metrics.reauthentications.inc();
                 }
                 Instant::now()
             }
@@ -268,6 +257,7 @@ impl<K: Eq + Clone + Send + 'static, C: Closing> Pool<K, C> {
             }
             d = back;
         }
+        self.show();
         for conn in close {
             let pool = self.clone();
             let closing = async move {

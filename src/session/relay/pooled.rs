@@ -77,7 +77,7 @@ pub struct PoolPolicy {
 }
 
 impl PoolPolicy {
-    pub fn new(settings: &crate::config::Pool) -> PoolPolicy {
+    pub fn new(settings: &crate::config::Pool, metrics: crate::metrics::PoolMetrics) -> PoolPolicy {
         let limits = Limits {
             max_size: settings.max_size,
             min_idle: settings.min_idle,
@@ -85,7 +85,7 @@ impl PoolPolicy {
             max_lifetime: settings.max_lifetime,
         };
         PoolPolicy {
-            pool: Pool::new(limits, settings.acquire_timeout),
+            pool: Pool::new(limits, settings.acquire_timeout, metrics),
             versions: Mutex::new(HashMap::new()),
             server_info: Mutex::new(None),
             next_connection: AtomicU64::new(1),
@@ -100,8 +100,8 @@ impl PoolPolicy {
         self.pool.max_size()
     }
 
-    pub fn counters(&self) -> &crate::pool::Counters {
-        &self.pool.counters
+    fn metrics(&self) -> &crate::metrics::PoolMetrics {
+        &self.pool.metrics
     }
 
     /// Closes the idle connections (a draining boltgate).
@@ -412,7 +412,7 @@ impl Session<'_> {
         }
         let policy = self.pool_policy();
         if keep {
-            policy.counters().logins.fetch_add(1, Ordering::Relaxed);
+            policy.metrics().logins.inc();
         }
         let exchange = exchange(&mut stream, &mut rest, &requests, ctx.max_message_size);
         let answers = match tokio::time::timeout(ctx.handshake_timeout, exchange).await {
@@ -436,10 +436,7 @@ impl Session<'_> {
                 Ok(Response::Success(_)) => {}
                 _ => {
                     if keep {
-                        policy
-                            .counters()
-                            .login_failures
-                            .fetch_add(1, Ordering::Relaxed);
+                        policy.metrics().login_failures.inc();
                     }
                     tracing::debug!(upstream = %address, "the server refused a login; connection closed");
                     close_probe(stream).await;
