@@ -187,3 +187,44 @@ fn python_driver_12_clients_through_a_pool_of_2_to_falkordb_all_writes_land() {
         assert_eq!(row[1], 3, "client {c}: {check}");
     }
 }
+
+/// FalkorDB restarts while boltgate's pool holds an idle connection to it: the next query finds
+/// that connection closed, replaces it (a second login), and runs; the client never sees the
+/// restart (an auto-commit query sent on the dead connection would have failed: the script
+/// does not retry).
+#[test]
+fn a_server_restart_replaces_the_pooled_connections() {
+    let mut db = FalkorDb::start();
+    let admin = common::free_addr();
+    let gate = Boltgate::start(&[
+        ("boltgate.upstream.uri", &db.bolt_uri()),
+        ("boltgate.pool.mode", "transaction"),
+        ("boltgate.pool.max_size", "2"),
+        ("server.http.enabled", "true"),
+        ("server.http.listen_address", &admin.to_string()),
+    ]);
+    let logins = || {
+        let m = common::admin::scrape(admin);
+        common::admin::value(&m, "boltgate_pool_logins_total", &[])
+    };
+    let out = common::run_py(
+        "query.py",
+        &[&gate.bolt_uri(), r#"["RETURN 1 AS x"]"#],
+        PY_TIMEOUT,
+    );
+    assert_eq!(out["results"][0]["records"], serde_json::json!([[1]]));
+    assert_eq!(logins(), 1.0);
+    db.restart();
+    db.absorb_goodbye_slots();
+    let out = common::run_py(
+        "query.py",
+        &[&gate.bolt_uri(), r#"["RETURN 2 AS x"]"#],
+        PY_TIMEOUT,
+    );
+    assert_eq!(out["results"][0]["records"], serde_json::json!([[2]]));
+    assert_eq!(
+        logins(),
+        2.0,
+        "the dead connection was replaced by a new one"
+    );
+}

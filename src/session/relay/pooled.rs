@@ -45,6 +45,11 @@ use crate::upstream::connect::Offer;
 /// in the pool is held meanwhile, so the server never sees more than `max_size`).
 pub const CLOSE_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
 
+/// A pooled connection idle this long is checked with a RESET round trip before a unit of work
+/// is sent on it: a server that vanished without closing (a host down, a dropped link) would
+/// otherwise take the unit with it. Shorter idle times get the cheaper check ([`still_open`]).
+const CHECK_IDLE_AFTER: std::time::Duration = std::time::Duration::from_secs(30);
+
 /// Attempts at taking a pooled connection before giving up when each one taken turns out dead
 /// (a server restart leaves every idle one closed; each dead one found frees its place).
 const TAKE_ATTEMPTS: usize = 4;
@@ -477,9 +482,16 @@ impl Session<'_> {
                 }
             };
             let (mut backend, ticket) = match lent.grant {
-                Grant::Ready { conn, .. } => {
+                Grant::Ready { conn, idle_for, .. } => {
                     let mut conn = Box::new(conn);
-                    if !still_open(&mut conn) {
+                    let alive = if idle_for >= CHECK_IDLE_AFTER {
+                        // The RESET also does what a dirty connection owes.
+                        conn.dirty = false;
+                        answers_reset(&mut conn, self.version, self.ctx.handshake_timeout).await
+                    } else {
+                        still_open(&mut conn)
+                    };
+                    if !alive {
                         // Closed while idle (a server restart): its place goes, try again.
                         tracing::debug!("pooled connection found closed; replaced");
                         drop(lent.ticket);
@@ -568,6 +580,40 @@ async fn close_evicted(evicted: Option<Backend>) {
     if let Some(mut b) = evicted {
         b.close_and_wait(CLOSE_WAIT).await;
     }
+}
+
+/// Sends RESET and waits (up to `within`) for its SUCCESS: the check of a connection idle long.
+async fn answers_reset(b: &mut Backend, version: Version, within: std::time::Duration) -> bool {
+    use super::backend::Event;
+    use std::task::Poll;
+    b.send(
+        Bytes::from_static(&[0xB0, sig::RESET]),
+        Expect::Swallow("RESET"),
+    );
+    let exchange = async {
+        loop {
+            let event = std::future::poll_fn(|cx| match b.poll_write(cx) {
+                Poll::Ready(e) => Poll::Ready(e),
+                Poll::Pending => b.poll_read(cx),
+            })
+            .await;
+            match event {
+                Event::Closed(_) => return false,
+                Event::Room => {}
+                Event::Run(run) => {
+                    b.owed.arrived(run);
+                    // Consumes the RESET's answer; a FAILURE marks the connection dead.
+                    let _ = b.owed.next_for_client(version);
+                    if !b.owed.is_owed() {
+                        return b.is_alive();
+                    }
+                }
+            }
+        }
+    };
+    tokio::time::timeout(within, exchange)
+        .await
+        .unwrap_or(false)
 }
 
 /// Whether a pooled connection is still open: its socket has no end (or stray bytes) waiting.
