@@ -194,3 +194,33 @@ async fn an_exhausted_pool_fails_the_waiting_query_with_the_reason() {
     assert!(matches!(out, Outcome::Rows { records: 1, .. }), "{out:?}");
     assert_eq!(server.max_open_connections(), 1);
 }
+
+/// The pool dials its upstream over TLS (`bolt+ssc://`): plaintext clients share a few TLS
+/// connections to the server.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn plaintext_clients_share_pooled_tls_connections_to_the_upstream() {
+    let pki = boltgate_testkit::pki::TestPki::new();
+    let server = SyntheticServer::start_with(Options {
+        tls: Some(pki.server_config(&pki.server)),
+        ..Options::default()
+    })
+    .await
+    .expect("synthetic TLS server");
+    let uri = format!("bolt+ssc://localhost:{}", server.addr().port());
+    let proxy = pooling_proxy(&uri, 4, "").await;
+    let addr = proxy.addr();
+    let mut tasks = Vec::new();
+    for c in 0..20 {
+        tasks.push(tokio::spawn(async move {
+            let mut client = Client::connect(addr, &Auth::None).await?;
+            let out = client.run(&format!("RETURN {c}")).await?;
+            assert!(matches!(out, Outcome::Rows { records: 1, .. }), "{out:?}");
+            client.goodbye().await
+        }));
+    }
+    for t in tasks {
+        timeout(WAIT, t).await.expect("in time").unwrap().unwrap();
+    }
+    assert_eq!(server.runs(), 20);
+    assert!(server.max_open_connections() <= 4);
+}

@@ -52,11 +52,13 @@ mod answers;
 mod backend;
 mod error;
 mod members;
+mod pool_conn;
 mod pooled;
 mod requests;
 
 pub use self::error::PlacementError;
-pub use self::pooled::{close_probe, PoolPolicy};
+pub use self::pool_conn::close_probe;
+pub use self::pooled::PoolPolicy;
 pub use crate::session::core::MemberError;
 
 use std::collections::{HashMap, VecDeque};
@@ -335,7 +337,7 @@ async fn relay_with(
         for b in s.backends.values_mut() {
             if b.pooled.is_some() {
                 // Its place in the pool is freed once the server has seen it close.
-                b.close_and_wait(pooled::CLOSE_WAIT).await;
+                b.close_and_wait(pool_conn::CLOSE_WAIT).await;
             } else {
                 b.close().await;
             }

@@ -22,28 +22,21 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
-use boltgate_proto::chunk::{encode_message, ChunkCodec, Frame};
 use boltgate_proto::handshake::ClientHello;
 use boltgate_proto::message::{sig, RawMessage, Request, RequestKind, Response};
 use boltgate_proto::packstream::{encode_to_vec, Map, Value};
 use boltgate_proto::state::ServerState;
 use boltgate_proto::Version;
-use bytes::{Bytes, BytesMut};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio_util::codec::Decoder;
+use bytes::Bytes;
 
 use super::backend::Backend;
+use super::pool_conn::{answers_reset, close_evicted, close_probe, exchange, still_open};
 use super::{Flow, Session};
-use crate::net::Stream;
 use crate::pool::{Grant, Limits, Pool, Stats};
 use crate::session::core::Expect;
 use crate::session::failure::{DATABASE_UNAVAILABLE, REQUEST_INVALID};
 use crate::session::SessionError;
 use crate::upstream::connect::Offer;
-
-/// How long a connection boltgate closes may take to be closed by the server too (its place
-/// in the pool is held meanwhile, so the server never sees more than `max_size`).
-pub const CLOSE_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// A pooled connection idle this long is checked with a RESET round trip before a unit of work
 /// is sent on it: a server that vanished without closing (a host down, a dropped link) would
@@ -159,23 +152,6 @@ impl PoolPolicy {
 
 /// A place held while probing ([`PoolPolicy::probe_place`]); dropped, it is freed.
 pub struct ProbePlace(#[allow(dead_code)] crate::pool::Ticket<Key, Backend>);
-
-impl crate::pool::Closing for Backend {
-    fn close(mut self) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>> {
-        Box::pin(async move { self.close_and_wait(CLOSE_WAIT).await })
-    }
-}
-
-/// Closes a connection that only asked the server something (a probe, a refused login): shut
-/// down, then wait up to [`CLOSE_WAIT`] for the server's own close (see [`CLOSE_WAIT`]).
-pub async fn close_probe(mut stream: Stream) {
-    let wait = async {
-        let _ = stream.shutdown().await;
-        let mut sink = [0u8; 1024];
-        while matches!(stream.read(&mut sink).await, Ok(n) if n > 0) {}
-    };
-    let _ = tokio::time::timeout(CLOSE_WAIT, wait).await;
-}
 
 fn proposals(hello: &ClientHello) -> [u8; 16] {
     let mut out = [0u8; 16];
@@ -574,88 +550,49 @@ impl Session<'_> {
     }
 }
 
-/// An idle connection of another identity that had to make room: closed before the new one is
-/// dialled, so the server never sees both.
-async fn close_evicted(evicted: Option<Backend>) {
-    if let Some(mut b) = evicted {
-        b.close_and_wait(CLOSE_WAIT).await;
-    }
-}
+#[cfg(test)]
+mod tests {
+    use super::*;
 
-/// Sends RESET and waits (up to `within`) for its SUCCESS: the check of a connection idle long.
-async fn answers_reset(b: &mut Backend, version: Version, within: std::time::Duration) -> bool {
-    use super::backend::Event;
-    use std::task::Poll;
-    b.send(
-        Bytes::from_static(&[0xB0, sig::RESET]),
-        Expect::Swallow("RESET"),
-    );
-    let exchange = async {
-        loop {
-            let event = std::future::poll_fn(|cx| match b.poll_write(cx) {
-                Poll::Ready(e) => Poll::Ready(e),
-                Poll::Pending => b.poll_read(cx),
-            })
-            .await;
-            match event {
-                Event::Closed(_) => return false,
-                Event::Room => {}
-                Event::Run(run) => {
-                    b.owed.arrived(run);
-                    // Consumes the RESET's answer; a FAILURE marks the connection dead.
-                    let _ = b.owed.next_for_client(version);
-                    if !b.owed.is_owed() {
-                        return b.is_alive();
-                    }
-                }
-            }
-        }
-    };
-    tokio::time::timeout(within, exchange)
-        .await
-        .unwrap_or(false)
-}
+    fn hello(entries: Vec<(&str, Value)>) -> Bytes {
+        Request::Hello(boltgate_proto::message::Hello {
+            extra: entries.into_iter().collect(),
+        })
+        .to_raw()
+        .unwrap()
+        .into_bytes()
+    }
 
-/// Whether a pooled connection is still open: its socket has no end (or stray bytes) waiting.
-fn still_open(b: &mut Backend) -> bool {
-    if !b.is_alive() {
-        return false;
+    /// Clients that differ only in who they say they are share connections; HELLO-level state
+    /// the server keeps per connection (notification filters) does not mix.
+    #[test]
+    fn the_key_ignores_the_user_agent_and_routing_but_not_notification_filters() {
+        let v = Version::V5_4;
+        let a = hello(vec![("user_agent", "a/1".into()), ("routing", Value::Null)]);
+        let b = hello(vec![("user_agent", "b/2".into())]);
+        assert_eq!(hello_state(v, &a), hello_state(v, &b));
+        let warn = hello(vec![
+            ("user_agent", "a/1".into()),
+            ("notifications_minimum_severity", "WARNING".into()),
+        ]);
+        let off = hello(vec![
+            ("user_agent", "a/1".into()),
+            ("notifications_minimum_severity", "OFF".into()),
+        ]);
+        assert_ne!(hello_state(v, &warn), hello_state(v, &a));
+        assert_ne!(hello_state(v, &warn), hello_state(v, &off));
+        // Pre-5.1 credentials travel in HELLO: different users, different keys.
+        let alice = hello(vec![
+            ("scheme", "basic".into()),
+            ("principal", "alice".into()),
+        ]);
+        let bob = hello(vec![
+            ("scheme", "basic".into()),
+            ("principal", "bob".into()),
+        ]);
+        assert_ne!(
+            hello_state(Version::V4_4, &alice),
+            hello_state(Version::V4_4, &bob)
+        );
     }
-    let mut cx = std::task::Context::from_waker(futures_util::task::noop_waker_ref());
-    b.poll_read(&mut cx).is_pending()
-}
-
-/// Sends `requests` and reads one summary for each (RECORDs skipped), on a connection not yet
-/// handed to a [`Backend`]. Bytes read past the last answer stay in `rest`.
-async fn exchange(
-    stream: &mut Stream,
-    rest: &mut BytesMut,
-    requests: &[Bytes],
-    max_message_size: usize,
-) -> Result<Vec<RawMessage>, std::io::Error> {
-    let mut out = BytesMut::new();
-    for r in requests {
-        encode_message(r, &mut out).map_err(std::io::Error::other)?;
-    }
-    stream.write_all(&out).await?;
-    stream.flush().await?;
-    let mut codec = ChunkCodec::new(max_message_size);
-    let mut answers = Vec::new();
-    while answers.len() < requests.len() {
-        match codec.decode(rest).map_err(std::io::Error::other)? {
-            Some(Frame::Message(m)) => {
-                let raw = RawMessage::new(m).map_err(|e| std::io::Error::other(e.to_string()))?;
-                if raw.signature() != sig::RECORD {
-                    answers.push(raw);
-                }
-            }
-            Some(Frame::Noop) => {}
-            None => {
-                if stream.read_buf(rest).await? == 0 {
-                    return Err(std::io::ErrorKind::UnexpectedEof.into());
-                }
-            }
-        }
-    }
-    Ok(answers)
 }
