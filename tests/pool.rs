@@ -14,7 +14,7 @@ const WAIT: Duration = Duration::from_secs(60);
 
 async fn pooling_proxy(upstream: &str, max_size: usize, extra: &str) -> RunningProxy {
     let settings = format!(
-        "boltgate.upstream.uri={upstream}\nboltgate.shutdown.grace_period=1s\n\
+        "boltgate.upstream.uri={upstream}\n\
          boltgate.pool.mode=transaction\nboltgate.pool.max_size={max_size}\n\
          boltgate.client.max_connections=1000\n{extra}"
     );
@@ -223,4 +223,41 @@ async fn plaintext_clients_share_pooled_tls_connections_to_the_upstream() {
     }
     assert_eq!(server.runs(), 20);
     assert!(server.max_open_connections() <= 4);
+}
+
+/// A draining boltgate lets a transaction in flight finish: its queries and its COMMIT go
+/// through after the drain began; then the session ends, and the pool's connections close.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_drain_finishes_the_transaction_in_flight_then_closes_the_pool() {
+    let server = SyntheticServer::start().await.expect("synthetic server");
+    let proxy = pooling_proxy(&server.uri(), 2, "boltgate.shutdown.grace_period=60s\n").await;
+    let mut client = Client::connect(proxy.addr(), &Auth::None).await.unwrap();
+    client.begin().await.unwrap();
+    assert!(matches!(
+        client.run("RETURN 1").await.unwrap(),
+        Outcome::Rows { .. }
+    ));
+    proxy.begin_drain();
+    let out = timeout(WAIT, client.run("RETURN 2"))
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(matches!(out, Outcome::Rows { records: 1, .. }), "{out:?}");
+    timeout(WAIT, client.commit())
+        .await
+        .unwrap()
+        .expect("COMMIT during the drain");
+    assert!(
+        proxy.wait_stopped().await,
+        "the drain ended once the transaction had"
+    );
+    // The pool's idle connection was closed as the server stopped (bounded wait for the
+    // server's side to notice).
+    for _ in 0..100 {
+        if server.open_connections() == 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(server.open_connections(), 0);
 }

@@ -273,13 +273,16 @@ impl<K: Eq + Clone + Send + 'static, C: Closing> Pool<K, C> {
         }
     }
 
-    /// Closes every idle connection (a draining boltgate: no new unit will need them).
-    pub fn close_idle(self: &Arc<Self>) {
+    /// Closes every idle connection (a draining boltgate: no new unit will need them), and
+    /// returns once each is closed.
+    pub async fn close_idle(self: &Arc<Self>) {
         let idle = self.lock().core.take_idle();
-        self.deliver(Decisions {
-            grants: Vec::new(),
-            close: idle,
-        });
+        let closing = idle.into_iter().map(|c| c.close());
+        let closed = futures_util::future::join_all(closing).await;
+        for () in closed {
+            let d = self.lock().core.closed(Instant::now());
+            self.deliver(d);
+        }
     }
 }
 

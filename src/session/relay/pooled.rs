@@ -103,8 +103,8 @@ impl PoolPolicy {
     }
 
     /// Closes the idle connections (a draining boltgate).
-    pub fn close_idle(&self) {
-        self.pool.close_idle();
+    pub async fn close_idle(&self) {
+        self.pool.close_idle().await;
     }
 
     /// A place in the pool for a connection that only asks the server something (its version
