@@ -261,3 +261,49 @@ async fn a_drain_finishes_the_transaction_in_flight_then_closes_the_pool() {
     }
     assert_eq!(server.open_connections(), 0);
 }
+
+/// Bolt 4.4, whose HELLO carries the credentials (no LOGON): boltgate answers HELLO only once
+/// the server accepted them, a wrong password fails alone, and each user's queries run as them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bolt_4_4_logins_in_hello_are_checked_and_kept_apart() {
+    let server = SyntheticServer::start_with(Options {
+        versions: vec![boltgate_proto::Version::V4_4],
+        manifest: false,
+        ..users()
+    })
+    .await
+    .expect("synthetic server");
+    let proxy = pooling_proxy(&server.uri(), 1, "").await;
+    let mut alice = Client::connect(proxy.addr(), &basic("alice", "alice-pw"))
+        .await
+        .unwrap();
+    assert_eq!(alice.version(), boltgate_proto::Version::V4_4);
+    let wrong = Client::connect(proxy.addr(), &basic("bob", "wrong")).await;
+    assert!(
+        matches!(&wrong, Err(ClientError::Failed { code, .. }) if code == "Neo.ClientError.Security.Unauthorized"),
+        "a wrong password is refused"
+    );
+    let mut bob = Client::connect(proxy.addr(), &basic("bob", "bob-pw"))
+        .await
+        .unwrap();
+    for i in 0..3 {
+        assert!(matches!(
+            alice.run(&format!("RETURN {}", 1000 + i)).await.unwrap(),
+            Outcome::Rows { .. }
+        ));
+        assert!(matches!(
+            bob.run(&format!("RETURN {}", 2000 + i)).await.unwrap(),
+            Outcome::Rows { .. }
+        ));
+    }
+    for r in server.received() {
+        let Some(q) = r.query() else { continue };
+        let expected = if q.starts_with("RETURN 1") {
+            "alice"
+        } else {
+            "bob"
+        };
+        assert_eq!(r.user.as_deref(), Some(expected), "{q}");
+    }
+    assert_eq!(server.max_open_connections(), 1);
+}
