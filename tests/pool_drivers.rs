@@ -56,8 +56,18 @@ async fn python_driver_200_clients_through_a_pool_of_16_to_the_synthetic_server(
     assert_eq!(out["writes"], clients * rounds, "{out}");
     assert_eq!(out["reads"], clients * rounds, "{out}");
 
-    // Every write transaction's query was committed on the connection that ran it: its RUN,
-    // then (after its PULL) a COMMIT on the same server connection.
+    assert_eq!(
+        committed_writes(&server),
+        clients * rounds,
+        "every write reached the server and was committed"
+    );
+    let max = server.max_open_connections();
+    assert!(max <= 16, "the server saw {max} connections at once");
+}
+
+/// Write transactions (`RETURN n`, n % 1000 < 500) the synthetic server saw committed on the
+/// connection that ran them: the RUN, then (after its PULL) a COMMIT on the same connection.
+fn committed_writes(server: &SyntheticServer) -> u32 {
     let mut by_conn: HashMap<u64, Vec<(u8, Option<String>)>> = HashMap::new();
     for r in server.received() {
         by_conn
@@ -75,23 +85,52 @@ async fn python_driver_200_clients_through_a_pool_of_16_to_the_synthetic_server(
             if n % 1000 >= 500 {
                 continue; // a read
             }
-            let next_commit = messages[i + 1..]
+            let next = messages[i + 1..]
                 .iter()
                 .map(|(s, _)| *s)
                 .find(|s| *s != sig::PULL && *s != sig::DISCARD);
-            assert_eq!(
-                next_commit,
-                Some(sig::COMMIT),
-                "write {n} was not committed"
-            );
+            assert_eq!(next, Some(sig::COMMIT), "write {n} was not committed");
             committed += 1;
         }
     }
-    assert_eq!(
-        committed,
-        clients * rounds,
-        "every write reached the server"
+    committed
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn javascript_driver_200_clients_through_a_pool_of_16_to_the_synthetic_server() {
+    let server = SyntheticServer::start_with(Options {
+        record: true,
+        ..Options::default()
+    })
+    .await
+    .expect("synthetic server");
+    let settings = format!(
+        "boltgate.upstream.uri={}\nboltgate.pool.mode=transaction\nboltgate.pool.max_size=16\n\
+         boltgate.pool.acquire_timeout=60s\nboltgate.client.max_connections=1000\n",
+        server.uri()
     );
+    let proxy = RunningProxy::start(&settings).await.expect("boltgate");
+    let uri = format!("bolt://{}", proxy.addr());
+    let (clients, rounds) = (200u32, 2u32);
+    let captured = tokio::task::spawn_blocking(move || {
+        let js = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/js");
+        let mut cmd = Command::new("node");
+        cmd.arg(js.join("pool_clients.mjs"))
+            .args([uri, clients.to_string(), rounds.to_string()])
+            .current_dir(&js);
+        common::run_captured("node pool_clients.mjs", &mut cmd, PY_TIMEOUT)
+            .expect("node runs (tests/js: npm ci)")
+    })
+    .await
+    .expect("node");
+    let line = captured.stdout.lines().rev().find(|l| l.starts_with('{'));
+    let out: serde_json::Value = line
+        .and_then(|l| serde_json::from_str(l).ok())
+        .unwrap_or_else(|| panic!("no JSON line: {}\n{}", captured.stdout, captured.stderr));
+    assert_eq!(out["errors"], serde_json::json!([]), "{out}");
+    assert_eq!(out["writes"], clients * rounds, "{out}");
+    assert_eq!(out["reads"], clients * rounds, "{out}");
+    assert_eq!(committed_writes(&server), clients * rounds);
     let max = server.max_open_connections();
     assert!(max <= 16, "the server saw {max} connections at once");
 }
