@@ -20,7 +20,7 @@
 //! | `nginx`      | Debian's `nginx`, `stream` module (package libnginx-mod-stream)             |
 //! | `routed`     | boltgate with a static topology (`boltgate.routing.members`, one writer)    |
 //! | `pooled`     | boltgate with transaction pooling (`boltgate.pool.mode=transaction`, `--pool-size`) |
-//! | `pooled-tlsup` | the same with a TLS upstream (the synthetic server speaking TLS), plaintext clients; its baseline is `direct-tls`: clients doing TLS to that upstream themselves |
+//! | `pooled-tls` | unlike the other `*-tls`: plaintext clients, the pool dialling a TLS upstream (the synthetic server speaking TLS); its baseline is `direct-tls`, clients doing TLS to that upstream themselves |
 //! | `*-tls`      | the same, the proxy terminating TLS (test certificate made now); `direct-tls` is the synthetic server speaking TLS itself |
 //!
 //! A missing haproxy or nginx (or its stream module) skips its scenarios with a line saying so.
@@ -306,10 +306,10 @@ impl Lineup {
                 lineup.add("direct-tls", secure(server.addr(), pki), true);
                 if let (Some(bin), true) = (&bin, wanted.contains(&"pooled")) {
                     let uri = format!("bolt+ssc://{}", server.addr());
-                    let relay = relays::boltgate_to(bin, dir, "pooled-tlsup", &uri, &pool)?;
+                    let relay = relays::boltgate_to(bin, dir, "pooled-tls", &uri, &pool)?;
                     // Plaintext clients, measured against clients doing TLS themselves.
                     lineup.scenarios.push(Scenario {
-                        name: "pooled-tlsup".to_string(),
+                        name: "pooled-tls".to_string(),
                         endpoint: plain(relay.addr),
                         baseline: "direct-tls",
                         tls: true,
