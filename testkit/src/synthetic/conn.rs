@@ -19,6 +19,9 @@ use super::shared::Shared;
 use super::FLUSH_AT;
 
 pub(super) struct Conn<S> {
+    /// Counts this connection as open; first, so it is dropped before `io` closes the socket:
+    /// the count never lags behind what the peer sees.
+    pub(super) open_guard: Option<super::OpenGuard>,
     pub(super) io: S,
     pub(super) id: u64,
     pub(super) shared: Arc<Shared>,
@@ -43,6 +46,7 @@ pub(super) enum Flow {
 impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
     pub(super) fn new(io: S, id: u64, shared: Arc<Shared>) -> Self {
         Conn {
+            open_guard: None,
             io,
             id,
             shared,
