@@ -221,6 +221,7 @@ async fn run_with(
             relay::run_direct(client, buf, (member, upstream, upstream_rest), version, ctx).await
         }
         Err(e) if e.is_version_refusal() => {
+            drop(probe.take());
             if let crate::upstream::connect::UpstreamError::ClosedOnOffer { .. } = e {
                 // The server closed without a word; so does boltgate.
                 let _ = client.shutdown().await;
@@ -232,6 +233,8 @@ async fn run_with(
             Err(e.into())
         }
         Err(e) => {
+            // The probe's place is not held while the client is told.
+            drop(probe.take());
             unavailable(client, buf, &hello, candidates[0], ctx, &e.to_string()).await;
             Err(e.into())
         }
