@@ -34,6 +34,7 @@ pub mod fdlimit;
 pub mod listener;
 pub mod metrics;
 pub mod net;
+pub mod pool;
 pub mod reload;
 pub mod session;
 pub mod shutdown;
@@ -60,6 +61,8 @@ pub struct Server {
     admin: Option<admin::Admin>,
     metrics: metrics::Metrics,
     reloader: Arc<reload::TlsReloader>,
+    /// Transaction pooling's shared connections, closed once the sessions have drained.
+    pool: Option<Arc<session::relay::PoolPolicy>>,
 }
 
 impl Server {
@@ -120,6 +123,7 @@ impl Server {
             shutdown,
             &metrics,
         );
+        let pool = ctx.pool.clone();
         let listener = Listener::new(
             tcp,
             tls,
@@ -134,6 +138,7 @@ impl Server {
             admin,
             metrics,
             reloader,
+            pool,
         })
     }
 
@@ -170,6 +175,11 @@ impl Server {
         }
         self.listener.serve(shutdown.clone()).await;
         shutdown.drain_and_wait(self.grace).await;
+        if let Some(pool) = &self.pool {
+            // Transactions in flight finished (or the grace period ran out): the idle
+            // connections go now, each closed as a client would close it.
+            pool.close_idle().await;
+        }
         if let Some((task, _)) = admin {
             // It stops by itself at Phase::Stopped; the bound only guards against a stuck one.
             let _ = tokio::time::timeout(std::time::Duration::from_secs(2), task).await;
@@ -386,6 +396,12 @@ fn session_context(
         upstream,
         tls_reload,
         routing,
+        pool: (config.pool.mode == config::PoolMode::Transaction).then(|| {
+            Arc::new(session::relay::PoolPolicy::new(
+                &config.pool,
+                metrics.pool(),
+            ))
+        }),
         advertised: session::intercept::Advertised {
             addresses: config.routing.advertised_addresses.clone(),
             ttl: config.routing.ttl,

@@ -19,6 +19,8 @@
 //! | `haproxy`    | Debian's `haproxy`, `mode tcp`                                              |
 //! | `nginx`      | Debian's `nginx`, `stream` module (package libnginx-mod-stream)             |
 //! | `routed`     | boltgate with a static topology (`boltgate.routing.members`, one writer)    |
+//! | `pooled`     | boltgate with transaction pooling (`boltgate.pool.mode=transaction`, `--pool-size`) |
+//! | `pooled-tls` | unlike the other `*-tls`: plaintext clients, the pool dialling a TLS upstream (the synthetic server speaking TLS); its baseline is `direct-tls`, clients doing TLS to that upstream themselves |
 //! | `*-tls`      | the same, the proxy terminating TLS (test certificate made now); `direct-tls` is the synthetic server speaking TLS itself |
 //!
 //! A missing haproxy or nginx (or its stream module) skips its scenarios with a line saying so.
@@ -58,7 +60,7 @@ struct Args {
     /// Runs of every workload (scenarios interleaved within a run); the median is reported.
     #[arg(long, default_value_t = 3)]
     runs: usize,
-    /// Comma-separated scenarios: direct, boltgate, haproxy, nginx, routed.
+    /// Comma-separated scenarios: direct, boltgate, haproxy, nginx, routed, pooled.
     #[arg(long, default_value = "direct,boltgate,haproxy,nginx,routed")]
     scenarios: String,
     /// Comma-separated workloads: small, wide, first, return1, connect.
@@ -82,6 +84,9 @@ struct Args {
     /// Connections running `RETURN 1` at once.
     #[arg(long, default_value_t = 16)]
     concurrency: usize,
+    /// `boltgate.pool.max_size` of the `pooled` scenarios.
+    #[arg(long, default_value_t = 16)]
+    pool_size: usize,
     /// Connections being opened at once in `connect`.
     #[arg(long, default_value_t = 8)]
     connect_parallel: usize,
@@ -198,7 +203,7 @@ async fn run(args: Args) -> Result<(), BoxError> {
 
 /// `--scenarios`, every name checked.
 fn wanted_scenarios(list: &str) -> Result<Vec<&str>, BoxError> {
-    const KNOWN: [&str; 5] = ["direct", "boltgate", "haproxy", "nginx", "routed"];
+    const KNOWN: [&str; 6] = ["direct", "boltgate", "haproxy", "nginx", "routed", "pooled"];
     let wanted: Vec<&str> = list.split(',').map(str::trim).collect();
     if let Some(bad) = wanted.iter().find(|w| !KNOWN.contains(w)) {
         return Err(format!("--scenarios: unknown {bad:?} ({})", KNOWN.join(", ")).into());
@@ -272,6 +277,15 @@ impl Lineup {
                 lineup.add(label, plain(*addr), false);
             }
         }
+        let pool = format!(
+            "boltgate.pool.mode=transaction\nboltgate.pool.max_size={}\nboltgate.client.max_connections=10000\n",
+            args.pool_size
+        );
+        if let (Some(bin), true) = (&bin, wanted.contains(&"pooled")) {
+            let relay = relays::boltgate(bin, dir, "pooled", upstream, &pool)?;
+            lineup.add("pooled", plain(relay.addr), false);
+            lineup.relays.push(relay);
+        }
         if let (Some(bin), true) = (&bin, wanted.contains(&"routed")) {
             let members = format!("boltgate.routing.members=writer={upstream}\n");
             let relay = relays::boltgate(bin, dir, "routed", upstream, &members)?;
@@ -290,6 +304,18 @@ impl Lineup {
                 })
                 .await?;
                 lineup.add("direct-tls", secure(server.addr(), pki), true);
+                if let (Some(bin), true) = (&bin, wanted.contains(&"pooled")) {
+                    let uri = format!("bolt+ssc://{}", server.addr());
+                    let relay = relays::boltgate_to(bin, dir, "pooled-tls", &uri, &pool)?;
+                    // Plaintext clients, measured against clients doing TLS themselves.
+                    lineup.scenarios.push(Scenario {
+                        name: "pooled-tls".to_string(),
+                        endpoint: plain(relay.addr),
+                        baseline: "direct-tls",
+                        tls: true,
+                    });
+                    lineup.relays.push(relay);
+                }
                 lineup.servers.push(server);
             }
             if let Some(addr) = boltgate_addr {

@@ -129,12 +129,23 @@ pub fn boltgate(
     upstream: SocketAddr,
     extra: &str,
 ) -> Result<Relay, BoxError> {
+    boltgate_to(bin, dir, name, &format!("bolt://{upstream}"), extra)
+}
+
+/// [`boltgate`] to any upstream URI (`bolt+ssc://…` for a TLS upstream).
+pub fn boltgate_to(
+    bin: &Path,
+    dir: &Path,
+    name: &str,
+    uri: &str,
+    extra: &str,
+) -> Result<Relay, BoxError> {
     let addr = loopback_addr()?;
     let config = dir.join(format!("{name}.conf"));
     std::fs::write(
         &config,
         format!(
-            "boltgate.upstream.uri=bolt://{upstream}\n\
+            "boltgate.upstream.uri={uri}\n\
              server.bolt.listen_address={addr}\n\
              server.bolt.tls_level=OPTIONAL\n\
              dbms.ssl.policy.bolt.enabled=true\n\

@@ -58,7 +58,7 @@ impl Report {
     }
 
     pub fn markdown(&self) -> String {
-        let cols = ["direct", "boltgate", "haproxy", "nginx", "routed"];
+        let cols = ["direct", "boltgate", "haproxy", "nginx", "routed", "pooled"];
         let mut out = format!(
             "| workload (ratio to direct; TLS rows to direct-tls; median of {}) | {} |\n|---|{}\n",
             self.runs,

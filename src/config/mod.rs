@@ -99,6 +99,22 @@ impl Translate {
         &[("auto", Translate::Auto), ("off", Translate::Off)];
 }
 
+/// `boltgate.pool.mode`: how long a client holds a server connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PoolMode {
+    /// For its whole connection (one server connection per client): the default.
+    Session,
+    /// For one unit of work (an explicit transaction, or an auto-commit query and its results).
+    Transaction,
+}
+
+impl PoolMode {
+    pub const VARIANTS: &'static [(&'static str, PoolMode)] = &[
+        ("session", PoolMode::Session),
+        ("transaction", PoolMode::Transaction),
+    ];
+}
+
 /// Names of an enum's variants as written in the configuration.
 fn variant_name<T: PartialEq + Copy>(variants: &[(&'static str, T)], v: T) -> &'static str {
     variants
@@ -116,7 +132,7 @@ macro_rules! display_from_variants {
         }
     )*};
 }
-display_from_variants!(TlsLevel, ClientAuth, LogFormat, Translate);
+display_from_variants!(TlsLevel, ClientAuth, LogFormat, Translate, PoolMode);
 
 /// The client-facing Bolt connector: `server.bolt.*`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -219,6 +235,22 @@ pub struct Admin {
     pub probe_interval: Option<Duration>,
 }
 
+/// `boltgate.pool.*`: transaction pooling (`crate::pool`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Pool {
+    pub mode: PoolMode,
+    /// `boltgate.pool.max_size`: server connections per upstream member; at least 1.
+    pub max_size: usize,
+    /// `boltgate.pool.min_idle`: idle connections kept past `idle_timeout`.
+    pub min_idle: usize,
+    /// `boltgate.pool.acquire_timeout`; never zero.
+    pub acquire_timeout: Duration,
+    /// `boltgate.pool.idle_timeout`; None when 0.
+    pub idle_timeout: Option<Duration>,
+    /// `boltgate.pool.max_lifetime`; None when 0.
+    pub max_lifetime: Option<Duration>,
+}
+
 /// `boltgate.log.*`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Log {
@@ -283,6 +315,8 @@ pub struct Config {
     /// order; listed once at start-up.
     pub ignored: Vec<IgnoredSetting>,
     pub hardening: Hardening,
+    /// `boltgate.pool.*`.
+    pub pool: Pool,
     effective: Vec<EffectiveSetting>,
 }
 

@@ -10,7 +10,7 @@
 
 use super::ssl_policy::Scope;
 use super::value::{self, ValueError};
-use super::{ClientAuth, LogFormat, TlsLevel, Translate};
+use super::{ClientAuth, LogFormat, PoolMode, TlsLevel, Translate};
 
 /// The value syntax of a setting; [`Kind::check`] validates a value against it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -35,6 +35,8 @@ pub enum Kind {
     LogFormat,
     /// `auto` or `off` (`boltgate.upstream.translate`).
     Translate,
+    /// `session` or `transaction`.
+    PoolMode,
     /// A tracing filter: a level (`info`) or directives (`boltgate=debug,info`).
     LogFilter,
     /// An upstream URI: bolt, bolt+s, bolt+ssc, neo4j, neo4j+s, neo4j+ssc.
@@ -66,6 +68,7 @@ impl Kind {
             Kind::ClientAuth => value::parse_enum(value, ClientAuth::VARIANTS).map(drop),
             Kind::LogFormat => value::parse_enum(value, LogFormat::VARIANTS).map(drop),
             Kind::Translate => value::parse_enum(value, Translate::VARIANTS).map(drop),
+            Kind::PoolMode => value::parse_enum(value, PoolMode::VARIANTS).map(drop),
             Kind::LogFilter => tracing_subscriber::EnvFilter::builder()
                 .parse(value)
                 .map(drop)
@@ -244,6 +247,18 @@ pub static SETTINGS: &[Setting] = &[
         "Time to live of the routing tables boltgate gives clients (as Neo4j's dbms.routing_ttl)."),
     setting!("boltgate.routing.ban_time", Duration, Is("30s"),
         "How long a cluster member that refused a connection or died is left out of routing."),
+    setting!("boltgate.pool.mode", PoolMode, Is("session"),
+        "session: each client holds one server connection for its whole connection; transaction: a client holds a pooled server connection only for one transaction or auto-commit query."),
+    setting!("boltgate.pool.max_size", Count, Is("16"),
+        "In transaction mode, most server connections open at once to the upstream, all clients together."),
+    setting!("boltgate.pool.min_idle", Count, Is("0"),
+        "In transaction mode, idle server connections kept open past boltgate.pool.idle_timeout."),
+    setting!("boltgate.pool.acquire_timeout", Duration, Is("5s"),
+        "In transaction mode, how long a client's transaction waits for a pooled connection before it gets a FAILURE."),
+    setting!("boltgate.pool.idle_timeout", Duration, Is("10m"),
+        "In transaction mode, close a pooled connection idle this long (beyond min_idle); 0 means never."),
+    setting!("boltgate.pool.max_lifetime", Duration, Is("1h"),
+        "In transaction mode, replace a pooled connection this old when it is next released; 0 means never."),
     setting!("boltgate.client.handshake_timeout", Duration, Is("10s"),
         "Time a client has to complete its TLS and Bolt handshake, and then, until it has logged in, to send each HELLO/LOGON it owes."),
     setting!("boltgate.client.idle_timeout", Duration, Is("0"),

@@ -20,7 +20,10 @@
 
 pub mod health;
 mod labels;
+mod pool;
 mod register;
+
+pub use pool::PoolMetrics;
 
 use std::collections::HashMap;
 use std::sync::atomic::AtomicU64;
@@ -103,6 +106,7 @@ struct Inner {
     ocsp_produced: Mutex<HashMap<Scope, SystemTime>>,
     reloads: Family<L1, Counter>,
     uptime: FloatGauge,
+    pool: PoolMetrics,
 }
 
 /// The `db` label of everything beyond the per-database series (see [`Metrics::db_label`]).
@@ -126,10 +130,16 @@ impl Metrics {
         inner.register_upstream(&mut r);
         inner.register_routing(&mut r);
         inner.register_tls_material(&mut r);
+        inner.pool.register(&mut r);
         inner.registry = r;
         Metrics {
             inner: Arc::new(inner),
         }
+    }
+
+    /// The transaction pool's metrics, for the pool to record into.
+    pub fn pool(&self) -> PoolMetrics {
+        self.inner.pool.clone()
     }
 
     /// The readiness and upstream health shared with the admin endpoint.

@@ -48,6 +48,9 @@ pub enum SessionError {
     /// A routed session could reach no member to agree a Bolt version with.
     #[error("no cluster member reachable: {0}")]
     NoMemberReachable(#[source] NoMember),
+    /// Transaction pooling: no place in the pool came free for the session's handshake.
+    #[error("{0}")]
+    Pool(#[source] crate::pool::PoolError),
 }
 
 /// Why a routed session found no member at its start.

@@ -49,6 +49,9 @@ pub struct Context {
     /// Set when routing across cluster members (a `neo4j*` URI or `boltgate.routing.members`):
     /// sessions then use [`routed`] instead of the single-upstream [`relay`].
     pub routing: Option<Arc<relay::Routing>>,
+    /// Set with `boltgate.pool.mode=transaction`: sessions borrow a pooled server connection
+    /// per unit of work ([`relay::run_pooled`]).
+    pub pool: Option<Arc<relay::PoolPolicy>>,
     /// What ROUTE and the routing procedures are answered with on the single-upstream relay when
     /// the client's routing context names no address (`boltgate.routing.*`).
     pub advertised: intercept::Advertised,
@@ -159,23 +162,30 @@ async fn run_with(
     upstream: Option<Stream>,
 ) -> Result<End, SessionError> {
     let mut buf = BytesMut::with_capacity(64);
-    let hello = tokio::time::timeout(
-        ctx.handshake_timeout,
-        handshake::read_client_hello(&mut client, &mut buf),
-    )
-    .await
-    .map_err(|_| SessionError::HandshakeTimeout(ctx.handshake_timeout))??;
-
-    let candidates = hello.acceptable(Version::SUPPORTED);
-    if candidates.is_empty() {
-        handshake::refuse_client(&mut client).await;
-        ctx.metrics
-            .connection_refused(crate::metrics::Refusal::BoltVersion);
-        return Err(SessionError::ClientHandshake(hello.refusal_error()));
-    }
+    let (hello, candidates) = read_hello(&mut client, &mut buf, ctx).await?;
 
     if let Some(routing) = &ctx.routing {
         return relay::run(client, buf, &hello, candidates, ctx, routing).await;
+    }
+
+    // Pooled: held while this session's dial learns the version (bounded like the pool).
+    let mut probe = None;
+    if let Some(pool) = &ctx.pool {
+        if pool.version_for(&hello).is_none() {
+            probe = Some(pool.probe_place().await.map_err(SessionError::Pool)?);
+        }
+        if let Some(version) = pool.version_for(&hello) {
+            drop(probe.take());
+            // A client like this one was seen: the server's answer is known, no dial.
+            let timeout = ctx.handshake_timeout;
+            tokio::time::timeout(
+                timeout,
+                handshake::answer_client(&mut client, &mut buf, &hello, version),
+            )
+            .await
+            .map_err(|_| SessionError::HandshakeTimeout(timeout))??;
+            return relay::run_pooled(client, buf, version, ctx, pool).await;
+        }
     }
 
     // The upstream sees the client's own proposals (a manifest only if the client asked for
@@ -198,6 +208,13 @@ async fn run_with(
             let version =
                 handshake::settle(&mut client, &mut buf, &hello, &mut upstream, agreed, ctx)
                     .await?;
+            if let Some(pool) = &ctx.pool {
+                // Pooled: this connection only learnt the version; it closes unused.
+                pool.remember_version(&hello, version);
+                relay::close_probe(upstream).await;
+                drop(probe.take());
+                return relay::run_pooled(client, buf, version, ctx, pool).await;
+            }
             relay::run_direct(
                 client,
                 buf,
@@ -209,18 +226,13 @@ async fn run_with(
             .await
         }
         Err(e) if e.is_version_refusal() => {
+            // A translated session is not pooled (README, "Transaction pooling: limits"): the
+            // probe's place goes before the server is dialled again.
+            drop(probe.take());
             if dialled && ctx.translate {
                 if let Some((translator, upstream, rest)) = translated(&candidates, ctx).await {
                     let version = translator.client();
-                    tokio::time::timeout(
-                        ctx.handshake_timeout,
-                        handshake::answer_client(&mut client, &mut buf, &hello, version),
-                    )
-                    .await
-                    .map_err(|_| SessionError::HandshakeTimeout(ctx.handshake_timeout))??;
-                    tracing::Span::current()
-                        .record("bolt.version", tracing::field::display(version));
-                    ctx.metrics.bolt_version(version);
+                    answer_translated(&mut client, &mut buf, &hello, version, ctx).await?;
                     let first = (member, upstream, rest);
                     return relay::run_direct(client, buf, first, version, ctx, Some(translator))
                         .await;
@@ -237,10 +249,54 @@ async fn run_with(
             Err(e.into())
         }
         Err(e) => {
+            // The probe's place is not held while the client is told.
+            drop(probe.take());
             unavailable(client, buf, &hello, candidates[0], ctx, &e.to_string()).await;
             Err(e.into())
         }
     }
+}
+
+/// The client's handshake and the versions boltgate could speak with it; a client offering none
+/// is refused here.
+async fn read_hello(
+    client: &mut Stream,
+    buf: &mut BytesMut,
+    ctx: &Context,
+) -> Result<(boltgate_proto::handshake::ClientHello, Vec<Version>), SessionError> {
+    let hello = tokio::time::timeout(
+        ctx.handshake_timeout,
+        handshake::read_client_hello(client, buf),
+    )
+    .await
+    .map_err(|_| SessionError::HandshakeTimeout(ctx.handshake_timeout))??;
+    let candidates = hello.acceptable(Version::SUPPORTED);
+    if candidates.is_empty() {
+        handshake::refuse_client(client).await;
+        ctx.metrics
+            .connection_refused(crate::metrics::Refusal::BoltVersion);
+        return Err(SessionError::ClientHandshake(hello.refusal_error()));
+    }
+    Ok((hello, candidates))
+}
+
+/// A translated session's handshake answer: the client's own version, not the server's.
+async fn answer_translated(
+    client: &mut Stream,
+    buf: &mut BytesMut,
+    hello: &boltgate_proto::handshake::ClientHello,
+    version: Version,
+    ctx: &Context,
+) -> Result<(), SessionError> {
+    tokio::time::timeout(
+        ctx.handshake_timeout,
+        handshake::answer_client(client, buf, hello, version),
+    )
+    .await
+    .map_err(|_| SessionError::HandshakeTimeout(ctx.handshake_timeout))??;
+    tracing::Span::current().record("bolt.version", tracing::field::display(version));
+    ctx.metrics.bolt_version(version);
+    Ok(())
 }
 
 /// The server refused every version the client offered: with `boltgate.upstream.translate=auto`

@@ -12,7 +12,7 @@ use boltgate_proto::handshake::{
     ClientHello, HandshakeError, ManifestChoice, ManifestOffer, Proposal, ServerReply,
 };
 use boltgate_proto::message::{
-    sig, Hello, Logon, MessageError, PullDiscard, RawMessage, Request, Run, Summary,
+    sig, Begin, Hello, Logon, MessageError, PullDiscard, RawMessage, Request, Run, Summary,
 };
 use boltgate_proto::packstream::{Map, Value};
 use boltgate_proto::Version;
@@ -360,6 +360,23 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Client<S> {
             records,
             bytes: (read + start_buffered).saturating_sub(self.rbuf.len() as u64),
         }))
+    }
+
+    /// BEGIN an explicit transaction; [`Client::run`] then runs in it until [`Client::commit`].
+    pub async fn begin(&mut self) -> Result<(), ClientError> {
+        self.queue(&Request::Begin(Begin { extra: Map::new() }))?;
+        self.send().await?;
+        self.summary("BEGIN").await.map(drop)
+    }
+
+    /// COMMIT the open transaction; its bookmark, if the server sent one.
+    pub async fn commit(&mut self) -> Result<Option<String>, ClientError> {
+        self.queue(&Request::Commit)?;
+        self.send().await?;
+        match self.summary("COMMIT").await? {
+            Summary::Success { bookmark, .. } => Ok(bookmark),
+            _ => Ok(None),
+        }
     }
 
     /// RESET: back to READY after a FAILURE.

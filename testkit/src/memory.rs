@@ -46,6 +46,7 @@ impl MemoryProxy {
                 upstream,
                 tls_reload: reloader,
                 routing: None,
+                pool: None,
                 advertised: boltgate::session::intercept::Advertised {
                     addresses: config.routing.advertised_addresses.clone(),
                     ttl: config.routing.ttl,

@@ -79,6 +79,17 @@ impl RunningProxy {
         self.shutdown.close_now();
     }
 
+    /// Starts a graceful drain (as SIGTERM does): no new clients; sessions end at their next
+    /// idle moment, or at the grace period.
+    pub fn begin_drain(&self) {
+        self.shutdown.begin_drain();
+    }
+
+    /// Waits (bounded) for a drain begun with [`RunningProxy::begin_drain`] to finish.
+    pub async fn wait_stopped(self) -> bool {
+        tokio::time::timeout(STOP_WAIT, self.task).await.is_ok()
+    }
+
     /// Closes every session at once and waits (bounded) for the server to stop.
     pub async fn stop(self) {
         self.shutdown.begin_drain();

@@ -12,7 +12,7 @@ use super::super::uri::Target;
 use super::super::value::{self, redact_userinfo, ValueError};
 use super::super::{
     Admin, BoltConnector, Client, ClientAuth, Config, Hardening, HttpConnector, Log, LogFormat,
-    Ocsp, ProxyProtocol, Routing, TlsLevel, Upstream, WebSocket,
+    Ocsp, Pool, PoolMode, ProxyProtocol, Routing, TlsLevel, Upstream, WebSocket,
 };
 use super::parse::{
     absolute, default_advertised, parse_advertised, parse_max_connections, parse_max_frame_size,
@@ -101,6 +101,7 @@ impl Builder {
         let log = self.log();
         let admin = self.admin();
         let hardening = self.hardening();
+        let pool = self.pool();
 
         // Rules between settings.
         // Checked on `enabled` alone, so a bad value elsewhere in the bolt policy does not hide it.
@@ -114,6 +115,19 @@ impl Builder {
                     key: TLS_LEVEL.to_string(),
                     other: "dbms.ssl.policy.bolt.enabled=true".to_string(),
                     problem: format!("{level} needs the bolt SSL policy, but dbms.ssl.policy.bolt.enabled is false"),
+                });
+            }
+        }
+
+        if let (Some(pool), Some(routing)) = (&pool, &routing) {
+            let routed = uri.as_ref().is_some_and(|u| u.routing) || !routing.members.is_empty();
+            if pool.mode == PoolMode::Transaction && routed {
+                // TODO(#18): a pool per cluster member; not built yet, so refused, not ignored.
+                self.errors.push(ConfigError::Conflict {
+                    at: self.origin("boltgate.pool.mode"),
+                    key: "boltgate.pool.mode".to_string(),
+                    other: "a neo4j:// upstream or boltgate.routing.members".to_string(),
+                    problem: "transaction pooling works with one upstream (bolt://, bolt+s://, bolt+ssc://) only; routing across members is not pooled yet".to_string(),
                 });
             }
         }
@@ -156,6 +170,7 @@ impl Builder {
             admin: admin?,
             ignored: self.ignored.clone(),
             hardening: hardening?,
+            pool: pool?,
             effective: self.effective(),
         })
     }
@@ -237,6 +252,30 @@ impl Builder {
             idle_timeout: Some(idle_timeout?).filter(|d| !d.is_zero()),
             max_connections: max_connections?,
             tcp: client_tcp?,
+        })
+    }
+
+    /// `boltgate.pool.*`.
+    fn pool(&mut self) -> Option<Pool> {
+        let mode = self.get("boltgate.pool.mode", |s| {
+            value::parse_enum(s, PoolMode::VARIANTS)
+        });
+        let max_size = self.get("boltgate.pool.max_size", parse_max_connections);
+        let min_idle = self.get("boltgate.pool.min_idle", |s| {
+            s.parse::<usize>().map_err(|_| {
+                ValueError::with_hint(format!("`{s}` is not a whole number"), "e.g. 0")
+            })
+        });
+        let acquire_timeout = self.duration("boltgate.pool.acquire_timeout", false);
+        let idle_timeout = self.duration("boltgate.pool.idle_timeout", true);
+        let max_lifetime = self.duration("boltgate.pool.max_lifetime", true);
+        Some(Pool {
+            mode: mode?,
+            max_size: max_size?,
+            min_idle: min_idle?,
+            acquire_timeout: acquire_timeout?,
+            idle_timeout: Some(idle_timeout?).filter(|d| !d.is_zero()),
+            max_lifetime: Some(max_lifetime?).filter(|d| !d.is_zero()),
         })
     }
 

@@ -20,9 +20,11 @@ use std::task::{ready, Context, Poll};
 use boltgate_proto::chunk::Frame;
 use bytes::{Bytes, BytesMut};
 
+use super::pooled::Key;
 use crate::metrics::SessionMetrics;
 use crate::net::split::{ReadHalf, WriteHalf};
 use crate::net::Stream;
+use crate::pool::Ticket;
 use crate::session::core::{Expect, Inbound, MemberError, Owed};
 use crate::session::translate::Translator;
 use crate::session::wire::{WireReader, WireWriter};
@@ -54,6 +56,10 @@ pub struct Backend {
     /// for the client before [`Owed`] sees them, and the session translates requests
     /// ([`Backend::send_translated`]). `None` keeps the byte-forwarding fast path.
     pub translator: Option<Translator>,
+    /// Pool policy: the connection's place in the pool while a unit of work has it.
+    pub pooled: Option<Ticket<Key, Backend>>,
+    /// Pool policy: the last unit ended outside READY; RESET before the next one.
+    pub dirty: bool,
 }
 
 impl Drop for Backend {
@@ -82,6 +88,8 @@ impl Backend {
             metrics,
             to_client: (0, 0),
             translator: None,
+            pooled: None,
+            dirty: false,
         }
     }
 
@@ -162,6 +170,20 @@ impl Backend {
             let _ = self.tx.flush().await;
         }
         let _ = self.tx.shutdown().await;
+    }
+
+    /// Pool policy: [`Backend::close`], then waits (up to `within`) for the server to close
+    /// its side, so the server has seen this connection go before another takes its place.
+    pub async fn close_and_wait(&mut self, within: std::time::Duration) {
+        let wait = async {
+            self.close().await;
+            while !self.read_done {
+                if let Event::Closed(_) = std::future::poll_fn(|cx| self.poll_read(cx)).await {
+                    break;
+                }
+            }
+        };
+        let _ = tokio::time::timeout(within, wait).await;
     }
 
     pub fn is_alive(&self) -> bool {

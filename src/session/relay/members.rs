@@ -36,6 +36,15 @@ impl Session<'_> {
         id
     }
 
+    /// Pool policy: a pooled connection lent to this session for a unit of work.
+    pub(super) fn adopt_backend(&mut self, backend: Backend) -> u64 {
+        let id = self.next_id;
+        self.next_id += 1;
+        self.by_address.insert(backend.address.clone(), id);
+        self.backends.insert(id, backend);
+        id
+    }
+
     /// Dials `address` and replays the client's HELLO (and LOGON).
     pub(super) async fn open(&mut self, address: &str) -> Result<u64, UpstreamError> {
         let started = std::time::Instant::now();

@@ -52,9 +52,13 @@ mod answers;
 mod backend;
 mod error;
 mod members;
+mod pool_conn;
+mod pooled;
 mod requests;
 
 pub use self::error::PlacementError;
+pub use self::pool_conn::close_probe;
+pub use self::pooled::PoolPolicy;
 pub use crate::session::core::MemberError;
 
 use std::collections::{HashMap, VecDeque};
@@ -142,6 +146,9 @@ struct Session<'a> {
     /// The policy: `None` is Direct (one upstream, backend 0: every request goes to it, in
     /// order, pipelined); `Some` is Cluster (units of work placed on members, `requests.rs`).
     routing: Option<&'a Routing>,
+    /// The Pool policy (`pooled.rs`): `routing` is then None, and no connection is the session's
+    /// own.
+    pool: Option<&'a PoolPolicy>,
     c_tx: CTx,
     backends: HashMap<u64, Backend>,
     by_address: HashMap<String, u64>,
@@ -224,7 +231,7 @@ pub async fn run(
         version,
         ctx,
         Some(routing),
-        (address, stream, rest),
+        Some((address, stream, rest)),
         None,
     )
     .await
@@ -247,20 +254,62 @@ pub async fn run_direct(
         version,
         ctx,
         None,
-        upstream,
+        Some(upstream),
         translator,
     )
     .await
 }
 
-/// The one session loop, for either policy, and its end.
+/// Runs a session under the Pool policy (`pooled.rs`) once the client's handshake is done:
+/// no server connection is its own; each unit of work borrows one from `pool`.
+pub async fn run_pooled(
+    client: Stream,
+    client_rest: BytesMut,
+    version: Version,
+    ctx: &Context,
+    pool: &PoolPolicy,
+) -> Result<End, SessionError> {
+    relay_with(
+        client,
+        client_rest,
+        version,
+        ctx,
+        (None, Some(pool)),
+        None,
+        None,
+    )
+    .await
+}
+
 async fn relay(
+    client: Stream,
+    buf: BytesMut,
+    version: Version,
+    ctx: &Context,
+    routing: Option<&Routing>,
+    first: Option<First>,
+    translator: Option<Translator>,
+) -> Result<End, SessionError> {
+    relay_with(
+        client,
+        buf,
+        version,
+        ctx,
+        (routing, None),
+        first,
+        translator,
+    )
+    .await
+}
+
+/// The one session loop, for every policy, and its end.
+async fn relay_with(
     client: Stream,
     mut buf: BytesMut,
     version: Version,
     ctx: &Context,
-    routing: Option<&Routing>,
-    (address, stream, rest): First,
+    (routing, pool): (Option<&Routing>, Option<&PoolPolicy>),
+    first: Option<First>,
     translator: Option<Translator>,
 ) -> Result<End, SessionError> {
     let codec = || ChunkCodec::new(ctx.max_message_size);
@@ -281,6 +330,7 @@ async fn relay(
         version,
         ctx,
         routing,
+        pool,
         c_tx,
         backends: HashMap::new(),
         by_address: HashMap::new(),
@@ -298,9 +348,11 @@ async fn relay(
         unreachable: HashMap::new(),
         refused: false,
     };
-    let id = s.adopt(address, stream, rest);
-    if let Some(b) = s.backends.get_mut(&id) {
-        b.translator = translator;
+    if let Some((address, stream, rest)) = first {
+        let id = s.adopt(address, stream, rest);
+        if let Some(b) = s.backends.get_mut(&id) {
+            b.translator = translator;
+        }
     }
     let result = s.run(&mut c_rx).await;
 
@@ -316,7 +368,12 @@ async fn relay(
     // down, after the client, within the same bound.
     let upstreams = async {
         for b in s.backends.values_mut() {
-            b.close().await;
+            if b.pooled.is_some() {
+                // Its place in the pool is freed once the server has seen it close.
+                b.close_and_wait(pool_conn::CLOSE_WAIT).await;
+            } else {
+                b.close().await;
+            }
         }
     };
     ending::close(&mut s.c_tx, ending::last_word(version, &result), upstreams).await;
@@ -339,6 +396,9 @@ impl Session<'_> {
         let mut login_clock = super::LoginClock::new(self.ctx.handshake_timeout);
         loop {
             self.drain()?;
+            if self.pool.is_some() {
+                self.pool_release_if_done();
+            }
             if let Some((member, cause)) = self.lost_tx.take() {
                 return Err(SessionError::UpstreamLost {
                     upstream: format!("cluster member {member}"),
@@ -346,6 +406,7 @@ impl Session<'_> {
                 });
             }
             if self.routing.is_none()
+                && self.pool.is_none()
                 && !self
                     .backends
                     .get(&0)
@@ -414,7 +475,7 @@ impl Session<'_> {
                                 }
                                 Flow::End(end) => return Ok(end),
                             }
-                        } else if self.routing.is_none() {
+                        } else if self.routing.is_none() && self.pool.is_none() {
                             // Direct: a client's keep-alive reaches the server, as direct.
                             if let Some(b) = self.backends.get_mut(&0) {
                                 b.send_noop();

@@ -53,6 +53,9 @@ impl Session<'_> {
                 return Ok(Flow::Continue);
             }
         }
+        if self.pool.is_some() {
+            return self.on_pool_request(raw, kind).await;
+        }
         let Some(routing) = self.routing else {
             // Direct: everything else goes to the one upstream, in order, pipelined.
             self.tracker.on_request(kind);

@@ -19,6 +19,9 @@ use super::shared::Shared;
 use super::FLUSH_AT;
 
 pub(super) struct Conn<S> {
+    /// Counts this connection as open; first, so it is dropped before `io` closes the socket:
+    /// the count never lags behind what the peer sees.
+    pub(super) open_guard: Option<super::OpenGuard>,
     pub(super) io: S,
     pub(super) id: u64,
     pub(super) shared: Arc<Shared>,
@@ -31,6 +34,8 @@ pub(super) struct Conn<S> {
     pub(super) open: Option<Open>,
     /// `COMMIT_DIES` (`Some(true)`) or `COMMIT_HANGS` ran in the open transaction.
     pub(super) commit_fate: Option<bool>,
+    /// The user logged in (with [`Options::users`](super::Options::users)).
+    pub(super) user: Option<String>,
 }
 
 pub(super) enum Flow {
@@ -41,6 +46,7 @@ pub(super) enum Flow {
 impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
     pub(super) fn new(io: S, id: u64, shared: Arc<Shared>) -> Self {
         Conn {
+            open_guard: None,
             io,
             id,
             shared,
@@ -52,6 +58,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
             in_tx: false,
             open: None,
             commit_fate: None,
+            user: None,
         }
     }
 

@@ -34,6 +34,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
                 return Ok(Flow::Continue);
             }
         };
+        if self.shared.opts.users.is_some() {
+            if let Some(flow) = self.check_login(&request) {
+                return Ok(flow);
+            }
+        }
         match request {
             Request::Goodbye => {
                 self.shared.goodbyes.fetch_add(1, Ordering::Relaxed);
@@ -121,7 +126,55 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
                 connection: self.id,
                 version: self.version,
                 message: raw.clone(),
+                user: self.user.clone(),
             });
+    }
+
+    /// With [`Options::users`](super::Options::users): LOGON (or a pre-5.1 HELLO) checks the
+    /// credentials; a refusal closes the connection, as Neo4j does; LOGOFF logs out; work before
+    /// a login is refused. `Some` when the request was answered here.
+    fn check_login(&mut self, request: &Request) -> Option<Flow> {
+        let auth = match request {
+            Request::Logon(l) => Some(&l.auth),
+            Request::Hello(h) if self.version < boltgate_proto::Version::V5_1 => Some(&h.extra),
+            Request::Logoff => {
+                self.user = None;
+                return None;
+            }
+            _ => None,
+        };
+        let users = self.shared.opts.users.as_ref()?;
+        match auth {
+            Some(auth) => {
+                let principal = auth.get_str("principal").unwrap_or_default();
+                let credentials = auth.get_str("credentials").unwrap_or_default();
+                if users
+                    .iter()
+                    .any(|(u, p)| u == principal && p == credentials)
+                {
+                    self.user = Some(principal.to_string());
+                    None
+                } else {
+                    self.user = None;
+                    self.fail(
+                        "Neo.ClientError.Security.Unauthorized",
+                        "The client is unauthorized due to authentication failure.",
+                    );
+                    Some(Flow::Close)
+                }
+            }
+            None => match request {
+                Request::Hello(_) | Request::Reset | Request::Goodbye => None,
+                _ if self.user.is_none() => {
+                    self.fail(
+                        "Neo.ClientError.Security.Unauthorized",
+                        "synthetic server: not logged in",
+                    );
+                    Some(Flow::Continue)
+                }
+                _ => None,
+            },
+        }
     }
 
     /// A RUN, in the order its cases take precedence: the scripted crash, the routing

@@ -138,6 +138,16 @@ impl SyntheticServer {
         self.shared.accepted.load(Ordering::Relaxed)
     }
 
+    /// Connections open now.
+    pub fn open_connections(&self) -> u64 {
+        self.shared.open.load(Ordering::Relaxed)
+    }
+
+    /// The most connections ever open at once.
+    pub fn max_open_connections(&self) -> u64 {
+        self.shared.max_open.load(Ordering::Relaxed)
+    }
+
     /// The 20 handshake bytes (preamble and four proposals) of every connection, in order.
     pub fn handshakes(&self) -> Vec<[u8; CLIENT_HELLO_LEN]> {
         self.shared
@@ -216,12 +226,32 @@ async fn accept_loop(listener: TcpListener, shared: Arc<Shared>, cancel: Cancell
 }
 
 async fn connection(tcp: TcpStream, id: u64, shared: Arc<Shared>) -> std::io::Result<()> {
+    let now = shared.open.fetch_add(1, Ordering::Relaxed) + 1;
+    shared.max_open.fetch_max(now, Ordering::Relaxed);
+    // Counted down however the connection ends (the task may also be dropped on stop), and
+    // before its socket is closed (see `Conn::open_guard`).
+    let open = OpenGuard(shared.clone());
     let _ = tcp.set_nodelay(true);
     match shared.opts.tls.clone() {
         Some(config) => {
             let tls = tokio_rustls::TlsAcceptor::from(config).accept(tcp).await?;
-            Conn::new(tls, id, shared).serve().await
+            let mut conn = Conn::new(tls, id, shared);
+            conn.open_guard = Some(open);
+            conn.serve().await
         }
-        None => Conn::new(tcp, id, shared).serve().await,
+        None => {
+            let mut conn = Conn::new(tcp, id, shared);
+            conn.open_guard = Some(open);
+            conn.serve().await
+        }
+    }
+}
+
+/// Counts one open connection in [`Shared::open`] until dropped.
+pub(super) struct OpenGuard(Arc<Shared>);
+
+impl Drop for OpenGuard {
+    fn drop(&mut self) {
+        self.0.open.fetch_sub(1, Ordering::Relaxed);
     }
 }

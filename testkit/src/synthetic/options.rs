@@ -45,6 +45,11 @@ pub struct Options {
     pub unoffered_to_manifest: Option<Version>,
     /// Read the client's handshake, then close without a reply.
     pub close_in_handshake: bool,
+    /// Users and passwords the server accepts (basic auth, in LOGON or a pre-5.1 HELLO); any
+    /// other credentials get `Neo.ClientError.Security.Unauthorized` and the connection is
+    /// closed, and any request but HELLO/LOGON/RESET/GOODBYE before a login is refused. Each
+    /// [`Received`] then names the user logged in on its connection. None: anything goes.
+    pub users: Option<Vec<(String, String)>>,
 }
 
 impl Default for Options {
@@ -63,6 +68,7 @@ impl Default for Options {
             reply_version: None,
             unoffered_to_manifest: None,
             close_in_handshake: false,
+            users: None,
         }
     }
 }
@@ -74,6 +80,8 @@ pub struct Received {
     pub connection: u64,
     pub version: Version,
     pub message: RawMessage,
+    /// The user logged in on the connection when the message arrived (with [`Options::users`]).
+    pub user: Option<String>,
 }
 
 impl Received {

@@ -25,6 +25,9 @@ pub(super) struct Shared {
     pub(super) handshakes: Mutex<Vec<[u8; CLIENT_HELLO_LEN]>>,
     pub(super) goodbyes: AtomicU64,
     pub(super) accepted: AtomicU64,
+    /// Connections open now, and the most ever open at once.
+    pub(super) open: AtomicU64,
+    pub(super) max_open: AtomicU64,
     pub(super) runs: AtomicU64,
     /// The wide row, chunked, with id 0: `00 LL B1 71 93 CB <8 id bytes> …`.
     pub(super) wide_row: Bytes,
@@ -107,6 +110,8 @@ impl Shared {
             handshakes: Mutex::new(Vec::new()),
             goodbyes: AtomicU64::new(0),
             accepted: AtomicU64::new(0),
+            open: AtomicU64::new(0),
+            max_open: AtomicU64::new(0),
             runs: AtomicU64::new(0),
             wide_row,
             small_row,
