@@ -320,6 +320,9 @@ fn a_server_closing_during_the_handshake_gives_a_truthful_failure_and_a_log_line
     );
 }
 
+/// With `boltgate.upstream.translate=off` boltgate refuses what the server refuses, as direct;
+/// with the default (`auto`) a 4.4-only client is translated instead (tests/legacy_drivers.rs,
+/// and the end of this test).
 #[test]
 fn falkordb_serves_5_6_only_clients_refuses_4_4_only_ones_as_direct_and_stays_ready() {
     let db = FalkorDb::start();
@@ -327,6 +330,7 @@ fn falkordb_serves_5_6_only_clients_refuses_4_4_only_ones_as_direct_and_stays_re
     let text = admin.to_string();
     let gate = Boltgate::start(&[
         ("boltgate.upstream.uri", &db.bolt_uri()),
+        ("boltgate.upstream.translate", "off"),
         ("server.http.enabled", "true"),
         ("server.http.listen_address", &text),
     ]);
@@ -374,6 +378,17 @@ fn falkordb_serves_5_6_only_clients_refuses_4_4_only_ones_as_direct_and_stays_re
         assert_eq!(reply, expected, "handshake {i}\n{}", gate.log());
     }
     upstream_up(admin).unwrap_or_else(|e| panic!("{e}\n{}", gate.log()));
+    drop(gate);
+
+    // The default translates: the 4.4-only client gets 4.4, the server speaks 5.x.
+    let gate = Boltgate::start(&[("boltgate.upstream.uri", &db.bolt_uri())]);
+    let mut c = RawBolt::connect(gate.addr);
+    assert_eq!(
+        c.handshake(&hello(ONLY_4_4)),
+        Some([0, 0, 4, 4]),
+        "{}",
+        gate.log()
+    );
 }
 
 /// The Python interpreter of a venv with the official driver 5.23 (`.ci/run` makes it):

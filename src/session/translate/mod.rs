@@ -35,11 +35,12 @@ use self::values::Shapes;
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 pub enum Untranslatable {
     #[error(
-        "a DateTime with a time-zone id (local wall-clock seconds before Bolt 5.0, UTC seconds \
-         since) needs a time-zone database to convert, and boltgate has none; use a DateTime \
-         with an offset, or a driver that speaks the server's version"
+        "a DateTime with the time-zone id '{zone}', which boltgate's time-zone database (IANA, \
+         compiled in) does not know: it cannot be converted between local wall-clock seconds \
+         (before Bolt 5.0) and UTC seconds (since); use a DateTime with an offset, or a driver \
+         that speaks the server's version"
     )]
-    ZoneIdDateTime,
+    UnknownZone { zone: String },
     #[error("a DateTime of {seconds} seconds with offset {offset} s is out of range")]
     DateTimeRange { seconds: i64, offset: i64 },
     #[error("a malformed {what}")]

@@ -6,14 +6,19 @@
 //!   numeric ids they sit beside are the ones older drivers read.
 //! - Bolt 5.0 (and 4.3/4.4 with `patch_bolt: ["utc"]`) sends DateTime as UTC seconds (`I` 0x49,
 //!   `i` 0x69) instead of local wall-clock seconds (`F` 0x46, `f` 0x66). With an offset the two
-//!   convert exactly: local = UTC + offset. With a time-zone id the conversion needs a tz
-//!   database (the offset depends on the instant, and a local time may be ambiguous); boltgate
-//!   carries none, so such a value is refused ([`Untranslatable::ZoneIdDateTime`]), never
-//!   converted wrongly.
+//!   convert exactly: local = UTC + offset. With a time-zone id the offset depends on the
+//!   instant: it is the zone's offset at that instant in the IANA database compiled into boltgate
+//!   (`chrono-tz`). From a legacy wall-clock time to UTC a local time may fall in a gap or an
+//!   overlap of the zone; boltgate then picks as the server does (Java's `ZonedDateTime.ofLocal`:
+//!   the earlier offset in an overlap, the offset before a gap). A zone id the database does not
+//!   know is refused ([`Untranslatable::UnknownZone`]), never converted wrongly.
 //!
 //! Values are rewritten in place. Recursion is bounded by the decoder's nesting limit.
 
 use boltgate_proto::packstream::{Structure, Value};
+use chrono::offset::LocalResult;
+use chrono::{DateTime, Offset, TimeZone};
+use chrono_tz::Tz;
 
 use super::Untranslatable;
 
@@ -84,7 +89,17 @@ fn structure_to_client(s: &mut Structure, from: Shapes, to: Shapes) -> Result<()
                 s.tag = DATE_TIME_LEGACY;
                 s.fields[0] = Value::Integer(local);
             }
-            DATE_TIME_ZONE_ID_UTC => return Err(Untranslatable::ZoneIdDateTime),
+            DATE_TIME_ZONE_ID_UTC => {
+                let (utc, tz) = seconds_zone(s)?;
+                let local = offset_at(tz, utc)
+                    .and_then(|offset| utc.checked_add(offset))
+                    .ok_or(Untranslatable::DateTimeRange {
+                        seconds: utc,
+                        offset: 0,
+                    })?;
+                s.tag = DATE_TIME_ZONE_ID_LEGACY;
+                s.fields[0] = Value::Integer(local);
+            }
             _ => {}
         }
     }
@@ -118,13 +133,63 @@ pub fn to_server(v: &mut Value, from: Shapes, to: Shapes) -> Result<(), Untransl
                         s.tag = DATE_TIME_UTC;
                         s.fields[0] = Value::Integer(utc);
                     }
-                    DATE_TIME_ZONE_ID_LEGACY => return Err(Untranslatable::ZoneIdDateTime),
+                    DATE_TIME_ZONE_ID_LEGACY => {
+                        let (local, tz) = seconds_zone(s)?;
+                        let utc = offset_for_local(tz, local)
+                            .and_then(|offset| local.checked_sub(offset))
+                            .ok_or(Untranslatable::DateTimeRange {
+                                seconds: local,
+                                offset: 0,
+                            })?;
+                        s.tag = DATE_TIME_ZONE_ID_UTC;
+                        s.fields[0] = Value::Integer(utc);
+                    }
                     _ => {}
                 }
             }
             s.fields.iter_mut().try_for_each(|f| to_server(f, from, to))
         }
         _ => Ok(()),
+    }
+}
+
+/// The seconds and the zone of a DateTime with a time-zone id (either form): three fields,
+/// seconds, nanoseconds, zone id.
+fn seconds_zone(s: &Structure) -> Result<(i64, Tz), Untranslatable> {
+    match s.fields.as_slice() {
+        [Value::Integer(seconds), Value::Integer(_), Value::String(zone)] => {
+            let tz = zone
+                .parse::<Tz>()
+                .map_err(|_| Untranslatable::UnknownZone {
+                    zone: zone.to_string(),
+                })?;
+            Ok((*seconds, tz))
+        }
+        _ => Err(Untranslatable::Malformed {
+            what: "DateTime structure (expected 2 integers and a zone id)",
+        }),
+    }
+}
+
+/// The offset of `tz`, in seconds, at the instant `utc` seconds after the epoch.
+fn offset_at(tz: Tz, utc: i64) -> Option<i64> {
+    let at = DateTime::from_timestamp(utc, 0)?.naive_utc();
+    Some(i64::from(
+        tz.offset_from_utc_datetime(&at).fix().local_minus_utc(),
+    ))
+}
+
+/// The offset of `tz` for the wall-clock time `local` (seconds, as if UTC), picked as Java's
+/// `ZonedDateTime.ofLocal` picks it (the server's rule): in an overlap the earlier offset (the
+/// earlier instant); in a gap the offset before it (the time is moved forward by the gap).
+fn offset_for_local(tz: Tz, local: i64) -> Option<i64> {
+    let at = DateTime::from_timestamp(local, 0)?.naive_utc();
+    match tz.offset_from_local_datetime(&at) {
+        LocalResult::Single(o) | LocalResult::Ambiguous(o, _) => {
+            Some(i64::from(o.fix().local_minus_utc()))
+        }
+        // Transitions are months apart: a day before the gap the earlier offset holds.
+        LocalResult::None => offset_at(tz, local.checked_sub(86_400)?),
     }
 }
 
@@ -268,31 +333,60 @@ mod tests {
         assert_eq!(v, utc);
     }
 
+    fn zoned(tag: u8, seconds: i64, zone: &str) -> Value {
+        st(tag, vec![seconds.into(), 7.into(), zone.into()])
+    }
+
     #[test]
-    fn zone_id_date_times_are_refused_both_ways() {
-        let mut v = st(
-            DATE_TIME_ZONE_ID_UTC,
-            vec![0.into(), 0.into(), "Europe/Berlin".into()],
-        );
+    fn zone_id_date_times_convert_with_the_zones_offset_at_that_instant() {
+        // 2024-07-02T03:04:05[Europe/Paris], summer: +02:00.
+        let (utc, local) = (1_719_882_245, 1_719_889_445);
+        let mut v = zoned(DATE_TIME_ZONE_ID_UTC, utc, "Europe/Paris");
+        to_client(&mut v, NEW, OLD).unwrap();
+        assert_eq!(v, zoned(DATE_TIME_ZONE_ID_LEGACY, local, "Europe/Paris"));
+        to_server(&mut v, OLD, NEW).unwrap();
+        assert_eq!(v, zoned(DATE_TIME_ZONE_ID_UTC, utc, "Europe/Paris"));
+        // Winter: +01:00 (2024-01-15T12:00:00 local).
+        let mut w = zoned(DATE_TIME_ZONE_ID_LEGACY, 1_705_320_000, "Europe/Paris");
+        to_server(&mut w, OLD, NEW).unwrap();
         assert_eq!(
-            to_client(&mut v, NEW, OLD),
-            Err(Untranslatable::ZoneIdDateTime)
+            w,
+            zoned(DATE_TIME_ZONE_ID_UTC, 1_705_316_400, "Europe/Paris")
         );
+    }
+
+    #[test]
+    fn a_local_time_in_an_overlap_or_a_gap_is_placed_as_the_server_places_it() {
+        // 2024-10-27T02:30 happens twice in Paris: the earlier offset (+02:00) is taken.
+        let mut v = zoned(DATE_TIME_ZONE_ID_LEGACY, 1_729_996_200, "Europe/Paris");
+        to_server(&mut v, OLD, NEW).unwrap();
+        assert_eq!(
+            v,
+            zoned(DATE_TIME_ZONE_ID_UTC, 1_729_989_000, "Europe/Paris")
+        );
+        // 2024-03-31T02:30 does not exist there: the offset before the gap (+01:00), so the
+        // instant is 01:30 UTC (03:30 local), as Java moves it forward by the gap.
+        let mut g = zoned(DATE_TIME_ZONE_ID_LEGACY, 1_711_852_200, "Europe/Paris");
+        to_server(&mut g, OLD, NEW).unwrap();
+        assert_eq!(
+            g,
+            zoned(DATE_TIME_ZONE_ID_UTC, 1_711_848_600, "Europe/Paris")
+        );
+    }
+
+    #[test]
+    fn an_unknown_zone_id_is_refused_both_ways() {
+        let unknown = Err(Untranslatable::UnknownZone {
+            zone: "Mars/Olympus".into(),
+        });
+        let mut v = zoned(DATE_TIME_ZONE_ID_UTC, 0, "Mars/Olympus");
+        assert_eq!(to_client(&mut v, NEW, OLD), unknown);
         let mut p = Value::Map(
-            [(
-                "t",
-                st(
-                    DATE_TIME_ZONE_ID_LEGACY,
-                    vec![0.into(), 0.into(), "Europe/Berlin".into()],
-                ),
-            )]
-            .into_iter()
-            .collect(),
+            [("t", zoned(DATE_TIME_ZONE_ID_LEGACY, 0, "Mars/Olympus"))]
+                .into_iter()
+                .collect(),
         );
-        assert_eq!(
-            to_server(&mut p, OLD, NEW),
-            Err(Untranslatable::ZoneIdDateTime)
-        );
+        assert_eq!(to_server(&mut p, OLD, NEW), unknown);
     }
 
     #[test]
