@@ -11,7 +11,6 @@ use crate::net::Stream;
 use crate::session::core::{Death, Expect, Loss, Why};
 use crate::upstream::connect::{Offer, UpstreamError};
 use crate::upstream::discovery::hello_for_member;
-use std::collections::HashMap;
 use std::task::{Context, Poll};
 
 impl Session<'_> {
@@ -169,7 +168,7 @@ impl Session<'_> {
 /// Progress on every member connection: writes first (all of them, so a member that streams
 /// cannot starve another's requests), then the first run read, when `read`.
 pub(super) fn poll_members(
-    backends: &mut HashMap<u64, Backend>,
+    backends: &mut super::Backends,
     read: bool,
     cx: &mut Context<'_>,
 ) -> Poll<(u64, Event)> {
