@@ -330,7 +330,8 @@ impl<'a> Cursor<'a> {
     pub fn skip_value_checked(&mut self) -> Result<()> {
         let max_depth = self.limits.max_depth;
         // Values still to skip at each open level; its length is the depth of the next container.
-        let mut levels: Vec<u64> = vec![1];
+        // Inline up to 16 levels: every forwarded message passes here, most of them shallow.
+        let mut levels: smallvec::SmallVec<[u64; 16]> = smallvec::smallvec![1];
         let mut pending: u64 = 1;
         while let Some(top) = levels.last_mut() {
             if *top == 0 {
