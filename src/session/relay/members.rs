@@ -31,7 +31,7 @@ impl Session<'_> {
         );
         tracing::debug!(member = %address, backend = id, "backend connection open");
         self.by_address.insert(address, id);
-        self.backends.insert(id, backend);
+        self.backends.insert(id, Box::new(backend));
         id
     }
 
@@ -40,7 +40,7 @@ impl Session<'_> {
         let id = self.next_id;
         self.next_id += 1;
         self.by_address.insert(backend.address.clone(), id);
-        self.backends.insert(id, backend);
+        self.backends.insert(id, Box::new(backend));
         id
     }
 
@@ -77,7 +77,7 @@ impl Session<'_> {
     }
 
     pub(super) fn alive(&self, id: u64) -> bool {
-        self.backends.get(&id).is_some_and(Backend::is_alive)
+        self.backends.get(&id).is_some_and(|b| b.is_alive())
     }
 
     /// The client's HELLO as `member` gets it: with boltgate's upstream routing context naming
@@ -91,7 +91,7 @@ impl Session<'_> {
 
     /// A member has so much unwritten that the client must wait (backend.rs, "Backpressure").
     pub(super) fn blocked(&self) -> bool {
-        self.backends.values().any(Backend::is_blocked)
+        self.backends.values().any(|b| b.is_blocked())
     }
 
     /// Where connection-level messages go (HELLO, LOGON, LOGOFF, unknown ones): the current

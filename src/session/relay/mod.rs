@@ -131,8 +131,9 @@ type CTx = WireWriter<WriteHalf>;
 
 /// The session's upstream connections by id. The ids are the session's own counter, so SipHash's
 /// defence against chosen keys buys nothing here, and the map is looked up several times for
-/// every forwarded message.
-type Backends = HashMap<u64, Backend, std::hash::BuildHasherDefault<IdHasher>>;
+/// every forwarded message. Boxed: a table starts with room for several entries, and a plain
+/// session, which has one, would otherwise hold three empty `Backend`s (2 KiB) for its life.
+type Backends = HashMap<u64, Box<Backend>, std::hash::BuildHasherDefault<IdHasher>>;
 
 /// Fibonacci hashing of a u64 id: spreads consecutive ids over the table's high bits.
 #[derive(Default)]
