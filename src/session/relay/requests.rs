@@ -36,11 +36,11 @@ impl Session<'_> {
                 return Ok(Flow::Stall(raw));
             }
             let state = self.tracker.state();
-            if let Some(frames) = self
-                .procedures
-                .answer(self.version, &raw, state, self.ctx)
-                .await
-            {
+            // Boxed, like the policies' calls below: what they await (a TLS reload, dials and
+            // logins to members, the pool) would otherwise be laid out inside every session's
+            // future, plain ones too, for their whole life (README, idle memory).
+            let answer = self.procedures.answer(self.version, &raw, state, self.ctx);
+            if let Some(frames) = Box::pin(answer).await {
                 self.tracker.on_request(kind);
                 let messages = frames
                     .into_iter()
@@ -54,7 +54,7 @@ impl Session<'_> {
             }
         }
         if self.pool.is_some() {
-            return self.on_pool_request(raw, kind).await;
+            return Box::pin(self.on_pool_request(raw, kind)).await;
         }
         let Some(routing) = self.routing else {
             // Direct: everything else goes to the one upstream, in order, pipelined.
@@ -63,7 +63,7 @@ impl Session<'_> {
             self.forward(0, raw);
             return Ok(Flow::Continue);
         };
-        self.on_cluster_request(raw, kind, routing).await
+        Box::pin(self.on_cluster_request(raw, kind, routing)).await
     }
 
     /// The Cluster policy: what boltgate answers itself (ROUTE, RESET, TELEMETRY, the routing
