@@ -165,6 +165,10 @@ async fn run_with(
     let (hello, candidates) = read_hello(&mut client, &mut buf, ctx).await?;
 
     if let Some(routing) = &ctx.routing {
+        if let Some(pool) = &ctx.pool {
+            return relay::run_pooled_routed(client, buf, &hello, candidates, ctx, routing, pool)
+                .await;
+        }
         return relay::run(client, buf, &hello, candidates, ctx, routing).await;
     }
 
@@ -172,7 +176,12 @@ async fn run_with(
     let mut probe = None;
     if let Some(pool) = &ctx.pool {
         if pool.version_for(&hello).is_none() {
-            probe = Some(pool.probe_place().await.map_err(SessionError::Pool)?);
+            let member = ctx.upstream.target.address();
+            probe = Some(
+                pool.probe_place(&member)
+                    .await
+                    .map_err(SessionError::Pool)?,
+            );
         }
         if let Some(version) = pool.version_for(&hello) {
             drop(probe.take());

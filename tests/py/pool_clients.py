@@ -1,14 +1,15 @@
 """Many clients at once, each with its own driver (so its own connection to boltgate), running
 read and write transactions: the load of a transaction-pooling boltgate (tests/pool_drivers.rs).
 
-usage: pool_clients.py URI --clients N --rounds M [--synthetic]
+usage: pool_clients.py URI --clients N --rounds M [--synthetic] [--retry-time S]
 Each client c runs M rounds of one write transaction and one read transaction (both through
 execute_write / execute_read). Against FalkorDB the write creates (:PoolW {client: c, i: round})
 and the read counts the client's nodes (it must see every write of its own); against the
 synthetic server (--synthetic) the write runs `RETURN <c*1000+round>` in a write transaction
 and the read `RETURN <c*1000+500+round>` in a read one, each checked for its own value, so the
 server's record shows which writes it committed. Prints {"clients": N, "writes": N*M,
-"reads": N*M}; any error exits 1.
+"reads": N*M}; any error exits 1. --retry-time lets the driver retry a transaction whose
+connection was lost (a cluster member killed mid-run), as applications' managed transactions do.
 """
 
 import threading
@@ -21,6 +22,7 @@ def main():
     p.add_argument("--clients", type=int, default=20)
     p.add_argument("--rounds", type=int, default=3)
     p.add_argument("--synthetic", action="store_true")
+    p.add_argument("--retry-time", type=float, default=0.0)
     args = p.parse_args()
     errors = []
     writes = [0] * args.clients
@@ -29,7 +31,8 @@ def main():
 
     def work(c):
         try:
-            with driver(args, max_connection_pool_size=1) as d:
+            with driver(args, max_connection_pool_size=1,
+                        max_transaction_retry_time=args.retry_time) as d:
                 d.verify_connectivity()
                 start.wait(timeout=60)
                 with d.session(database=args.database) as s:
