@@ -47,9 +47,10 @@ fn pool_clients(
     clients: u32,
     rounds: u32,
     retry: &str,
+    extra: &[&str],
 ) -> Result<serde_json::Value, common::PyFailure> {
     let (clients, rounds) = (clients.to_string(), rounds.to_string());
-    let args = [
+    let mut args = vec![
         uri,
         "--synthetic",
         "--database",
@@ -63,6 +64,7 @@ fn pool_clients(
         "--connect-timeout",
         "30",
     ];
+    args.extend_from_slice(extra);
     common::try_run_py("pool_clients.py", &args, PY_TIMEOUT * 3)
 }
 
@@ -108,6 +110,10 @@ fn committed_writes(cluster: &FakeCluster, m: usize) -> usize {
     committed
 }
 
+fn as_usize(v: &serde_json::Value) -> usize {
+    v.as_u64().unwrap_or_else(|| panic!("not a count: {v}")) as usize
+}
+
 fn assert_within_pool_size(cluster: &FakeCluster, gate: &Boltgate) {
     for m in 0..3 {
         let max = cluster.max_open(m);
@@ -126,7 +132,7 @@ fn python_driver_120_clients_through_pools_of_4_per_member_split_reads_and_write
     let (clients, rounds) = (120u32, 2u32);
     let total = (clients * rounds) as usize;
     let uri = gate.uri_with_scheme("neo4j");
-    let out = pool_clients(&uri, clients, rounds, "0")
+    let out = pool_clients(&uri, clients, rounds, "0", &[])
         .unwrap_or_else(|e| panic!("{e}\n{}", common::tail(&gate.log(), 8000)));
     assert_eq!(out["writes"], clients * rounds, "{out}");
     assert_eq!(out["reads"], clients * rounds, "{out}");
@@ -156,6 +162,14 @@ fn python_driver_120_clients_through_pools_of_4_per_member_split_reads_and_write
         "both readers served reads"
     );
 
+    eprintln!(
+        "reads m1 {} m2 {}; most connections at once: m0 {} m1 {} m2 {}",
+        r1.len(),
+        r2.len(),
+        cluster.max_open(0),
+        cluster.max_open(1),
+        cluster.max_open(2)
+    );
     // Never more than max_size connections at any member, counted by the member itself;
     // the clients outnumber that 30 to 1, so the pools were what held them there.
     assert_within_pool_size(&cluster, &gate);
@@ -201,24 +215,47 @@ fn a_member_killed_mid_run_is_routed_around_and_used_again_once_back() {
     let total = (clients * rounds) as usize;
     let uri = gate.uri_with_scheme("neo4j");
     let run = std::thread::scope(|s| {
-        let load = s.spawn(|| pool_clients(&uri, clients, rounds, "60"));
-        // Kill m2 once it has served some reads (bounded: if the load ends first, m2 is killed
-        // after it, and the checks below still hold).
+        // A read transaction whose COMMIT was in flight on m2 has an unknown outcome: the
+        // driver raises IncompleteCommit and does not retry, as without pooling.
+        let tolerate = ["--tolerate", "IncompleteCommit"];
+        let uri = uri.as_str();
+        let load = s.spawn(move || pool_clients(uri, clients, rounds, "60", &tolerate));
+        // Stop m2 once it has served some reads (bounded: if the load ends first, m2 is stopped
+        // after it, and the checks below still hold). Stopped, not dropped: what it received
+        // stays readable.
         let deadline = Instant::now() + Duration::from_secs(120);
         while returns(&cluster, 2).1.len() < 5 && !load.is_finished() && Instant::now() < deadline {
             std::thread::sleep(Duration::from_millis(20));
         }
-        cluster.kill(2);
+        cluster.members[2].as_ref().expect("m2 runs").stop();
         load.join().expect("load thread")
     });
     let run = run.unwrap_or_else(|e| panic!("{e}\n{}", common::tail(&gate.log(), 8000)));
+    // m0 stayed up: every write ran and was committed there, once.
     assert_eq!(run["writes"], clients * rounds, "{run}");
-    assert_eq!(run["reads"], clients * rounds, "{run}");
     assert_eq!(
         committed_writes(&cluster, 0),
         total,
         "every write committed on m0"
     );
+    assert_eq!(returns(&cluster, 0).0.len(), total, "no write ran twice");
+    // Every read either succeeded (retried elsewhere when its connection was lost before
+    // COMMIT) or, lost during its COMMIT on m2, ended with IncompleteCommit; no other outcome.
+    let (reads, tolerated) = (as_usize(&run["reads"]), as_usize(&run["tolerated"]));
+    eprintln!("while m2 was stopped: {reads} reads ok, {tolerated} IncompleteCommit");
+    assert_eq!(reads + tolerated, total, "{run}");
+    if tolerated > 0 {
+        assert_eq!(
+            run["tolerated_classes"],
+            serde_json::json!(["IncompleteCommit"]),
+            "{run}"
+        );
+        let on_m2 = returns(&cluster, 2).1.len();
+        assert!(
+            tolerated <= on_m2,
+            "{tolerated} incomplete, m2 ran {on_m2} reads"
+        );
+    }
 
     // Down: every read goes to m1, and m2 is banned (found dead mid-run, or by these reads).
     let before = cluster.count(1, READ_Q);
