@@ -63,7 +63,7 @@ mod requests;
 
 pub use self::error::PlacementError;
 pub use self::pool_conn::close_probe;
-pub use self::pool_members::run_pooled_routed;
+pub use self::pool_members::{run_pooled_known, run_pooled_routed};
 pub use self::pool_policy::PoolPolicy;
 pub use crate::session::core::MemberError;
 
@@ -187,7 +187,8 @@ struct Session<'a> {
 type First = (String, Stream, BytesMut);
 
 /// Runs a routed session: dials a first member to agree the Bolt version with (the initial
-/// router, or a static writer), answers the client's handshake, then relays.
+/// router, or a static writer), answers the client's handshake, then relays. With transaction
+/// pooling, [`run_pooled_routed`] does it.
 pub async fn run(
     mut client: Stream,
     mut buf: BytesMut,
@@ -196,6 +197,9 @@ pub async fn run(
     ctx: &Context,
     routing: &Routing,
 ) -> Result<End, SessionError> {
+    if let Some(pool) = &ctx.pool {
+        return run_pooled_routed(client, buf, hello, candidates, ctx, routing, pool).await;
+    }
     let mut last_err = None;
     let mut first = None;
     // As on the plain relay: the client's own proposals.

@@ -319,7 +319,7 @@ pub async fn run_pooled_routed(
 ) -> Result<End, SessionError> {
     let policies = (Some(routing), Some(pool));
     if let Some(version) = pool.version_for(hello) {
-        return relay_known(client, buf, hello, version, ctx, policies).await;
+        return run_pooled_known(client, buf, hello, version, ctx, Some(routing), pool).await;
     }
     let offer = Offer::from_client(hello);
     let mut last_err = None;
@@ -331,7 +331,7 @@ pub async fn run_pooled_routed(
         // Another session like this one may have learnt it while this one waited.
         if let Some(version) = pool.version_for(hello) {
             drop(place);
-            return relay_known(client, buf, hello, version, ctx, policies).await;
+            return run_pooled_known(client, buf, hello, version, ctx, Some(routing), pool).await;
         }
         let started = std::time::Instant::now();
         let connected = ctx.upstream.connect_to_relaying(&address, &offer).await;
@@ -377,20 +377,22 @@ pub async fn run_pooled_routed(
     Err(SessionError::NoMemberReachable(why))
 }
 
-/// A pooled routed session whose version is known (a client with the same proposals was seen):
-/// the client is answered without a dial.
-async fn relay_known(
+/// A pooled session whose version is known (a client with the same proposals was seen): the
+/// client is answered without a dial, then relayed (`routing`: with the Cluster policy's
+/// placement).
+pub async fn run_pooled_known(
     mut client: Stream,
     mut buf: BytesMut,
     hello: &ClientHello,
     version: Version,
     ctx: &Context,
-    policies: (Option<&Routing>, Option<&PoolPolicy>),
+    routing: Option<&Routing>,
+    pool: &PoolPolicy,
 ) -> Result<End, SessionError> {
     let timeout = ctx.handshake_timeout;
     let answer = crate::session::handshake::answer_client(&mut client, &mut buf, hello, version);
     tokio::time::timeout(timeout, answer)
         .await
         .map_err(|_| SessionError::HandshakeTimeout(timeout))??;
-    super::relay_with(client, buf, version, ctx, policies, None, None).await
+    super::relay_with(client, buf, version, ctx, (routing, Some(pool)), None, None).await
 }
