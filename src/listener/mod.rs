@@ -158,7 +158,9 @@ impl Listener {
             shutdown.tracker().spawn(
                 async move {
                     tracing::debug!("accepted");
-                    shared.handle(tcp, peer).await;
+                    // Boxed: the session's future is large, and a spawned future is moved
+                    // several times on its way into the task; a box is moved as a pointer.
+                    Box::pin(shared.handle(tcp, peer)).await;
                     drop((permit, open));
                 }
                 .instrument(span),

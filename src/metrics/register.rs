@@ -40,6 +40,7 @@ impl Inner {
             routing_refreshes: Family::default(),
             routing_age: Family::default(),
             routing_refreshed_at: Mutex::new(HashMap::new()),
+            sessions: std::sync::RwLock::new(HashMap::new()),
             db_labels: Mutex::new(HashSet::new()),
             max_db_labels: AtomicUsize::new(DEFAULT_MAX_DB_LABELS),
             routing_stale: Family::default(),

@@ -85,6 +85,13 @@ impl Advertised {
     }
 }
 
+/// Whether `query` starts with CALL, in any case (the callers check the rest): a cheap first
+/// test, since most queries are not procedure calls.
+pub fn starts_with_call(query: &str) -> bool {
+    let q = query.trim_start().as_bytes();
+    q.len() >= 4 && q[..4].eq_ignore_ascii_case(b"call")
+}
+
 /// Whether a RUN calls one of the routing procedures (read from the query string only; the
 /// parameters are not decoded).
 pub fn is_routing_procedure(run: &RawMessage) -> bool {
@@ -92,6 +99,10 @@ pub fn is_routing_procedure(run: &RawMessage) -> bool {
     let Ok(query) = c.read_str() else {
         return false;
     };
+    // Every RUN passes here: most are not CALLs, and they are told so without an allocation.
+    if !starts_with_call(query) {
+        return false;
+    }
     let q: String = query
         .trim_start()
         .chars()

@@ -43,7 +43,7 @@ use boltgate_proto::packstream::{Limits, Map, Value};
 use boltgate_proto::state::ServerState;
 use boltgate_proto::Version;
 
-use super::intercept::{is_routing_procedure, Advertised};
+use super::intercept::{is_routing_procedure, starts_with_call, Advertised};
 use super::Context;
 
 /// Neo4j's code for a procedure the user may not run.
@@ -114,6 +114,10 @@ fn is_reload_call(version: Version, raw: &RawMessage) -> bool {
     let Ok(query) = raw.fields().read_str() else {
         return false;
     };
+    // Every RUN passes here: most are not CALLs, and they are told so without an allocation.
+    if !starts_with_call(query) {
+        return false;
+    }
     let q = query.trim().trim_end_matches(';').trim_end();
     // "CALL dbms.security.reloadTLS()" with any case and spacing around the parentheses.
     let compact: String = q.split_whitespace().collect::<Vec<_>>().join(" ");

@@ -171,13 +171,14 @@ impl<W: AsyncWrite + Unpin> WireWriter<W> {
                 let front = self.queue.front().expect("not empty");
                 ready!(Pin::new(&mut self.io).poll_write(cx, front))?
             } else {
-                let slices: Vec<IoSlice<'_>> = self
-                    .queue
-                    .iter()
-                    .take(MAX_SLICES)
-                    .map(|b| IoSlice::new(b))
-                    .collect();
-                ready!(Pin::new(&mut self.io).poll_write_vectored(cx, &slices))?
+                // On the stack: a flush happens for every answer a client waits for.
+                let mut slices = [IoSlice::new(&[]); MAX_SLICES];
+                let mut n = 0;
+                for (slot, b) in slices.iter_mut().zip(&self.queue) {
+                    *slot = IoSlice::new(b);
+                    n += 1;
+                }
+                ready!(Pin::new(&mut self.io).poll_write_vectored(cx, &slices[..n]))?
             };
             if n == 0 {
                 return Poll::Ready(Err(io::ErrorKind::WriteZero.into()));

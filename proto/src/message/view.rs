@@ -112,6 +112,22 @@ fn scan_map<'a>(
     Ok(())
 }
 
+/// [`scan_map`] for the maps read for every message (summaries, RUN and BEGIN): keys are
+/// compared as bytes, with no UTF-8 check of keys nobody reads.
+fn scan_map_keys<'a>(
+    c: &mut Cursor<'a>,
+    mut f: impl FnMut(&'a [u8], &mut Cursor<'a>) -> Result<bool>,
+) -> Result<()> {
+    let n = c.read_map_header()?;
+    for _ in 0..n {
+        let key = c.read_str_bytes()?;
+        if !f(key, c)? {
+            c.skip_value()?;
+        }
+    }
+    Ok(())
+}
+
 /// Reads a value with `read` if it has the expected type; otherwise leaves the cursor where it
 /// was and says so (`None`), so the caller skips it. Summaries are read this way: a server that
 /// puts a wrongly typed value under a known key must not stop boltgate from tracking the session.
@@ -153,17 +169,17 @@ impl RawMessage {
             _ => expect(self, sig::BEGIN, 1, "RUN or BEGIN")?,
         }
         let mut view = TxView::default();
-        scan_map(&mut c, |key, c| {
+        scan_map_keys(&mut c, |key, c| {
             match key {
-                "db" => view.db = opt_str(c)?,
-                "imp_user" => view.imp_user = opt_str(c)?,
-                "mode" => {
+                b"db" => view.db = opt_str(c)?,
+                b"imp_user" => view.imp_user = opt_str(c)?,
+                b"mode" => {
                     view.mode = match c.read_opt_str()? {
                         Some("r") => AccessMode::Read,
                         _ => AccessMode::Write,
                     }
                 }
-                "bookmarks" => view.bookmarks = str_list(c)?,
+                b"bookmarks" => view.bookmarks = str_list(c)?,
                 _ => return Ok(false),
             }
             Ok(true)
@@ -179,12 +195,14 @@ impl RawMessage {
             sig::SUCCESS => {
                 expect(self, sig::SUCCESS, 1, "SUCCESS")?;
                 let (mut has_more, mut bookmark, mut db) = (false, None, None);
-                scan_map(&mut self.fields(), |key, c| {
+                scan_map_keys(&mut self.fields(), |key, c| {
                     let read = match key {
-                        "has_more" => lenient(c, |c| c.read_bool()).map(|v| has_more = v),
-                        "bookmark" => lenient(c, |c| c.read_opt_str())
+                        b"has_more" => lenient(c, |c| c.read_bool()).map(|v| has_more = v),
+                        b"bookmark" => lenient(c, |c| c.read_opt_str())
                             .map(|v| bookmark = v.map(str::to_owned)),
-                        "db" => lenient(c, |c| c.read_opt_str()).map(|v| db = v.map(str::to_owned)),
+                        b"db" => {
+                            lenient(c, |c| c.read_opt_str()).map(|v| db = v.map(str::to_owned))
+                        }
                         _ => None,
                     };
                     Ok(read.is_some())

@@ -228,6 +228,21 @@ impl<'a> Cursor<'a> {
         })
     }
 
+    /// Read a string's bytes without checking that they are UTF-8: for map keys compared with
+    /// known ASCII names, where a key that is not valid UTF-8 simply matches none of them.
+    pub fn read_str_bytes(&mut self) -> Result<&'a [u8]> {
+        let at = self.pos;
+        let n = match self.read_marker()? {
+            Marker::TinyString(n) => self.check_len(at, "string", u64::from(n), 1)?,
+            Marker::String(w) => {
+                let n = self.be_len(w, "string size")?;
+                self.check_len(at, "string", n, 1)?
+            }
+            m => return Err(Self::unexpected(at, "string", m)),
+        };
+        self.take(n, "string")
+    }
+
     /// Read a string or null (`None`).
     pub fn read_opt_str(&mut self) -> Result<Option<&'a str>> {
         if self.peek_marker()? == Marker::Null {
@@ -330,7 +345,8 @@ impl<'a> Cursor<'a> {
     pub fn skip_value_checked(&mut self) -> Result<()> {
         let max_depth = self.limits.max_depth;
         // Values still to skip at each open level; its length is the depth of the next container.
-        let mut levels: Vec<u64> = vec![1];
+        // Inline up to 16 levels: every forwarded message passes here, most of them shallow.
+        let mut levels: smallvec::SmallVec<[u64; 16]> = smallvec::smallvec![1];
         let mut pending: u64 = 1;
         while let Some(top) = levels.last_mut() {
             if *top == 0 {

@@ -59,9 +59,8 @@ impl Session<'_> {
                         } => {
                             b.count_to_client(messages, payload);
                             if let Some(summary) = summary {
-                                let address = b.address.clone();
                                 self.slots.pop_front();
-                                self.observe(&summary, Some(&address));
+                                self.observe(&summary, Some(id));
                             }
                             self.c_tx.push(wire);
                         }
@@ -84,13 +83,16 @@ impl Session<'_> {
     }
 
     /// A summary on its way to the client: the session's state follows it, and a member's
-    /// FAILURE (`from`) may say something about the member.
-    pub(super) fn observe(&mut self, m: &Bytes, from: Option<&str>) {
+    /// FAILURE (from backend `from`) may say something about the member.
+    pub(super) fn observe(&mut self, m: &Bytes, from: Option<u64>) {
         if m.get(1) != Some(&sig::RECORD) {
             match RawMessage::new(m.clone()).and_then(|r| r.summary()) {
                 Ok(summary) => {
-                    if let (Summary::Failure { code, .. }, Some(address)) = (&summary, from) {
-                        self.on_member_failure_code(code, address);
+                    if let (Summary::Failure { code, .. }, Some(id)) = (&summary, from) {
+                        // Looked up only for a FAILURE: every other summary passes here too.
+                        if let Some(address) = self.backends.get(&id).map(|b| b.address.clone()) {
+                            self.on_member_failure_code(code, &address);
+                        }
                     }
                     if let Err(v) = self.tracker.on_response(&summary) {
                         tracing::debug!(violation = %v, "response outside boltgate's model of the session");

@@ -28,6 +28,7 @@ use crate::pool::Ticket;
 use crate::session::core::{Expect, Inbound, MemberError, Owed};
 use crate::session::translate::Translator;
 use crate::session::wire::{WireReader, WireWriter};
+use std::sync::Arc;
 
 const UPSTREAM_READ_CAPACITY: usize = 64 * 1024;
 /// Unwritten bytes queued for one member before the session stops reading its client.
@@ -49,7 +50,7 @@ pub struct Backend {
     read_done: bool,
     /// What this connection owes the client (the decisions, without I/O).
     pub owed: Owed,
-    pub metrics: SessionMetrics,
+    pub metrics: Arc<SessionMetrics>,
     /// Messages and bytes sent to the client since the counters were last updated.
     to_client: (u64, u64),
     /// Set for a translated session (`session::translate`): the member's runs are rewritten
@@ -76,7 +77,7 @@ impl Backend {
         stream: Stream,
         rest: BytesMut,
         max_message_size: usize,
-        metrics: SessionMetrics,
+        metrics: Arc<SessionMetrics>,
     ) -> Backend {
         let (r, w) = stream.into_split();
         Backend {

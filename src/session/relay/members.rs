@@ -11,7 +11,6 @@ use crate::net::Stream;
 use crate::session::core::{Death, Expect, Loss, Why};
 use crate::upstream::connect::{Offer, UpstreamError};
 use crate::upstream::discovery::hello_for_member;
-use std::collections::HashMap;
 use std::task::{Context, Poll};
 
 impl Session<'_> {
@@ -32,7 +31,7 @@ impl Session<'_> {
         );
         tracing::debug!(member = %address, backend = id, "backend connection open");
         self.by_address.insert(address, id);
-        self.backends.insert(id, backend);
+        self.backends.insert(id, Box::new(backend));
         id
     }
 
@@ -41,7 +40,7 @@ impl Session<'_> {
         let id = self.next_id;
         self.next_id += 1;
         self.by_address.insert(backend.address.clone(), id);
-        self.backends.insert(id, backend);
+        self.backends.insert(id, Box::new(backend));
         id
     }
 
@@ -78,7 +77,7 @@ impl Session<'_> {
     }
 
     pub(super) fn alive(&self, id: u64) -> bool {
-        self.backends.get(&id).is_some_and(Backend::is_alive)
+        self.backends.get(&id).is_some_and(|b| b.is_alive())
     }
 
     /// The client's HELLO as `member` gets it: with boltgate's upstream routing context naming
@@ -92,7 +91,7 @@ impl Session<'_> {
 
     /// A member has so much unwritten that the client must wait (backend.rs, "Backpressure").
     pub(super) fn blocked(&self) -> bool {
-        self.backends.values().any(Backend::is_blocked)
+        self.backends.values().any(|b| b.is_blocked())
     }
 
     /// Where connection-level messages go (HELLO, LOGON, LOGOFF, unknown ones): the current
@@ -169,7 +168,7 @@ impl Session<'_> {
 /// Progress on every member connection: writes first (all of them, so a member that streams
 /// cannot starve another's requests), then the first run read, when `read`.
 pub(super) fn poll_members(
-    backends: &mut HashMap<u64, Backend>,
+    backends: &mut super::Backends,
     read: bool,
     cx: &mut Context<'_>,
 ) -> Poll<(u64, Event)> {

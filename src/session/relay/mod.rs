@@ -135,6 +135,32 @@ type CRx = FramedRead<Prefixed<ReadHalf>, ChunkCodec>;
 /// The members' answers go out as slices of the runs they arrived in ([`super::wire`]).
 type CTx = WireWriter<WriteHalf>;
 
+/// The session's upstream connections by id. The ids are the session's own counter, so SipHash's
+/// defence against chosen keys buys nothing here, and the map is looked up several times for
+/// every forwarded message. Boxed: a table starts with room for several entries, and a plain
+/// session, which has one, would otherwise hold three empty `Backend`s (2 KiB) for its life.
+type Backends = HashMap<u64, Box<Backend>, std::hash::BuildHasherDefault<IdHasher>>;
+
+/// Fibonacci hashing of a u64 id: spreads consecutive ids over the table's high bits.
+#[derive(Default)]
+struct IdHasher(u64);
+
+impl std::hash::Hasher for IdHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.write_u64(u64::from(b) ^ self.0.rotate_left(8));
+        }
+    }
+
+    fn write_u64(&mut self, n: u64) {
+        self.0 = n.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    }
+}
+
 enum Slot {
     Backend(u64),
     Local(Vec<Bytes>),
@@ -156,7 +182,7 @@ struct Session<'a> {
     /// units are placed as Cluster places them, each on a connection from its member's pool.
     pool: Option<&'a PoolPolicy>,
     c_tx: CTx,
-    backends: HashMap<u64, Backend>,
+    backends: Backends,
     by_address: HashMap<String, u64>,
     next_id: u64,
     slots: VecDeque<Slot>,
@@ -342,7 +368,7 @@ async fn relay_with(
         routing,
         pool,
         c_tx,
-        backends: HashMap::new(),
+        backends: Backends::default(),
         by_address: HashMap::new(),
         next_id: 0,
         slots: VecDeque::new(),
@@ -404,6 +430,8 @@ impl Session<'_> {
         // The client side's buffer clock (buffers.rs); `idle` below is the idle timeout.
         let mut clock = buffers::Idle::new();
         let mut login_clock = super::LoginClock::new(self.ctx.handshake_timeout);
+        let mut closing = self.ctx.shutdown.watch_closing();
+        let mut draining = self.ctx.shutdown.watch_draining();
         loop {
             self.drain()?;
             if self.pool.is_some() {
@@ -452,8 +480,8 @@ impl Session<'_> {
             let taking = self.c_tx.queued() < CLIENT_QUEUE_HIGH;
             tokio::select! {
                 biased;
-                _ = self.ctx.shutdown.closing() => return Ok(End::Shutdown),
-                _ = self.ctx.shutdown.draining(), if !drain_seen => {
+                _ = &mut closing => return Ok(End::Shutdown),
+                _ = &mut draining, if !drain_seen => {
                     drain_seen = true;
                 }
                 written = self.c_tx.flush(), if writing => written.map_err(SessionError::ClientIo)?,

@@ -295,7 +295,7 @@ impl Session<'_> {
         b.dirty = state != ServerState::Ready;
         b.flush_counts();
         match b.pooled.take() {
-            Some(ticket) => ticket.release(b, reusable),
+            Some(ticket) => ticket.release(*b, reusable),
             None => drop(b),
         }
     }

@@ -43,6 +43,8 @@ pub enum Untranslatable {
     UnknownZone { zone: String },
     #[error("a DateTime of {seconds} seconds with offset {offset} s is out of range")]
     DateTimeRange { seconds: i64, offset: i64 },
+    #[error("a DateTime of {seconds} seconds in zone {zone} is out of range")]
+    ZonedDateTimeRange { seconds: i64, zone: String },
     #[error("a malformed {what}")]
     Malformed { what: &'static str },
     #[error("the client's {message} cannot be read: {cause}")]

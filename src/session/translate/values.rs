@@ -93,9 +93,9 @@ fn structure_to_client(s: &mut Structure, from: Shapes, to: Shapes) -> Result<()
                 let (utc, tz) = seconds_zone(s)?;
                 let local = offset_at(tz, utc)
                     .and_then(|offset| utc.checked_add(offset))
-                    .ok_or(Untranslatable::DateTimeRange {
+                    .ok_or_else(|| Untranslatable::ZonedDateTimeRange {
                         seconds: utc,
-                        offset: 0,
+                        zone: tz.name().to_string(),
                     })?;
                 s.tag = DATE_TIME_ZONE_ID_LEGACY;
                 s.fields[0] = Value::Integer(local);
@@ -137,9 +137,9 @@ pub fn to_server(v: &mut Value, from: Shapes, to: Shapes) -> Result<(), Untransl
                         let (local, tz) = seconds_zone(s)?;
                         let utc = offset_for_local(tz, local)
                             .and_then(|offset| local.checked_sub(offset))
-                            .ok_or(Untranslatable::DateTimeRange {
+                            .ok_or_else(|| Untranslatable::ZonedDateTimeRange {
                                 seconds: local,
-                                offset: 0,
+                                zone: tz.name().to_string(),
                             })?;
                         s.tag = DATE_TIME_ZONE_ID_UTC;
                         s.fields[0] = Value::Integer(utc);
@@ -406,5 +406,25 @@ mod tests {
             to_server(&mut p, OLD, NEW),
             Err(Untranslatable::DateTimeRange { .. })
         ));
+    }
+
+    #[test]
+    fn a_zoned_date_time_out_of_range_names_its_zone_not_an_offset() {
+        let mut v = zoned(DATE_TIME_ZONE_ID_UTC, i64::MAX, "Europe/Paris");
+        let err = to_client(&mut v, NEW, OLD).unwrap_err();
+        assert_eq!(
+            err,
+            Untranslatable::ZonedDateTimeRange {
+                seconds: i64::MAX,
+                zone: "Europe/Paris".into()
+            }
+        );
+        assert!(err.to_string().contains("Europe/Paris"), "{err}");
+        let mut p = zoned(DATE_TIME_ZONE_ID_LEGACY, i64::MIN, "Asia/Tokyo");
+        let err = to_server(&mut p, OLD, NEW).unwrap_err();
+        assert!(
+            matches!(&err, Untranslatable::ZonedDateTimeRange { zone, .. } if zone == "Asia/Tokyo"),
+            "{err}"
+        );
     }
 }
