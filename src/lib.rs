@@ -400,6 +400,7 @@ fn session_context(
             Arc::new(session::relay::PoolPolicy::new(
                 &config.pool,
                 metrics.pool(),
+                config.upstream.uri.address(),
             ))
         }),
         advertised: session::intercept::Advertised {

@@ -179,7 +179,7 @@ async fn an_exhausted_pool_fails_the_waiting_query_with_the_reason() {
         Outcome::Failure { code, message } => {
             assert_eq!(code, "Neo.TransientError.General.DatabaseUnavailable");
             assert!(
-                message.contains("pool is exhausted") && message.contains("acquire_timeout"),
+                message.contains("is exhausted") && message.contains("acquire_timeout"),
                 "{message}"
             );
         }

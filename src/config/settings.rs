@@ -250,7 +250,7 @@ pub static SETTINGS: &[Setting] = &[
     setting!("boltgate.pool.mode", PoolMode, Is("session"),
         "session: each client holds one server connection for its whole connection; transaction: a client holds a pooled server connection only for one transaction or auto-commit query."),
     setting!("boltgate.pool.max_size", Count, Is("16"),
-        "In transaction mode, most server connections open at once to the upstream, all clients together."),
+        "In transaction mode, most server connections open at once to each upstream member (the one upstream, or each cluster member with routing), all clients together."),
     setting!("boltgate.pool.min_idle", Count, Is("0"),
         "In transaction mode, idle server connections kept open past boltgate.pool.idle_timeout."),
     setting!("boltgate.pool.acquire_timeout", Duration, Is("5s"),

@@ -23,7 +23,7 @@ mod labels;
 mod pool;
 mod register;
 
-pub use pool::PoolMetrics;
+pub use pool::{PoolFamilies, PoolMetrics};
 
 use std::collections::HashMap;
 use std::sync::atomic::AtomicU64;
@@ -108,7 +108,7 @@ struct Inner {
     ocsp_produced: Mutex<HashMap<Scope, SystemTime>>,
     reloads: Family<L1, Counter>,
     uptime: FloatGauge,
-    pool: PoolMetrics,
+    pool: PoolFamilies,
 }
 
 /// The `db` label of everything beyond the per-database series (see [`Metrics::db_label`]).
@@ -141,8 +141,8 @@ impl Metrics {
         }
     }
 
-    /// The transaction pool's metrics, for the pool to record into.
-    pub fn pool(&self) -> PoolMetrics {
+    /// The transaction pools' metrics, one series per member ([`PoolFamilies::member`]).
+    pub fn pool(&self) -> PoolFamilies {
         self.inner.pool.clone()
     }
 

@@ -1,17 +1,28 @@
-//! Transaction pooling's metrics (`boltgate_pool_*`): the handles the pool records into
-//! directly ([`PoolMetrics`], cloned out of the registry), and their registration.
+//! Transaction pooling's metrics (`boltgate_pool_*`), one series per upstream member (label
+//! `member`: the single upstream's address, or each cluster member's with routing). Each
+//! member's pool records into its own handles ([`PoolMetrics`], cloned out of the families by
+//! [`PoolFamilies::member`]), so the hot path is an atomic update, never a map lookup. The
+//! label set is bounded by the topology: a member's series go when its pool does
+//! ([`PoolFamilies::forget`]).
 
 use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::{Registry, Unit};
+
+use super::L1;
 
 /// Acquire wait buckets, seconds: 100 µs to 30 s (acquire_timeout is 5 s by default).
 const WAIT_BUCKETS: [f64; 12] = [
     0.0001, 0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0, 5.0, 10.0, 30.0,
 ];
 
-/// What the pool records (see the README's "Metrics").
+fn wait_histogram() -> Histogram {
+    Histogram::new(WAIT_BUCKETS)
+}
+
+/// What one member's pool records (see the README's "Metrics").
 #[derive(Clone, Debug)]
 pub struct PoolMetrics {
     /// Server connections the pool counts (idle, lent, being dialled or closed).
@@ -30,6 +41,7 @@ pub struct PoolMetrics {
     pub reauthentications: Counter,
 }
 
+/// Unregistered handles (a pool in a unit test).
 impl Default for PoolMetrics {
     fn default() -> Self {
         PoolMetrics {
@@ -37,7 +49,7 @@ impl Default for PoolMetrics {
             in_use: Gauge::default(),
             idle: Gauge::default(),
             waiting: Gauge::default(),
-            acquire_wait: Histogram::new(WAIT_BUCKETS),
+            acquire_wait: wait_histogram(),
             acquire_timeouts: Counter::default(),
             logins: Counter::default(),
             login_failures: Counter::default(),
@@ -46,11 +58,75 @@ impl Default for PoolMetrics {
     }
 }
 
-impl PoolMetrics {
+/// The registered families, one series per member.
+#[derive(Clone, Debug)]
+pub struct PoolFamilies {
+    size: Family<L1, Gauge>,
+    in_use: Family<L1, Gauge>,
+    idle: Family<L1, Gauge>,
+    waiting: Family<L1, Gauge>,
+    acquire_wait: Family<L1, Histogram, fn() -> Histogram>,
+    acquire_timeouts: Family<L1, Counter>,
+    logins: Family<L1, Counter>,
+    login_failures: Family<L1, Counter>,
+    reauthentications: Family<L1, Counter>,
+}
+
+impl Default for PoolFamilies {
+    fn default() -> Self {
+        PoolFamilies {
+            size: Family::default(),
+            in_use: Family::default(),
+            idle: Family::default(),
+            waiting: Family::default(),
+            acquire_wait: Family::new_with_constructor(wait_histogram),
+            acquire_timeouts: Family::default(),
+            logins: Family::default(),
+            login_failures: Family::default(),
+            reauthentications: Family::default(),
+        }
+    }
+}
+
+fn label(member: &str) -> L1 {
+    [("member", member.to_string())]
+}
+
+impl PoolFamilies {
+    /// The handles of `member`'s pool (its series appear now, at zero).
+    pub fn member(&self, member: &str) -> PoolMetrics {
+        let l = label(member);
+        PoolMetrics {
+            size: self.size.get_or_create(&l).clone(),
+            in_use: self.in_use.get_or_create(&l).clone(),
+            idle: self.idle.get_or_create(&l).clone(),
+            waiting: self.waiting.get_or_create(&l).clone(),
+            acquire_wait: self.acquire_wait.get_or_create(&l).clone(),
+            acquire_timeouts: self.acquire_timeouts.get_or_create(&l).clone(),
+            logins: self.logins.get_or_create(&l).clone(),
+            login_failures: self.login_failures.get_or_create(&l).clone(),
+            reauthentications: self.reauthentications.get_or_create(&l).clone(),
+        }
+    }
+
+    /// `member`'s pool is gone (no connection, nobody waiting): its series go too.
+    pub fn forget(&self, member: &str) {
+        let l = label(member);
+        self.size.remove(&l);
+        self.in_use.remove(&l);
+        self.idle.remove(&l);
+        self.waiting.remove(&l);
+        self.acquire_wait.remove(&l);
+        self.acquire_timeouts.remove(&l);
+        self.logins.remove(&l);
+        self.login_failures.remove(&l);
+        self.reauthentications.remove(&l);
+    }
+
     pub(super) fn register(&self, r: &mut Registry) {
         r.register(
             "pool_connections",
-            "Server connections in the transaction pool (idle, in use, being opened or closed)",
+            "Server connections in the member's transaction pool (idle, in use, being opened or closed)",
             self.size.clone(),
         );
         r.register(
@@ -65,7 +141,7 @@ impl PoolMetrics {
         );
         r.register(
             "pool_waiting_clients",
-            "Units of work waiting for a pooled connection",
+            "Units of work waiting for a pooled connection to the member",
             self.waiting.clone(),
         );
         r.register_with_unit(

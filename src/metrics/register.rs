@@ -50,7 +50,7 @@ impl Inner {
             ocsp_produced: Mutex::new(HashMap::new()),
             reloads: Family::default(),
             uptime: FloatGauge::default(),
-            pool: super::PoolMetrics::default(),
+            pool: super::PoolFamilies::default(),
         }
     }
 

@@ -2,6 +2,9 @@
 //! client session, each lent to one unit of work at a time (an explicit transaction, or an
 //! auto-commit query and its results).
 //!
+//! One [`Pool`] per upstream member ([`members`]: the single upstream, or each cluster member
+//! with routing); `max_size` is per member.
+//!
 //! [`core`] decides (idle list, waiters, `max_size`, lifetimes) without I/O; this file holds it
 //! under a lock and does the rest: waiting up to `acquire_timeout`, handing connections to
 //! waiters through channels, closing what the core gives up, and the counters for the metrics.
@@ -14,6 +17,7 @@
 //! connection in the pool, and a connection lost on the way is never counted twice.
 
 pub mod core;
+pub mod members;
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -28,6 +32,7 @@ use tokio::sync::oneshot;
 
 use self::core::{Acquire, Core, Decisions, WaiterId};
 pub use self::core::{Grant, Limits, Stats};
+pub use self::members::Members;
 
 /// How often idle connections are checked for `idle_timeout` and `max_lifetime`.
 const REAP_EVERY: Duration = Duration::from_secs(1);
@@ -48,8 +53,9 @@ impl Closing for u32 {
 /// Why a unit of work got no connection.
 #[derive(Debug, Error)]
 pub enum PoolError {
-    #[error("boltgate's connection pool is exhausted: no server connection came free within {waited:?} (boltgate.pool.acquire_timeout); {in_use} of {max_size} in use (boltgate.pool.max_size), {waiting} other transactions waiting")]
+    #[error("boltgate's connection pool for {member} is exhausted: no server connection came free within {waited:?} (boltgate.pool.acquire_timeout); {in_use} of {max_size} in use (boltgate.pool.max_size, per member), {waiting} other transactions waiting")]
     Exhausted {
+        member: String,
         waited: Duration,
         in_use: usize,
         max_size: usize,
@@ -64,6 +70,8 @@ struct Inner<K, C> {
 
 /// A pool of server connections of type `C`, keyed by `K` (what may not be mixed on one).
 pub struct Pool<K, C> {
+    /// The member's address, for errors.
+    member: String,
     inner: Mutex<Inner<K, C>>,
     limits: Limits,
     acquire_timeout: Duration,
@@ -117,8 +125,14 @@ impl<K: Eq + Clone + Send + 'static, C: Closing> Drop for Ticket<K, C> {
 }
 
 impl<K: Eq + Clone + Send + 'static, C: Closing> Pool<K, C> {
-    pub fn new(limits: Limits, acquire_timeout: Duration, metrics: PoolMetrics) -> Arc<Pool<K, C>> {
+    pub fn new(
+        member: &str,
+        limits: Limits,
+        acquire_timeout: Duration,
+        metrics: PoolMetrics,
+    ) -> Arc<Pool<K, C>> {
         let pool = Arc::new(Pool {
+            member: member.to_string(),
             inner: Mutex::new(Inner {
                 core: Core::new(limits),
                 waiters: HashMap::new(),
@@ -186,6 +200,7 @@ impl<K: Eq + Clone + Send + 'static, C: Closing> Pool<K, C> {
                         drop(inner);
                         self.metrics.acquire_timeouts.inc();
                         return Err(PoolError::Exhausted {
+                            member: self.member.clone(),
                             waited: started.elapsed(),
                             in_use: stats.in_use(),
                             max_size: self.limits.max_size,
@@ -198,6 +213,7 @@ impl<K: Eq + Clone + Send + 'static, C: Closing> Pool<K, C> {
                         Ok(grant) => grant,
                         Err(_) => {
                             return Err(PoolError::Exhausted {
+                                member: self.member.clone(),
                                 waited: started.elapsed(),
                                 in_use: self.limits.max_size,
                                 max_size: self.limits.max_size,

@@ -165,6 +165,7 @@ async fn run_with(
     let (hello, candidates) = read_hello(&mut client, &mut buf, ctx).await?;
 
     if let Some(routing) = &ctx.routing {
+        // Pooled or not (`boltgate.pool.mode`): relay::run decides.
         return relay::run(client, buf, &hello, candidates, ctx, routing).await;
     }
 
@@ -172,19 +173,17 @@ async fn run_with(
     let mut probe = None;
     if let Some(pool) = &ctx.pool {
         if pool.version_for(&hello).is_none() {
-            probe = Some(pool.probe_place().await.map_err(SessionError::Pool)?);
+            let member = ctx.upstream.target.address();
+            probe = Some(
+                pool.probe_place(&member)
+                    .await
+                    .map_err(SessionError::Pool)?,
+            );
         }
         if let Some(version) = pool.version_for(&hello) {
             drop(probe.take());
             // A client like this one was seen: the server's answer is known, no dial.
-            let timeout = ctx.handshake_timeout;
-            tokio::time::timeout(
-                timeout,
-                handshake::answer_client(&mut client, &mut buf, &hello, version),
-            )
-            .await
-            .map_err(|_| SessionError::HandshakeTimeout(timeout))??;
-            return relay::run_pooled(client, buf, version, ctx, pool).await;
+            return relay::run_pooled_known(client, buf, &hello, version, ctx, None, pool).await;
         }
     }
 

@@ -38,6 +38,10 @@ use tokio_util::codec::{FramedRead, FramedWrite};
 use super::connect::Upstream;
 use super::registry::Fetch;
 
+/// How long a fetch waits for the router to close its side after boltgate's close (a router
+/// closes at once; the bound is for one that does not).
+const ROUTER_CLOSE_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
+
 /// A session's way of fetching tables (cheap to clone: byte buffers and Arcs).
 #[derive(Clone)]
 pub struct RouteFetcher {
@@ -157,6 +161,11 @@ impl RouteFetcher {
             }
         }
         let _ = tx.get_mut().shutdown().await;
+        // Wait (briefly) for the router's own close: with transaction pooling the fetch holds a
+        // place in the router's pool, freed when this returns, and the router must have seen
+        // this connection go before another takes that place.
+        let closed = async { while let Some(Ok(_)) = rx.next().await {} };
+        let _ = tokio::time::timeout(ROUTER_CLOSE_WAIT, closed).await;
         if procedure {
             let record = record.ok_or("dbms.routing.getRoutingTable returned no record")?;
             return procedure_answer(&record);

@@ -13,9 +13,11 @@ use boltgate_testkit::synthetic::{Options, Received, SyntheticServer};
 
 pub struct FakeCluster {
     /// Runs the members; kept for their lifetime.
-    _rt: tokio::runtime::Runtime,
+    rt: tokio::runtime::Runtime,
     pub members: Vec<Option<SyntheticServer>>,
     pub addrs: Vec<String>,
+    /// Each member's script, to start it again ([`FakeCluster::restart`]).
+    opts: Vec<Options>,
     table: Arc<Mutex<Value>>,
     ttl: AtomicI64,
     not_leader: Vec<Arc<AtomicBool>>,
@@ -49,6 +51,7 @@ impl FakeCluster {
         let refuse_route = Arc::new(AtomicBool::new(false));
         let mut members = Vec::new();
         let mut not_leader = Vec::new();
+        let mut scripts = Vec::new();
         for (name, tls) in NAMES.iter().zip(tls) {
             let flag = Arc::new(AtomicBool::new(false));
             let mut opts = Options {
@@ -64,6 +67,7 @@ impl FakeCluster {
             if let Some(v) = versions {
                 opts.versions = v.to_vec();
             }
+            scripts.push(opts.clone());
             let server = rt
                 .block_on(SyntheticServer::start_with(opts))
                 .expect("start a synthetic member");
@@ -75,9 +79,10 @@ impl FakeCluster {
             .map(|m| format!("localhost:{}", m.as_ref().unwrap().addr().port()))
             .collect();
         let c = FakeCluster {
-            _rt: rt,
+            rt,
             members,
             addrs,
+            opts: scripts,
             table,
             ttl: AtomicI64::new(300),
             not_leader,
@@ -136,6 +141,35 @@ impl FakeCluster {
         if let Some(m) = self.members[member].take() {
             m.stop();
         }
+    }
+
+    /// Starts a stopped member again on its own port (what it received before is forgotten).
+    pub fn restart(&mut self, member: usize) {
+        self.kill(member);
+        let port = self.addrs[member]
+            .rsplit(':')
+            .next()
+            .and_then(|p| p.parse::<u16>().ok())
+            .expect("member address has a port");
+        let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+        // The old listener closes as its task ends: retry the bind for a bounded time.
+        for _ in 0..100 {
+            let opts = self.opts[member].clone();
+            if let Ok(server) = self.rt.block_on(SyntheticServer::start_at(addr, opts)) {
+                self.members[member] = Some(server);
+                return;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        panic!("member {member} could not bind {addr} again");
+    }
+
+    /// The most connections member `i` had open at once (since it last started).
+    pub fn max_open(&self, member: usize) -> u64 {
+        self.members[member]
+            .as_ref()
+            .map(|m| m.max_open_connections())
+            .unwrap_or(0)
     }
 
     pub fn received(&self, member: usize) -> Vec<Received> {

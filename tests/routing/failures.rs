@@ -21,6 +21,13 @@ const WAIT: Duration = Duration::from_secs(15);
 fn a_member_dying_mid_transaction_fails_it_without_a_rerun_elsewhere() {
     let cluster = FakeCluster::start(None);
     let gate = start_gate(&cluster, &[]);
+    check_crash_mid_transaction(&cluster, &gate);
+}
+
+/// A reader crashes inside the driver's read transaction (routing_crash.py): the driver sees a
+/// connection loss, nothing is re-run elsewhere, later reads go to the surviving reader. The
+/// same outcome with transaction pooling (`pooled.rs`). Returns the dead member.
+pub fn check_crash_mid_transaction(cluster: &FakeCluster, gate: &Boltgate) -> usize {
     let uri = gate.uri_with_scheme("neo4j");
     let out = common::run_py(
         "routing_crash.py",
@@ -60,6 +67,7 @@ fn a_member_dying_mid_transaction_fails_it_without_a_rerun_elsewhere() {
     assert_eq!(cluster.count(alive, READ_Q), 5);
     assert_eq!(cluster.count(dead, READ_Q), 0);
     assert!(gate.log_contains("cluster member lost with work in flight"));
+    dead
 }
 
 /// One read transaction on `c` (BEGIN r, RUN, PULL, COMMIT); the first FAILURE if any.

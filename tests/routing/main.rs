@@ -12,6 +12,8 @@
 //!   `CALL dbms.security.reloadTLS()` in routed mode.
 //! - [`bolt4`]: Bolt 4.2 members (the routing procedure instead of ROUTE).
 //! - [`two_gates`]: two boltgate instances advertising both addresses; one drains on SIGTERM.
+//! - [`pooled`]: transaction pooling with routing (a pool per member): the Python driver's
+//!   clients through pools of 4 per scripted member, a member killed mid-run and brought back.
 
 #[path = "../common/mod.rs"]
 mod common;
@@ -24,4 +26,5 @@ mod fake_cluster;
 mod falkordb;
 mod mtls;
 mod observability;
+mod pooled;
 mod two_gates;

@@ -119,19 +119,6 @@ impl Builder {
             }
         }
 
-        if let (Some(pool), Some(routing)) = (&pool, &routing) {
-            let routed = uri.as_ref().is_some_and(|u| u.routing) || !routing.members.is_empty();
-            if pool.mode == PoolMode::Transaction && routed {
-                // TODO(#18): a pool per cluster member; not built yet, so refused, not ignored.
-                self.errors.push(ConfigError::Conflict {
-                    at: self.origin("boltgate.pool.mode"),
-                    key: "boltgate.pool.mode".to_string(),
-                    other: "a neo4j:// upstream or boltgate.routing.members".to_string(),
-                    problem: "transaction pooling works with one upstream (bolt://, bolt+s://, bolt+ssc://) only; routing across members is not pooled yet".to_string(),
-                });
-            }
-        }
-
         let neo4j_home = neo4j_home?;
         let [bolt, cluster, https] = policies;
         let ssl = SslPolicies {

@@ -72,3 +72,27 @@ fn userinfo_is_redacted() {
     assert_eq!(redact_userinfo("bolt://db?a=b@c"), "bolt://<redacted>@c");
     assert_eq!(redact_userinfo("no scheme"), "no scheme");
 }
+
+/// Transaction pooling works with routing (a pool per member): a `neo4j://` upstream or a
+/// static topology with `boltgate.pool.mode=transaction` loads.
+#[test]
+fn transaction_pooling_loads_with_routing() {
+    let c = |over: &[&str]| {
+        let over: Vec<String> = over.iter().map(|s| s.to_string()).collect();
+        super::super::Config::from_text("", "t", &over, LoadOptions::default())
+    };
+    let routed = c(&[
+        "boltgate.upstream.uri=neo4j://db.example.com:7687",
+        "boltgate.pool.mode=transaction",
+        "boltgate.pool.max_size=4",
+    ])
+    .expect("neo4j:// with transaction pooling loads");
+    assert_eq!(routed.pool.mode, crate::config::PoolMode::Transaction);
+    assert_eq!(routed.pool.max_size, 4);
+    c(&[
+        "boltgate.upstream.uri=bolt://127.0.0.1:7687",
+        "boltgate.routing.members=writer=127.0.0.1:7687,reader=127.0.0.1:7688",
+        "boltgate.pool.mode=transaction",
+    ])
+    .expect("a static topology with transaction pooling loads");
+}

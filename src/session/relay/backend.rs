@@ -20,7 +20,7 @@ use std::task::{ready, Context, Poll};
 use boltgate_proto::chunk::Frame;
 use bytes::{Bytes, BytesMut};
 
-use super::pooled::Key;
+use super::pool_policy::Key;
 use crate::metrics::SessionMetrics;
 use crate::net::split::{ReadHalf, WriteHalf};
 use crate::net::Stream;

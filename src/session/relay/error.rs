@@ -1,8 +1,11 @@
 //! Why a unit of work found no member: typed, with the Neo4j status code a client is given for
 //! it (from [`crate::status`]). Why a member connection ended is [`crate::session::core::MemberError`].
 
+use boltgate_proto::message::{RawMessage, Response};
+use boltgate_proto::Version;
 use thiserror::Error;
 
+use crate::pool::PoolError;
 use crate::status::{DATABASE_UNAVAILABLE, NOT_A_LEADER};
 use crate::upstream::registry::RoutingError;
 
@@ -15,6 +18,16 @@ pub enum PlacementError {
     NoWriter { db: String, tried: Vec<String> },
     #[error("boltgate: no cluster member can serve reads for database `{db}` (tried {tried:?})")]
     NoReader { db: String, tried: Vec<String> },
+    /// Transaction pooling: the member's pool had no place free in time.
+    #[error("{0}")]
+    Pool(#[from] PoolError),
+    /// Transaction pooling: no connection to the member could be opened (alone, the upstream).
+    #[error("boltgate could not open a server connection to {member}: {why}")]
+    Unreachable { member: String, why: String },
+    /// Transaction pooling: the member refused the session's credentials on a new connection;
+    /// the client gets the member's own FAILURE.
+    #[error("{member} refused the session's credentials on a new connection")]
+    LoginRefused { member: String, failure: RawMessage },
 }
 
 impl PlacementError {
@@ -24,7 +37,18 @@ impl PlacementError {
         match self {
             PlacementError::Table(e) => e.code(),
             PlacementError::NoWriter { .. } => NOT_A_LEADER,
-            PlacementError::NoReader { .. } => DATABASE_UNAVAILABLE,
+            PlacementError::NoReader { .. }
+            | PlacementError::Pool(_)
+            | PlacementError::Unreachable { .. }
+            | PlacementError::LoginRefused { .. } => DATABASE_UNAVAILABLE,
+        }
+    }
+
+    /// The FAILURE the client gets: the member's own for a refused login, else boltgate's.
+    pub fn answer(&self, version: Version) -> RawMessage {
+        match self {
+            PlacementError::LoginRefused { failure, .. } => failure.clone(),
+            other => Response::failure(version, other.code(), &other.to_string()),
         }
     }
 }

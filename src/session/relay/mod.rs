@@ -5,6 +5,9 @@
 //!   (ROUTE naming boltgate, `reloadTLS()`) waits its turn in the same FIFO; the session ends when
 //!   the upstream closes, as the client's own connection would have.
 //! - **Cluster** ([`run`]): one client connection spread over cluster members, below.
+//! - **Pool** ([`run_pooled`], `pooled.rs`): no connection is the session's own; each unit of work
+//!   borrows one from a member's pool. With routing ([`run_pooled_routed`]) the unit's member
+//!   is the Cluster policy's choice, reached through that member's pool (`pool_members.rs`).
 //!
 //! One task, no task per upstream connection: the loop's `select!` reads the client, writes its
 //! answers, and writes and reads every upstream connection (`members::poll_members`); what each
@@ -53,12 +56,15 @@ mod backend;
 mod error;
 mod members;
 mod pool_conn;
+mod pool_members;
+mod pool_policy;
 mod pooled;
 mod requests;
 
 pub use self::error::PlacementError;
 pub use self::pool_conn::close_probe;
-pub use self::pooled::PoolPolicy;
+pub use self::pool_members::{run_pooled_known, run_pooled_routed};
+pub use self::pool_policy::PoolPolicy;
 pub use crate::session::core::MemberError;
 
 use std::collections::{HashMap, VecDeque};
@@ -172,8 +178,8 @@ struct Session<'a> {
     /// The policy: `None` is Direct (one upstream, backend 0: every request goes to it, in
     /// order, pipelined); `Some` is Cluster (units of work placed on members, `requests.rs`).
     routing: Option<&'a Routing>,
-    /// The Pool policy (`pooled.rs`): `routing` is then None, and no connection is the session's
-    /// own.
+    /// The Pool policy (`pooled.rs`): no connection is the session's own. With `routing` too,
+    /// units are placed as Cluster places them, each on a connection from its member's pool.
     pool: Option<&'a PoolPolicy>,
     c_tx: CTx,
     backends: Backends,
@@ -207,7 +213,8 @@ struct Session<'a> {
 type First = (String, Stream, BytesMut);
 
 /// Runs a routed session: dials a first member to agree the Bolt version with (the initial
-/// router, or a static writer), answers the client's handshake, then relays.
+/// router, or a static writer), answers the client's handshake, then relays. With transaction
+/// pooling, [`run_pooled_routed`] does it.
 pub async fn run(
     mut client: Stream,
     mut buf: BytesMut,
@@ -216,6 +223,9 @@ pub async fn run(
     ctx: &Context,
     routing: &Routing,
 ) -> Result<End, SessionError> {
+    if let Some(pool) = &ctx.pool {
+        return run_pooled_routed(client, buf, hello, candidates, ctx, routing, pool).await;
+    }
     let mut last_err = None;
     let mut first = None;
     // As on the plain relay: the client's own proposals.

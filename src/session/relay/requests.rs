@@ -9,6 +9,7 @@ use boltgate_proto::packstream::Map;
 use boltgate_proto::state::ServerState;
 
 use super::error::PlacementError;
+use super::pool_members::PooledFetch;
 use super::{Flow, Routing, Session, Slot};
 use crate::session::core::{Decision, Expect};
 use crate::session::failure::{DATABASE_UNAVAILABLE, REQUEST_INVALID};
@@ -16,6 +17,16 @@ use crate::session::intercept::is_routing_procedure;
 use crate::session::{End, SessionError};
 use crate::upstream::discovery::RouteFetcher;
 use crate::upstream::registry::Fetch;
+
+/// What trying one picked member came to ([`Session::reach`]).
+pub(super) enum Reached {
+    /// A connection for the unit; `fresh`: just opened (the member is up: bans lifted).
+    Conn { id: u64, fresh: bool },
+    /// The member could not be reached: banned, and another tried.
+    Unreachable(String),
+    /// The unit gets this FAILURE (a full pool, a refused login), wherever it would go.
+    Failed(PlacementError),
+}
 
 impl Session<'_> {
     pub(super) async fn on_request(&mut self, raw: RawMessage) -> Result<Flow, SessionError> {
@@ -100,32 +111,62 @@ impl Session<'_> {
             }
             Decision::Logoff => self.cluster_logoff(raw),
             Decision::Reset => self.cluster_reset(raw),
-            Decision::Route { ignored: true }
-            | Decision::Telemetry { ignored: true }
-            | Decision::ProcedureRun { ignored: true }
-            | Decision::StartUnit { ignored: true } => self.local(ignored()),
-            Decision::Route { ignored: false } => {
-                let db = raw.route_view().ok().and_then(|v| v.db);
-                let answer = routing
-                    .advertised
-                    .route_success(self.version, db.as_deref());
-                self.local(vec![answer]);
+            Decision::Telemetry { ignored: true } | Decision::StartUnit { ignored: true } => {
+                self.local(ignored())
             }
+            Decision::Route { .. }
+            | Decision::ProcedureRun { .. }
+            | Decision::ProcedureResult { .. } => self.answer_routing(decision, &raw, routing),
             Decision::Telemetry { ignored: false } => {
                 self.local(vec![Response::success(Map::new())])
-            }
-            Decision::ProcedureRun { ignored: false } => {
-                self.local(vec![routing.advertised.procedure_run_success()])
-            }
-            Decision::ProcedureResult { pull } => {
-                let [record, done] = routing.advertised.procedure_result();
-                self.local(if pull { vec![record, done] } else { vec![done] });
             }
             Decision::StartUnit { ignored: false } => self.start_unit(raw, routing).await,
             Decision::ToCurrent => self.send_current(raw),
             Decision::ToControl => self.send_control(raw),
         }
         Ok(Flow::Continue)
+    }
+
+    /// ROUTE and the routing procedures, answered by boltgate with the table naming itself
+    /// (both routed policies: Cluster, and Pool with routing).
+    pub(super) fn answer_routing(
+        &mut self,
+        decision: Decision,
+        raw: &RawMessage,
+        routing: &Routing,
+    ) {
+        let answer = match decision {
+            Decision::Route { ignored: true } | Decision::ProcedureRun { ignored: true } => {
+                vec![Response::ignored()]
+            }
+            Decision::Route { ignored: false } => {
+                let db = raw.route_view().ok().and_then(|v| v.db);
+                vec![routing
+                    .advertised
+                    .route_success(self.version, db.as_deref())]
+            }
+            Decision::ProcedureRun { ignored: false } => {
+                vec![routing.advertised.procedure_run_success()]
+            }
+            Decision::ProcedureResult { pull } => {
+                let [record, done] = routing.advertised.procedure_result();
+                if pull {
+                    vec![record, done]
+                } else {
+                    vec![done]
+                }
+            }
+            other => {
+                // Callers pass only the decisions above; a slot is still owed, so answer.
+                tracing::debug!(decision = ?other, "not a routing request; refused");
+                vec![Response::failure(
+                    self.version,
+                    REQUEST_INVALID,
+                    "boltgate: not a routing request",
+                )]
+            }
+        };
+        self.local(answer);
     }
 
     /// HELLO goes to the control member, with the routing context naming that member; it is
@@ -179,7 +220,7 @@ impl Session<'_> {
     }
 
     /// Places a BEGIN or auto-commit RUN on a member and sends it there.
-    async fn start_unit(&mut self, raw: RawMessage, routing: &Routing) {
+    pub(super) async fn start_unit(&mut self, raw: RawMessage, routing: &Routing) {
         let view = match raw.tx_view() {
             Ok(v) => v,
             Err(e) => {
@@ -203,15 +244,32 @@ impl Session<'_> {
             }
             Err(e) => {
                 self.units.refused();
-                self.local(vec![Response::failure(
-                    self.version,
-                    e.code(),
-                    &e.to_string(),
-                )]);
+                self.local(vec![e.answer(self.version)]);
             }
         }
     }
 
+    /// A connection to `address` for a unit of work: the session's own (Cluster: reused while
+    /// alive, else dialled with the client's HELLO and LOGON replayed), or one borrowed from
+    /// the member's pool (Pool with routing).
+    async fn reach(&mut self, address: &str) -> Reached {
+        if self.pool.is_some() {
+            return self.pool_reach(address).await;
+        }
+        if let Some(&id) = self.by_address.get(address) {
+            if self.alive(id) {
+                return Reached::Conn { id, fresh: false };
+            }
+        }
+        match self.open(address).await {
+            Ok(id) => Reached::Conn { id, fresh: true },
+            Err(e) => Reached::Unreachable(e.to_string()),
+        }
+    }
+
+    /// The Cluster policy's member choice, for both routed policies: the table for the unit's
+    /// database and mode, then members in the balancer's order (banned and recently
+    /// unreachable ones last, reads falling back to writers) until one is reached.
     async fn choose(
         &mut self,
         routing: &Routing,
@@ -220,7 +278,7 @@ impl Session<'_> {
         bookmarks: &[String],
     ) -> Result<u64, PlacementError> {
         let registry = routing.registry.clone();
-        let fetcher: Arc<dyn Fetch> = Arc::new(RouteFetcher {
+        let fetcher = RouteFetcher {
             upstream: self.ctx.upstream.clone(),
             version: self.version,
             hello: self.hello.clone().unwrap_or_default(),
@@ -228,7 +286,12 @@ impl Session<'_> {
             context: routing.context.clone(),
             max_message_size: self.ctx.max_message_size,
             metrics: self.ctx.metrics.clone(),
-        });
+        };
+        let fetcher: Arc<dyn Fetch> = match self.pool {
+            // Pooled: each table fetch holds a place in the router's pool while it runs.
+            Some(policy) => Arc::new(PooledFetch::new(fetcher, policy.members())),
+            None => Arc::new(fetcher),
+        };
         let table = registry.table(db, mode, bookmarks, &fetcher).await?;
         let now = tokio::time::Instant::now();
         let ban_time = registry.balancer.ban_time();
@@ -264,27 +327,24 @@ impl Session<'_> {
                     AccessMode::Read => PlacementError::NoReader { db, tried },
                 });
             };
-            if let Some(&id) = self.by_address.get(&address) {
-                if self.alive(id) {
+            match self.reach(&address).await {
+                Reached::Conn { id, fresh } => {
+                    if fresh {
+                        self.unreachable.remove(&address);
+                        balancer.unban(&address);
+                        tracing::debug!(member = %address, ?mode, db = db.unwrap_or("<home>"), "unit of work placed");
+                    }
                     self.lease = Some(balancer.lease(&address));
                     return Ok(id);
                 }
-            }
-            match self.open(&address).await {
-                Ok(id) => {
-                    self.unreachable.remove(&address);
-                    balancer.unban(&address);
-                    self.lease = Some(balancer.lease(&address));
-                    tracing::debug!(member = %address, ?mode, db = db.unwrap_or("<home>"), "unit of work placed");
-                    return Ok(id);
-                }
-                Err(e) => {
+                Reached::Unreachable(e) => {
                     tracing::warn!(member = %address, error = %e, "cluster member unreachable; trying another");
                     registry.on_member_failure(&address);
                     self.unreachable
                         .insert(address.clone(), tokio::time::Instant::now());
                     tried.push(address);
                 }
+                Reached::Failed(e) => return Err(e),
             }
         }
     }

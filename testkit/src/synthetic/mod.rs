@@ -97,7 +97,13 @@ impl SyntheticServer {
 
     /// Binds `127.0.0.1:0` and serves on the current tokio runtime.
     pub async fn start_with(opts: Options) -> std::io::Result<SyntheticServer> {
-        let listener = TcpListener::bind("127.0.0.1:0").await?;
+        SyntheticServer::start_at(SocketAddr::from(([127, 0, 0, 1], 0)), opts).await
+    }
+
+    /// Binds `addr` (a stopped server's, to bring a member back where clients know it) and
+    /// serves on the current tokio runtime.
+    pub async fn start_at(addr: SocketAddr, opts: Options) -> std::io::Result<SyntheticServer> {
+        let listener = TcpListener::bind(addr).await?;
         let addr = listener.local_addr()?;
         let cancel = CancellationToken::new();
         let shared = Arc::new(Shared::new(opts, addr, cancel.clone()));
