@@ -57,20 +57,8 @@ fn run_legacy(python: &str, uri: &str, args: &[&str]) -> Result<serde_json::Valu
         .args(args)
         .current_dir(&dir)
         .env("PYTHONDONTWRITEBYTECODE", "1");
-    let out = common::run_captured("legacy.py", &mut cmd, Duration::from_secs(120))
-        .map_err(|e| e.to_string())?;
-    out.stdout
-        .lines()
-        .rev()
-        .find_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
-        .ok_or_else(|| {
-            format!(
-                "{python} legacy.py {uri} {args:?}: {:?}\n--- stdout ---\n{}\n--- stderr ---\n{}",
-                out.status,
-                common::tail(&out.stdout, 2000),
-                common::tail(&out.stderr, 6000)
-            )
-        })
+    let what = format!("{python} legacy.py {uri} {args:?}");
+    common::run_json(&what, &mut cmd, Duration::from_secs(120))
 }
 
 /// tests/legacy/js, where `.ci/run` installs the JavaScript drivers; None (skip) when they are
@@ -97,20 +85,8 @@ fn run_js(driver: &str, uri: &str, args: &[&str]) -> Result<serde_json::Value, S
         .arg(uri)
         .args(args)
         .current_dir(&dir);
-    let out = common::run_captured("legacy.js", &mut cmd, Duration::from_secs(120))
-        .map_err(|e| e.to_string())?;
-    out.stdout
-        .lines()
-        .rev()
-        .find_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
-        .ok_or_else(|| {
-            format!(
-                "node legacy.js {driver} {uri}: {:?}\n--- stdout ---\n{}\n--- stderr ---\n{}",
-                out.status,
-                common::tail(&out.stdout, 2000),
-                common::tail(&out.stderr, 6000)
-            )
-        })
+    let what = format!("node legacy.js {driver} {uri}");
+    common::run_json(&what, &mut cmd, Duration::from_secs(120))
 }
 
 /// The JavaScript legacy drivers through boltgate to the server at `server_uri`, compared with
