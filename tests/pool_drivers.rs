@@ -13,9 +13,11 @@ mod common;
 use std::process::Command;
 use std::time::Duration;
 
-use common::pool::{committed_writes, recording_server_behind_pool, PeakSampler};
+use common::pool::{
+    committed_writes, falkordb_pool_gate, recording_server_behind_pool, PeakSampler,
+};
 use common::runners::{run_pool_clients, Driver};
-use common::{Boltgate, FalkorDb};
+use common::FalkorDb;
 
 const PY_TIMEOUT: Duration = Duration::from_secs(300);
 
@@ -120,19 +122,7 @@ const FALKOR_ROUNDS: u32 = 3;
 fn through_a_pool_of_2_to_falkordb(run: impl FnOnce(&str) -> serde_json::Value) {
     let mut db = FalkorDb::start();
     let admin = common::free_addr();
-    let gate = Boltgate::start(&[
-        ("boltgate.upstream.uri", &db.bolt_uri()),
-        ("boltgate.pool.mode", "transaction"),
-        ("boltgate.pool.max_size", "2"),
-        ("boltgate.pool.acquire_timeout", "60s"),
-        ("boltgate.log.level", "boltgate=debug,info"),
-        // The admin endpoint's upstream probe is a TCP connect outside the pool, one more
-        // server connection for an instant (seen by the sampler as 3): off here, where the
-        // server's connections are counted (README, "Transaction pooling").
-        ("boltgate.upstream.probe_interval", "0"),
-        ("server.http.enabled", "true"),
-        ("server.http.listen_address", &admin.to_string()),
-    ]);
+    let gate = falkordb_pool_gate(&db, 2, admin, &[]);
     let sampler = PeakSampler::start(db.bolt_addr().port());
     let out = run(&gate.bolt_uri());
     let peak = sampler.stop();
@@ -224,13 +214,7 @@ fn go_driver_12_clients_through_a_pool_of_2_to_falkordb_all_writes_land() {
 fn a_server_restart_replaces_the_pooled_connections() {
     let mut db = FalkorDb::start();
     let admin = common::free_addr();
-    let gate = Boltgate::start(&[
-        ("boltgate.upstream.uri", &db.bolt_uri()),
-        ("boltgate.pool.mode", "transaction"),
-        ("boltgate.pool.max_size", "2"),
-        ("server.http.enabled", "true"),
-        ("server.http.listen_address", &admin.to_string()),
-    ]);
+    let gate = falkordb_pool_gate(&db, 2, admin, &[]);
     let logins = || {
         let m = common::admin::scrape(admin);
         common::admin::value(&m, "boltgate_pool_logins_total", &[])

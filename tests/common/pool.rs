@@ -162,3 +162,28 @@ pub fn metric(admin: SocketAddr, name: &str) -> f64 {
 pub fn admin_settings(admin: SocketAddr) -> String {
     format!("server.http.enabled=true\nserver.http.listen_address={admin}\n")
 }
+
+/// The boltgate binary pooling in front of `db`'s Bolt port (`max_size` connections, units
+/// waiting up to 60 s, debug log), with its admin endpoint on `admin` and the upstream TCP probe
+/// off: that probe is a connection outside the pool, one more for an instant, and these tests
+/// count the server's connections. `extra` settings come last.
+pub fn falkordb_pool_gate(
+    db: &super::FalkorDb,
+    max_size: usize,
+    admin: SocketAddr,
+    extra: &[(&str, &str)],
+) -> super::Boltgate {
+    let (uri, size, admin) = (db.bolt_uri(), max_size.to_string(), admin.to_string());
+    let mut settings = vec![
+        ("boltgate.upstream.uri", uri.as_str()),
+        ("boltgate.pool.mode", "transaction"),
+        ("boltgate.pool.max_size", size.as_str()),
+        ("boltgate.pool.acquire_timeout", "60s"),
+        ("boltgate.log.level", "boltgate=debug,info"),
+        ("boltgate.upstream.probe_interval", "0"),
+        ("server.http.enabled", "true"),
+        ("server.http.listen_address", admin.as_str()),
+    ];
+    settings.extend_from_slice(extra);
+    super::Boltgate::start(&settings)
+}
