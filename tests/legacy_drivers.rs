@@ -57,20 +57,8 @@ fn run_legacy(python: &str, uri: &str, args: &[&str]) -> Result<serde_json::Valu
         .args(args)
         .current_dir(&dir)
         .env("PYTHONDONTWRITEBYTECODE", "1");
-    let out = common::run_captured("legacy.py", &mut cmd, Duration::from_secs(120))
-        .map_err(|e| e.to_string())?;
-    out.stdout
-        .lines()
-        .rev()
-        .find_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
-        .ok_or_else(|| {
-            format!(
-                "{python} legacy.py {uri} {args:?}: {:?}\n--- stdout ---\n{}\n--- stderr ---\n{}",
-                out.status,
-                common::tail(&out.stdout, 2000),
-                common::tail(&out.stderr, 6000)
-            )
-        })
+    let what = format!("{python} legacy.py {uri} {args:?}");
+    common::run_json(&what, &mut cmd, Duration::from_secs(120))
 }
 
 /// tests/legacy/js, where `.ci/run` installs the JavaScript drivers; None (skip) when they are
@@ -97,20 +85,8 @@ fn run_js(driver: &str, uri: &str, args: &[&str]) -> Result<serde_json::Value, S
         .arg(uri)
         .args(args)
         .current_dir(&dir);
-    let out = common::run_captured("legacy.js", &mut cmd, Duration::from_secs(120))
-        .map_err(|e| e.to_string())?;
-    out.stdout
-        .lines()
-        .rev()
-        .find_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
-        .ok_or_else(|| {
-            format!(
-                "node legacy.js {driver} {uri}: {:?}\n--- stdout ---\n{}\n--- stderr ---\n{}",
-                out.status,
-                common::tail(&out.stdout, 2000),
-                common::tail(&out.stderr, 6000)
-            )
-        })
+    let what = format!("node legacy.js {driver} {uri}");
+    common::run_json(&what, &mut cmd, Duration::from_secs(120))
 }
 
 /// The JavaScript legacy drivers through boltgate to the server at `server_uri`, compared with
@@ -234,19 +210,23 @@ fn javascript_1_7_and_4_2_drivers_work_through_boltgate_against_falkordb() {
 
 // === Neo4j (Bolt 4.4 and 5.x) ===
 
+/// The scripts' arguments against Neo4j: its login, every temporal type, and the transaction
+/// rolled back (the database is shared by every driver in turn).
+const NEO4J_ARGS: [&str; 6] = [
+    "--user",
+    "neo4j",
+    "--password",
+    PASSWORD,
+    "--temporal",
+    "--rollback",
+];
+
 fn neo4j_case(neo4j: &Neo4j, venv: &str, refused_direct: bool) {
     let Some(python) = venv_python(venv) else {
         return;
     };
     let python = python.to_string_lossy().to_string();
-    let args = [
-        "--user",
-        "neo4j",
-        "--password",
-        PASSWORD,
-        "--temporal",
-        "--rollback",
-    ];
+    let args = NEO4J_ARGS;
     let want = reference(&neo4j.bolt_uri(), &args);
     let direct = run_legacy(&python, &neo4j.bolt_uri(), &args);
     if refused_direct {
@@ -299,15 +279,7 @@ fn legacy_drivers_work_through_boltgate_against_neo4j() {
     neo4j_case(&neo4j, NEO4J_4_3, refused("4.3") && refused("4.2"));
     neo4j_case(&neo4j, NEO4J_4_4, false);
 
-    let auth = [
-        "--user",
-        "neo4j",
-        "--password",
-        PASSWORD,
-        "--temporal",
-        "--rollback",
-    ];
-    js_case(&neo4j.bolt_uri(), &auth, &["neo4j-driver-1.7"], || {});
+    js_case(&neo4j.bolt_uri(), &NEO4J_ARGS, &["neo4j-driver-1.7"], || {});
 }
 
 // === What has no faithful translation ===

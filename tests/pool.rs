@@ -2,26 +2,17 @@
 //! with the testkit client: many clients share a few server connections, the server never sees
 //! more than `max_size` of them, identities never mix, and an exhausted pool says so.
 
+mod common;
+
 use std::time::Duration;
 
 use boltgate_testkit::client::{Auth, Client, ClientError, Outcome};
-use boltgate_testkit::proxy::RunningProxy;
 use boltgate_testkit::synthetic::{Options, SyntheticServer};
+use common::pool::proxy as pooling_proxy;
 use tokio::time::timeout;
 
 /// Every wait in this file is bounded by this.
 const WAIT: Duration = Duration::from_secs(60);
-
-async fn pooling_proxy(upstream: &str, max_size: usize, extra: &str) -> RunningProxy {
-    let settings = format!(
-        "boltgate.upstream.uri={upstream}\n\
-         boltgate.pool.mode=transaction\nboltgate.pool.max_size={max_size}\n\
-         boltgate.client.max_connections=1000\n{extra}"
-    );
-    RunningProxy::start(&settings)
-        .await
-        .unwrap_or_else(|e| panic!("boltgate: {e}"))
-}
 
 fn basic(user: &str, password: &str) -> Auth {
     Auth::Basic {

@@ -1,6 +1,8 @@
-//! Transaction pooling (issue 18) as the official Python driver sees it: many clients, each with
-//! its own driver, run read and write transactions through a pooling boltgate; every write is
-//! found on the server and the server never has more connections than the pool allows.
+//! Transaction pooling (issue 18) as the official drivers see it: many clients, each with its
+//! own driver (so its own connection to boltgate), run read and write transactions through a
+//! pooling boltgate; every write is found on the server and the server never has more
+//! connections than the pool allows. Python (tests/py/pool_clients.py), JavaScript
+//! (tests/js/pool_clients.mjs), Java and Go (the runners' `pool` mode, tests/drivers/).
 //!
 //! Two servers, two scales. The synthetic server takes 200 clients through a pool of 16.
 //! FalkorDB 4.16 crashes with 4 or more busy connections at once, so it gets a pool of 2 and 12
@@ -8,196 +10,136 @@
 
 mod common;
 
-use std::collections::HashMap;
 use std::process::Command;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::Arc;
 use std::time::Duration;
 
-use boltgate_proto::message::sig;
-use boltgate_testkit::proxy::RunningProxy;
-use boltgate_testkit::synthetic::{Options, SyntheticServer};
-use common::{Boltgate, FalkorDb};
+use common::pool::{
+    committed_writes, falkordb_pool_gate, recording_server_behind_pool, PeakSampler,
+};
+use common::runners::{run_pool_clients, Driver};
+use common::FalkorDb;
 
 const PY_TIMEOUT: Duration = Duration::from_secs(300);
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn python_driver_200_clients_through_a_pool_of_16_to_the_synthetic_server() {
-    let server = SyntheticServer::start_with(Options {
-        record: true,
-        ..Options::default()
-    })
-    .await
-    .expect("synthetic server");
-    let settings = format!(
-        "boltgate.upstream.uri={}\nboltgate.pool.mode=transaction\nboltgate.pool.max_size=16\n\
-         boltgate.pool.acquire_timeout=60s\nboltgate.client.max_connections=1000\n",
-        server.uri()
-    );
-    let proxy = RunningProxy::start(&settings).await.expect("boltgate");
-    let uri = format!("bolt://{}", proxy.addr());
-    let (clients, rounds) = (200u32, 2u32);
-    let out = tokio::task::spawn_blocking(move || {
-        common::run_py(
-            "pool_clients.py",
-            &[
-                &uri,
-                "--synthetic",
-                "--clients",
-                &clients.to_string(),
-                "--rounds",
-                &rounds.to_string(),
-            ],
-            PY_TIMEOUT,
-        )
-    })
-    .await
-    .expect("python");
-    assert_eq!(out["writes"], clients * rounds, "{out}");
-    assert_eq!(out["reads"], clients * rounds, "{out}");
+/// Clients and rounds against the synthetic server: 200 at once, through a pool of 16.
+const CLIENTS: u32 = 200;
+const ROUNDS: u32 = 2;
 
+/// `clients` run by `run` (given boltgate's bolt:// URI, it returns the clients' JSON line)
+/// through a pool of 16 to the recording synthetic server: each client's writes and reads all
+/// done, every write committed on the server, never more than 16 server connections.
+async fn through_a_pool_of_16<F>(run: F)
+where
+    F: FnOnce(String) -> serde_json::Value + Send + 'static,
+{
+    let (server, proxy) = recording_server_behind_pool(16).await;
+    let uri = format!("bolt://{}", proxy.addr());
+    let out = tokio::task::spawn_blocking(move || run(uri))
+        .await
+        .expect("the clients");
+    if let Some(errors) = out.get("errors") {
+        assert_eq!(errors, &serde_json::json!([]), "{out}");
+    }
+    assert_eq!(out["writes"], CLIENTS * ROUNDS, "{out}");
+    assert_eq!(out["reads"], CLIENTS * ROUNDS, "{out}");
     assert_eq!(
         committed_writes(&server),
-        clients * rounds,
+        CLIENTS * ROUNDS,
         "every write reached the server and was committed"
     );
     let max = server.max_open_connections();
     assert!(max <= 16, "the server saw {max} connections at once");
+    assert!(
+        server.connections() < u64::from(CLIENTS),
+        "server connections were shared ({} for {CLIENTS} clients)",
+        server.connections()
+    );
 }
 
-/// Write transactions (`RETURN n`, n % 1000 < 500) the synthetic server saw committed on the
-/// connection that ran them: the RUN, then (after its PULL) a COMMIT on the same connection.
-fn committed_writes(server: &SyntheticServer) -> u32 {
-    let mut by_conn: HashMap<u64, Vec<(u8, Option<String>)>> = HashMap::new();
-    for r in server.received() {
-        by_conn
-            .entry(r.connection)
-            .or_default()
-            .push((r.message.signature(), r.query()));
-    }
-    let mut committed = 0;
-    for messages in by_conn.values() {
-        for (i, (_, query)) in messages.iter().enumerate() {
-            let Some(n) = query.as_deref().and_then(|q| q.strip_prefix("RETURN ")) else {
-                continue;
-            };
-            let n: u32 = n.parse().expect("a number");
-            if n % 1000 >= 500 {
-                continue; // a read
-            }
-            let next = messages[i + 1..]
-                .iter()
-                .map(|(s, _)| *s)
-                .find(|s| *s != sig::PULL && *s != sig::DISCARD);
-            assert_eq!(next, Some(sig::COMMIT), "write {n} was not committed");
-            committed += 1;
-        }
-    }
-    committed
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn python_driver_200_clients_through_a_pool_of_16_to_the_synthetic_server() {
+    through_a_pool_of_16(|uri| {
+        let (clients, rounds) = (CLIENTS.to_string(), ROUNDS.to_string());
+        let args: [&str; 6] = [
+            &uri,
+            "--synthetic",
+            "--clients",
+            &clients,
+            "--rounds",
+            &rounds,
+        ];
+        common::run_py("pool_clients.py", &args, PY_TIMEOUT)
+    })
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn javascript_driver_200_clients_through_a_pool_of_16_to_the_synthetic_server() {
-    let server = SyntheticServer::start_with(Options {
-        record: true,
-        ..Options::default()
-    })
-    .await
-    .expect("synthetic server");
-    let settings = format!(
-        "boltgate.upstream.uri={}\nboltgate.pool.mode=transaction\nboltgate.pool.max_size=16\n\
-         boltgate.pool.acquire_timeout=60s\nboltgate.client.max_connections=1000\n",
-        server.uri()
-    );
-    let proxy = RunningProxy::start(&settings).await.expect("boltgate");
-    let uri = format!("bolt://{}", proxy.addr());
-    let (clients, rounds) = (200u32, 2u32);
-    let captured = tokio::task::spawn_blocking(move || {
+    through_a_pool_of_16(|uri| {
         let js = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/js");
         let mut cmd = Command::new("node");
         cmd.arg(js.join("pool_clients.mjs"))
-            .args([uri, clients.to_string(), rounds.to_string()])
+            .args([uri, CLIENTS.to_string(), ROUNDS.to_string()])
             .current_dir(&js);
-        common::run_captured("node pool_clients.mjs", &mut cmd, PY_TIMEOUT)
-            .expect("node runs (tests/js: npm ci)")
+        common::run_json(
+            "node pool_clients.mjs (tests/js: npm ci)",
+            &mut cmd,
+            PY_TIMEOUT,
+        )
+        .unwrap_or_else(|e| panic!("{e}"))
     })
-    .await
-    .expect("node");
-    let line = captured.stdout.lines().rev().find(|l| l.starts_with('{'));
-    let out: serde_json::Value = line
-        .and_then(|l| serde_json::from_str(l).ok())
-        .unwrap_or_else(|| panic!("no JSON line: {}\n{}", captured.stdout, captured.stderr));
-    assert_eq!(out["errors"], serde_json::json!([]), "{out}");
-    assert_eq!(out["writes"], clients * rounds, "{out}");
-    assert_eq!(out["reads"], clients * rounds, "{out}");
-    assert_eq!(committed_writes(&server), clients * rounds);
-    let max = server.max_open_connections();
-    assert!(max <= 16, "the server saw {max} connections at once");
+    .await;
 }
 
-/// Established TCP connections whose local port is `port` (the server's side), from `ss`.
-fn server_connections(port: u16) -> Option<usize> {
-    let out = Command::new("ss")
-        .args([
-            "-Htn",
-            "state",
-            "established",
-            &format!("( sport = :{port} )"),
-        ])
-        .output()
-        .ok()?;
-    out.status
-        .success()
-        .then(|| String::from_utf8_lossy(&out.stdout).lines().count())
-}
-
-#[test]
-fn python_driver_12_clients_through_a_pool_of_2_to_falkordb_all_writes_land() {
-    let mut db = FalkorDb::start();
-    let port = db.bolt_addr().port();
-    if server_connections(port).is_none() {
-        panic!("`ss` is needed to count FalkorDB's connections");
+/// The Java or Go runner's `pool` mode (tests/drivers/README.md) against the synthetic server.
+fn runner_clients(driver: Driver) -> impl FnOnce(String) -> serde_json::Value + Send + 'static {
+    move |uri| {
+        run_pool_clients(driver, &uri, CLIENTS, ROUNDS, true, PY_TIMEOUT)
+            .unwrap_or_else(|e| panic!("{e}"))
     }
+}
+
+/// Java: a thread per client, each with its own Driver whose pool holds one connection, so
+/// each is one client connection to boltgate.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn java_driver_200_clients_through_a_pool_of_16_to_the_synthetic_server() {
+    through_a_pool_of_16(runner_clients(Driver::Java)).await;
+}
+
+/// Go: a goroutine per client, each with its own driver whose pool holds one connection.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn go_driver_200_clients_through_a_pool_of_16_to_the_synthetic_server() {
+    through_a_pool_of_16(runner_clients(Driver::Go)).await;
+}
+
+/// Clients against FalkorDB: 12, three rounds each, through a pool of 2.
+const FALKOR_CLIENTS: u32 = 12;
+const FALKOR_ROUNDS: u32 = 3;
+
+/// [`FALKOR_CLIENTS`] clients run by `run` (given boltgate's bolt:// URI) through a pool of 2
+/// to FalkorDB: never more than 2 server connections (by `ss`), the pool's metrics agree, and
+/// every client's writes are read back from FalkorDB directly.
+fn through_a_pool_of_2_to_falkordb(run: impl FnOnce(&str) -> serde_json::Value) {
+    let mut db = FalkorDb::start();
     let admin = common::free_addr();
-    let gate = Boltgate::start(&[
-        ("boltgate.upstream.uri", &db.bolt_uri()),
-        ("boltgate.pool.mode", "transaction"),
-        ("boltgate.pool.max_size", "2"),
-        ("boltgate.pool.acquire_timeout", "60s"),
-        ("server.http.enabled", "true"),
-        ("server.http.listen_address", &admin.to_string()),
-    ]);
-    // Sample the server's connections while the clients run: a lower bound of the peak, so
-    // the assertion below can miss a peak but never invent one.
-    let done = Arc::new(AtomicBool::new(false));
-    let peak = Arc::new(AtomicUsize::new(0));
-    let sampler = {
-        let (done, peak) = (done.clone(), peak.clone());
-        std::thread::spawn(move || {
-            while !done.load(Ordering::Relaxed) {
-                if let Some(n) = server_connections(port) {
-                    peak.fetch_max(n, Ordering::Relaxed);
-                }
-                std::thread::sleep(Duration::from_millis(10));
-            }
-        })
-    };
-    let out = common::run_py(
-        "pool_clients.py",
-        &[&gate.bolt_uri(), "--clients", "12", "--rounds", "3"],
-        PY_TIMEOUT,
-    );
-    done.store(true, Ordering::Relaxed);
-    sampler.join().expect("sampler");
-    assert_eq!(out["writes"], 36, "{out}");
-    assert_eq!(out["reads"], 36, "{out}");
-    let peak = peak.load(Ordering::Relaxed);
+    let gate = falkordb_pool_gate(&db, 2, admin, &[]);
+    let sampler = PeakSampler::start(db.bolt_addr().port());
+    let out = run(&gate.bolt_uri());
+    let peak = sampler.stop();
+    if let Some(errors) = out.get("errors") {
+        assert_eq!(errors, &serde_json::json!([]), "{out}\n{}", gate.log());
+    }
+    assert_eq!(out["writes"], FALKOR_CLIENTS * FALKOR_ROUNDS, "{out}");
+    assert_eq!(out["reads"], FALKOR_CLIENTS * FALKOR_ROUNDS, "{out}");
     assert!(peak >= 1, "the sampler saw the server's connections");
-    assert!(peak <= 2, "FalkorDB had {peak} connections at once");
+    assert!(
+        peak <= 2,
+        "FalkorDB had {peak} connections at once\n{}",
+        common::tail(&gate.log(), 6000)
+    );
     // The pool's metrics: its size within max_size, nobody waiting now, logins counted (one
     // identity, so no re-authentication).
-    let m = common::admin::scrape(admin);
-    let value = |name: &str| common::admin::value(&m, name, &[]);
+    let value = |name: &str| common::pool::metric(admin, name);
     assert!(value("boltgate_pool_connections") <= 2.0);
     assert_eq!(value("boltgate_pool_waiting_clients"), 0.0);
     let logins = value("boltgate_pool_logins_total");
@@ -205,7 +147,7 @@ fn python_driver_12_clients_through_a_pool_of_2_to_falkordb_all_writes_land() {
     assert_eq!(value("boltgate_pool_reauthentications_total"), 0.0);
     assert_eq!(value("boltgate_pool_acquire_timeouts_total"), 0.0);
     drop(gate);
-    // Verified at the server, directly: every client's three writes.
+    // Verified at the server, directly: every client's writes.
     let check = db.run_py(
         "query.py",
         &[
@@ -220,11 +162,48 @@ fn python_driver_12_clients_through_a_pool_of_2_to_falkordb_all_writes_land() {
         .as_array()
         .expect("rows")
         .clone();
-    assert_eq!(rows.len(), 12, "{check}");
+    assert_eq!(rows.len(), FALKOR_CLIENTS as usize, "{check}");
     for (c, row) in rows.iter().enumerate() {
         assert_eq!(row[0], c as u64, "{check}");
-        assert_eq!(row[1], 3, "client {c}: {check}");
+        assert_eq!(row[1], FALKOR_ROUNDS, "client {c}: {check}");
     }
+}
+
+#[test]
+fn python_driver_12_clients_through_a_pool_of_2_to_falkordb_all_writes_land() {
+    through_a_pool_of_2_to_falkordb(|uri| {
+        let (clients, rounds) = (FALKOR_CLIENTS.to_string(), FALKOR_ROUNDS.to_string());
+        let args: [&str; 5] = [uri, "--clients", &clients, "--rounds", &rounds];
+        common::run_py("pool_clients.py", &args, PY_TIMEOUT)
+    });
+}
+
+/// The Java or Go runner's `pool` mode against FalkorDB.
+fn runner_falkordb_clients(driver: Driver) -> impl FnOnce(&str) -> serde_json::Value {
+    move |uri: &str| {
+        run_pool_clients(
+            driver,
+            uri,
+            FALKOR_CLIENTS,
+            FALKOR_ROUNDS,
+            false,
+            PY_TIMEOUT,
+        )
+        .unwrap_or_else(|e| panic!("{e}"))
+    }
+}
+
+/// The Java driver against FalkorDB only works through the pool: FalkorDB's HELLO answer has
+/// no `connection_id`, which the Java driver 6 requires (tests/java_go_drivers.rs); a pooling
+/// boltgate answers HELLO itself, with an id of its own.
+#[test]
+fn java_driver_12_clients_through_a_pool_of_2_to_falkordb_all_writes_land() {
+    through_a_pool_of_2_to_falkordb(runner_falkordb_clients(Driver::Java));
+}
+
+#[test]
+fn go_driver_12_clients_through_a_pool_of_2_to_falkordb_all_writes_land() {
+    through_a_pool_of_2_to_falkordb(runner_falkordb_clients(Driver::Go));
 }
 
 /// FalkorDB restarts while boltgate's pool holds an idle connection to it: the next query finds
@@ -235,13 +214,7 @@ fn python_driver_12_clients_through_a_pool_of_2_to_falkordb_all_writes_land() {
 fn a_server_restart_replaces_the_pooled_connections() {
     let mut db = FalkorDb::start();
     let admin = common::free_addr();
-    let gate = Boltgate::start(&[
-        ("boltgate.upstream.uri", &db.bolt_uri()),
-        ("boltgate.pool.mode", "transaction"),
-        ("boltgate.pool.max_size", "2"),
-        ("server.http.enabled", "true"),
-        ("server.http.listen_address", &admin.to_string()),
-    ]);
+    let gate = falkordb_pool_gate(&db, 2, admin, &[]);
     let logins = || {
         let m = common::admin::scrape(admin);
         common::admin::value(&m, "boltgate_pool_logins_total", &[])

@@ -19,6 +19,7 @@ pub mod falkordb;
 pub mod java;
 pub mod neo4j;
 pub mod netns;
+pub mod pool;
 pub use boltgate_testkit::pki;
 pub mod runners;
 pub mod stunnel;
@@ -275,6 +276,33 @@ pub fn run_captured(name: &str, cmd: &mut Command, timeout: Duration) -> std::io
         stdout: join(out),
         stderr: join(err),
     })
+}
+
+/// Runs `cmd` like [`run_captured`] and returns the last line of its stdout that parses as a
+/// JSON object (the scripts and runners of tests/ print one). Err, naming `what` (the command line as
+/// a reader would recognise it): it could not start, was killed at the timeout, or printed no
+/// JSON; with the tails of its stdout and stderr.
+pub fn run_json(
+    what: &str,
+    cmd: &mut Command,
+    timeout: Duration,
+) -> Result<serde_json::Value, String> {
+    let out = run_captured(what, cmd, timeout).map_err(|e| format!("{what}: cannot start: {e}"))?;
+    let json = out
+        .stdout
+        .lines()
+        .rev()
+        .filter(|l| l.trim_start().starts_with('{'))
+        .find_map(|l| serde_json::from_str::<serde_json::Value>(l).ok());
+    match (out.status, json) {
+        (Some(_), Some(json)) => Ok(json),
+        (status, _) => Err(format!(
+            "{what}: {}\n--- stdout ---\n{}\n--- stderr ---\n{}",
+            status.map_or_else(|| format!("killed after {timeout:?}"), |s| s.to_string()),
+            tail(&out.stdout, 2000),
+            tail(&out.stderr, 6000)
+        )),
+    }
 }
 
 fn drain(mut r: impl Read + Send + 'static) -> thread::JoinHandle<String> {

@@ -121,3 +121,32 @@ pub fn run_scenarios(
         _ => Err(what()),
     }
 }
+
+/// Runs the `pool` mode of the Java or Go runner (tests/drivers/README.md): `clients` clients
+/// at once, each with its own driver holding one connection, `rounds` write and read
+/// transactions each; `synthetic`: `RETURN n` queries for the synthetic server (see
+/// [`super::pool::committed_writes`]), else FalkorDB's `(:PoolW {client, i})` nodes, each read
+/// counting its client's writes. Ok: the JSON line (`writes`, `reads`, `errors`).
+pub fn run_pool_clients(
+    driver: Driver,
+    uri: &str,
+    clients: u32,
+    rounds: u32,
+    synthetic: bool,
+    timeout: Duration,
+) -> Result<serde_json::Value, String> {
+    assert!(
+        matches!(driver, Driver::Java | Driver::Go),
+        "only the Java and Go runners have a pool mode"
+    );
+    let server = if synthetic { "synthetic" } else { "falkordb" };
+    let (clients, rounds) = (clients.to_string(), rounds.to_string());
+    let mut cmd = driver.command();
+    cmd.args(["pool", uri, &clients, &rounds, server])
+        .current_dir(drivers_dir());
+    let what = format!(
+        "{} runner pool {uri} {clients} {rounds} {server}",
+        driver.name()
+    );
+    super::run_json(&what, &mut cmd, timeout)
+}

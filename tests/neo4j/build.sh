@@ -54,7 +54,7 @@ maven_build ../drivers/java target/runner.jar
 maven_build ../drivers/java-ocsp target/java-ocsp.jar
 
 go_dir=../drivers/go
-if fresh "$go_dir/runner" "$go_dir/go.mod" "$go_dir/go.sum" "$go_dir/main.go"; then
+if fresh "$go_dir/runner" "$go_dir/go.mod" "$go_dir/go.sum" "$go_dir"/*.go; then
     echo "drivers/go: up to date (runner)"
 else
     t=$SECONDS

@@ -2,6 +2,8 @@
 //
 // usage: runner URI USER PASSWORD CA SCENARIOS
 //
+// `runner pool ...` runs many clients at once instead (pool.go).
+//
 // For +s schemes a given CA goes into the driver's TlsConfig.RootCAs, the Go driver's own
 // setting for a private CA (it is used only for +s / +ssc schemes).
 package main
@@ -477,6 +479,9 @@ func driverVersion() string {
 }
 
 func main() {
+	if len(os.Args) > 1 && os.Args[1] == "pool" {
+		os.Exit(poolMain(os.Args[2:]))
+	}
 	if len(os.Args) != 6 {
 		fmt.Fprintln(os.Stderr, "usage: runner URI USER PASSWORD CA SCENARIOS")
 		os.Exit(2)

@@ -47,6 +47,8 @@ import org.neo4j.driver.types.Relationship;
  *
  * <pre>java -jar runner.jar URI USER PASSWORD CA SCENARIOS</pre>
  *
+ * <p>{@code java -jar runner.jar pool ...} runs many clients at once instead ({@link PoolClients}).
+ *
  * For +s schemes the driver checks the server against the JVM's default trust store (the driver
  * refuses a custom trust strategy with a +s scheme), so a given CA is put into a PKCS#12 trust
  * store named by javax.net.ssl.trustStore, the way a Java user trusts a private CA.
@@ -388,6 +390,10 @@ public final class Runner {
     }
 
     public static void main(String[] args) throws Exception {
+        if (args.length > 0 && args[0].equals("pool")) {
+            PoolClients.main(args);
+            return;
+        }
         if (args.length != 5) {
             System.err.println("usage: java -jar runner.jar URI USER PASSWORD CA SCENARIOS");
             System.exit(2);
