@@ -298,3 +298,37 @@ async fn bolt_4_4_logins_in_hello_are_checked_and_kept_apart() {
     }
     assert_eq!(server.max_open_connections(), 1);
 }
+
+/// A client whose login finds no server (the version and the server's HELLO metadata already
+/// known from an earlier client, so only the login itself dials) learns nothing about the
+/// server before it has authenticated: a generic FAILURE, no address; the reason is logged.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_login_that_finds_no_server_gets_a_failure_without_the_servers_address() {
+    let server = SyntheticServer::start().await.expect("synthetic server");
+    let port = server.addr().port();
+    let proxy = pooling_proxy(&server.uri(), 4, "").await;
+    let first = Client::connect(proxy.addr(), &Auth::None).await.unwrap();
+    first.goodbye().await.unwrap();
+    server.stop();
+    // Other credentials than the pooled connection's: this login must reach a server.
+    let auth = Auth::Basic {
+        user: "eve".into(),
+        password: "secret".into(),
+    };
+    let refused = timeout(WAIT, Client::connect(proxy.addr(), &auth))
+        .await
+        .expect("answered, not hung");
+    match refused {
+        Err(ClientError::Failed { code, message, .. }) => {
+            assert_eq!(code, "Neo.TransientError.General.DatabaseUnavailable");
+            assert!(
+                message.contains("cannot reach the database server"),
+                "{message}"
+            );
+            assert!(!message.contains(&port.to_string()), "{message}");
+            assert!(!message.contains("127.0.0.1"), "{message}");
+        }
+        Err(other) => panic!("expected the login's FAILURE, got {other}"),
+        Ok(_) => panic!("the server is gone: the login cannot succeed"),
+    }
+}

@@ -63,6 +63,24 @@ pub enum PoolError {
     },
 }
 
+impl PoolError {
+    /// The error without the server's address, for a client that has not logged in yet.
+    pub fn anonymous(&self) -> String {
+        match self {
+            PoolError::Exhausted {
+                waited,
+                in_use,
+                max_size,
+                ..
+            } => format!(
+                "boltgate's connection pool is exhausted: no server connection came free within \
+                 {waited:?} (boltgate.pool.acquire_timeout); {in_use} of {max_size} in use \
+                 (boltgate.pool.max_size)"
+            ),
+        }
+    }
+}
+
 struct Inner<K, C> {
     core: Core<K, C>,
     waiters: HashMap<WaiterId, (K, oneshot::Sender<Grant<C>>)>,

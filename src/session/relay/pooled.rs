@@ -110,9 +110,10 @@ impl Session<'_> {
                 | Decision::ProcedureResult { .. },
                 Some(routing),
             ) => self.answer_routing(decision, &raw, routing),
+            // Returned above, before anything changed; the same here (as under Cluster).
+            (Decision::Stall, _) => return Ok(Flow::Stall(raw)),
             (
-                Decision::Stall
-                | Decision::Route { .. }
+                Decision::Route { .. }
                 | Decision::ProcedureRun { .. }
                 | Decision::ProcedureResult { .. }
                 | Decision::ToControl,
@@ -173,9 +174,7 @@ impl Session<'_> {
         let mut why = String::from("no member to ask");
         for member in self.login_members() {
             let place = self.pool_policy().probe_place(&member).await;
-            let _place = place.map_err(|e| {
-                Response::failure(self.version, DATABASE_UNAVAILABLE, &e.to_string())
-            })?;
+            let _place = place.map_err(|e| self.exhausted_failure(&e))?;
             // Another session may have learnt it while this one waited.
             if let Some(meta) = self.pool_policy().server_info() {
                 return Ok(meta);
@@ -192,12 +191,25 @@ impl Session<'_> {
         Err(self.unreachable_failure(&why))
     }
 
+    /// Before its login succeeded a client learns nothing of the servers (their addresses, their
+    /// TLS errors: it may be probing, `session::failure`); the reason goes to the log.
     fn unreachable_failure(&self, why: &str) -> RawMessage {
+        tracing::warn!(
+            error = why,
+            "transaction pooling: no server reachable for a client's login"
+        );
         Response::failure(
             self.version,
             DATABASE_UNAVAILABLE,
-            &format!("boltgate could not open a server connection: {why}"),
+            crate::session::failure::UPSTREAM_UNREACHABLE,
         )
+    }
+
+    /// An exhausted pool, before the client's login: what ran out and which setting, but not
+    /// which server (see [`Self::unreachable_failure`]).
+    fn exhausted_failure(&self, e: &crate::pool::PoolError) -> RawMessage {
+        tracing::warn!(error = %e, "transaction pooling: a client's login found the pool exhausted");
+        Response::failure(self.version, DATABASE_UNAVAILABLE, &e.anonymous())
     }
 
     /// Checks the session's credentials against the server (see the module docs): the SUCCESS
@@ -209,9 +221,7 @@ impl Session<'_> {
             let pool = self.pool_policy().pool(&member);
             let lent = match pool.acquire(&key).await {
                 Ok(lent) => lent,
-                Err(e) => {
-                    return Response::failure(self.version, DATABASE_UNAVAILABLE, &e.to_string())
-                }
+                Err(e) => return self.exhausted_failure(&e),
             };
             let evicted = match lent.grant {
                 Grant::Ready { conn, .. } => {

@@ -103,7 +103,8 @@ impl Session<'_> {
         }
         let ignored = || vec![Response::ignored()];
         match decision {
-            Decision::Stall => unreachable!("returned above"),
+            // Returned above, before anything changed; the same here, never a panic.
+            Decision::Stall => return Ok(Flow::Stall(raw)),
             Decision::Hello => self.cluster_hello(raw),
             Decision::Logon => {
                 self.logon = Some(raw.as_bytes().clone());
