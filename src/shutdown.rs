@@ -225,10 +225,6 @@ mod tests {
                 }
             }
         });
-        let next = |events: &mut tokio::sync::mpsc::UnboundedReceiver<&'static str>| {
-            let got = events.try_recv();
-            got.ok()
-        };
         for _ in 0..5 {
             assert_eq!(events.recv().await, Some("turn"));
         }
@@ -243,7 +239,7 @@ mod tests {
             .await
             .expect("the session saw closing")
             .unwrap();
-        while let Some(e) = next(&mut events) {
+        while let Ok(e) = events.try_recv() {
             assert_eq!(e, "turn", "draining is seen once");
         }
     }

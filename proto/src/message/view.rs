@@ -100,27 +100,28 @@ fn expect(raw: &RawMessage, sig: u8, fields: usize, name: &'static str) -> Resul
 /// `false` to have it skipped.
 fn scan_map<'a>(
     c: &mut Cursor<'a>,
-    mut f: impl FnMut(&'a str, &mut Cursor<'a>) -> Result<bool>,
+    f: impl FnMut(&'a str, &mut Cursor<'a>) -> Result<bool>,
 ) -> Result<()> {
-    let n = c.read_map_header()?;
-    for _ in 0..n {
-        let key = c.read_str()?;
-        if !f(key, c)? {
-            c.skip_value()?;
-        }
-    }
-    Ok(())
+    scan_entries(c, Cursor::read_str, f)
 }
 
 /// [`scan_map`] for the maps read for every message (summaries, RUN and BEGIN): keys are
 /// compared as bytes, with no UTF-8 check of keys nobody reads.
 fn scan_map_keys<'a>(
     c: &mut Cursor<'a>,
-    mut f: impl FnMut(&'a [u8], &mut Cursor<'a>) -> Result<bool>,
+    f: impl FnMut(&'a [u8], &mut Cursor<'a>) -> Result<bool>,
+) -> Result<()> {
+    scan_entries(c, Cursor::read_str_bytes, f)
+}
+
+fn scan_entries<'a, K>(
+    c: &mut Cursor<'a>,
+    read_key: impl Fn(&mut Cursor<'a>) -> std::result::Result<K, crate::packstream::DecodeError>,
+    mut f: impl FnMut(K, &mut Cursor<'a>) -> Result<bool>,
 ) -> Result<()> {
     let n = c.read_map_header()?;
     for _ in 0..n {
-        let key = c.read_str_bytes()?;
+        let key = read_key(c)?;
         if !f(key, c)? {
             c.skip_value()?;
         }

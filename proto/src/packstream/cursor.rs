@@ -212,6 +212,16 @@ impl<'a> Cursor<'a> {
         m: Marker,
         expected: &'static str,
     ) -> Result<&'a str> {
+        let bytes = self.str_bytes_body(at, m, expected)?;
+        std::str::from_utf8(bytes).map_err(|e| DecodeError::InvalidUtf8 {
+            offset: self.pos - bytes.len(),
+            valid_up_to: e.valid_up_to(),
+        })
+    }
+
+    /// A string's bytes, its marker already read at `at`, unchecked for UTF-8.
+    #[inline]
+    fn str_bytes_body(&mut self, at: usize, m: Marker, expected: &'static str) -> Result<&'a [u8]> {
         let n = match m {
             Marker::TinyString(n) => self.check_len(at, "string", u64::from(n), 1)?,
             Marker::String(w) => {
@@ -220,27 +230,15 @@ impl<'a> Cursor<'a> {
             }
             m => return Err(Self::unexpected(at, expected, m)),
         };
-        let start = self.pos;
-        let bytes = self.take(n, "string")?;
-        std::str::from_utf8(bytes).map_err(|e| DecodeError::InvalidUtf8 {
-            offset: start,
-            valid_up_to: e.valid_up_to(),
-        })
+        self.take(n, "string")
     }
 
     /// Read a string's bytes without checking that they are UTF-8: for map keys compared with
     /// known ASCII names, where a key that is not valid UTF-8 simply matches none of them.
     pub fn read_str_bytes(&mut self) -> Result<&'a [u8]> {
         let at = self.pos;
-        let n = match self.read_marker()? {
-            Marker::TinyString(n) => self.check_len(at, "string", u64::from(n), 1)?,
-            Marker::String(w) => {
-                let n = self.be_len(w, "string size")?;
-                self.check_len(at, "string", n, 1)?
-            }
-            m => return Err(Self::unexpected(at, "string", m)),
-        };
-        self.take(n, "string")
+        let m = self.read_marker()?;
+        self.str_bytes_body(at, m, "string")
     }
 
     /// Read a string or null (`None`).
