@@ -10,12 +10,13 @@
 
 mod common;
 
+use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use boltgate_testkit::client::{Auth, Client, ClientError, Outcome};
 use boltgate_testkit::synthetic::{Options, SyntheticServer};
-use common::pool::PeakSampler;
+use common::tap::Tap;
 use common::{Boltgate, FalkorDb, Stunnel, TestPki};
 use rustls::client::danger::HandshakeSignatureValid;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer, UnixTime};
@@ -258,8 +259,9 @@ const PY_TIMEOUT: Duration = Duration::from_secs(120);
 
 /// A real peer: stunnel requiring a client certificate from the test CA (`verifyChain`), in
 /// front of FalkorDB. Six Python clients through a pool of 2 with the cluster policy: every
-/// write and read done, FalkorDB never sees more than 2 connections (stunnel opens one per TLS
-/// connection), and stunnel accepted boltgate's certificate for each; a pooling boltgate
+/// write and read done, boltgate never has more than 2 connections open to stunnel (counted by
+/// a tap in front of it, `tests/common/tap.rs`; stunnel opens one to FalkorDB for each), and
+/// stunnel accepted boltgate's certificate for each; a pooling boltgate
 /// without a certificate fails its client with `DatabaseUnavailable`, within the bound.
 #[test]
 fn mutual_tls_to_stunnel_in_front_of_falkordb_through_a_pool_of_2() {
@@ -281,7 +283,9 @@ fn mutual_tls_to_stunnel_in_front_of_falkordb_through_a_pool_of_2() {
         db.bolt_addr().port(),
     );
     let base = pki.write_policy_dir(&pki.dir().join("policies/cluster"), &pki.client);
-    let upstream = format!("bolt://localhost:{}", tls.accept_port);
+    let tap = Tap::start(SocketAddr::from(([127, 0, 0, 1], tls.accept_port)));
+    // `localhost`: the name stunnel's certificate carries; the tap listens on 127.0.0.1.
+    let upstream = format!("bolt://localhost:{}", tap.addr().port());
     let gate = Boltgate::start(&[
         ("boltgate.upstream.uri", &upstream),
         ("boltgate.pool.mode", "transaction"),
@@ -293,7 +297,6 @@ fn mutual_tls_to_stunnel_in_front_of_falkordb_through_a_pool_of_2() {
             base.to_str().unwrap(),
         ),
     ]);
-    let sampler = PeakSampler::start(db.bolt_addr().port());
     let out = common::try_run_py(
         "pool_clients.py",
         &[&gate.bolt_uri(), "--clients", "6", "--rounds", "2"],
@@ -306,10 +309,13 @@ fn mutual_tls_to_stunnel_in_front_of_falkordb_through_a_pool_of_2() {
             tls.log()
         )
     });
-    let peak = sampler.stop();
+    let peak = tap.peak();
     assert_eq!(out["writes"], 12, "{out}");
     assert_eq!(out["reads"], 12, "{out}");
-    assert!(peak <= 2, "FalkorDB had {peak} connections at once");
+    assert!(
+        peak <= 2,
+        "boltgate had {peak} connections to stunnel at once"
+    );
     // stunnel resumes TLS sessions: a new session shows the certificate it was verified with,
     // a resumed one carries that identity without showing it again.
     let log = tls.log();

@@ -2,8 +2,9 @@
 //!
 //! A plaintext TCP connection splits into owned halves (tokio's `into_split`: no lock, each
 //! half polls the socket directly). TLS and WebSocket keep one state machine for both
-//! directions, so they go through `tokio::io::split`, whose halves share the stream behind a
-//! lock; so does the in-memory pipe.
+//! directions, so their halves share the stream behind a lock ([`Shared`]; so does the
+//! in-memory pipe). The lock is ours rather than `tokio::io::split`'s so that the read half can
+//! still reach the TCP socket under TLS ([`ReadHalf::poll_transport_eof`]).
 //!
 //! One difference to know: dropping an owned write half shuts the connection's write side down
 //! (a FIN), where a shared half does nothing until both are dropped. The session shuts its
@@ -11,6 +12,7 @@
 
 use std::io;
 use std::pin::Pin;
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll};
 
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
@@ -20,12 +22,24 @@ use super::Stream;
 
 pub enum ReadHalf {
     Owned(OwnedReadHalf),
-    Shared(tokio::io::ReadHalf<Stream>),
+    Shared(Shared),
 }
 
 pub enum WriteHalf {
     Owned(OwnedWriteHalf),
-    Shared(tokio::io::WriteHalf<Stream>),
+    Shared(Shared),
+}
+
+/// One half of a stream both halves use in turn. Each poll holds the lock only for that call,
+/// as `tokio::io::split` does; the halves of one session are polled by one task, so the lock is
+/// never contended.
+pub struct Shared(Arc<Mutex<Stream>>);
+
+impl Shared {
+    fn lock(&self) -> MutexGuard<'_, Stream> {
+        // A panic inside a poll leaves the stream as the I/O left it: carry on with it.
+        self.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
 }
 
 impl Stream {
@@ -37,9 +51,43 @@ impl Stream {
                 (ReadHalf::Owned(r), WriteHalf::Owned(w))
             }
             other => {
-                let (r, w) = tokio::io::split(other);
-                (ReadHalf::Shared(r), WriteHalf::Shared(w))
+                let shared = Arc::new(Mutex::new(other));
+                (
+                    ReadHalf::Shared(Shared(shared.clone())),
+                    WriteHalf::Shared(Shared(shared)),
+                )
             }
+        }
+    }
+
+    /// Ready once the transport under the stream has ended too. A TLS stream ends for its
+    /// reader at the peer's `close_notify`, and the peer closes its TCP connection just after:
+    /// until that FIN arrives the peer still holds the connection, which matters to whoever
+    /// counts the peer's connections (a pool's `max_size`). Bytes after `close_notify` are
+    /// dropped. Plain TCP has already ended when its reader saw the end.
+    pub fn poll_transport_eof(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        let tcp = match self {
+            Stream::ClientTls(tls) => tls.get_mut().0,
+            _ => return Poll::Ready(()),
+        };
+        let mut sink = [0u8; 256];
+        loop {
+            let mut buf = ReadBuf::new(&mut sink);
+            match Pin::new(&mut *tcp).poll_read(cx, &mut buf) {
+                Poll::Ready(Ok(())) if !buf.filled().is_empty() => {}
+                Poll::Ready(_) => return Poll::Ready(()),
+                Poll::Pending => return Poll::Pending,
+            }
+        }
+    }
+}
+
+impl ReadHalf {
+    /// [`Stream::poll_transport_eof`], for the read half.
+    pub fn poll_transport_eof(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        match self {
+            ReadHalf::Owned(_) => Poll::Ready(()),
+            ReadHalf::Shared(s) => s.lock().poll_transport_eof(cx),
         }
     }
 }
@@ -52,7 +100,7 @@ impl AsyncRead for ReadHalf {
     ) -> Poll<io::Result<()>> {
         match self.get_mut() {
             ReadHalf::Owned(r) => Pin::new(r).poll_read(cx, buf),
-            ReadHalf::Shared(r) => Pin::new(r).poll_read(cx, buf),
+            ReadHalf::Shared(s) => Pin::new(&mut *s.lock()).poll_read(cx, buf),
         }
     }
 }
@@ -61,7 +109,7 @@ macro_rules! each_write {
     ($self:ident, $method:ident($($arg:expr),*)) => {
         match $self.get_mut() {
             WriteHalf::Owned(w) => Pin::new(w).$method($($arg),*),
-            WriteHalf::Shared(w) => Pin::new(w).$method($($arg),*),
+            WriteHalf::Shared(s) => Pin::new(&mut *s.lock()).$method($($arg),*),
         }
     };
 }
@@ -86,7 +134,7 @@ impl AsyncWrite for WriteHalf {
     fn is_write_vectored(&self) -> bool {
         match self {
             WriteHalf::Owned(w) => w.is_write_vectored(),
-            WriteHalf::Shared(w) => w.is_write_vectored(),
+            WriteHalf::Shared(s) => s.lock().is_write_vectored(),
         }
     }
 

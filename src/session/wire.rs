@@ -46,6 +46,11 @@ pub struct WireReader<R> {
 }
 
 impl<R: AsyncRead + Unpin> WireReader<R> {
+    /// The stream read from (for what only it can do, e.g. wait for a TLS connection's TCP end).
+    pub fn io_mut(&mut self) -> &mut R {
+        &mut self.io
+    }
+
     /// Reads `io`, starting with `rest` (bytes already read past a handshake); `capacity` is the
     /// read buffer's working size, `max_message_size` the largest message accepted.
     pub fn new(io: R, rest: BytesMut, max_message_size: usize, capacity: usize) -> Self {

@@ -23,6 +23,7 @@ pub mod pool;
 pub use boltgate_testkit::pki;
 pub mod runners;
 pub mod stunnel;
+pub mod tap;
 
 pub use boltgate::Boltgate;
 pub use driver::{run_py, try_run_py, PyFailure};

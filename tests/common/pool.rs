@@ -84,73 +84,6 @@ pub fn committed_writes(server: &SyntheticServer) -> u32 {
     committed
 }
 
-/// Established TCP connections whose local port is `port` (the server's side), from `ss`.
-pub fn server_connections(port: u16) -> Option<usize> {
-    let out = Command::new("ss")
-        .args([
-            "-Htn",
-            "state",
-            "established",
-            &format!("( sport = :{port} )"),
-        ])
-        .output()
-        .ok()?;
-    out.status
-        .success()
-        .then(|| String::from_utf8_lossy(&out.stdout).lines().count())
-}
-
-/// Samples a server port's connections every 10 ms in a thread until [`PeakSampler::stop`]:
-/// a lower bound of the peak, so an assertion on it can miss a peak but never invent one.
-pub struct PeakSampler {
-    done: Arc<AtomicBool>,
-    peak: Arc<AtomicUsize>,
-    thread: Option<JoinHandle<()>>,
-}
-
-impl PeakSampler {
-    /// Panics when `ss` cannot count (it is needed to see the server's side).
-    pub fn start(port: u16) -> PeakSampler {
-        assert!(
-            server_connections(port).is_some(),
-            "`ss` is needed to count the server's connections"
-        );
-        let done = Arc::new(AtomicBool::new(false));
-        let peak = Arc::new(AtomicUsize::new(0));
-        let thread = {
-            let (done, peak) = (done.clone(), peak.clone());
-            std::thread::spawn(move || {
-                while !done.load(Ordering::Relaxed) {
-                    if let Some(n) = server_connections(port) {
-                        peak.fetch_max(n, Ordering::Relaxed);
-                    }
-                    std::thread::sleep(Duration::from_millis(10));
-                }
-            })
-        };
-        PeakSampler {
-            done,
-            peak,
-            thread: Some(thread),
-        }
-    }
-
-    /// Stops sampling; the most connections seen at once.
-    pub fn stop(mut self) -> usize {
-        self.done.store(true, Ordering::Relaxed);
-        if let Some(t) = self.thread.take() {
-            t.join().expect("sampler");
-        }
-        self.peak.load(Ordering::Relaxed)
-    }
-}
-
-impl Drop for PeakSampler {
-    fn drop(&mut self) {
-        self.done.store(true, Ordering::Relaxed);
-    }
-}
-
 /// The value of the pool metric `name` (e.g. `boltgate_pool_connections`) on the admin
 /// endpoint at `admin`.
 pub fn metric(admin: SocketAddr, name: &str) -> f64 {
@@ -163,19 +96,20 @@ pub fn admin_settings(admin: SocketAddr) -> String {
     format!("server.http.enabled=true\nserver.http.listen_address={admin}\n")
 }
 
-/// The boltgate binary pooling in front of `db`'s Bolt port (`max_size` connections, units
-/// waiting up to 60 s, debug log), with its admin endpoint on `admin` and the upstream TCP probe
-/// off: that probe is a connection outside the pool, one more for an instant, and these tests
-/// count the server's connections. `extra` settings come last.
+/// The boltgate binary pooling in front of `uri` (FalkorDB's Bolt port, or a counting
+/// [`super::tap::Tap`] in front of it; `max_size` connections, units waiting up to 60 s, debug
+/// log), with its admin endpoint on `admin` and the upstream TCP probe off: that probe is a
+/// connection outside the pool, one more for an instant, and these tests count the server's
+/// connections. `extra` settings come last.
 pub fn falkordb_pool_gate(
-    db: &super::FalkorDb,
+    uri: &str,
     max_size: usize,
     admin: SocketAddr,
     extra: &[(&str, &str)],
 ) -> super::Boltgate {
-    let (uri, size, admin) = (db.bolt_uri(), max_size.to_string(), admin.to_string());
+    let (size, admin) = (max_size.to_string(), admin.to_string());
     let mut settings = vec![
-        ("boltgate.upstream.uri", uri.as_str()),
+        ("boltgate.upstream.uri", uri),
         ("boltgate.pool.mode", "transaction"),
         ("boltgate.pool.max_size", size.as_str()),
         ("boltgate.pool.acquire_timeout", "60s"),

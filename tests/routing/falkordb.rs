@@ -123,64 +123,29 @@ fn falkordb_writer_takes_writes_reader_serves_reads_until_it_dies() {
     );
 }
 
-/// Established TCP connections whose local port is `port` (the server's side), from `ss`.
-fn server_connections(port: u16) -> Option<usize> {
-    let out = std::process::Command::new("ss")
-        .args([
-            "-Htn",
-            "state",
-            "established",
-            &format!("( sport = :{port} )"),
-        ])
-        .output()
-        .ok()?;
-    out.status
-        .success()
-        .then(|| String::from_utf8_lossy(&out.stdout).lines().count())
-}
-
 /// Transaction pooling with a static topology of two FalkorDB instances: each member has its
 /// own pool of 2 (FalkorDB crashes with 4 or more busy connections), writes land on the
-/// writer, reads on the reader, and neither instance ever has more than 2 connections by `ss`
-/// while 6 driver processes run at once.
+/// writer, reads on the reader, and neither instance ever has more than 2 connections while 6
+/// driver processes run at once (counted by a tap in front of each, `tests/common/tap.rs`).
 #[test]
 fn falkordb_members_each_get_a_pool_of_2_with_transaction_pooling() {
-    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-    use std::sync::Arc;
-
     let mut writer = FalkorDb::start();
     let mut reader = FalkorDb::start();
     seed(&mut writer, "writer");
     seed(&mut reader, "reader");
-    let ports = [writer.bolt_port, reader.bolt_port];
-    assert!(server_connections(ports[0]).is_some(), "`ss` is needed");
-    let members = format!(
-        "writer=127.0.0.1:{},reader=127.0.0.1:{}",
-        ports[0], ports[1]
-    );
+    let taps = [
+        common::tap::Tap::start(writer.bolt_addr()),
+        common::tap::Tap::start(reader.bolt_addr()),
+    ];
+    let members = format!("writer={},reader={}", taps[0].addr(), taps[1].addr());
     let gate = Boltgate::start(&[
-        ("boltgate.upstream.uri", &writer.bolt_uri()),
+        ("boltgate.upstream.uri", &taps[0].bolt_uri()),
         ("boltgate.routing.members", &members),
         ("boltgate.routing.ban_time", "60s"),
         ("boltgate.pool.mode", "transaction"),
         ("boltgate.pool.max_size", "2"),
         ("boltgate.pool.acquire_timeout", "60s"),
     ]);
-    let done = Arc::new(AtomicBool::new(false));
-    let peaks = Arc::new([AtomicUsize::new(0), AtomicUsize::new(0)]);
-    let sampler = {
-        let (done, peaks) = (done.clone(), peaks.clone());
-        std::thread::spawn(move || {
-            while !done.load(Ordering::Relaxed) {
-                for (i, port) in ports.iter().enumerate() {
-                    if let Some(n) = server_connections(*port) {
-                        peaks[i].fetch_max(n, Ordering::Relaxed);
-                    }
-                }
-                std::thread::sleep(Duration::from_millis(10));
-            }
-        })
-    };
     let uri = gate.uri_with_scheme("neo4j");
     let uri = uri.as_str();
     let outs: Vec<serde_json::Value> = std::thread::scope(|s| {
@@ -217,8 +182,6 @@ fn falkordb_members_each_get_a_pool_of_2_with_transaction_pooling() {
             })
             .collect()
     });
-    done.store(true, Ordering::Relaxed);
-    sampler.join().expect("sampler");
     for out in &outs {
         assert_eq!(out["writes"], 2, "{out}");
         let reads = out["read_results"].as_array().unwrap();
@@ -232,10 +195,7 @@ fn falkordb_members_each_get_a_pool_of_2_with_transaction_pooling() {
             );
         }
     }
-    let peaks = [
-        peaks[0].load(Ordering::Relaxed),
-        peaks[1].load(Ordering::Relaxed),
-    ];
+    let peaks = [taps[0].peak(), taps[1].peak()];
     assert!(peaks[0] >= 1 && peaks[1] >= 1, "both were used: {peaks:?}");
     assert!(peaks[0] <= 2 && peaks[1] <= 2, "at most 2 each: {peaks:?}");
     drop(gate);

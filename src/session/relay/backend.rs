@@ -174,7 +174,8 @@ impl Backend {
     }
 
     /// Pool policy: [`Backend::close`], then waits (up to `within`) for the server to close
-    /// its side, so the server has seen this connection go before another takes its place.
+    /// its side (its TCP FIN under TLS too), so the server has seen this connection go before
+    /// another takes its place.
     pub async fn close_and_wait(&mut self, within: std::time::Duration) {
         let wait = async {
             self.close().await;
@@ -183,6 +184,7 @@ impl Backend {
                     break;
                 }
             }
+            std::future::poll_fn(|cx| self.rx.io_mut().poll_transport_eof(cx)).await;
         };
         let _ = tokio::time::timeout(within, wait).await;
     }

@@ -26,12 +26,14 @@ impl crate::pool::Closing for Backend {
 }
 
 /// Closes a connection that only asked the server something (a probe, a refused login): shut
-/// down, then wait up to [`CLOSE_WAIT`] for the server's own close (see [`CLOSE_WAIT`]).
+/// down, then wait up to [`CLOSE_WAIT`] for the server's own close, its TCP FIN under TLS too
+/// (see [`CLOSE_WAIT`]).
 pub async fn close_probe(mut stream: Stream) {
     let wait = async {
         let _ = stream.shutdown().await;
         let mut sink = [0u8; 1024];
         while matches!(stream.read(&mut sink).await, Ok(n) if n > 0) {}
+        std::future::poll_fn(|cx| stream.poll_transport_eof(cx)).await;
     };
     let _ = tokio::time::timeout(CLOSE_WAIT, wait).await;
 }
