@@ -167,7 +167,10 @@ impl<K: Eq + Clone + Send + 'static, C: Closing> Pool<K, C> {
 
     /// The gauges, from the core's counts.
     fn show(&self) {
-        let stats = self.stats();
+        self.show_stats(self.stats());
+    }
+
+    fn show_stats(&self, stats: Stats) {
         self.metrics.size.set(stats.open as i64);
         self.metrics.idle.set(stats.idle as i64);
         self.metrics.in_use.set(stats.in_use() as i64);
@@ -193,19 +196,22 @@ impl<K: Eq + Clone + Send + 'static, C: Closing> Pool<K, C> {
     pub async fn acquire(self: &Arc<Self>, key: &K) -> Result<Lent<K, C>, PoolError> {
         let started = Instant::now();
         let mut close = Vec::new();
-        let waiting = {
+        let (waiting, stats) = {
             let mut inner = self.lock();
-            match inner.core.acquire(key, started, &mut close) {
+            let waiting = match inner.core.acquire(key, started, &mut close) {
                 Acquire::Now(grant) => Ok(grant),
                 Acquire::Wait(id) => {
                     let (tx, rx) = oneshot::channel();
                     inner.waiters.insert(id, (key.clone(), tx));
                     Err((id, rx))
                 }
-            }
+            };
+            (waiting, inner.core.stats())
         };
         drop(close);
-        self.show();
+        // Counted under the lock already taken: no second lock per unit of work.
+        self.show_stats(stats);
+        let waited_for_it = waiting.is_err();
         let grant = match waiting {
             Ok(grant) => grant,
             Err((id, mut rx)) => match tokio::time::timeout(self.acquire_timeout, &mut rx).await {
@@ -242,10 +248,11 @@ impl<K: Eq + Clone + Send + 'static, C: Closing> Pool<K, C> {
                 }
             },
         };
-        self.metrics
-            .acquire_wait
-            .observe(started.elapsed().as_secs_f64());
-        self.show();
+        if waited_for_it {
+            self.show();
+        }
+        let waited = started.elapsed();
+        self.metrics.acquire_wait.observe(waited.as_secs_f64());
         let born = match &grant {
             Grant::Ready { born, .. } => *born,
             Grant::Dial { evicted } => {
@@ -263,7 +270,7 @@ impl<K: Eq + Clone + Send + 'static, C: Closing> Pool<K, C> {
                 born,
                 done: false,
             },
-            waited: started.elapsed(),
+            waited,
         })
     }
 

@@ -58,7 +58,7 @@ pub struct Backend {
     /// ([`Backend::send_translated`]). `None` keeps the byte-forwarding fast path.
     pub translator: Option<Translator>,
     /// Pool policy: the connection's place in the pool while a unit of work has it.
-    pub pooled: Option<Ticket<Key, Backend>>,
+    pub pooled: Option<Ticket<Key, Box<Backend>>>,
     /// Pool policy: the last unit ended outside READY; RESET before the next one.
     pub dirty: bool,
 }

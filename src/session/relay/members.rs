@@ -35,12 +35,17 @@ impl Session<'_> {
         id
     }
 
-    /// Pool policy: a pooled connection lent to this session for a unit of work.
-    pub(super) fn adopt_backend(&mut self, backend: Backend) -> u64 {
+    /// Pool policy: a pooled connection lent to this session for a unit of work. Boxed all the
+    /// way from the pool: a `Backend` is several hundred bytes, and it changes hands twice per
+    /// unit of work.
+    pub(super) fn adopt_backend(&mut self, backend: Box<Backend>) -> u64 {
         let id = self.next_id;
         self.next_id += 1;
-        self.by_address.insert(backend.address.clone(), id);
-        self.backends.insert(id, Box::new(backend));
+        if self.routing.is_some() {
+            // Placement looks members up by address; one upstream needs no lookup.
+            self.by_address.insert(backend.address.clone(), id);
+        }
+        self.backends.insert(id, backend);
         id
     }
 

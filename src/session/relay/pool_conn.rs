@@ -19,7 +19,7 @@ use crate::session::core::Expect;
 /// in the pool is held meanwhile, so the server never sees more than `max_size`).
 pub const CLOSE_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
 
-impl crate::pool::Closing for Backend {
+impl crate::pool::Closing for Box<Backend> {
     fn close(mut self) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>> {
         Box::pin(async move { self.close_and_wait(CLOSE_WAIT).await })
     }
@@ -40,7 +40,7 @@ pub async fn close_probe(mut stream: Stream) {
 
 /// An idle connection of another identity that had to make room: closed before the new one is
 /// dialled, so the server never sees both.
-pub(super) async fn close_evicted(evicted: Option<Backend>) {
+pub(super) async fn close_evicted(evicted: Option<Box<Backend>>) {
     if let Some(mut b) = evicted {
         b.close_and_wait(CLOSE_WAIT).await;
     }

@@ -45,7 +45,7 @@ pub(super) enum Login {
 /// One attempt at a member's pool.
 enum Attempt {
     /// A live connection, with its place; `fresh`: just dialled.
-    Lent(Box<Backend>, Ticket<Key, Backend>, bool),
+    Lent(Box<Backend>, Ticket<Key, Box<Backend>>, bool),
     /// The idle connection taken was closed; its place is freed.
     FoundClosed,
     Failed(Take, PlacementError),
@@ -93,7 +93,11 @@ impl Session<'_> {
         &mut self,
         member: &str,
     ) -> Result<(u64, bool), (Next, PlacementError)> {
-        let pool = self.pool_policy().pool(member);
+        let pool = match self.routing {
+            Some(_) => self.pool_policy().pool(member),
+            // One upstream, one pool: kept by the policy, no lookup per unit.
+            None => self.pool_policy().upstream_pool(),
+        };
         let key = self.pool_key();
         let routed = self.routing.is_some();
         let mut taking = Taking::new(pool.max_size());
@@ -112,7 +116,7 @@ impl Session<'_> {
                         backend.send(RESET, Expect::Swallow("RESET"));
                     }
                     backend.pooled = Some(ticket);
-                    return Ok((self.adopt_backend(*backend), fresh));
+                    return Ok((self.adopt_backend(backend), fresh));
                 }
                 (Next::Again, _) => {}
                 (next, Attempt::Failed(_, e)) => return Err((next, e)),
@@ -127,7 +131,7 @@ impl Session<'_> {
 
     async fn take_once(
         &mut self,
-        pool: &Arc<Pool<Key, Backend>>,
+        pool: &Arc<Pool<Key, Box<Backend>>>,
         key: &Key,
         member: &str,
     ) -> Attempt {
@@ -137,7 +141,7 @@ impl Session<'_> {
         };
         match lent.grant {
             Grant::Ready { conn, idle_for, .. } => {
-                let mut conn = Box::new(conn);
+                let mut conn = conn;
                 let alive = if idle_for >= CHECK_IDLE_AFTER {
                     // The RESET also does what a dirty connection owes.
                     conn.dirty = false;
@@ -175,7 +179,7 @@ impl Session<'_> {
     pub(super) async fn login_new(
         &mut self,
         member: &str,
-        pool: &Pool<Key, Backend>,
+        pool: &Pool<Key, Box<Backend>>,
     ) -> Result<Box<Backend>, Login> {
         let (stream, rest, _) = self.dial_exchange(member, Some(pool)).await?;
         let who = match self.routing {
@@ -207,7 +211,7 @@ impl Session<'_> {
     async fn dial_exchange(
         &mut self,
         member: &str,
-        login: Option<&Pool<Key, Backend>>,
+        login: Option<&Pool<Key, Box<Backend>>>,
     ) -> Result<(Stream, BytesMut, Map), Login> {
         let ctx = self.ctx;
         let version = self.version;

@@ -47,13 +47,15 @@ impl Key {
 }
 
 /// The pools every member has, as the sessions use them.
-pub type MemberPools = Members<Key, Backend>;
+pub type MemberPools = Members<Key, Box<Backend>>;
 
 /// What the sessions of a pooling boltgate share.
 pub struct PoolPolicy {
     members: Arc<MemberPools>,
     /// The single upstream's address (its pool's name) when not routing.
     upstream: String,
+    /// That upstream's pool, once asked for ([`PoolPolicy::upstream_pool`]).
+    upstream_pool: std::sync::OnceLock<Arc<Pool<Key, Box<Backend>>>>,
     /// The version the upstream agreed for each set of client proposals, so a client's
     /// handshake needs no dial once one like it has been seen.
     versions: Mutex<HashMap<[u8; 16], Version>>,
@@ -78,6 +80,7 @@ impl PoolPolicy {
         PoolPolicy {
             members: Arc::new(Members::new(limits, settings.acquire_timeout, metrics)),
             upstream,
+            upstream_pool: std::sync::OnceLock::new(),
             versions: Mutex::new(HashMap::new()),
             server_info: Mutex::new(None),
             next_connection: AtomicU64::new(1),
@@ -90,8 +93,17 @@ impl PoolPolicy {
     }
 
     /// `member`'s pool.
-    pub(super) fn pool(&self, member: &str) -> Arc<Pool<Key, Backend>> {
+    pub(super) fn pool(&self, member: &str) -> Arc<Pool<Key, Box<Backend>>> {
         self.members.pool(member)
+    }
+
+    /// The single upstream's pool, without the lookup [`PoolPolicy::pool`] does. Not for
+    /// routing: there [`Members`] may drop an unused member's pool, and a pool kept here would
+    /// then be a second one for the same member.
+    pub(super) fn upstream_pool(&self) -> Arc<Pool<Key, Box<Backend>>> {
+        self.upstream_pool
+            .get_or_init(|| self.members.pool(&self.upstream))
+            .clone()
     }
 
     /// The pools, for what outlives a session's borrow (a routing table fetch).
@@ -163,7 +175,7 @@ pub(super) async fn probe_place(
 }
 
 /// A place held while probing ([`PoolPolicy::probe_place`]); dropped, it is freed.
-pub struct ProbePlace(#[allow(dead_code)] Ticket<Key, Backend>);
+pub struct ProbePlace(#[allow(dead_code)] Ticket<Key, Box<Backend>>);
 
 fn proposals(hello: &ClientHello) -> [u8; 16] {
     let mut out = [0u8; 16];

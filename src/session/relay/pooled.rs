@@ -84,7 +84,7 @@ impl Session<'_> {
         match (decision, self.routing) {
             (Decision::Hello, _) => self.pool_hello(raw).await,
             (Decision::Logon, _) => {
-                self.logon = Some(raw.as_bytes().clone());
+                self.logon = Some(super::requests::kept(&raw));
                 let answer = self.pool_login().await;
                 if answer.signature() != sig::SUCCESS {
                     self.logon = None;
@@ -140,7 +140,7 @@ impl Session<'_> {
     /// HELLO: answered with the server's metadata; on Bolt < 5.1 after the server accepted the
     /// credentials it carries.
     async fn pool_hello(&mut self, raw: RawMessage) {
-        self.hello = Some(raw.as_bytes().clone());
+        self.hello = Some(super::requests::kept(&raw));
         let answer = if self.version < Version::V5_1 {
             self.pool_login().await
         } else {
@@ -234,7 +234,7 @@ impl Session<'_> {
             close_evicted(evicted).await;
             match self.login_new(&member, &pool).await {
                 Ok(backend) => {
-                    lent.ticket.release(*backend, true);
+                    lent.ticket.release(backend, true);
                     return Response::success(Map::new());
                 }
                 // The ticket dropped: its place is freed, the connection closed.
@@ -255,8 +255,9 @@ impl Session<'_> {
             // The Cluster policy's placement, each member reached through its pool.
             return self.start_unit(raw, routing).await;
         }
-        let member = self.pool_policy().upstream().to_string();
-        match self.pool_take(&member).await {
+        // The policy outlives the session: its address is borrowed, not copied, per unit.
+        let policy: &PoolPolicy = self.pool.expect("pool_start_unit runs with a pool");
+        match self.pool_take(policy.upstream()).await {
             Ok((id, _)) => {
                 self.units.placed(id);
                 self.forward(id, raw);
@@ -305,7 +306,7 @@ impl Session<'_> {
         b.dirty = state != ServerState::Ready;
         b.flush_counts();
         match b.pooled.take() {
-            Some(ticket) => ticket.release(*b, reusable),
+            Some(ticket) => ticket.release(b, reusable),
             None => drop(b),
         }
     }
