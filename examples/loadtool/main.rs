@@ -5,6 +5,7 @@
 //! cargo build --release --bin boltgate --example loadtool
 //! ./target/release/examples/loadtool                     # everything, median of 3 runs
 //! ./target/release/examples/loadtool --runs 1 --workloads small,return1 --no-tls --json
+//! ./target/release/examples/loadtool --pin              # the proxies on CPU 1, the load on CPU 0
 //! ./target/release/examples/loadtool --serve-synthetic   # prints its address, serves until killed
 //! ./target/release/examples/loadtool --proxy 127.0.0.1:7687 --proxy-rows 100000   # one stream
 //! ```
@@ -107,6 +108,11 @@ struct Args {
     /// `return1` with `--concurrency 2` here: give it `--workloads small,wide,first`.
     #[arg(long)]
     upstream: Option<String>,
+    /// Give the proxy a CPU of its own: this process (client and synthetic server) on the first
+    /// CPU, every proxy on the others (`taskset`), so a ratio says whether the proxy keeps up
+    /// rather than how it shares two cores with the load. Needs 2 CPUs or more.
+    #[arg(long)]
+    pin: bool,
     /// Print one JSON document on stdout (the markdown table then goes to stderr).
     #[arg(long)]
     json: bool,
@@ -123,6 +129,10 @@ struct Args {
 
 fn main() -> Result<(), BoxError> {
     let args = Args::parse();
+    if args.pin {
+        // Before the runtime starts: its threads inherit this thread's CPU set.
+        relays::pin_load_tool()?;
+    }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;

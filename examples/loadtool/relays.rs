@@ -17,6 +17,29 @@ pub const NGINX: &str = "/usr/sbin/nginx";
 /// Debian builds nginx's `stream` as a module (package libnginx-mod-stream).
 pub const NGINX_STREAM_MODULE: &str = "/usr/lib/nginx/modules/ngx_stream_module.so";
 
+/// `--pin`: the CPUs every proxy runs on (all but the first), once set.
+static PROXY_CPUS: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+
+/// `--pin`: this process (client, synthetic server) on the first CPU it may use, every proxy
+/// started after this on the rest ([`Relay::spawn`] runs it under `taskset`).
+pub fn pin_load_tool() -> Result<(), BoxError> {
+    let cpus = std::thread::available_parallelism()?.get();
+    if cpus < 2 {
+        return Err("--pin needs 2 CPUs or more".into());
+    }
+    let me = std::process::id().to_string();
+    let pinned = Command::new("taskset")
+        .args(["-a", "-c", "-p", "0", &me])
+        .stdout(Stdio::null())
+        .status()
+        .map_err(|e| format!("--pin needs taskset (util-linux): {e}"))?;
+    if !pinned.success() {
+        return Err(format!("taskset -a -c -p 0 {me} failed: {pinned}").into());
+    }
+    let _ = PROXY_CPUS.set(format!("1-{}", cpus - 1));
+    Ok(())
+}
+
 /// How long a process may take to start listening.
 const START_WAIT: Duration = Duration::from_secs(20);
 /// How long a process may take to exit after SIGTERM before it is killed.
@@ -45,6 +68,23 @@ impl Relay {
     ) -> Result<Relay, BoxError> {
         let out = std::fs::File::create(&log)?;
         let program = cmd.get_program().to_string_lossy().into_owned();
+        if let Some(cpus) = PROXY_CPUS.get() {
+            let mut pinned = Command::new("taskset");
+            pinned
+                .args(["-c", cpus])
+                .arg(cmd.get_program())
+                .args(cmd.get_args());
+            for (k, v) in cmd.get_envs() {
+                match v {
+                    Some(v) => pinned.env(k, v),
+                    None => pinned.env_remove(k),
+                };
+            }
+            if let Some(dir) = cmd.get_current_dir() {
+                pinned.current_dir(dir);
+            }
+            cmd = pinned;
+        }
         let child = cmd
             .stdin(Stdio::null())
             .stdout(Stdio::from(out.try_clone()?))
