@@ -250,6 +250,10 @@ fn without_a_client_certificate_the_client_gets_a_clear_failure() {
         why.contains(&host_port),
         "the line names the upstream: {why}"
     );
+    assert!(
+        why.contains("enable dbms.ssl.policy.cluster with boltgate's certificate and key"),
+        "the line names the setting that fixes it: {why}"
+    );
     assert_eq!(server.runs(), 0);
     assert!(server.connections() >= 1, "boltgate did try");
     assert!(verifier.seen().is_empty());

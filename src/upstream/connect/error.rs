@@ -131,6 +131,10 @@ pub fn tls_hint(e: &std::io::Error, cluster_policy: bool) -> Option<&'static str
             "the server refused the handshake; if it requires a client certificate, enable \
              dbms.ssl.policy.cluster with boltgate's certificate and key"
         }
+        (Some(Tls::AlertReceived(_)), true) => {
+            "the server refused the handshake; if it checks client certificates, it must trust \
+             the CA that signed dbms.ssl.policy.cluster.public_certificate"
+        }
         (Some(Tls::InvalidMessage(_)), _) => {
             "the server does not answer in TLS on this port: use bolt:// in boltgate.upstream.uri \
              (and leave dbms.ssl.policy.cluster.enabled=false)"

@@ -11,6 +11,7 @@ use boltgate_proto::Version;
 use bytes::BytesMut;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
+use super::error::tls_hint;
 use super::{Upstream, UpstreamError};
 use crate::net::Stream;
 
@@ -111,7 +112,14 @@ impl Upstream {
     ) -> Result<(Stream, Agreed, BytesMut), Negotiation> {
         let (agreed, rest) = tokio::time::timeout(
             self.connect_timeout,
-            handshake(&mut stream, addr, offer, relay),
+            handshake(
+                &mut stream,
+                addr,
+                offer,
+                relay,
+                self.cluster_policy
+                    .load(std::sync::atomic::Ordering::Relaxed),
+            ),
         )
         .await
         .map_err(|_| {
@@ -143,13 +151,27 @@ async fn handshake(
     addr: &str,
     offer: &Offer,
     relay: bool,
+    cluster_policy: bool,
 ) -> Result<(Agreed, BytesMut), Negotiation> {
     let candidates = &offer.candidates[..];
     let handshake_err = |problem: String| UpstreamError::Handshake {
         addr: addr.to_string(),
         problem,
     };
-    let io_err = |e: std::io::Error| handshake_err(e.to_string());
+    // TLS 1.3: the client's side of the TLS handshake ends before the server has checked it,
+    // so a server's refusal (a client certificate required, or not trusted) arrives as an alert
+    // on the first read, here. It is a TLS failure, with the setting that fixes it.
+    let io_err = |e: std::io::Error| {
+        if e.get_ref().is_some_and(|inner| inner.is::<rustls::Error>()) {
+            UpstreamError::Tls {
+                addr: addr.to_string(),
+                hint: tls_hint(&e, cluster_policy),
+                source: e,
+            }
+        } else {
+            handshake_err(e.to_string())
+        }
+    };
     let mut hello = Vec::with_capacity(20);
     hello.extend_from_slice(&PREAMBLE);
     for p in &offer.proposals {
