@@ -5,8 +5,8 @@
 //! (tests/js/pool_clients.mjs), Java and Go (the runners' `pool` mode, tests/drivers/).
 //!
 //! Two servers. The synthetic server takes 200 clients through a pool of 16. FalkorDB 4.16
-//! crashes with 4 or more busy connections at once, so it gets a pool of 2: 200 Python clients
-//! at once, and 12 clients of three rounds with each driver. The pool is what keeps it alive
+//! crashes with 4 or more busy connections at once, so it gets a pool of 2: 200 Python and 200
+//! JavaScript clients at once, and 12 clients of three rounds with Python, Java and Go. The pool is what keeps it alive
 //! (direct, 12 busy drivers would crash it).
 
 mod common;
@@ -239,6 +239,24 @@ fn python_driver_200_clients_through_a_pool_of_2_to_falkordb_all_writes_land() {
     many_through_a_pool_of_2_to_falkordb(200, 1, |uri| {
         let args: [&str; 5] = [uri, "--clients", "200", "--rounds", "1"];
         common::run_py("pool_clients.py", &args, PY_TIMEOUT)
+    });
+}
+
+/// The same with the JavaScript driver.
+#[test]
+fn javascript_driver_200_clients_through_a_pool_of_2_to_falkordb_all_writes_land() {
+    many_through_a_pool_of_2_to_falkordb(200, 1, |uri| {
+        let js = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/js");
+        let mut cmd = Command::new("node");
+        cmd.arg(js.join("pool_clients.mjs"))
+            .args([uri, "200", "1", "falkordb"])
+            .current_dir(&js);
+        common::run_json(
+            "node pool_clients.mjs (tests/js: npm ci)",
+            &mut cmd,
+            PY_TIMEOUT,
+        )
+        .unwrap_or_else(|e| panic!("{e}"))
     });
 }
 

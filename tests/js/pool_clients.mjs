@@ -1,12 +1,15 @@
 // Many clients at once, each with its own driver (so its own connection to boltgate), running
 // write and read transactions against the synthetic server through a transaction-pooling
-// boltgate (tests/pool_drivers.rs); the JavaScript twin of tests/py/pool_clients.py --synthetic.
-//   node pool_clients.mjs URI CLIENTS ROUNDS
+// boltgate (tests/pool_drivers.rs); the JavaScript twin of tests/py/pool_clients.py.
+//   node pool_clients.mjs URI CLIENTS ROUNDS [falkordb]
 // Client c, round i: executeWrite `RETURN c*1000+i`, executeRead `RETURN c*1000+500+i`, each
-// checked for its own value. Prints {"clients", "writes", "reads", "errors": [...]}.
+// checked for its own value (the synthetic server). With `falkordb`, as the Python script
+// against FalkorDB: executeWrite `CREATE (:PoolW {client: c, i: i})`, then executeRead counts
+// the client's own nodes, which must be i+1. Prints {"clients", "writes", "reads", "errors"}.
 import neo4j from 'neo4j-driver'
 
-const [uri, clients, rounds] = process.argv.slice(2)
+const [uri, clients, rounds, server] = process.argv.slice(2)
+const falkordb = server === 'falkordb'
 const out = { clients: Number(clients), writes: 0, reads: 0, errors: [] }
 
 async function client (c) {
@@ -19,7 +22,18 @@ async function client (c) {
   })
   const session = driver.session({ database: 'neo4j' })
   try {
-    for (let i = 0; i < Number(rounds); i++) {
+    // Integers as Bolt integers: a JavaScript number is sent as a float.
+    for (let i = 0; i < Number(rounds) && falkordb; i++) {
+      await session.executeWrite(tx => tx.run('CREATE (:PoolW {client: $c, i: $i})', { c: neo4j.int(c), i: neo4j.int(i) }))
+      out.writes += 1
+      const n = await session.executeRead(async tx => {
+        const r = await tx.run('MATCH (n:PoolW {client: $c}) RETURN count(n)', { c: neo4j.int(c) })
+        return neo4j.integer.toNumber(r.records[0].get(0))
+      })
+      if (n !== i + 1) throw new Error(`client ${c} round ${i} sees ${n} of its writes`)
+      out.reads += 1
+    }
+    for (let i = 0; i < Number(rounds) && !falkordb; i++) {
       const w = c * 1000 + i
       const got = await session.executeWrite(async tx => {
         const r = await tx.run(`RETURN ${w}`)
