@@ -17,10 +17,43 @@ struct MemberStats {
     banned_until: Mutex<Option<Instant>>,
 }
 
+/// Hashes member addresses word by word (FxHash's mix). Every unit of work looks its member up
+/// two or three times, and SipHash cost more than the rest of the choice. The keys come from
+/// the configuration and the servers' routing tables, never from clients, so a hash an attacker
+/// could collide on purpose does not matter here.
+#[derive(Default, Clone, Copy)]
+pub(crate) struct AddressHasher(u64);
+
+impl std::hash::Hasher for AddressHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        let mut words = bytes.chunks_exact(8);
+        for w in &mut words {
+            self.mix(u64::from_le_bytes(w.try_into().expect("8 bytes")));
+        }
+        for &b in words.remainder() {
+            self.mix(u64::from(b));
+        }
+    }
+
+    fn write_u8(&mut self, b: u8) {
+        self.mix(u64::from(b));
+    }
+}
+
+impl AddressHasher {
+    fn mix(&mut self, word: u64) {
+        self.0 = (self.0.rotate_left(5) ^ word).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+    }
+}
+
 /// Shared by every session.
 #[derive(Debug)]
 pub struct Balancer {
-    members: DashMap<String, Arc<MemberStats>>,
+    members: DashMap<String, Arc<MemberStats>, std::hash::BuildHasherDefault<AddressHasher>>,
     next: AtomicUsize,
     ban_time: Duration,
 }
@@ -47,7 +80,7 @@ impl Drop for Lease {
 impl Balancer {
     pub fn new(ban_time: Duration) -> Balancer {
         Balancer {
-            members: DashMap::new(),
+            members: DashMap::default(),
             next: AtomicUsize::new(0),
             ban_time,
         }
@@ -112,24 +145,47 @@ impl Balancer {
     /// The member of `candidates` (not in `exclude`, not banned) with the least outstanding
     /// work; ties go round-robin. None when every candidate is excluded or banned.
     pub fn pick(&self, candidates: &[String], exclude: &[String]) -> Option<String> {
+        // Every unit of work passes here: two passes over the few candidates, one lookup each
+        // per pass, and no allocation but the answer.
         let now = Instant::now();
-        let open: Vec<&String> = candidates
-            .iter()
-            .filter(|a| !exclude.contains(a) && !self.is_banned(a, now))
-            .collect();
-        if open.is_empty() {
+        let load = |a: &String| -> Option<usize> {
+            if exclude.contains(a) {
+                return None;
+            }
+            match self.members.get(a.as_str()) {
+                None => Some(0),
+                Some(s) => {
+                    let banned = s
+                        .banned_until
+                        .lock()
+                        .expect("ban lock")
+                        .is_some_and(|until| now < until);
+                    (!banned).then(|| s.outstanding.load(Ordering::Relaxed))
+                }
+            }
+        };
+        let (mut least, mut tied) = (usize::MAX, 0usize);
+        for a in candidates {
+            match load(a) {
+                Some(l) if l < least => (least, tied) = (l, 1),
+                Some(l) if l == least => tied += 1,
+                _ => {}
+            }
+        }
+        if tied == 0 {
             return None;
         }
-        let loads: Vec<usize> = open.iter().map(|a| self.outstanding(a)).collect();
-        let least = *loads.iter().min().expect("not empty");
-        let tied: Vec<&String> = open
-            .iter()
-            .zip(&loads)
-            .filter(|(_, l)| **l == least)
-            .map(|(a, _)| *a)
-            .collect();
-        let turn = self.next.fetch_add(1, Ordering::Relaxed);
-        Some(tied[turn % tied.len()].clone())
+        let mut turn = self.next.fetch_add(1, Ordering::Relaxed) % tied;
+        for a in candidates {
+            if load(a) == Some(least) {
+                if turn == 0 {
+                    return Some(a.clone());
+                }
+                turn -= 1;
+            }
+        }
+        // A load changed between the passes (another session's lease): any open one will do.
+        candidates.iter().find(|a| load(a).is_some()).cloned()
     }
 
     /// Counts one unit of work on `address` until the lease is dropped.

@@ -81,13 +81,14 @@ impl RoutingError {
 
 #[derive(Debug)]
 enum Source {
-    Static(RoutingTable),
+    Static(Arc<RoutingTable>),
     Routers { initial: Vec<String> },
 }
 
 #[derive(Debug, Default)]
 struct Entry {
-    table: RwLock<Option<RoutingTable>>,
+    /// Shared with the sessions placing work by it: a unit of work takes a pointer, not a copy.
+    table: RwLock<Option<Arc<RoutingTable>>>,
     refresh: Arc<tokio::sync::Mutex<()>>,
     /// When it was last asked for (a tick of [`Registry::clock`]), for least-recently-used
     /// eviction.
@@ -111,7 +112,10 @@ pub const DEFAULT_MAX_TABLES: usize = 1000;
 impl Registry {
     pub fn with_members(members: &[Member], ban_time: Duration) -> Registry {
         Registry {
-            source: Source::Static(RoutingTable::from_members(members, Instant::now())),
+            source: Source::Static(Arc::new(RoutingTable::from_members(
+                members,
+                Instant::now(),
+            ))),
             tables: DashMap::new(),
             balancer: Balancer::new(ban_time),
             metrics: None,
@@ -226,8 +230,8 @@ impl Registry {
         db: Option<&str>,
         mode: AccessMode,
         bookmarks: &[String],
-        fetch: &Arc<dyn Fetch>,
-    ) -> Result<RoutingTable, RoutingError> {
+        fetch: impl FnOnce() -> Arc<dyn Fetch>,
+    ) -> Result<Arc<RoutingTable>, RoutingError> {
         let Source::Routers { initial } = &self.source else {
             let Source::Static(t) = &self.source else {
                 unreachable!()
@@ -256,7 +260,7 @@ impl Registry {
         if let Some(t) = entry.table.read().expect("table lock").clone() {
             if !t.is_stale_for(mode, now) {
                 if t.wants_early_refresh(now) {
-                    self.refresh_in_background(key, entry.clone(), fetch.clone());
+                    self.refresh_in_background(key, entry.clone(), fetch());
                 }
                 return Ok(t);
             }
@@ -269,12 +273,14 @@ impl Registry {
                 return Ok(t.clone());
             }
         }
+        let fetch = fetch();
         match self
-            .fetch_from_routers(current.as_ref(), initial, db, bookmarks, fetch.as_ref())
+            .fetch_from_routers(current.as_deref(), initial, db, bookmarks, fetch.as_ref())
             .await
         {
             Ok(t) => {
                 self.refreshed(&key, Ok(&t));
+                let t = Arc::new(t);
                 *entry.table.write().expect("table lock") = Some(t.clone());
                 Ok(t)
             }
@@ -322,7 +328,7 @@ impl Registry {
             let current = entry.table.read().expect("table lock").clone();
             let db = (!key.is_empty()).then_some(key.as_str());
             match this
-                .fetch_from_routers(current.as_ref(), initial, db, &[], fetch.as_ref())
+                .fetch_from_routers(current.as_deref(), initial, db, &[], fetch.as_ref())
                 .await
             {
                 Ok(t) => {
@@ -331,7 +337,7 @@ impl Registry {
                         "routing table refreshed in the background before its TTL ran out"
                     );
                     this.refreshed(&key, Ok(&t));
-                    *entry.table.write().expect("table lock") = Some(t);
+                    *entry.table.write().expect("table lock") = Some(Arc::new(t));
                 }
                 Err(problem) => {
                     this.refreshed(&key, Err(&problem));
@@ -390,7 +396,8 @@ impl Registry {
         }
         for e in self.tables.iter() {
             if let Some(t) = e.table.write().expect("table lock").as_mut() {
-                t.forget(address);
+                // Sessions holding the old table keep it; the next ones get this one.
+                Arc::make_mut(t).forget(address);
             }
         }
     }
@@ -400,7 +407,7 @@ impl Registry {
     pub fn on_write_refused(&self, db: Option<&str>, address: &str) {
         if let Some(e) = self.tables.get(db.unwrap_or("")) {
             if let Some(t) = e.table.write().expect("table lock").as_mut() {
-                t.forget_writer(address);
+                Arc::make_mut(t).forget_writer(address);
             }
         }
     }

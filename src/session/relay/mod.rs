@@ -92,7 +92,7 @@ use crate::net::Prefixed;
 use crate::net::Stream;
 use crate::session::core::{Expect, Held, Units};
 use crate::session::translate::Translator;
-use crate::upstream::balance::Lease;
+use crate::upstream::balance::{AddressHasher, Lease};
 use crate::upstream::connect::Offer;
 use crate::upstream::discovery::routing_context;
 use crate::upstream::registry::Registry;
@@ -183,7 +183,8 @@ struct Session<'a> {
     pool: Option<&'a PoolPolicy>,
     c_tx: CTx,
     backends: Backends,
-    by_address: HashMap<String, u64>,
+    /// A member's address to its connection (the Cluster policy's lookup per unit of work).
+    by_address: HashMap<String, u64, std::hash::BuildHasherDefault<AddressHasher>>,
     next_id: u64,
     slots: VecDeque<Slot>,
     tracker: Tracker,
@@ -369,7 +370,7 @@ async fn relay_with(
         pool,
         c_tx,
         backends: Backends::default(),
-        by_address: HashMap::new(),
+        by_address: HashMap::default(),
         next_id: 0,
         slots: VecDeque::new(),
         tracker: Tracker::new(version),

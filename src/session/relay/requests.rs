@@ -279,21 +279,25 @@ impl Session<'_> {
         bookmarks: &[String],
     ) -> Result<u64, PlacementError> {
         let registry = routing.registry.clone();
-        let fetcher = RouteFetcher {
-            upstream: self.ctx.upstream.clone(),
-            version: self.version,
-            hello: self.hello.clone().unwrap_or_default(),
-            logon: self.logon.clone(),
-            context: routing.context.clone(),
-            max_message_size: self.ctx.max_message_size,
-            metrics: self.ctx.metrics.clone(),
+        // Made only when the table must be fetched: a fresh table (every unit of work but the
+        // first in a TTL) needs no fetcher.
+        let fetcher = || -> Arc<dyn Fetch> {
+            let fetcher = RouteFetcher {
+                upstream: self.ctx.upstream.clone(),
+                version: self.version,
+                hello: self.hello.clone().unwrap_or_default(),
+                logon: self.logon.clone(),
+                context: routing.context.clone(),
+                max_message_size: self.ctx.max_message_size,
+                metrics: self.ctx.metrics.clone(),
+            };
+            match self.pool {
+                // Pooled: each table fetch holds a place in the router's pool while it runs.
+                Some(policy) => Arc::new(PooledFetch::new(fetcher, policy.members())),
+                None => Arc::new(fetcher),
+            }
         };
-        let fetcher: Arc<dyn Fetch> = match self.pool {
-            // Pooled: each table fetch holds a place in the router's pool while it runs.
-            Some(policy) => Arc::new(PooledFetch::new(fetcher, policy.members())),
-            None => Arc::new(fetcher),
-        };
-        let table = registry.table(db, mode, bookmarks, &fetcher).await?;
+        let table = registry.table(db, mode, bookmarks, fetcher).await?;
         let now = tokio::time::Instant::now();
         let ban_time = registry.balancer.ban_time();
         let mut tried: Vec<String> = self
