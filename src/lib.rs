@@ -30,6 +30,7 @@ pub mod admin;
 pub mod cli;
 pub mod config;
 pub mod error;
+pub mod fasthash;
 pub mod fdlimit;
 pub mod listener;
 pub mod metrics;

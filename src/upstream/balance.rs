@@ -11,49 +11,28 @@ use std::time::{Duration, Instant};
 
 use dashmap::DashMap;
 
+use crate::fasthash::BuildFastHasher;
+
 #[derive(Debug, Default)]
 struct MemberStats {
     outstanding: AtomicUsize,
     banned_until: Mutex<Option<Instant>>,
 }
 
-/// Hashes member addresses word by word (FxHash's mix). Every unit of work looks its member up
-/// two or three times, and SipHash cost more than the rest of the choice. The keys come from
-/// the configuration and the servers' routing tables, never from clients, so a hash an attacker
-/// could collide on purpose does not matter here.
-#[derive(Default, Clone, Copy)]
-pub(crate) struct AddressHasher(u64);
-
-impl std::hash::Hasher for AddressHasher {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-
-    fn write(&mut self, bytes: &[u8]) {
-        let mut words = bytes.chunks_exact(8);
-        for w in &mut words {
-            self.mix(u64::from_le_bytes(w.try_into().expect("8 bytes")));
-        }
-        for &b in words.remainder() {
-            self.mix(u64::from(b));
-        }
-    }
-
-    fn write_u8(&mut self, b: u8) {
-        self.mix(u64::from(b));
-    }
-}
-
-impl AddressHasher {
-    fn mix(&mut self, word: u64) {
-        self.0 = (self.0.rotate_left(5) ^ word).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+impl MemberStats {
+    fn banned(&self, now: Instant) -> bool {
+        self.banned_until
+            .lock()
+            .expect("ban lock")
+            .is_some_and(|until| now < until)
     }
 }
 
 /// Shared by every session.
 #[derive(Debug)]
 pub struct Balancer {
-    members: DashMap<String, Arc<MemberStats>, std::hash::BuildHasherDefault<AddressHasher>>,
+    /// By address, hashed fast: looked up two or three times per unit of work (`fasthash`).
+    members: DashMap<String, Arc<MemberStats>, BuildFastHasher>,
     next: AtomicUsize,
     ban_time: Duration,
 }
@@ -99,12 +78,7 @@ impl Balancer {
     }
 
     pub fn is_banned(&self, address: &str, now: Instant) -> bool {
-        self.members.get(address).is_some_and(|s| {
-            s.banned_until
-                .lock()
-                .expect("ban lock")
-                .is_some_and(|until| now < until)
-        })
+        self.members.get(address).is_some_and(|s| s.banned(now))
     }
 
     /// Leaves `address` out of routing for the ban time; true when the member was not banned
@@ -154,14 +128,7 @@ impl Balancer {
             }
             match self.members.get(a.as_str()) {
                 None => Some(0),
-                Some(s) => {
-                    let banned = s
-                        .banned_until
-                        .lock()
-                        .expect("ban lock")
-                        .is_some_and(|until| now < until);
-                    (!banned).then(|| s.outstanding.load(Ordering::Relaxed))
-                }
+                Some(s) => (!s.banned(now)).then(|| s.outstanding.load(Ordering::Relaxed)),
             }
         };
         let (mut least, mut tied) = (usize::MAX, 0usize);

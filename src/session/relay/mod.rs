@@ -87,12 +87,13 @@ use super::intercept::Advertised;
 use super::procedures::Procedures;
 use super::wire::WireWriter;
 use super::{Context, End, SessionError};
+use crate::fasthash::BuildFastHasher;
 use crate::net::split::{ReadHalf, WriteHalf};
 use crate::net::Prefixed;
 use crate::net::Stream;
 use crate::session::core::{Expect, Held, Units};
 use crate::session::translate::Translator;
-use crate::upstream::balance::{AddressHasher, Lease};
+use crate::upstream::balance::Lease;
 use crate::upstream::connect::Offer;
 use crate::upstream::discovery::routing_context;
 use crate::upstream::registry::Registry;
@@ -139,27 +140,7 @@ type CTx = WireWriter<WriteHalf>;
 /// defence against chosen keys buys nothing here, and the map is looked up several times for
 /// every forwarded message. Boxed: a table starts with room for several entries, and a plain
 /// session, which has one, would otherwise hold three empty `Backend`s (2 KiB) for its life.
-type Backends = HashMap<u64, Box<Backend>, std::hash::BuildHasherDefault<IdHasher>>;
-
-/// Fibonacci hashing of a u64 id: spreads consecutive ids over the table's high bits.
-#[derive(Default)]
-struct IdHasher(u64);
-
-impl std::hash::Hasher for IdHasher {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-
-    fn write(&mut self, bytes: &[u8]) {
-        for &b in bytes {
-            self.write_u64(u64::from(b) ^ self.0.rotate_left(8));
-        }
-    }
-
-    fn write_u64(&mut self, n: u64) {
-        self.0 = n.wrapping_mul(0x9E37_79B9_7F4A_7C15);
-    }
-}
+type Backends = HashMap<u64, Box<Backend>, BuildFastHasher>;
 
 enum Slot {
     Backend(u64),
@@ -184,7 +165,7 @@ struct Session<'a> {
     c_tx: CTx,
     backends: Backends,
     /// A member's address to its connection (the Cluster policy's lookup per unit of work).
-    by_address: HashMap<String, u64, std::hash::BuildHasherDefault<AddressHasher>>,
+    by_address: HashMap<String, u64, BuildFastHasher>,
     next_id: u64,
     slots: VecDeque<Slot>,
     tracker: Tracker,
