@@ -15,7 +15,7 @@
 //! counted after the one it replaces has been uncounted: the peak is the pool's real bound, and
 //! a place freed too early (a bug) shows as one more.
 
-use std::io::{self, Read, Write};
+use std::io;
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -124,25 +124,12 @@ fn relay(client: TcpStream, server: SocketAddr, counts: &Counts) {
         return;
     };
     let to_server = std::thread::spawn(move || {
-        let _ = copy(&mut client_in, &mut upstream_out);
+        let _ = io::copy(&mut client_in, &mut upstream_out);
         let _ = upstream_out.shutdown(Shutdown::Write);
     });
     let (mut upstream_in, mut client_out) = (upstream, client);
-    let _ = copy(&mut upstream_in, &mut client_out);
+    let _ = io::copy(&mut upstream_in, &mut client_out);
     uncount();
     let _ = client_out.shutdown(Shutdown::Write);
     let _ = to_server.join();
-}
-
-/// Like `io::copy`, but each read is written at once (no buffering across reads: Bolt is
-/// request/response).
-fn copy(from: &mut TcpStream, to: &mut TcpStream) -> io::Result<()> {
-    let mut buf = [0u8; 16 * 1024];
-    loop {
-        let n = from.read(&mut buf)?;
-        if n == 0 {
-            return Ok(());
-        }
-        to.write_all(&buf[..n])?;
-    }
 }

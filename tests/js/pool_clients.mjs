@@ -12,6 +12,35 @@ const [uri, clients, rounds, server] = process.argv.slice(2)
 const falkordb = server === 'falkordb'
 const out = { clients: Number(clients), writes: 0, reads: 0, errors: [] }
 
+// Integers as Bolt integers: a JavaScript number is sent as a float.
+async function falkordbRound (session, c, i) {
+  await session.executeWrite(tx => tx.run('CREATE (:PoolW {client: $c, i: $i})', { c: neo4j.int(c), i: neo4j.int(i) }))
+  out.writes += 1
+  const n = await session.executeRead(async tx => {
+    const r = await tx.run('MATCH (n:PoolW {client: $c}) RETURN count(n)', { c: neo4j.int(c) })
+    return neo4j.integer.toNumber(r.records[0].get(0))
+  })
+  if (n !== i + 1) throw new Error(`client ${c} round ${i} sees ${n} of its writes`)
+  out.reads += 1
+}
+
+async function syntheticRound (session, c, i) {
+  const w = c * 1000 + i
+  const got = await session.executeWrite(async tx => {
+    const r = await tx.run(`RETURN ${w}`)
+    return r.records[0].get(0).toNumber()
+  })
+  if (got !== w) throw new Error(`write ${w} returned ${got}`)
+  out.writes += 1
+  const r = c * 1000 + 500 + i
+  const read = await session.executeRead(async tx => {
+    const res = await tx.run(`RETURN ${r}`)
+    return res.records[0].get(0).toNumber()
+  })
+  if (read !== r) throw new Error(`read ${r} returned ${read}`)
+  out.reads += 1
+}
+
 async function client (c) {
   const driver = neo4j.driver(uri, neo4j.auth.none(), {
     maxConnectionPoolSize: 1,
@@ -22,32 +51,8 @@ async function client (c) {
   })
   const session = driver.session({ database: 'neo4j' })
   try {
-    // Integers as Bolt integers: a JavaScript number is sent as a float.
-    for (let i = 0; i < Number(rounds) && falkordb; i++) {
-      await session.executeWrite(tx => tx.run('CREATE (:PoolW {client: $c, i: $i})', { c: neo4j.int(c), i: neo4j.int(i) }))
-      out.writes += 1
-      const n = await session.executeRead(async tx => {
-        const r = await tx.run('MATCH (n:PoolW {client: $c}) RETURN count(n)', { c: neo4j.int(c) })
-        return neo4j.integer.toNumber(r.records[0].get(0))
-      })
-      if (n !== i + 1) throw new Error(`client ${c} round ${i} sees ${n} of its writes`)
-      out.reads += 1
-    }
-    for (let i = 0; i < Number(rounds) && !falkordb; i++) {
-      const w = c * 1000 + i
-      const got = await session.executeWrite(async tx => {
-        const r = await tx.run(`RETURN ${w}`)
-        return r.records[0].get(0).toNumber()
-      })
-      if (got !== w) throw new Error(`write ${w} returned ${got}`)
-      out.writes += 1
-      const r = c * 1000 + 500 + i
-      const read = await session.executeRead(async tx => {
-        const res = await tx.run(`RETURN ${r}`)
-        return res.records[0].get(0).toNumber()
-      })
-      if (read !== r) throw new Error(`read ${r} returned ${read}`)
-      out.reads += 1
+    for (let i = 0; i < Number(rounds); i++) {
+      await (falkordb ? falkordbRound : syntheticRound)(session, c, i)
     }
   } catch (e) {
     out.errors.push(`client ${c}: ${e.constructor.name}: ${e.code ?? ''} ${e.message}`)
