@@ -239,7 +239,11 @@ pub fn serve(mut config: Config, source: reload::ConfigSource) -> Result<(), Err
         .enable_all()
         .build()
         .map_err(|e| Error::Setup(format!("cannot start the async runtime: {e}")))?;
-    runtime.block_on(async move {
+    // Everything runs on the runtime's workers, not on this thread's `block_on`: a connection
+    // the accept loop takes then starts in the same worker's queue, instead of the acceptor
+    // waking a worker on another thread for each one (an eventfd write and a context switch
+    // per connection, seen with strace).
+    let serving = runtime.spawn(async move {
         let shutdown = Shutdown::new();
         let server = Server::bind_with_source(&config, source, &shutdown).await?;
         let addr = server
@@ -271,7 +275,12 @@ pub fn serve(mut config: Config, source: reload::ConfigSource) -> Result<(), Err
         }
         tracing::info!("boltgate stopped");
         Ok(())
-    })
+    });
+    match runtime.block_on(serving) {
+        Ok(served) => served,
+        Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+        Err(e) => Err(Error::Setup(format!("the server task ended: {e}"))),
+    }
 }
 
 /// SIGTERM (orchestrators, `kill`) and SIGINT (Ctrl-C) start a graceful drain; a second signal

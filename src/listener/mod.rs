@@ -58,6 +58,8 @@ pub struct Listener {
 struct Shared {
     /// The acceptor for new connections; a TLS reload replaces it.
     tls: CurrentAcceptor,
+    /// Accepted sockets inherit TCP_NODELAY and `transports.tcp` from the listening socket.
+    tuned_by_listener: bool,
     tls_level: TlsLevel,
     transports: Transports,
     ctx: Arc<Context>,
@@ -72,11 +74,13 @@ impl Listener {
         transports: Transports,
         ctx: Arc<Context>,
     ) -> Self {
+        let tuned_by_listener = transports.tcp.apply_to_listener(&tcp);
         Listener {
             tcp,
             limit: Arc::new(Semaphore::new(max_connections)),
             shared: Arc::new(Shared {
                 tls,
+                tuned_by_listener,
                 tls_level,
                 transports,
                 ctx,
@@ -175,8 +179,10 @@ impl Listener {
 // and logged why, so the caller only returns.
 impl Shared {
     async fn handle(&self, mut tcp: TcpStream, peer: SocketAddr) {
-        let _ = tcp.set_nodelay(true);
-        self.transports.tcp.apply(&tcp, "client");
+        if !self.tuned_by_listener {
+            let _ = tcp.set_nodelay(true);
+            self.transports.tcp.apply(&tcp, "client");
+        }
         // One budget for everything before the Bolt handshake: PROXY header, TLS, upgrade.
         let deadline = Instant::now() + self.ctx.handshake_timeout;
         if let Some(proxy) = &self.transports.proxy_protocol {

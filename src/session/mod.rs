@@ -141,6 +141,59 @@ impl LoginClock {
     }
 }
 
+/// What the session loop's one timer waits for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Wait {
+    /// The next look at the [`LoginClock`] (every [`LOGIN_POLL`] while logging in).
+    Login,
+    /// The idle timeout (`boltgate.client.idle_timeout`), restarted on every turn of the loop.
+    Idle(std::time::Duration),
+}
+
+/// The session loop's timer. Arming a timer inserts it in tokio's wheel and, when it is the
+/// earliest, wakes the driver through its eventfd: a fresh sleep on every turn of the loop cost a
+/// system call per message while logging in. The login poll is therefore armed once per period
+/// (the [`LoginClock`] keeps the deadline), and only the idle timeout, off by default, is
+/// re-armed on every turn, as it must restart with any activity.
+pub(crate) struct LoopTimer {
+    sleep: std::pin::Pin<Box<tokio::time::Sleep>>,
+    armed: Option<Wait>,
+}
+
+impl LoopTimer {
+    pub fn new() -> LoopTimer {
+        LoopTimer {
+            // Not in the wheel until first polled.
+            sleep: Box::pin(tokio::time::sleep(std::time::Duration::ZERO)),
+            armed: None,
+        }
+    }
+
+    /// Sets what the next turn waits for (None: nothing); true when the timer is to be polled.
+    pub fn want(&mut self, wait: Option<Wait>, login_poll: std::time::Duration) -> bool {
+        let after = match wait {
+            None => {
+                self.armed = None;
+                return false;
+            }
+            Some(Wait::Login) if self.armed == Some(Wait::Login) => return true,
+            Some(Wait::Login) => login_poll,
+            Some(Wait::Idle(d)) => d,
+        };
+        self.sleep
+            .as_mut()
+            .reset(tokio::time::Instant::now() + after);
+        self.armed = wait;
+        true
+    }
+
+    /// Ready when the armed wait is over; it is then disarmed.
+    pub async fn fired(&mut self) {
+        (&mut self.sleep).await;
+        self.armed = None;
+    }
+}
+
 pub async fn run(client: Stream, ctx: &Context) -> Result<End, SessionError> {
     run_with(client, ctx, None).await
 }

@@ -412,6 +412,7 @@ impl Session<'_> {
         // The client side's buffer clock (buffers.rs); `idle` below is the idle timeout.
         let mut clock = buffers::Idle::new();
         let mut login_clock = super::LoginClock::new(self.ctx.handshake_timeout);
+        let mut timer = super::LoopTimer::new();
         let mut closing = self.ctx.shutdown.watch_closing();
         let mut draining = self.ctx.shutdown.watch_draining();
         loop {
@@ -449,11 +450,15 @@ impl Session<'_> {
                 }
             }
             let login = super::logging_in(&self.tracker);
-            let idle = if login {
-                Some(login_clock.poll())
+            let wait = if login {
+                Some(super::Wait::Login)
             } else {
-                self.ctx.idle_timeout.filter(|_| self.tracker.is_idle())
+                self.ctx
+                    .idle_timeout
+                    .filter(|_| self.tracker.is_idle())
+                    .map(super::Wait::Idle)
             };
+            let timing = timer.want(wait, login_clock.poll());
             let blocked = self.blocked();
             // The client's answers are written from the loop, never awaited in line: a client
             // that does not read must not stop the session from reading it (it may be sending a
@@ -512,7 +517,7 @@ impl Session<'_> {
                         }
                     }
                 }
-                _ = sleep_or_never(idle) => {
+                _ = timer.fired(), if timing => {
                     // Which limit ran out decides: the session may have logged in meanwhile.
                     if login && login_clock.expired(&self.tracker) && self.slots.is_empty() {
                         return Ok(End::LoginTimeout);
@@ -538,12 +543,5 @@ fn client_left(version: Version, stalled: &Held) -> End {
         End::Goodbye
     } else {
         End::ClientClosed
-    }
-}
-
-async fn sleep_or_never(d: Option<std::time::Duration>) {
-    match d {
-        Some(d) => tokio::time::sleep(d).await,
-        None => std::future::pending().await,
     }
 }
