@@ -235,7 +235,8 @@ pub fn serve(mut config: Config, source: reload::ConfigSource) -> Result<(), Err
         config.client.max_connections =
             fdlimit::fit(&limit, config.client.max_connections, configured);
     }
-    let runtime = tokio::runtime::Builder::new_multi_thread()
+    let (mut builder, kind) = runtime_builder();
+    let runtime = builder
         .enable_all()
         .build()
         .map_err(|e| Error::Setup(format!("cannot start the async runtime: {e}")))?;
@@ -251,6 +252,7 @@ pub fn serve(mut config: Config, source: reload::ConfigSource) -> Result<(), Err
             .map_err(|e| Error::Setup(e.to_string()))?;
         tracing::info!(
             listen = %addr,
+            runtime = kind,
             tls_level = %config.bolt.tls_level,
             upstream = %config.upstream.uri.address(),
             "boltgate listening"
@@ -444,5 +446,25 @@ fn transports(config: &Config) -> listener::Transports {
                 trusted_networks: config.proxy_protocol.trusted_networks.clone(),
             }),
         tcp: config.client.tcp,
+    }
+}
+
+/// One CPU (an affinity mask or a cgroup quota of one, as `std::thread::available_parallelism`
+/// reads them), or `TOKIO_WORKER_THREADS=1`: a current-thread runtime. A multi-thread scheduler
+/// with a single worker still pays for work stealing (atomics, the shared queue, its statistics)
+/// on every wake-up: 9% of what a `RETURN 1` costs boltgate and 7% of a connection
+/// (`examples/cost/op_cost.sh` pinned to one CPU). The second value names it for the log.
+fn runtime_builder() -> (tokio::runtime::Builder, &'static str) {
+    let workers = std::env::var("TOKIO_WORKER_THREADS")
+        .ok()
+        .and_then(|v| v.trim().parse::<usize>().ok())
+        .or_else(|| std::thread::available_parallelism().ok().map(|n| n.get()));
+    if workers == Some(1) {
+        (
+            tokio::runtime::Builder::new_current_thread(),
+            "current-thread (one CPU)",
+        )
+    } else {
+        (tokio::runtime::Builder::new_multi_thread(), "multi-thread")
     }
 }

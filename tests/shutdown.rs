@@ -164,3 +164,44 @@ fn a_commit_still_in_flight_when_the_grace_period_ends_is_closed_without_a_failu
         gate.log()
     );
 }
+
+/// On one CPU boltgate runs a current-thread runtime (src/lib.rs, `runtime_builder`): the same
+/// sessions, drain and exit as on the multi-thread one every other test here uses.
+#[test]
+fn on_one_cpu_the_current_thread_runtime_serves_drains_and_exits() {
+    let db = FalkorDb::start();
+    let mut gate = Boltgate::start_with_env(
+        &format!(
+            "boltgate.upstream.uri={}\nboltgate.shutdown.grace_period=30s\n",
+            db.bolt_uri()
+        ),
+        &[("TOKIO_WORKER_THREADS", "1")],
+    );
+    assert!(
+        gate.log_contains("current-thread (one CPU)"),
+        "the runtime is named in the start-up line\n{}",
+        gate.log()
+    );
+    let mut busy = RawBolt::connect(gate.addr);
+    login(&gate, &mut busy);
+    let mut idle = RawBolt::connect(gate.addr);
+    login(&gate, &mut idle);
+    begin(&mut busy);
+    assert_eq!(query(&mut busy, "RETURN 7 AS x"), Value::Integer(7));
+    gate.signal("TERM");
+    assert_eq!(
+        idle.recv(WAIT),
+        Got::Closed,
+        "idle closed on drain\n{}",
+        gate.log()
+    );
+    assert_eq!(query(&mut busy, "RETURN 8 AS x"), Value::Integer(8));
+    busy.send(&Request::Commit);
+    assert!(matches!(
+        busy.recv(WAIT),
+        Got::Message(Response::Success(_))
+    ));
+    assert_eq!(busy.recv(WAIT), Got::Closed, "{}", gate.log());
+    let status = gate.stop_gracefully(WAIT);
+    assert!(status.success(), "exit {status}\n{}", gate.log());
+}
