@@ -11,7 +11,7 @@ use std::collections::VecDeque;
 
 use thiserror::Error;
 
-use crate::message::{RequestKind, Summary};
+use crate::message::{sig, MessageError, RawMessage, RequestKind, Summary};
 use crate::Version;
 
 /// Where the server side of a Bolt connection stands. `Negotiation` is also the v3–5.0 CONNECTED
@@ -51,6 +51,17 @@ impl Outcome {
             Summary::Failure { .. } => Some(Outcome::Failure),
             Summary::Ignored => Some(Outcome::Ignored),
             Summary::Record => None,
+        }
+    }
+
+    /// The outcome of a response as it came off the wire: a SUCCESS is read for `has_more` only,
+    /// anything else through [`RawMessage::summary`]. `None` for RECORD.
+    pub fn of_message(raw: &RawMessage) -> Result<Option<Outcome>, MessageError> {
+        match raw.signature() {
+            sig::SUCCESS => Ok(Some(Outcome::Success {
+                has_more: raw.success_has_more()?,
+            })),
+            _ => Ok(Outcome::of(&raw.summary()?)),
         }
     }
 }
@@ -254,7 +265,13 @@ impl Tracker {
 
     /// The server sent a message summarised as `summary`. RECORDs change nothing.
     pub fn on_response(&mut self, summary: &Summary) -> Result<ServerState, Violation> {
-        let Some(outcome) = Outcome::of(summary) else {
+        self.on_outcome(Outcome::of(summary))
+    }
+
+    /// [`Tracker::on_response`] for an outcome already read ([`Outcome::of_message`]); `None`
+    /// is a RECORD.
+    pub fn on_outcome(&mut self, outcome: Option<Outcome>) -> Result<ServerState, Violation> {
+        let Some(outcome) = outcome else {
             return match self.outstanding.front() {
                 Some(_) => Ok(self.state),
                 None => self.fail(

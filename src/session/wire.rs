@@ -125,11 +125,23 @@ impl<R: AsyncRead + Unpin> WireReader<R> {
     }
 }
 
+/// A writer's staging buffer: its first size, enough for a few requests, so a session's steady
+/// traffic is chunked into one reused allocation. A frame larger than this is copied into an
+/// allocation of its own, given back once written.
+const STAGED_SIZE: usize = 256;
+
 /// Frames queued for a peer, written with vectored writes on [`WireWriter::flush`].
 pub struct WireWriter<W> {
     io: W,
     queue: VecDeque<Bytes>,
+    /// Bytes in `queue` and `staged`.
     queued: usize,
+    /// Frames boltgate chunks itself ([`WireWriter::push_frame`]), back to back until the next
+    /// forwarded run or flush. One buffer reused once its written part is dropped, where a
+    /// buffer per frame cost an allocation and an I/O slice per request.
+    staged: BytesMut,
+    /// `staged` holds a frame larger than [`STAGED_SIZE`]: let it go after the next flush.
+    staged_large: bool,
 }
 
 impl<W: AsyncWrite + Unpin> WireWriter<W> {
@@ -138,12 +150,15 @@ impl<W: AsyncWrite + Unpin> WireWriter<W> {
             io,
             queue: VecDeque::new(),
             queued: 0,
+            staged: BytesMut::new(),
+            staged_large: false,
         }
     }
 
     /// Queues wire bytes (whole frames, as a [`WireReader`] run holds them).
     pub fn push(&mut self, wire: Bytes) {
         if !wire.is_empty() {
+            self.seal();
             self.queued += wire.len();
             self.queue.push_back(wire);
         }
@@ -151,10 +166,27 @@ impl<W: AsyncWrite + Unpin> WireWriter<W> {
 
     /// Queues one frame boltgate made itself, chunked here (by the codec's own encoder).
     pub fn push_frame(&mut self, frame: Frame) {
-        let mut out = BytesMut::new();
+        if self.staged.capacity() == 0 {
+            self.staged.reserve(STAGED_SIZE);
+        }
+        let before = self.staged.len();
         // Only an empty message fails to encode; boltgate never makes one.
-        if ChunkCodec::default().encode(frame, &mut out).is_ok() {
-            self.push(out.freeze());
+        if ChunkCodec::default()
+            .encode(frame, &mut self.staged)
+            .is_ok()
+        {
+            let len = self.staged.len() - before;
+            self.queued += len;
+            self.staged_large |= len > STAGED_SIZE;
+        } else {
+            self.staged.truncate(before);
+        }
+    }
+
+    /// Moves the staged frames to the queue, behind what is there (order is the peer's order).
+    fn seal(&mut self) {
+        if !self.staged.is_empty() {
+            self.queue.push_back(self.staged.split().freeze());
         }
     }
 
@@ -171,6 +203,7 @@ impl<W: AsyncWrite + Unpin> WireWriter<W> {
     /// [`Self::flush`] as a poll (see [`WireReader::poll_next_run`]). Bytes written are taken
     /// off the queue in the same poll, so dropping a flush half-way loses nothing.
     pub fn poll_flush(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        self.seal();
         while !self.queue.is_empty() {
             let n = if self.queue.len() == 1 || !self.io.is_write_vectored() {
                 let front = self.queue.front().expect("not empty");
@@ -189,6 +222,10 @@ impl<W: AsyncWrite + Unpin> WireWriter<W> {
                 return Poll::Ready(Err(io::ErrorKind::WriteZero.into()));
             }
             self.advance(n);
+        }
+        if self.staged_large {
+            self.staged = BytesMut::new();
+            self.staged_large = false;
         }
         Pin::new(&mut self.io).poll_flush(cx)
     }

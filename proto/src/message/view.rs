@@ -238,6 +238,23 @@ impl RawMessage {
         }
     }
 
+    /// A SUCCESS's `has_more`, the one entry of its metadata the session's state needs, read
+    /// without copying the rest ([`RawMessage::summary`] also copies `db` and `bookmark`). Every
+    /// SUCCESS a session forwards passes here.
+    pub fn success_has_more(&self) -> Result<bool> {
+        expect(self, sig::SUCCESS, 1, "SUCCESS")?;
+        let mut has_more = false;
+        scan_map_keys(&mut self.fields(), |key, c| {
+            if key != b"has_more" {
+                return Ok(false);
+            }
+            Ok(lenient(c, |c| c.read_bool())
+                .map(|v| has_more = v)
+                .is_some())
+        })?;
+        Ok(has_more)
+    }
+
     /// user_agent and routing context of a HELLO; credentials are skipped, never copied.
     pub fn hello_view(&self) -> Result<HelloView> {
         expect(self, sig::HELLO, 1, "HELLO")?;

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use boltgate_proto::chunk::Frame;
 use boltgate_proto::message::{sig, RawMessage, RequestKind, Response, Summary};
-use boltgate_proto::state::ServerState;
+use boltgate_proto::state::{Outcome, ServerState};
 use bytes::Bytes;
 
 use super::{MemberError, Session, Slot, CLIENT_QUEUE_HIGH, FORBIDDEN_ON_READ_ONLY, NOT_A_LEADER};
@@ -85,22 +85,30 @@ impl Session<'_> {
     /// A summary on its way to the client: the session's state follows it, and a member's
     /// FAILURE (from backend `from`) may say something about the member.
     pub(super) fn observe(&mut self, m: &Bytes, from: Option<u64>) {
-        if m.get(1) != Some(&sig::RECORD) {
-            match RawMessage::new(m.clone()).and_then(|r| r.summary()) {
-                Ok(summary) => {
-                    if let (Summary::Failure { code, .. }, Some(id)) = (&summary, from) {
-                        // Looked up only for a FAILURE: every other summary passes here too.
-                        if let Some(address) = self.backends.get(&id).map(|b| b.address.clone()) {
-                            self.on_member_failure_code(code, &address);
-                        }
-                    }
-                    if let Err(v) = self.tracker.on_response(&summary) {
-                        tracing::debug!(violation = %v, "response outside boltgate's model of the session");
-                    }
+        if m.get(1) == Some(&sig::RECORD) {
+            return;
+        }
+        let outcome = RawMessage::new(m.clone()).and_then(|raw| {
+            if raw.signature() != sig::FAILURE {
+                // Every SUCCESS passes here: it is read for `has_more` only.
+                return Outcome::of_message(&raw);
+            }
+            let summary = raw.summary()?;
+            if let (Summary::Failure { code, .. }, Some(id)) = (&summary, from) {
+                if let Some(address) = self.backends.get(&id).map(|b| b.address.clone()) {
+                    self.on_member_failure_code(code, &address);
                 }
-                Err(e) => {
-                    tracing::debug!(error = %e, "unreadable message from a member, forwarded as is")
+            }
+            Ok(Outcome::of(&summary))
+        });
+        match outcome {
+            Ok(outcome) => {
+                if let Err(v) = self.tracker.on_outcome(outcome) {
+                    tracing::debug!(violation = %v, "response outside boltgate's model of the session");
                 }
+            }
+            Err(e) => {
+                tracing::debug!(error = %e, "unreadable message from a member, forwarded as is")
             }
         }
     }
