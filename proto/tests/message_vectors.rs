@@ -420,3 +420,35 @@ fn raw_message_header_checks() {
     // Trailing bytes after the declared fields are an error when decoding.
     assert!(Response::decode(Version::V5_0, &raw("B0 7E 00")).is_err());
 }
+
+#[test]
+fn outcomes_read_off_the_wire_match_the_summaries() {
+    use boltgate_proto::state::Outcome;
+    let cases = [
+        // SUCCESS {has_more: true}
+        "B1 70 A1 88 68 61 73 5F 6D 6F 72 65 C3",
+        // SUCCESS {bookmark: "bm", db: "neo4j", stats: {a: 1}}: has_more absent, false
+        "B1 70 A3 88 62 6F 6F 6B 6D 61 72 6B 82 62 6D 82 64 62 85 6E 65 6F 34 6A 85 73 74 61 74 73 A1 81 61 01",
+        // SUCCESS {has_more: "yes"}: a wrongly typed value is skipped, as summary() does
+        "B1 70 A1 88 68 61 73 5F 6D 6F 72 65 83 79 65 73",
+        "B1 71 C7 C7",
+        "B0 7E",
+        // FAILURE {code: "X"}
+        "B1 7F A1 84 63 6F 64 65 81 58",
+    ];
+    for hex in cases {
+        let m = raw(hex);
+        assert_eq!(
+            Outcome::of_message(&m).unwrap(),
+            Outcome::of(&m.summary().unwrap()),
+            "{hex}"
+        );
+    }
+    assert_eq!(
+        Outcome::of_message(&raw(cases[0])).unwrap(),
+        Some(Outcome::Success { has_more: true })
+    );
+    // Malformed metadata is an error on both paths.
+    assert!(Outcome::of_message(&raw("B1 70 A1 88 68 61 73")).is_err());
+    assert!(raw("B1 70 A1 88 68 61 73").summary().is_err());
+}
