@@ -22,7 +22,9 @@ const WAIT: Duration = Duration::from_secs(10);
 /// A good client still gets its answer.
 fn still_serving(gate: &Boltgate) {
     let mut c = RawBolt::connect(gate.addr);
-    c.login(&HELLO_5_AND_4_4);
+    if let Err(e) = c.try_login(&HELLO_5_AND_4_4) {
+        panic!("a well-behaved client cannot log in: {e}\n{}", gate.log());
+    }
     c.run_and_pull("RETURN 42 AS x");
     let got: Vec<Got> = (0..3).map(|_| c.recv(WAIT)).collect();
     assert!(
