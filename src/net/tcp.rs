@@ -71,44 +71,32 @@ impl TcpTuning {
     /// inherit them on Linux (the kernel clones the listener's socket for each): that is six
     /// system calls saved per accepted connection, of about fifty a short session made
     /// (strace). True when the accepted sockets need nothing more: elsewhere, or when
-    /// a setting failed, [`TcpTuning::apply`] runs on each connection as before.
+    /// a setting failed (it is logged), [`TcpTuning::apply`] runs on each connection as before.
     pub fn apply_to_listener(&self, listener: &tokio::net::TcpListener) -> bool {
         if !cfg!(any(target_os = "linux", target_os = "android")) {
             return false;
         }
         let sock = socket2::SockRef::from(listener);
-        let set = |sock: &socket2::SockRef<'_>| -> std::io::Result<()> {
-            sock.set_tcp_nodelay(true)?;
-            if let Some(k) = self.keepalive {
-                sock.set_tcp_keepalive(&k.params())?;
-            }
-            #[cfg(any(target_os = "linux", target_os = "android"))]
-            if let Some(t) = self.user_timeout {
-                sock.set_tcp_user_timeout(Some(t))?;
-            }
-            Ok(())
-        };
-        match set(&sock) {
-            Ok(()) => true,
-            Err(e) => {
-                tracing::debug!(error = %e, "listening socket refused the client TCP settings; set per connection");
-                false
-            }
-        }
+        sock.set_tcp_nodelay(true).is_ok() && self.apply_to(sock, "client")
     }
 
-    fn apply_to(&self, sock: socket2::SockRef<'_>, side: &str) {
+    /// True when every setting took.
+    fn apply_to(&self, sock: socket2::SockRef<'_>, side: &str) -> bool {
+        let mut all = true;
         if let Some(k) = self.keepalive {
             if let Err(e) = sock.set_tcp_keepalive(&k.params()) {
                 tracing::warn!(error = %e, "cannot enable TCP keepalive (boltgate.{side}.tcp_keepalive)");
+                all = false;
             }
         }
         #[cfg(any(target_os = "linux", target_os = "android"))]
         if let Some(t) = self.user_timeout {
             if let Err(e) = sock.set_tcp_user_timeout(Some(t)) {
                 tracing::warn!(error = %e, "cannot set TCP_USER_TIMEOUT (boltgate.{side}.tcp_user_timeout)");
+                all = false;
             }
         }
+        all
     }
 }
 

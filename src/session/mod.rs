@@ -158,26 +158,29 @@ pub(crate) enum Wait {
 pub(crate) struct LoopTimer {
     sleep: std::pin::Pin<Box<tokio::time::Sleep>>,
     armed: Option<Wait>,
+    /// The period of [`Wait::Login`] ([`LoginClock::poll`]).
+    login_poll: std::time::Duration,
 }
 
 impl LoopTimer {
-    pub fn new() -> LoopTimer {
+    pub fn new(login_poll: std::time::Duration) -> LoopTimer {
         LoopTimer {
             // Not in the wheel until first polled.
             sleep: Box::pin(tokio::time::sleep(std::time::Duration::ZERO)),
             armed: None,
+            login_poll,
         }
     }
 
     /// Sets what the next turn waits for (None: nothing); true when the timer is to be polled.
-    pub fn want(&mut self, wait: Option<Wait>, login_poll: std::time::Duration) -> bool {
+    pub fn want(&mut self, wait: Option<Wait>) -> bool {
         let after = match wait {
             None => {
                 self.armed = None;
                 return false;
             }
             Some(Wait::Login) if self.armed == Some(Wait::Login) => return true,
-            Some(Wait::Login) => login_poll,
+            Some(Wait::Login) => self.login_poll,
             Some(Wait::Idle(d)) => d,
         };
         self.sleep

@@ -170,7 +170,7 @@ impl<W: AsyncWrite + Unpin> WireWriter<W> {
             self.staged.reserve(STAGED_SIZE);
         }
         let before = self.staged.len();
-        // Only an empty message fails to encode; boltgate never makes one.
+        // Only an empty message fails to encode, before writing anything; boltgate never makes one.
         if ChunkCodec::default()
             .encode(frame, &mut self.staged)
             .is_ok()
@@ -178,8 +178,6 @@ impl<W: AsyncWrite + Unpin> WireWriter<W> {
             let len = self.staged.len() - before;
             self.queued += len;
             self.staged_large |= len > STAGED_SIZE;
-        } else {
-            self.staged.truncate(before);
         }
     }
 

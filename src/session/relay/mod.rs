@@ -412,7 +412,7 @@ impl Session<'_> {
         // The client side's buffer clock (buffers.rs); `idle` below is the idle timeout.
         let mut clock = buffers::Idle::new();
         let mut login_clock = super::LoginClock::new(self.ctx.handshake_timeout);
-        let mut timer = super::LoopTimer::new();
+        let mut timer = super::LoopTimer::new(login_clock.poll());
         let mut closing = self.ctx.shutdown.watch_closing();
         let mut draining = self.ctx.shutdown.watch_draining();
         loop {
@@ -458,7 +458,7 @@ impl Session<'_> {
                     .filter(|_| self.tracker.is_idle())
                     .map(super::Wait::Idle)
             };
-            let timing = timer.want(wait, login_clock.poll());
+            let timing = timer.want(wait);
             let blocked = self.blocked();
             // The client's answers are written from the loop, never awaited in line: a client
             // that does not read must not stop the session from reading it (it may be sending a
