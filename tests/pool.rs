@@ -309,7 +309,7 @@ async fn a_login_that_finds_no_server_gets_a_failure_without_the_servers_address
     let proxy = pooling_proxy(&server.uri(), 4, "").await;
     let first = Client::connect(proxy.addr(), &Auth::None).await.unwrap();
     first.goodbye().await.unwrap();
-    server.stop();
+    server.stop_and_wait().await;
     // Other credentials than the pooled connection's: this login must reach a server.
     let auth = Auth::Basic {
         user: "eve".into(),

@@ -168,9 +168,27 @@ impl SyntheticServer {
         self.shared.goodbyes.load(Ordering::Relaxed)
     }
 
-    /// Closes the listener and every connection.
+    /// Closes the listener and every connection. They close on the runtime's workers, soon
+    /// after this returns; [`SyntheticServer::stop_and_wait`] waits for them.
     pub fn stop(&self) {
         self.cancel.cancel();
+    }
+
+    /// Stops, then waits (up to ten seconds) until the listener is closed and no connection is
+    /// open: a test that goes on to use the server's absence must not race its tasks' exit.
+    pub async fn stop_and_wait(&self) {
+        self.cancel.cancel();
+        for _ in 0..2000 {
+            if !self.shared.listening.load(Ordering::Acquire) && self.open_connections() == 0 {
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
+        panic!(
+            "the synthetic server on {} did not stop within 10 s ({} connections open)",
+            self.addr,
+            self.open_connections()
+        );
     }
 }
 
@@ -208,8 +226,14 @@ impl ScriptedUpstream {
 
 async fn accept_loop(listener: TcpListener, shared: Arc<Shared>, cancel: CancellationToken) {
     loop {
+        // Biased: once stopped, a connection that is already waiting is not taken.
         let tcp = tokio::select! {
-            _ = cancel.cancelled() => return,
+            biased;
+            _ = cancel.cancelled() => {
+                drop(listener);
+                shared.listening.store(false, Ordering::Release);
+                return;
+            }
             accepted = listener.accept() => match accepted {
                 Ok((tcp, _)) => tcp,
                 Err(_) => {
@@ -224,6 +248,7 @@ async fn accept_loop(listener: TcpListener, shared: Arc<Shared>, cancel: Cancell
         let cancel = cancel.clone();
         tokio::spawn(async move {
             tokio::select! {
+                biased;
                 _ = cancel.cancelled() => {}
                 _ = connection(tcp, id, shared) => {}
             }

@@ -3,7 +3,7 @@
 //! 8-byte patch rather than a PackStream encode (the load tool measures the proxy, not this).
 
 use std::net::SocketAddr;
-use std::sync::atomic::AtomicU64;
+use std::sync::atomic::{AtomicBool, AtomicU64};
 use std::sync::Mutex;
 
 use boltgate_proto::chunk::encode_message;
@@ -28,6 +28,8 @@ pub(super) struct Shared {
     /// Connections open now, and the most ever open at once.
     pub(super) open: AtomicU64,
     pub(super) max_open: AtomicU64,
+    /// False once the accept loop has closed the listening socket.
+    pub(super) listening: AtomicBool,
     pub(super) runs: AtomicU64,
     /// The wide row, chunked, with id 0: `00 LL B1 71 93 CB <8 id bytes> …`.
     pub(super) wide_row: Bytes,
@@ -112,6 +114,7 @@ impl Shared {
             accepted: AtomicU64::new(0),
             open: AtomicU64::new(0),
             max_open: AtomicU64::new(0),
+            listening: AtomicBool::new(true),
             runs: AtomicU64::new(0),
             wide_row,
             small_row,
