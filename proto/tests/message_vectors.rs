@@ -435,6 +435,10 @@ fn outcomes_read_off_the_wire_match_the_summaries() {
         "B0 7E",
         // FAILURE {code: "X"}
         "B1 7F A1 84 63 6F 64 65 81 58",
+        // SUCCESS {has_more: true}, the key as a STRING_8 (not the shortest encoding)
+        "B1 70 A1 D0 08 68 61 73 5F 6D 6F 72 65 C3",
+        // SUCCESS {bookmark: "has_more"}: the key's bytes in a value, has_more absent
+        "B1 70 A1 88 62 6F 6F 6B 6D 61 72 6B 88 68 61 73 5F 6D 6F 72 65",
     ];
     for hex in cases {
         let m = raw(hex);
@@ -448,7 +452,19 @@ fn outcomes_read_off_the_wire_match_the_summaries() {
         Outcome::of_message(&raw(cases[0])).unwrap(),
         Some(Outcome::Success { has_more: true })
     );
-    // Malformed metadata is an error on both paths.
-    assert!(Outcome::of_message(&raw("B1 70 A1 88 68 61 73")).is_err());
+    assert_eq!(
+        Outcome::of_message(&raw(cases[6])).unwrap(),
+        Some(Outcome::Success { has_more: true })
+    );
+    // Malformed metadata that may hold `has_more` is an error on both paths.
+    let truncated = "B1 70 A2 88 68 61 73 5F 6D 6F 72 65 C3 88";
+    assert!(Outcome::of_message(&raw(truncated)).is_err());
+    assert!(raw(truncated).summary().is_err());
+    // Where the key's bytes occur nowhere, the metadata is not walked: a SUCCESS without
+    // `has_more`, forwarded as it came (summary(), which decodes it, refuses it).
+    assert_eq!(
+        Outcome::of_message(&raw("B1 70 A1 88 68 61 73")).unwrap(),
+        Some(Outcome::Success { has_more: false })
+    );
     assert!(raw("B1 70 A1 88 68 61 73").summary().is_err());
 }

@@ -92,9 +92,31 @@ pub fn starts_with_call(query: &str) -> bool {
     q.len() >= 4 && q[..4].eq_ignore_ascii_case(b"call")
 }
 
+/// Whether a RUN's query may start with CALL, from its first bytes and without checking the
+/// query is UTF-8: false only when its first character after ASCII white space is ASCII and not
+/// a C. Every RUN passes here, twice (the reload and the routing procedures); a query that
+/// starts with anything else (another white space, a non-ASCII character) goes on to the exact
+/// test on the string.
+pub fn may_call(run: &RawMessage) -> bool {
+    let Ok(query) = run.fields().read_str_bytes() else {
+        return true;
+    };
+    // str::trim_start's white space within ASCII: VT (0x0B) is one, unlike u8::is_ascii_whitespace.
+    let first = query
+        .iter()
+        .find(|b| !matches!(b, b' ' | b'\t' | b'\n' | 0x0B | 0x0C | b'\r'));
+    match first {
+        Some(b) if b.is_ascii() => b.eq_ignore_ascii_case(&b'c'),
+        _ => true,
+    }
+}
+
 /// Whether a RUN calls one of the routing procedures (read from the query string only; the
 /// parameters are not decoded).
 pub fn is_routing_procedure(run: &RawMessage) -> bool {
+    if !may_call(run) {
+        return false;
+    }
     let mut c = run.fields();
     let Ok(query) = c.read_str() else {
         return false;
@@ -163,8 +185,58 @@ mod tests {
             "call dbms.cluster.routing.getRoutingTable($context)"
         )));
         assert!(!is_routing_procedure(&run("RETURN 1")));
+        assert!(is_routing_procedure(&run(
+            "\u{0B}\u{A0} CALL dbms.routing.getRoutingTable($context)"
+        )));
         let [record, done] = adv().procedure_result();
         assert_eq!(record.signature(), sig::RECORD);
         assert_eq!(done.signature(), sig::SUCCESS);
+    }
+
+    /// The byte test never rules out a query the string test would take for a CALL.
+    #[test]
+    fn may_call_rules_out_only_what_does_not_start_with_call() {
+        let run = |q: &str| {
+            Request::Run(Run {
+                query: q.into(),
+                parameters: Map::new(),
+                extra: Map::new(),
+            })
+            .to_raw()
+            .unwrap()
+        };
+        for q in [
+            "CALL x",
+            "call x",
+            " \t\r\nCaLL x",
+            "\u{0B}\u{0C}call x",
+            "\u{A0}CALL x",
+            "\u{2003}call x",
+            "\u{85}CALL x",
+        ] {
+            assert!(starts_with_call(q), "{q:?}");
+            assert!(may_call(&run(q)), "{q:?}");
+        }
+        for q in [
+            "RETURN 1",
+            "  MATCH (n) RETURN n",
+            "\tUNWIND [1] AS x RETURN x",
+            ";",
+        ] {
+            assert!(!starts_with_call(q), "{q:?}");
+            assert!(!may_call(&run(q)), "{q:?}");
+        }
+        // Not a string: left to the exact test, which refuses it.
+        let not_a_string = RawMessage::from_fields(
+            sig::RUN,
+            &[
+                Value::Integer(1),
+                Value::Map(Map::new()),
+                Value::Map(Map::new()),
+            ],
+        )
+        .unwrap();
+        assert!(may_call(&not_a_string));
+        assert!(!is_routing_procedure(&not_a_string));
     }
 }

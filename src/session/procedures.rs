@@ -43,7 +43,7 @@ use boltgate_proto::packstream::{Limits, Map, Value};
 use boltgate_proto::state::ServerState;
 use boltgate_proto::Version;
 
-use super::intercept::{is_routing_procedure, starts_with_call, Advertised};
+use super::intercept::{is_routing_procedure, may_call, starts_with_call, Advertised};
 use super::Context;
 
 /// Neo4j's code for a procedure the user may not run.
@@ -108,7 +108,7 @@ fn principal_of(raw: &RawMessage) -> Option<String> {
 
 /// Whether `raw` is a RUN of a procedure boltgate answers.
 fn is_reload_call(version: Version, raw: &RawMessage) -> bool {
-    if raw.kind(version) != RequestKind::Run || raw.field_count() != 3 {
+    if raw.kind(version) != RequestKind::Run || raw.field_count() != 3 || !may_call(raw) {
         return false;
     }
     let Ok(query) = raw.fields().read_str() else {

@@ -79,6 +79,13 @@ pub struct RoutingServers {
 
 type Result<T> = std::result::Result<T, MessageError>;
 
+/// The bytes of the key `has_more`, whichever string marker encodes it.
+const HAS_MORE_KEY: &[u8] = b"has_more";
+
+/// Its searcher, built once: `memmem::find` would build one per message.
+static HAS_MORE: std::sync::LazyLock<memchr::memmem::Finder<'static>> =
+    std::sync::LazyLock::new(|| memchr::memmem::Finder::new(HAS_MORE_KEY));
+
 fn expect(raw: &RawMessage, sig: u8, fields: usize, name: &'static str) -> Result<()> {
     if raw.signature() != sig {
         return Err(MessageError::WrongMessage {
@@ -241,11 +248,21 @@ impl RawMessage {
     /// A SUCCESS's `has_more`, the one entry of its metadata the session's state needs, read
     /// without copying the rest ([`RawMessage::summary`] also copies `db` and `bookmark`). Every
     /// SUCCESS a session forwards passes here.
+    ///
+    /// Most SUCCESSes have no `has_more` at all (a RUN's, the last PULL's). The key can only be
+    /// present if its bytes occur somewhere in the message (after a TINY_STRING marker, or a
+    /// longer one from a server that does not use the shortest encoding); where they do not,
+    /// the metadata is not walked. The walk, when it runs, also checks the map's
+    /// structure; a SUCCESS skipped this way is not, but nothing here decodes it further and it
+    /// is forwarded as it came.
     pub fn success_has_more(&self) -> Result<bool> {
         expect(self, sig::SUCCESS, 1, "SUCCESS")?;
+        if HAS_MORE.find(&self.bytes).is_none() {
+            return Ok(false);
+        }
         let mut has_more = false;
         scan_map_keys(&mut self.fields(), |key, c| {
-            if key != b"has_more" {
+            if key != HAS_MORE_KEY {
                 return Ok(false);
             }
             Ok(lenient(c, |c| c.read_bool())
