@@ -122,8 +122,8 @@ impl Shared {
             run_success_wide: success(vec![("fields", fields(WIDE_FIELDS)), ("t_first", 0.into())]),
             run_success_small: success(vec![("fields", fields(&["id"])), ("t_first", 0.into())]),
             run_success_one: success(vec![("fields", fields(&["1"])), ("t_first", 0.into())]),
+            // As Neo4j: `has_more` is sent only when true; a finished result leaves it out.
             pull_done: success(vec![
-                ("has_more", false.into()),
                 (
                     "bookmark",
                     opts.bookmark.as_deref().unwrap_or(BOOKMARK).into(),
@@ -133,7 +133,6 @@ impl Shared {
                 ("db", "neo4j".into()),
             ]),
             pull_done_tx: success(vec![
-                ("has_more", false.into()),
                 ("t_last", 0.into()),
                 ("type", "r".into()),
                 ("db", "neo4j".into()),
