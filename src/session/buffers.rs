@@ -15,6 +15,7 @@
 
 use std::future::Future;
 use std::pin::Pin;
+use std::task::{Poll, Waker};
 use std::time::Duration;
 
 use bytes::BytesMut;
@@ -45,6 +46,11 @@ pub struct Idle {
     active: bool,
     /// The read buffer was released and must get its size back when data arrives.
     released: bool,
+    /// The waker the timer holds since a poll left it pending. Polled again with it, the timer
+    /// has nothing new to register, so whether it fired is one atomic load
+    /// ([`Sleep::is_elapsed`]) instead of a poll through the timer: a read loop looks at its
+    /// clock each time its read is pending, about four times per query.
+    waiting: Option<Waker>,
 }
 
 impl Idle {
@@ -54,6 +60,7 @@ impl Idle {
             armed: true,
             active: false,
             released: false,
+            waiting: None,
         }
     }
 
@@ -61,6 +68,7 @@ impl Idle {
         self.sleep.as_mut().reset(Instant::now() + RELEASE_AFTER);
         self.armed = true;
         self.active = false;
+        self.waiting = None;
     }
 
     /// Data arrived: the period counts as active (a disarmed clock starts again).
@@ -78,8 +86,18 @@ impl Idle {
     }
 
     /// Ready at the end of the current period; then call [`Idle::fired`].
-    pub fn poll_tick(&mut self, cx: &mut std::task::Context<'_>) -> std::task::Poll<()> {
-        self.sleep.as_mut().poll(cx)
+    pub fn poll_tick(&mut self, cx: &mut std::task::Context<'_>) -> Poll<()> {
+        if let Some(waker) = &self.waiting {
+            if waker.will_wake(cx.waker()) {
+                return match self.sleep.is_elapsed() {
+                    true => Poll::Ready(()),
+                    false => Poll::Pending,
+                };
+            }
+        }
+        let polled = self.sleep.as_mut().poll(cx);
+        self.waiting = polled.is_pending().then(|| cx.waker().clone());
+        polled
     }
 
     /// The period ended: true when it had no data, the caller then releases its buffers (the
@@ -90,6 +108,7 @@ impl Idle {
             false
         } else {
             self.armed = false;
+            self.waiting = None;
             true
         }
     }
@@ -115,10 +134,18 @@ where
     C: Decoder,
 {
     loop {
-        let armed = idle.armed;
-        tokio::select! {
-            biased;
-            next = rx.next() => {
+        let tick = std::future::poll_fn(|cx| {
+            if let Poll::Ready(next) = rx.poll_next_unpin(cx) {
+                return Poll::Ready(Some(next));
+            }
+            match idle.armed && idle.poll_tick(cx).is_ready() {
+                true => Poll::Ready(None),
+                false => Poll::Pending,
+            }
+        })
+        .await;
+        match tick {
+            Some(next) => {
                 if idle.released {
                     restore(rx.read_buffer_mut(), capacity);
                     idle.released = false;
@@ -126,7 +153,7 @@ where
                 idle.data();
                 return next;
             }
-            _ = idle.sleep.as_mut(), if armed => {
+            None => {
                 if idle.fired() {
                     idle.released = release(rx.read_buffer_mut());
                     on_idle();
@@ -161,7 +188,36 @@ fn restore(buf: &mut BytesMut, capacity: usize) {
 mod tests {
     use super::*;
     use boltgate_proto::chunk::{ChunkCodec, Frame};
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+    use std::task::{Context, Wake};
     use tokio::io::AsyncWriteExt;
+
+    #[derive(Default)]
+    struct Woken(AtomicBool);
+
+    impl Wake for Woken {
+        fn wake(self: Arc<Self>) {
+            self.0.store(true, Ordering::SeqCst);
+        }
+    }
+
+    /// The clock skips the timer when polled again by the task it already wakes; polled by
+    /// another (a pooled connection's reader lent to another session), it must wake that one.
+    #[tokio::test(start_paused = true)]
+    async fn the_clock_wakes_the_task_that_polled_it_last() {
+        let (first, second) = (Arc::new(Woken::default()), Arc::new(Woken::default()));
+        let (w1, w2) = (Waker::from(first.clone()), Waker::from(second.clone()));
+        let mut idle = Idle::new();
+        assert!(idle.poll_tick(&mut Context::from_waker(&w1)).is_pending());
+        assert!(idle.poll_tick(&mut Context::from_waker(&w1)).is_pending());
+        assert!(idle.poll_tick(&mut Context::from_waker(&w2)).is_pending());
+        tokio::time::sleep(RELEASE_AFTER * 2).await;
+        assert!(second.0.load(Ordering::SeqCst), "the last poller is woken");
+        assert!(!first.0.load(Ordering::SeqCst), "the earlier one is not");
+        assert!(idle.poll_tick(&mut Context::from_waker(&w2)).is_ready());
+        assert!(idle.fired(), "no data came: the period ends idle");
+    }
 
     #[tokio::test]
     async fn an_idle_read_releases_its_buffer_and_gets_it_back_with_data() {

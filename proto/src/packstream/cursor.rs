@@ -155,12 +155,28 @@ impl<'a> Cursor<'a> {
     }
 
     /// Consume one marker byte. Sizes carried in following bytes are not read.
+    #[inline]
     pub fn read_marker(&mut self) -> Result<Marker> {
         Ok(Marker::of(self.byte("marker")?))
     }
 
     /// Read a structure header: `(field count, tag)`. Accepts `B0`..`BF` and the legacy `DC`/`DD`.
+    #[inline]
     pub fn read_struct_header(&mut self) -> Result<(usize, u8)> {
+        // Every Bolt message starts with a tiny structure, and a relayed request's header is read
+        // by several checks: without the general path's error plumbing it costs a few
+        // instructions. Anything else, errors included, takes the general path.
+        if let [m @ 0xB0..=0xBF, tag, ..] = self.buf[self.pos.min(self.buf.len())..] {
+            let n = usize::from(m & 0x0F);
+            if n <= self.limits.max_len && n <= self.remaining() - 2 {
+                self.pos += 2;
+                return Ok((n, tag));
+            }
+        }
+        self.read_struct_header_general()
+    }
+
+    fn read_struct_header_general(&mut self) -> Result<(usize, u8)> {
         let at = self.pos;
         let n = match self.read_marker()? {
             Marker::TinyStruct(n) => u64::from(n),

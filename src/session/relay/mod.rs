@@ -420,6 +420,16 @@ impl Session<'_> {
             if self.pool.is_some() {
                 self.pool_release_if_done();
             }
+            if self.write_now().await? {
+                // A member's write ended it or made room: decided from the top, as a `select!`
+                // event is.
+                continue;
+            }
+            // Checked here, where every turn passes, not after the `select!`: the answer that
+            // leaves the session idle was written by `write_now`, and nothing may follow it.
+            if drain_seen && self.slots.is_empty() && self.tracker.is_idle() && stalled.is_empty() {
+                return Ok(End::Drained);
+            }
             if let Some((member, cause)) = self.lost_tx.take() {
                 return Err(SessionError::UpstreamLost {
                     upstream: format!("cluster member {member}"),
@@ -527,10 +537,42 @@ impl Session<'_> {
                     }
                 }
             }
-            if drain_seen && self.slots.is_empty() && self.tracker.is_idle() && stalled.is_empty() {
-                return Ok(End::Drained);
-            }
         }
+    }
+}
+
+impl Session<'_> {
+    /// Writes what the last turn queued (the client's answers, the members' requests) in this
+    /// turn, rather than in the next turn's `select!`: there each write cost a whole extra turn,
+    /// every source polled again, before its bytes left, two turns per query. What a socket
+    /// does not take now is written by the `select!` when it has room. True when a member's
+    /// write produced an event (handled here).
+    async fn write_now(&mut self) -> Result<bool, SessionError> {
+        let (client, member) = std::future::poll_fn(|cx| {
+            let member = match members::poll_member_writes(&mut self.backends, cx) {
+                std::task::Poll::Ready(event) => Some(event),
+                std::task::Poll::Pending => None,
+            };
+            let client = match self.c_tx.queued() {
+                0 => None,
+                _ => match self.c_tx.poll_flush(cx) {
+                    std::task::Poll::Ready(r) => Some(r),
+                    std::task::Poll::Pending => None,
+                },
+            };
+            std::task::Poll::Ready((client, member))
+        })
+        .await;
+        if let Some(written) = client {
+            written.map_err(SessionError::ClientIo)?;
+        }
+        Ok(match member {
+            Some((id, event)) => {
+                self.on_event(id, event);
+                true
+            }
+            None => false,
+        })
     }
 }
 
