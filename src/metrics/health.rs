@@ -49,13 +49,20 @@ impl UpstreamHealth {
     /// The outcome of a probe or a connect to `member` (tracked from now on if it was not).
     pub fn report(&self, member: &str, result: Result<(), String>) {
         let mut members = self.members();
-        let state = members
-            .entry(member.to_string())
-            .or_insert_with(|| MemberState {
-                up: None,
-                since: SystemTime::now(),
-                last_error: None,
-            });
+        // Looked up before inserting: every connect reports, and the key is only new once.
+        if !members.contains_key(member) {
+            members.insert(
+                member.to_string(),
+                MemberState {
+                    up: None,
+                    since: SystemTime::now(),
+                    last_error: None,
+                },
+            );
+        }
+        let Some(state) = members.get_mut(member) else {
+            return;
+        };
         let up = result.is_ok();
         if state.up != Some(up) {
             match &result {

@@ -40,6 +40,7 @@ use prometheus_client::registry::Registry;
 use rustls::pki_types::CertificateDer;
 
 use crate::config::Scope;
+use crate::fasthash::BuildFastHasher;
 use health::UpstreamHealth;
 pub use labels::{tls_failure_reason, ConnectFailure, Refusal};
 
@@ -80,6 +81,9 @@ struct Inner {
     tls_ok: Family<L4, Counter>,
     tls_failed: Family<L2, Counter>,
     bolt_versions: Family<L1, Counter>,
+    /// `bolt_versions`' counters by version, resolved once: the label lookup formats the version
+    /// and hashes the label set on every connection otherwise.
+    bolt_version_counters: std::sync::RwLock<Vec<(Version, Counter)>>,
     // traffic
     messages: Family<L2, Counter>,
     bytes: Family<L2, Counter>,
@@ -95,7 +99,7 @@ struct Inner {
     routing_age: Family<L1, FloatGauge>,
     routing_refreshed_at: Mutex<HashMap<String, Instant>>,
     /// Sessions' counters by member, resolved once per member (see [`Metrics::session`]).
-    sessions: std::sync::RwLock<HashMap<String, Arc<SessionMetrics>>>,
+    sessions: std::sync::RwLock<HashMap<String, Arc<SessionMetrics>, BuildFastHasher>>,
     /// The databases with their own `db` label (each had a valid table once); at most
     /// `max_db_labels`, the rest are counted as `db="other"`.
     db_labels: Mutex<std::collections::HashSet<String>>,
@@ -232,17 +236,36 @@ impl Metrics {
     // --- session ---
 
     pub fn bolt_version(&self, version: Version) {
-        self.inner
+        let cache = &self.inner.bolt_version_counters;
+        let read = cache.read().unwrap_or_else(|e| e.into_inner());
+        if let Some((_, counter)) = read.iter().find(|(v, _)| *v == version) {
+            counter.inc();
+            return;
+        }
+        drop(read);
+        let counter = self
+            .inner
             .bolt_versions
             .get_or_create(&[("version", version.to_string())])
-            .inc();
+            .clone();
+        counter.inc();
+        let mut cache = cache.write().unwrap_or_else(|e| e.into_inner());
+        if !cache.iter().any(|(v, _)| *v == version) {
+            cache.push((version, counter));
+        }
     }
 
     /// A connect to upstream `member` succeeded after `elapsed`; also marks the member up.
     pub fn upstream_connected(&self, member: &str, elapsed: Duration) {
-        self.inner
+        // Through the member's cached counters (see [`Metrics::session`]).
+        self.session(member)
             .connect_seconds
-            .get_or_create(&[("member", member.to_string())])
+            .get_or_init(|| {
+                self.inner
+                    .connect_seconds
+                    .get_or_create(&[("member", member.to_string())])
+                    .clone()
+            })
             .observe(elapsed.as_secs_f64());
         self.inner.health.report(member, Ok(()));
     }
@@ -307,6 +330,7 @@ impl Metrics {
                 mode(&i.transactions, "read"),
                 mode(&i.transactions, "write"),
             ],
+            connect_seconds: std::sync::OnceLock::new(),
         }
     }
 
@@ -447,6 +471,8 @@ pub struct SessionMetrics {
     to_client: (Counter, Counter),
     queries: [Counter; 2],
     transactions: [Counter; 2],
+    /// The member's connect-time histogram, created by its first connect.
+    connect_seconds: std::sync::OnceLock<Histogram>,
 }
 
 impl SessionMetrics {

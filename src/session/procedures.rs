@@ -39,7 +39,7 @@
 
 use boltgate_proto::chunk::Frame;
 use boltgate_proto::message::{RawMessage, Request, RequestKind, Response};
-use boltgate_proto::packstream::{Limits, Map, Value};
+use boltgate_proto::packstream::{Cursor, Limits, Map, Marker, Value};
 use boltgate_proto::state::ServerState;
 use boltgate_proto::Version;
 
@@ -92,18 +92,56 @@ fn omitted_result_status() -> Value {
     Value::Map(m)
 }
 
-/// The `principal` in a HELLO's extra (Bolt 5.0 and older) or a LOGON's auth map.
-fn principal_of(raw: &RawMessage) -> Option<String> {
+/// The `principal` of a HELLO's extra (Bolt 5.0 and older) or a LOGON's auth map and, with
+/// `want_address`, the `address` of a HELLO's routing context: read in one walk over the map's
+/// bytes, which every connection's HELLO and LOGON pass through (decoding the HELLO whole cost
+/// about 1,000 instructions per connection). The first of a repeated key counts. None when the map
+/// does not read.
+fn entries_of(raw: &RawMessage, want_address: bool) -> Option<(Option<String>, Option<String>)> {
     let mut c = raw.fields();
-    let n = c.read_map_header().ok()?;
-    for _ in 0..n {
-        let key = c.read_str().ok()?;
-        if key == "principal" {
-            return c.read_opt_str().ok().flatten().map(str::to_owned);
+    let (mut principal, mut address) = (None, None);
+    let (mut principal_seen, mut routing_seen) = (false, false);
+    for _ in 0..c.read_map_header().ok()? {
+        match c.read_str().ok()? {
+            "principal" if !principal_seen => {
+                principal_seen = true;
+                principal = c.read_opt_str().ok()?.map(str::to_owned);
+            }
+            "routing" if want_address && !routing_seen => {
+                routing_seen = true;
+                address = context_address_of(&mut c)?;
+            }
+            _ => c.skip_value().ok()?,
         }
-        c.skip_value().ok()?;
     }
-    None
+    Some((principal, address))
+}
+
+/// The `address` entry of the routing context at `c` (a map; anything else has none), trimmed;
+/// None inside when it is missing, not a string or blank.
+fn context_address_of(c: &mut Cursor<'_>) -> Option<Option<String>> {
+    if !matches!(c.peek_marker().ok()?, Marker::TinyMap(_) | Marker::Map(_)) {
+        c.skip_value().ok()?;
+        return Some(None);
+    }
+    let mut address = None;
+    let mut seen = false;
+    for _ in 0..c.read_map_header().ok()? {
+        let key = c.read_str().ok()?;
+        let string = matches!(
+            c.peek_marker().ok()?,
+            Marker::TinyString(_) | Marker::String(_)
+        );
+        if key == "address" && !seen && string {
+            seen = true;
+            let a = c.read_str().ok()?.trim();
+            address = (!a.is_empty()).then(|| a.to_string());
+        } else {
+            seen |= key == "address";
+            c.skip_value().ok()?;
+        }
+    }
+    Some(address)
 }
 
 /// Whether `raw` is a RUN of a procedure boltgate answers.
@@ -198,13 +236,14 @@ impl Procedures {
     pub fn on_forwarded(&mut self, version: Version, raw: &RawMessage) {
         match raw.kind(version) {
             RequestKind::Reset => self.open = Open::Nothing,
-            RequestKind::Hello | RequestKind::Logon => {
-                if let Some(p) = principal_of(raw) {
-                    self.principal = Some(p);
-                }
-                if self.routing.is_some() && raw.kind(version) == RequestKind::Hello {
-                    if let Ok(Request::Hello(h)) = Request::decode(version, raw) {
-                        self.hello_address = context_address(h.extra.get("routing"));
+            kind @ (RequestKind::Hello | RequestKind::Logon) => {
+                let hello = self.routing.is_some() && kind == RequestKind::Hello;
+                if let Some((principal, address)) = entries_of(raw, hello) {
+                    if principal.is_some() {
+                        self.principal = principal;
+                    }
+                    if hello {
+                        self.hello_address = address;
                     }
                 }
             }
