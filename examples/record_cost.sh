@@ -6,7 +6,7 @@
 #
 #     instructions per RECORD = (instr(2N) - instr(N)) / N
 #
-# Usage: examples/record_cost.sh [N] [REPEATS]      (default 100000 rows, 1 repeat)
+# Usage: examples/record_cost.sh [N] [REPEATS]      (default 100000 rows, 1 repeat; BOLTGATE_BIN=another binary)
 # Needs valgrind (apt-get install valgrind). Everything listens on free loopback ports, and every
 # process started here is stopped by pid on exit.
 set -euo pipefail
@@ -20,7 +20,7 @@ command -v valgrind >/dev/null || { echo "record_cost: valgrind not found (apt-g
 # users build (`cargo build --release`) does not have.
 nice -n 2 cargo build --release --quiet --example loadtool
 nice -n 2 cargo build --release --quiet --bin boltgate
-bin=target/release/boltgate
+bin=${BOLTGATE_BIN:-target/release/boltgate}
 loadtool=target/release/examples/loadtool
 
 dir=$(mktemp -d)

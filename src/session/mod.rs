@@ -229,7 +229,7 @@ async fn run_with(
     let mut probe = None;
     if let Some(pool) = &ctx.pool {
         if pool.version_for(&hello).is_none() {
-            let member = ctx.upstream.target.address();
+            let member = ctx.upstream.address().to_string();
             probe = Some(
                 pool.probe_place(&member)
                     .await
@@ -246,7 +246,7 @@ async fn run_with(
     // The upstream sees the client's own proposals (a manifest only if the client asked for
     // one), so it answers as it would answer the client directly.
     let offer = Offer::from_client(&hello);
-    let member = ctx.upstream.target.address();
+    let member = ctx.upstream.address().to_string();
     let started = std::time::Instant::now();
     // Only a connection boltgate dialled itself can be dialled again for translation.
     let dialled = upstream.is_none();
@@ -364,7 +364,7 @@ async fn translated(
 ) -> Option<(translate::Translator, Stream, BytesMut)> {
     use crate::upstream::connect::Agreed;
     let client = translate::negotiate::client_version(candidates)?;
-    let member = ctx.upstream.target.address();
+    let member = ctx.upstream.address().to_string();
     for target in ctx.learned.order() {
         let offer = Offer::versions(&[target], false);
         let started = std::time::Instant::now();

@@ -142,6 +142,10 @@ pub struct WireWriter<W> {
     staged: BytesMut,
     /// `staged` holds a frame larger than [`STAGED_SIZE`]: let it go after the next flush.
     staged_large: bool,
+    /// Bytes went to the stream since its own flush last completed. A TLS or WebSocket stream
+    /// takes bytes into a buffer of its own and writes them to the socket as it has room: until
+    /// its flush is Ready they may still be there, though nothing is queued here.
+    unflushed: bool,
 }
 
 impl<W: AsyncWrite + Unpin> WireWriter<W> {
@@ -152,6 +156,7 @@ impl<W: AsyncWrite + Unpin> WireWriter<W> {
             queued: 0,
             staged: BytesMut::new(),
             staged_large: false,
+            unflushed: false,
         }
     }
 
@@ -193,6 +198,11 @@ impl<W: AsyncWrite + Unpin> WireWriter<W> {
         self.queued
     }
 
+    /// Nothing queued, and the stream's own buffer flushed: no flush is needed.
+    pub fn is_flushed(&self) -> bool {
+        self.queued == 0 && !self.unflushed
+    }
+
     /// Writes everything queued, then flushes the stream.
     pub async fn flush(&mut self) -> io::Result<()> {
         std::future::poll_fn(|cx| self.poll_flush(cx)).await
@@ -220,12 +230,17 @@ impl<W: AsyncWrite + Unpin> WireWriter<W> {
                 return Poll::Ready(Err(io::ErrorKind::WriteZero.into()));
             }
             self.advance(n);
+            self.unflushed = true;
         }
         if self.staged_large {
             self.staged = BytesMut::new();
             self.staged_large = false;
         }
-        Pin::new(&mut self.io).poll_flush(cx)
+        if self.unflushed {
+            ready!(Pin::new(&mut self.io).poll_flush(cx))?;
+            self.unflushed = false;
+        }
+        Poll::Ready(Ok(()))
     }
 
     fn advance(&mut self, mut n: usize) {

@@ -158,8 +158,9 @@ impl Death {
 
 /// What one upstream connection owes the client (see the module docs).
 pub struct Owed {
-    /// Who, for boltgate's own FAILURE messages ("cluster member host:port").
-    who: String,
+    /// Who, for boltgate's own FAILURE messages ("cluster member host:port"). Shared: a plain
+    /// session's name is made once for the upstream, not formatted per connection.
+    who: Arc<str>,
     expect: VecDeque<Expect>,
     inbox: VecDeque<Inbound>,
     dead: Option<Death>,
@@ -184,7 +185,7 @@ pub enum Step {
 }
 
 impl Owed {
-    pub fn new(who: String) -> Owed {
+    pub fn new(who: Arc<str>) -> Owed {
         Owed {
             who,
             expect: VecDeque::new(),

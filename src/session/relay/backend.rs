@@ -72,7 +72,7 @@ impl Drop for Backend {
 impl Backend {
     /// A backend on the connection to `address` (`rest`: bytes already read past the handshake).
     pub fn new(
-        who: String,
+        who: Arc<str>,
         address: String,
         stream: Stream,
         rest: BytesMut,
@@ -130,7 +130,7 @@ impl Backend {
     /// Writes what is queued for the member. Ready only for what the session must act on: the
     /// connection failed, or the client may be read again ([`Event::Room`]).
     pub fn poll_write(&mut self, cx: &mut Context<'_>) -> Poll<Event> {
-        if !self.owed.is_alive() || self.tx.queued() == 0 {
+        if !self.owed.is_alive() || self.tx.is_flushed() {
             return Poll::Pending;
         }
         let blocked = self.is_blocked();

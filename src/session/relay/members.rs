@@ -18,19 +18,24 @@ impl Session<'_> {
         let id = self.next_id;
         self.next_id += 1;
         let who = match self.routing {
-            Some(_) => format!("cluster member {address}"),
-            None => format!("upstream {address}"),
+            Some(_) => format!("cluster member {address}").into(),
+            None => self.ctx.upstream.name_of(&address),
         };
+        let metrics = self.ctx.metrics.session(&address);
+        // As in `adopt_backend`: only placement (Cluster) looks members up by address.
+        let key = self.routing.is_some().then(|| address.clone());
         let backend = Backend::new(
             who,
-            address.clone(),
+            address,
             stream,
             rest,
             self.ctx.max_message_size,
-            self.ctx.metrics.session(&address),
+            metrics,
         );
-        tracing::debug!(member = %address, backend = id, "backend connection open");
-        self.by_address.insert(address, id);
+        tracing::debug!(member = %backend.address, backend = id, "backend connection open");
+        if let Some(key) = key {
+            self.by_address.insert(key, id);
+        }
         self.backends.insert(id, Box::new(backend));
         id
     }

@@ -420,13 +420,8 @@ impl Session<'_> {
             if self.pool.is_some() {
                 self.pool_release_if_done();
             }
-            if self.write_now().await? {
-                // A member's write ended it or made room: decided from the top, as a `select!`
-                // event is.
-                continue;
-            }
-            // Checked here, where every turn passes, not after the `select!`: the answer that
-            // leaves the session idle was written by `write_now`, and nothing may follow it.
+            // Checked where every turn passes, after the answers the last turn made went to
+            // the client's queue.
             if drain_seen && self.slots.is_empty() && self.tracker.is_idle() && stalled.is_empty() {
                 return Ok(End::Drained);
             }
@@ -473,7 +468,7 @@ impl Session<'_> {
             // The client's answers are written from the loop, never awaited in line: a client
             // that does not read must not stop the session from reading it (it may be sending a
             // message it will be refused for, or leaving; either ends the session).
-            let writing = self.c_tx.queued() > 0;
+            let writing = !self.c_tx.is_flushed();
             let taking = self.c_tx.queued() < CLIENT_QUEUE_HIGH;
             tokio::select! {
                 biased;
@@ -538,41 +533,6 @@ impl Session<'_> {
                 }
             }
         }
-    }
-}
-
-impl Session<'_> {
-    /// Writes what the last turn queued (the client's answers, the members' requests) in this
-    /// turn, rather than in the next turn's `select!`: there each write cost a whole extra turn,
-    /// every source polled again, before its bytes left, two turns per query. What a socket
-    /// does not take now is written by the `select!` when it has room. True when a member's
-    /// write produced an event (handled here).
-    async fn write_now(&mut self) -> Result<bool, SessionError> {
-        let (client, member) = std::future::poll_fn(|cx| {
-            let member = match members::poll_member_writes(&mut self.backends, cx) {
-                std::task::Poll::Ready(event) => Some(event),
-                std::task::Poll::Pending => None,
-            };
-            let client = match self.c_tx.queued() {
-                0 => None,
-                _ => match self.c_tx.poll_flush(cx) {
-                    std::task::Poll::Ready(r) => Some(r),
-                    std::task::Poll::Pending => None,
-                },
-            };
-            std::task::Poll::Ready((client, member))
-        })
-        .await;
-        if let Some(written) = client {
-            written.map_err(SessionError::ClientIo)?;
-        }
-        Ok(match member {
-            Some((id, event)) => {
-                self.on_event(id, event);
-                true
-            }
-            None => false,
-        })
     }
 }
 

@@ -183,8 +183,8 @@ impl Session<'_> {
     ) -> Result<Box<Backend>, Login> {
         let (stream, rest, _) = self.dial_exchange(member, Some(pool)).await?;
         let who = match self.routing {
-            Some(_) => format!("cluster member {member}"),
-            None => format!("upstream {member}"),
+            Some(_) => format!("cluster member {member}").into(),
+            None => self.ctx.upstream.name_of(member),
         };
         let ctx = self.ctx;
         Ok(Box::new(Backend::new(

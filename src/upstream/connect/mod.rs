@@ -31,6 +31,10 @@ use transport::tls_for;
 /// How to reach the one upstream server, built once at start.
 pub struct Upstream {
     pub target: Target,
+    /// `target`'s `host:port`, formatted once: every session names its upstream by it.
+    address: String,
+    /// "upstream host:port", what boltgate's own messages call it ([`Upstream::name_of`]).
+    name: std::sync::Arc<str>,
     /// Replaced by a TLS reload ([`Upstream::reload_tls`]); each dial clones the current one.
     tls: std::sync::RwLock<Option<(tokio_rustls::TlsConnector, ServerName<'static>)>>,
     /// Whether the TLS above is the cluster policy's (for [`tls_hint`]).
@@ -71,6 +75,8 @@ impl Upstream {
     ) -> Result<Self, tls::TlsError> {
         let tls = tls_for(&target, cluster, ocsp_required)?;
         Ok(Upstream {
+            name: format!("upstream {}", target.address()).into(),
+            address: target.address(),
             target,
             tls: std::sync::RwLock::new(tls),
             cluster_policy: std::sync::atomic::AtomicBool::new(cluster.is_some()),
@@ -111,6 +117,20 @@ impl Upstream {
         self.tls.read().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
+    /// The target's `host:port` ([`Target::address`]).
+    pub fn address(&self) -> &str {
+        &self.address
+    }
+
+    /// What boltgate's own messages call a connection to `address` (this upstream's name,
+    /// made once, when it is this upstream's address).
+    pub fn name_of(&self, address: &str) -> std::sync::Arc<str> {
+        match address == self.address {
+            true => self.name.clone(),
+            false => format!("upstream {address}").into(),
+        }
+    }
+
     /// Whether upstream connections use TLS.
     pub fn uses_tls(&self) -> bool {
         self.current_tls().is_some()
@@ -125,7 +145,7 @@ impl Upstream {
         offer: &Offer,
     ) -> Result<(Stream, Agreed, BytesMut), UpstreamError> {
         let name = self.current_tls().map(|(_, n)| n);
-        self.dial(&self.target.address(), name, offer, true).await
+        self.dial(&self.address, name, offer, true).await
     }
 
     /// The Bolt handshake over `stream`, a connection to the upstream made by the caller (an
@@ -137,7 +157,7 @@ impl Upstream {
         stream: Stream,
         offer: &Offer,
     ) -> Result<(Stream, Agreed, BytesMut), UpstreamError> {
-        let addr = self.target.address();
+        let addr = self.address.clone();
         match self.negotiate(stream, &addr, offer, true).await {
             Err(Unoffered(chose)) => Err(UpstreamError::NotOffered {
                 addr,
