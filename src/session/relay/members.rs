@@ -182,27 +182,16 @@ pub(super) fn poll_members(
     read: bool,
     cx: &mut Context<'_>,
 ) -> Poll<(u64, Event)> {
-    if let Poll::Ready(event) = poll_member_writes(backends, cx) {
-        return Poll::Ready(event);
+    for (id, b) in backends.iter_mut() {
+        if let Poll::Ready(event) = b.poll_write(cx) {
+            return Poll::Ready((*id, event));
+        }
     }
     if read {
         for (id, b) in backends.iter_mut() {
             if let Poll::Ready(event) = b.poll_read(cx) {
                 return Poll::Ready((*id, event));
             }
-        }
-    }
-    Poll::Pending
-}
-
-/// Writes what is queued for every member; Ready with the first event a write produced.
-pub(super) fn poll_member_writes(
-    backends: &mut super::Backends,
-    cx: &mut Context<'_>,
-) -> Poll<(u64, Event)> {
-    for (id, b) in backends.iter_mut() {
-        if let Poll::Ready(event) = b.poll_write(cx) {
-            return Poll::Ready((*id, event));
         }
     }
     Poll::Pending

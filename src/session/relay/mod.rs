@@ -420,11 +420,6 @@ impl Session<'_> {
             if self.pool.is_some() {
                 self.pool_release_if_done();
             }
-            // Checked where every turn passes, after the answers the last turn made went to
-            // the client's queue.
-            if drain_seen && self.slots.is_empty() && self.tracker.is_idle() && stalled.is_empty() {
-                return Ok(End::Drained);
-            }
             if let Some((member, cause)) = self.lost_tx.take() {
                 return Err(SessionError::UpstreamLost {
                     upstream: format!("cluster member {member}"),
@@ -531,6 +526,9 @@ impl Session<'_> {
                         return Ok(End::IdleTimeout);
                     }
                 }
+            }
+            if drain_seen && self.slots.is_empty() && self.tracker.is_idle() && stalled.is_empty() {
+                return Ok(End::Drained);
             }
         }
     }
