@@ -1,8 +1,9 @@
-//! Network faults between boltgate and its server, on a real network path: FalkorDB runs in a
-//! network namespace the test makes (tests/common/netns.rs), reached over a veth pair in a
-//! private /30, and the faults are injected on that path: every packet silently dropped (no
-//! RST) during a stream and during a COMMIT, the server's replies dropped, the host vanishing,
-//! and random loss plus a slow link during a driver soak.
+//! Network faults between boltgate and its server, on a real network path: the server (FalkorDB,
+//! or Neo4j for the driver soak) runs in a network namespace the test makes
+//! (tests/common/netns.rs), reached over a veth pair in a private /30, and the faults are
+//! injected on that path: every packet silently dropped (no RST) during a stream and during a
+//! COMMIT, the server's replies dropped, the host vanishing, and random loss plus a slow link
+//! during a driver soak.
 //!
 //! What must hold: boltgate notices the dead upstream within a bounded time (TCP keepalive and
 //! TCP_USER_TIMEOUT, set short here: `1s,1s,2` and 3 s), the client is told its connection is
@@ -13,8 +14,8 @@
 //! when boltgate's client has been told.
 //!
 //! Needs root and permission to make network namespaces, and `nft` (nftables): skipped with a
-//! message otherwise, except under `CI=true`, where it fails. The two tests take turns (one
-//! FalkorDB at a time).
+//! message otherwise, except under `CI=true`, where it fails. The namespaced tests take turns
+//! (one server at a time).
 
 mod common;
 
@@ -274,23 +275,26 @@ fn soak_seconds() -> u64 {
 #[test]
 fn a_driver_soak_under_loss_a_slow_link_and_a_blackhole_keeps_every_acknowledged_write() {
     let _turn = TURN.lock().unwrap_or_else(|e| e.into_inner());
-    // FalkorDB itself sometimes crashes under this (docs/reliability.md): as in tests/soak.rs, a
-    // crash (its bug report in its log) is reported and the soak run again on a fresh host.
-    for attempt in 1..=3 {
-        let Some(host) = setup() else { return };
-        match soak_under_faults(&host) {
-            Ok(()) => return,
-            Err(crash) => eprintln!(
-                "FalkorDB crashed during the soak under faults (attempt {attempt}); again on a \
-                 fresh host:\n{crash}"
-            ),
-        }
+    // Against Neo4j: FalkorDB crashed in this soak in three fresh hosts in a row on CI (a
+    // segfault in its Bolt RUN handler; docs/reliability.md), so it proved nothing about
+    // boltgate. Neo4j also really rolls back, so rolled-back writes must be absent.
+    if let Err(why) = netns_available() {
+        skip_or_fail(&why);
+        return;
     }
-    panic!("FalkorDB crashed in three soaks under faults in a row");
+    let mut host = match Host::create() {
+        Ok(host) => host,
+        Err(why) => {
+            skip_or_fail(&why);
+            return;
+        }
+    };
+    host.start_neo4j();
+    soak_under_faults(&host);
 }
 
-/// One soak under faults; Err(FalkorDB's crash report) when FalkorDB crashed, a panic otherwise.
-fn soak_under_faults(host: &Host) -> Result<(), String> {
+/// One soak under faults through boltgate to the namespaced Neo4j; panics with the logs.
+fn soak_under_faults(host: &Host) {
     let (gate, admin) = gate(host, "1s,1s,2", "3s");
     wait_ready(admin, 200);
     let seconds = soak_seconds();
@@ -328,13 +332,11 @@ fn soak_under_faults(host: &Host) -> Result<(), String> {
     std::thread::sleep(Duration::from_secs(6));
     host.heal().expect("heal");
 
-    let crashed = || host.falkordb_log().contains("BUG REPORT START");
     let result = match soak.join().expect("soak thread") {
-        Err(_) if crashed() => return Err(falkordb_crash(&host.falkordb_log())),
         Err(e) => panic!(
-            "the soak failed under faults: {e}\n--- boltgate log ---\n{}\n--- FalkorDB log ---\n{}",
+            "the soak failed under faults: {e}\n--- boltgate log ---\n{}\n--- Neo4j ---\n{}",
             common::tail(&gate.log(), 3000),
-            falkordb_crash(&host.falkordb_log())
+            host.neo4j_logs()
         ),
         Ok(result) => result,
     };
@@ -352,10 +354,9 @@ fn soak_under_faults(host: &Host) -> Result<(), String> {
         ],
         Duration::from_secs(120),
     ) {
-        Err(_) if crashed() => return Err(falkordb_crash(&host.falkordb_log())),
         Err(e) => panic!(
-            "verifying the soak's writes failed: {e}\n--- FalkorDB log ---\n{}",
-            falkordb_crash(&host.falkordb_log())
+            "verifying the soak's writes failed: {e}\n--- Neo4j ---\n{}",
+            host.neo4j_logs()
         ),
         Ok(v) => v,
     };
@@ -364,6 +365,7 @@ fn soak_under_faults(host: &Host) -> Result<(), String> {
     assert_eq!(verified["present"].as_u64(), Some(acked_n), "{verified}");
     assert_eq!(verified["missing"], 0, "{verified}");
     assert_eq!(verified["wrong"], 0, "{verified}");
+    assert_eq!(verified["rolled_back_present"], 0, "{verified}");
     // Still served after the faults, by the same process.
     wait_ready(admin, 200);
     assert_eq!(query_after_recovery(&gate.bolt_uri())["event"], "ok");
@@ -371,7 +373,6 @@ fn soak_under_faults(host: &Host) -> Result<(), String> {
         "netfault soak ({seconds} s, slow link by {how}, 3% loss, 6 s blackhole): {}",
         serde_json::json!({"run": result, "verified": verified})
     );
-    Ok(())
 }
 
 /// boltgate's accepted client sockets carry `boltgate.client.tcp_keepalive` (as `ss` shows it;

@@ -70,6 +70,9 @@ pub struct Neo4jConfig {
     pub conf_text: Option<String>,
     /// `Some(pw)`: auth on, user `neo4j` with `pw`. `None`: auth off.
     pub password: Option<String>,
+    /// `Some((namespace, address))`: run inside that network namespace (`ip netns exec`),
+    /// listening on `address` (tests/common/netns.rs). `None`: a free loopback port here.
+    pub netns: Option<(String, SocketAddr)>,
 }
 
 impl Default for Neo4jConfig {
@@ -78,6 +81,7 @@ impl Default for Neo4jConfig {
             settings: Vec::new(),
             conf_text: None,
             password: Some(PASSWORD.to_string()),
+            netns: None,
         }
     }
 }
@@ -99,6 +103,8 @@ impl Neo4jConfig {
 #[derive(Debug)]
 pub struct Neo4j {
     pub port: u16,
+    /// Where its Bolt connector listens.
+    addr: SocketAddr,
     pub pid: u32,
     /// From `dbms.components()`, e.g. "2026.08.1".
     pub version: String,
@@ -139,8 +145,21 @@ impl Neo4j {
     }
 
     fn spawn(config: &Neo4jConfig) -> Result<Neo4j, (String, bool)> {
-        // Below Linux's ephemeral range, so no outgoing connection takes it before Neo4j binds.
-        let port = free_port_in(20000, 32767, &["127.0.0.1"]);
+        let (addr, mut cmd) = match &config.netns {
+            Some((ns, addr)) => {
+                // `ip netns exec` execs java, so the guard's pid is the server's.
+                let mut cmd = Command::new("ip");
+                cmd.args(["netns", "exec", ns]).arg(java());
+                (*addr, cmd)
+            }
+            // Below Linux's ephemeral range, so no outgoing connection takes it before Neo4j
+            // binds.
+            None => (
+                SocketAddr::from(([127, 0, 0, 1], free_port_in(20000, 32767, &["127.0.0.1"]))),
+                Command::new(java()),
+            ),
+        };
+        let port = addr.port();
         let home = tempfile::Builder::new()
             .prefix("neo4j-")
             .tempdir()
@@ -148,7 +167,6 @@ impl Neo4j {
         let stderr_path = home.path().join("launcher.stderr");
         let stderr = std::fs::File::create(&stderr_path).expect("create stderr file");
         let jar = launcher_jar();
-        let mut cmd = Command::new(java());
         cmd.args(jvm_options())
             .arg("-jar")
             .arg(&jar)
@@ -168,6 +186,14 @@ impl Neo4j {
         }
         for (k, v) in &config.settings {
             cmd.arg(format!("{k}={v}"));
+        }
+        if config.netns.is_some() {
+            for key in [
+                "server.bolt.listen_address",
+                "server.bolt.advertised_address",
+            ] {
+                cmd.arg(format!("{key}={addr}"));
+            }
         }
         cmd.current_dir(home.path())
             .stdout(Stdio::piped())
@@ -216,6 +242,7 @@ impl Neo4j {
         eprintln!("neo4j ready in {:.1?}: {ready}", started.elapsed());
         Ok(Neo4j {
             port,
+            addr,
             pid: child.pid(),
             version: field("version"),
             edition: field("edition"),
@@ -225,9 +252,9 @@ impl Neo4j {
         })
     }
 
-    /// `127.0.0.1:<port>`.
+    /// `127.0.0.1:<port>` (or the namespace's address).
     pub fn bolt_addr(&self) -> SocketAddr {
-        SocketAddr::from(([127, 0, 0, 1], self.port))
+        self.addr
     }
 
     /// `bolt://127.0.0.1:<port>`.
@@ -235,9 +262,9 @@ impl Neo4j {
         self.uri_with_scheme("bolt")
     }
 
-    /// `<scheme>://127.0.0.1:<port>`.
+    /// `<scheme>://127.0.0.1:<port>` (or the namespace's address).
     pub fn uri_with_scheme(&self, scheme: &str) -> String {
-        format!("{scheme}://127.0.0.1:{}", self.port)
+        format!("{scheme}://{}", self.addr)
     }
 
     /// The server's home (data, `logs/debug.log`, `conf/neo4j.conf` when conf text was given).

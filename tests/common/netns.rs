@@ -20,6 +20,7 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use super::falkordb::falkordb_bin_dir;
+use super::neo4j::{Neo4j, Neo4jConfig};
 use super::{bolt_handshake, read_log, tail, ChildGuard};
 
 /// FalkorDB's Bolt port inside the namespace (the namespace has its own port space).
@@ -76,7 +77,8 @@ fn run_stdin(args: &[&str], input: &str) -> Result<(), String> {
     }
 }
 
-/// The namespace and its veth pair; FalkorDB inside via [`Host::start_falkordb`].
+/// The namespace and its veth pair; FalkorDB inside via [`Host::start_falkordb`], or Neo4j via
+/// [`Host::start_neo4j`].
 pub struct Host {
     pub ns: String,
     /// The veth end in the test's namespace (boltgate's side).
@@ -88,6 +90,7 @@ pub struct Host {
     /// The /30 of the pair, held by an `unreachable` route in the test's namespace.
     subnet: String,
     falkordb: Option<ChildGuard>,
+    neo4j: Option<Neo4j>,
     log: PathBuf,
     _dir: tempfile::TempDir,
 }
@@ -138,6 +141,7 @@ impl Host {
             outer_ip,
             inner_ip,
             falkordb: None,
+            neo4j: None,
             _dir: dir,
         };
         host.make_link()?;
@@ -196,6 +200,22 @@ impl Host {
             tail(&read_log(&self.log), 3000)
         );
         self.falkordb = Some(child);
+    }
+
+    /// A Neo4j Community server (auth off) inside the namespace, on [`Host::bolt_addr`]: for
+    /// what FalkorDB does not survive (it crashes under a driver soak on a faulty link).
+    pub fn start_neo4j(&mut self) {
+        let config = Neo4jConfig {
+            password: None,
+            netns: Some((self.ns.clone(), self.bolt_addr())),
+            ..Neo4jConfig::default()
+        };
+        self.neo4j = Some(Neo4j::start_with(&config));
+    }
+
+    /// The namespaced Neo4j's launcher stderr and debug.log tail ("" without one).
+    pub fn neo4j_logs(&self) -> String {
+        self.neo4j.as_ref().map(Neo4j::logs).unwrap_or_default()
     }
 
     pub fn bolt_addr(&self) -> SocketAddr {
@@ -320,6 +340,7 @@ impl Drop for Host {
         if let Some(mut f) = self.falkordb.take() {
             f.kill();
         }
+        drop(self.neo4j.take());
         let _ = run(&["ip", "link", "del", &self.outer_if]);
         let _ = run(&["ip", "netns", "del", &self.ns]);
         let _ = run(&[

@@ -96,6 +96,7 @@ fn neo4j_config(set: &ConfigSet) -> Neo4jConfig {
         settings: set.settings.clone(),
         conf_text: None,
         password: None,
+        netns: None,
     }
 }
 
