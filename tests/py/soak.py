@@ -103,13 +103,14 @@ def main():
         return driver(args, max_connection_pool_size=2)
 
     # The index keeps reads of one id cheap as the graph grows. A second run finds it there
-    # (FalkorDB answers "unknown error"), which is fine.
+    # (FalkorDB answers "unknown error", Neo4j EquivalentSchemaRuleAlreadyExists), which is fine.
     with make() as d:
         with d.session() as s:
             try:
                 s.run("CREATE INDEX FOR (n:Soak) ON (n.id)").consume()
-            except neo4j.exceptions.DatabaseError:
-                pass
+            except (neo4j.exceptions.DatabaseError, neo4j.exceptions.ClientError) as e:
+                if isinstance(e, neo4j.exceptions.ClientError) and "AlreadyExists" not in (e.code or ""):
+                    raise
     if args.no_reconnect:
         absorb_goodbye_slot(args.uri)
 
