@@ -6,7 +6,9 @@
 //! - re-encoding the decoded frames and decoding again gives the same frames, without error;
 //! - the in-place `Scanner` (the forwarding path) finds the same frames, in the same pieces, with
 //!   the same error kind, and the prefixes it covers are the input's bytes unchanged; walking a
-//!   covered run again with `frame_at` finds the same spans.
+//!   covered run again with `frame_at` finds the same spans; a scanner that keeps no spans (the
+//!   relay's, with its own loop over RECORDs) covers the same prefixes with the same marks,
+//!   message and payload counts, and errors.
 #![no_main]
 
 use boltgate_proto::chunk::{ChunkCodec, ChunkError, Frame, DEFAULT_MAX_MESSAGE_SIZE};
@@ -59,6 +61,7 @@ fn scan_pieces(
     mut piece_len: impl FnMut() -> usize,
 ) -> (Vec<Frame>, Option<&'static str>) {
     let mut scanner = Scanner::new(max).with_spans();
+    let mut forwarding = Scanner::new(max);
     let mut buf = BytesMut::new();
     let mut frames = Vec::new();
     let mut forwarded = Vec::new();
@@ -71,10 +74,16 @@ fn scan_pieces(
             buf.extend_from_slice(&rest[..n]);
             rest = &rest[n..];
         }
+        let fast = forwarding.scan(&buf).map_err(|e| kind(&e));
         let covered = match scanner.scan(&buf) {
             Ok(covered) => covered,
-            Err(e) => return (frames, Some(kind(&e))),
+            Err(e) => {
+                assert_eq!(fast, Err(kind(&e)), "the forwarding scanner differs");
+                return (frames, Some(kind(&e)));
+            }
         };
+        assert_eq!(fast, Ok(covered), "the forwarding scanner covers another prefix");
+        assert_eq!(forwarding.marks(), scanner.marks(), "its marks differ");
         let run = buf.split_to(covered).freeze();
         // The marks (what the forwarding path keeps) are the spans that are neither RECORDs
         // nor NOOPs, each with the messages and payload before it.
@@ -91,6 +100,12 @@ fn scan_pieces(
             payload += span.payload_len as u64;
         }
         assert_eq!(scanner.marks(), &marks[..], "marks differ from the spans");
+        let totals = forwarding.run(bytes::Bytes::new());
+        assert_eq!(
+            (totals.messages, totals.payload),
+            (messages, payload),
+            "the forwarding scanner's counts differ"
+        );
         let mut at = 0;
         for span in scanner.spans() {
             assert_eq!(span.start, at, "spans are contiguous");
@@ -107,9 +122,12 @@ fn scan_pieces(
         if rest.is_empty() && (covered == 0 || buf.is_empty()) {
             if buf.is_empty() {
                 // One more scan: a pending error has no bytes left to hide behind.
+                let fast = forwarding.scan(&buf).map_err(|e| kind(&e));
                 if let Err(e) = scanner.scan(&buf) {
+                    assert_eq!(fast, Err(kind(&e)), "the forwarding scanner differs");
                     return (frames, Some(kind(&e)));
                 }
+                assert_eq!(fast, Ok(0), "the forwarding scanner differs at the end");
             }
             break;
         }
