@@ -42,21 +42,21 @@ const RECOVER_WITHIN: Duration = Duration::from_secs(120);
 /// One FalkorDB at a time on the shared machine.
 static TURN: Mutex<()> = Mutex::new(());
 
-fn setup() -> Option<Host> {
+/// A namespaced host with no server yet; None (after the skip message) where namespaces
+/// cannot be made.
+fn host() -> Option<Host> {
     if let Err(why) = netns_available() {
         skip_or_fail(&why);
         return None;
     }
-    match Host::create() {
-        Ok(mut host) => {
-            host.start_falkordb();
-            Some(host)
-        }
-        Err(why) => {
-            skip_or_fail(&why);
-            None
-        }
-    }
+    Host::create().map_err(|why| skip_or_fail(&why)).ok()
+}
+
+/// A namespaced host running FalkorDB.
+fn setup() -> Option<Host> {
+    let mut host = host()?;
+    host.start_falkordb();
+    Some(host)
 }
 
 fn gate(host: &Host, keepalive: &str, user_timeout: &str) -> (Boltgate, SocketAddr) {
@@ -278,17 +278,7 @@ fn a_driver_soak_under_loss_a_slow_link_and_a_blackhole_keeps_every_acknowledged
     // Against Neo4j: FalkorDB crashed in this soak in three fresh hosts in a row on CI (a
     // segfault in its Bolt RUN handler; docs/reliability.md), so it proved nothing about
     // boltgate. Neo4j also really rolls back, so rolled-back writes must be absent.
-    if let Err(why) = netns_available() {
-        skip_or_fail(&why);
-        return;
-    }
-    let mut host = match Host::create() {
-        Ok(host) => host,
-        Err(why) => {
-            skip_or_fail(&why);
-            return;
-        }
-    };
+    let Some(mut host) = host() else { return };
     host.start_neo4j();
     soak_under_faults(&host);
 }

@@ -108,8 +108,10 @@ def main():
         with d.session() as s:
             try:
                 s.run("CREATE INDEX FOR (n:Soak) ON (n.id)").consume()
-            except (neo4j.exceptions.DatabaseError, neo4j.exceptions.ClientError) as e:
-                if isinstance(e, neo4j.exceptions.ClientError) and "AlreadyExists" not in (e.code or ""):
+            except neo4j.exceptions.DatabaseError:  # FalkorDB
+                pass
+            except neo4j.exceptions.ClientError as e:  # Neo4j; any other client error is real
+                if "AlreadyExists" not in (e.code or ""):
                     raise
     if args.no_reconnect:
         absorb_goodbye_slot(args.uri)
