@@ -9,6 +9,10 @@
 //! One difference to know: dropping an owned write half shuts the connection's write side down
 //! (a FIN), where a shared half does nothing until both are dropped. The session shuts its
 //! peers down at its end anyway, so either way the peer sees the same close.
+//!
+//! [`WriteHalf::reset`] ends a TCP connection with a reset instead (`SO_LINGER` 0, and no
+//! FIN first): a session whose client reset its connection passes that on to an idle upstream
+//! connection, as a blind relay does, so neither side keeps the connection in TIME_WAIT.
 
 use std::io;
 use std::pin::Pin;
@@ -28,6 +32,8 @@ pub enum ReadHalf {
 pub enum WriteHalf {
     Owned(OwnedWriteHalf),
     Shared(Shared),
+    /// After [`WriteHalf::reset`]: the connection goes with a reset when the read half goes.
+    Reset,
 }
 
 /// One half of a stream both halves use in turn. Each poll holds the lock only for that call,
@@ -60,6 +66,16 @@ impl Stream {
         }
     }
 
+    /// `SO_LINGER` 0 on boltgate's own TCP connection under the stream (plaintext, or TLS to
+    /// an upstream), so that closing it sends a reset; false for any other stream.
+    fn set_zero_linger(&self) -> bool {
+        match self {
+            Stream::Plain(tcp) => tcp.set_zero_linger().is_ok(),
+            Stream::ClientTls(tls) => tls.get_ref().0.set_zero_linger().is_ok(),
+            _ => false,
+        }
+    }
+
     /// Ready once the transport under the stream has ended too. A TLS stream ends for its
     /// reader at the peer's `close_notify`, and the peer closes its TCP connection just after:
     /// until that FIN arrives the peer still holds the connection, which matters to whoever
@@ -79,6 +95,27 @@ impl Stream {
                 Poll::Pending => return Poll::Pending,
             }
         }
+    }
+}
+
+impl WriteHalf {
+    /// Arranges for the connection to end with a TCP reset (`SO_LINGER` 0) once the read half
+    /// is dropped too, and lets go of this half without a FIN. False where there is no TCP
+    /// socket of boltgate's own to reset (a client's TLS or WebSocket stream, an in-memory
+    /// pipe, a failed `setsockopt`): the half is left as it was, to be closed as usual.
+    pub fn reset(&mut self) -> bool {
+        let set = match self {
+            WriteHalf::Owned(w) => w.as_ref().set_zero_linger().is_ok(),
+            WriteHalf::Shared(s) => s.lock().set_zero_linger(),
+            WriteHalf::Reset => return true,
+        };
+        if set {
+            // An owned half's drop would shut the write side down (a FIN) before the reset.
+            if let WriteHalf::Owned(w) = std::mem::replace(self, WriteHalf::Reset) {
+                w.forget();
+            }
+        }
+        set
     }
 }
 
@@ -110,6 +147,7 @@ macro_rules! each_write {
         match $self.get_mut() {
             WriteHalf::Owned(w) => Pin::new(w).$method($($arg),*),
             WriteHalf::Shared(s) => Pin::new(&mut *s.lock()).$method($($arg),*),
+            WriteHalf::Reset => Poll::Ready(Err(io::ErrorKind::NotConnected.into())),
         }
     };
 }
@@ -135,6 +173,7 @@ impl AsyncWrite for WriteHalf {
         match self {
             WriteHalf::Owned(w) => w.is_write_vectored(),
             WriteHalf::Shared(s) => s.lock().is_write_vectored(),
+            WriteHalf::Reset => false,
         }
     }
 
@@ -182,5 +221,37 @@ mod tests {
         theirs.write_all(b"pong").await.unwrap();
         r.read_exact(&mut buf).await.unwrap();
         assert_eq!(&buf, b"pong");
+    }
+
+    /// A reset write half ends the connection with a reset once the read half goes, with no
+    /// FIN before it (the peer's read fails rather than seeing an EOF); a stream without a TCP
+    /// socket of boltgate's own is left alone.
+    #[tokio::test]
+    async fn a_reset_write_half_ends_the_connection_with_a_reset_and_no_fin() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (client, accepted) = tokio::join!(TcpStream::connect(addr), listener.accept());
+        let (mut peer, _) = accepted.unwrap();
+        let (r, mut w) = Stream::Plain(client.unwrap()).into_split();
+        w.write_all(b"ping").await.unwrap();
+        assert!(w.reset());
+        assert!(matches!(w, WriteHalf::Reset));
+        assert!(
+            w.write_all(b"more").await.is_err(),
+            "nothing is written after a reset"
+        );
+        drop(w);
+        let mut buf = [0u8; 4];
+        peer.read_exact(&mut buf).await.unwrap();
+        assert_eq!(&buf, b"ping");
+        drop(r);
+        let mut rest = Vec::new();
+        let err = peer.read_to_end(&mut rest).await.unwrap_err();
+        assert_eq!(err.kind(), std::io::ErrorKind::ConnectionReset, "{rest:?}");
+
+        let (mine, _theirs) = tokio::io::duplex(64);
+        let (_r, mut w) = Stream::Memory(mine).into_split();
+        assert!(!w.reset());
+        assert!(matches!(w, WriteHalf::Shared(_)));
     }
 }

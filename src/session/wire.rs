@@ -257,6 +257,11 @@ impl<W: AsyncWrite + Unpin> WireWriter<W> {
         }
     }
 
+    /// The stream written to (for what only it can do, e.g. end its connection with a reset).
+    pub fn io_mut(&mut self) -> &mut W {
+        &mut self.io
+    }
+
     /// Shuts the write side down (after [`Self::flush`]).
     pub async fn shutdown(&mut self) -> io::Result<()> {
         self.io.shutdown().await

@@ -173,6 +173,47 @@ impl Backend {
         let _ = self.tx.shutdown().await;
     }
 
+    /// Writes what is queued, errors ignored (the session is ending; a broken connection is
+    /// closed next either way).
+    pub async fn flush(&mut self) {
+        if self.owed.is_alive() {
+            let _ = self.tx.flush().await;
+        }
+    }
+
+    /// After a GOODBYE the caller queued: writes it and waits (up to `within`) for the server
+    /// to close first, then closes. Whichever side closes first keeps the connection in
+    /// TIME_WAIT for a minute, and on the connecting side that holds a local port for the
+    /// server's address: closing first, boltgate would hold one port per session ended and run
+    /// out of ports to an upstream (about 28,000 in Linux's default range, with no reuse off
+    /// loopback) at a few hundred sessions a second. Neo4j closes on GOODBYE, and its
+    /// TIME_WAIT holds no port.
+    pub async fn close_after_goodbye(&mut self, within: std::time::Duration) {
+        let wait = async {
+            if !self.owed.is_alive() || self.tx.flush().await.is_err() {
+                return;
+            }
+            while !self.read_done {
+                if let Event::Closed(_) = std::future::poll_fn(|cx| self.poll_read(cx)).await {
+                    break;
+                }
+            }
+        };
+        let _ = tokio::time::timeout(within, wait).await;
+        let _ = self.tx.shutdown().await;
+    }
+
+    /// The client reset its connection: pass the reset on to this one (`SO_LINGER` 0, no FIN),
+    /// as a blind relay does, when it owes nothing and has nothing unwritten (a reset drops
+    /// what the socket has not sent). Neither side then keeps the connection in TIME_WAIT. True
+    /// when the connection ends with a reset once the session drops it.
+    pub fn reset_if_idle(&mut self) -> bool {
+        if self.owed.is_owed() || !self.tx.is_flushed() {
+            return false;
+        }
+        self.tx.io_mut().reset()
+    }
+
     /// Pool policy: [`Backend::close`], then waits (up to `within`) for the server to close
     /// its side (its TCP FIN under TLS too), so the server has seen this connection go before
     /// another takes its place.

@@ -375,21 +375,31 @@ async fn relay_with(
     let result = s.run(&mut c_rx).await;
 
     ending::log_unanswered(&result, s.tracker.outstanding());
-    if matches!(result, Ok(End::Goodbye)) && ctx.forward_goodbye {
+    let goodbye = matches!(result, Ok(End::Goodbye)) && ctx.forward_goodbye;
+    if goodbye {
         // Each upstream connection hears the client's GOODBYE, as from its own client.
         let goodbye = Bytes::from_static(&[0xB0, sig::GOODBYE]);
         for b in s.backends.values_mut().filter(|b| b.is_alive()) {
             b.send(goodbye.clone(), Expect::Swallow("GOODBYE"));
         }
     }
+    let client_reset = ending::client_reset(&result);
     // The upstream connections get what is queued for them (GOODBYE included) and are shut
     // down, after the client, within the same bound.
     let upstreams = async {
+        if goodbye {
+            // Every member hears its GOODBYE before boltgate waits for the first to close.
+            for b in s.backends.values_mut().filter(|b| b.pooled.is_none()) {
+                b.flush().await;
+            }
+        }
         for b in s.backends.values_mut() {
             if b.pooled.is_some() {
                 // Its place in the pool is freed once the server has seen it close.
                 b.close_and_wait(pool_conn::CLOSE_WAIT).await;
-            } else {
+            } else if goodbye {
+                b.close_after_goodbye(ending::GOODBYE_CLOSE_WAIT).await;
+            } else if !(client_reset && b.reset_if_idle()) {
                 b.close().await;
             }
         }

@@ -1,0 +1,197 @@
+//! How boltgate's connection to a real Neo4j ends when its client's does, read from the
+//! kernel's socket table (`/proc/net/tcp*`).
+//!
+//! Whichever side of a TCP connection closes first keeps it in TIME_WAIT for a minute. On the
+//! side that connected, that holds a local port for the server's address, and off loopback
+//! Linux does not reuse it: a proxy that closed its upstream connections first would run out of
+//! ports to a server (about 28,000) at a few hundred sessions a second.
+//! - A client that says GOODBYE: boltgate passes it on and lets Neo4j close first, so the
+//!   TIME_WAIT is Neo4j's (whose side holds no port of its own for it).
+//! - A client that resets its connection: boltgate resets the idle upstream connection too, as
+//!   a blind relay does, and neither side keeps it.
+//!
+//! Both in the plain relay (`bolt://`) and the routed one (`neo4j://`).
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use boltgate_proto::message::{Request, Response};
+use boltgate_proto::packstream::Value;
+use common::bolt::{Got, RawBolt, HELLO_5_AND_4_4};
+use common::neo4j::{Neo4j, Neo4jConfig};
+use common::Boltgate;
+
+const WAIT: Duration = Duration::from_secs(10);
+
+/// TCP state codes of `/proc/net/tcp`.
+const ESTABLISHED: &str = "01";
+const TIME_WAIT: &str = "06";
+
+/// Every TCP socket on the machine as (local port, remote port, state), IPv4 and IPv6.
+fn sockets() -> Vec<(u16, u16, String)> {
+    let port = |field: &str| {
+        field
+            .rsplit(':')
+            .next()
+            .and_then(|p| u16::from_str_radix(p, 16).ok())
+    };
+    let mut out = Vec::new();
+    for file in ["/proc/net/tcp", "/proc/net/tcp6"] {
+        let Ok(text) = std::fs::read_to_string(file) else {
+            continue;
+        };
+        for line in text.lines().skip(1) {
+            let cols: Vec<&str> = line.split_whitespace().collect();
+            if let (Some(local), Some(remote), Some(state)) = (
+                cols.get(1).and_then(|c| port(c)),
+                cols.get(2).and_then(|c| port(c)),
+                cols.get(3),
+            ) {
+                out.push((local, remote, state.to_string()));
+            }
+        }
+    }
+    out
+}
+
+/// The states of the socket whose ports are (`local`, `remote`).
+fn states(local: u16, remote: u16) -> Vec<String> {
+    sockets()
+        .into_iter()
+        .filter(|(l, r, _)| (*l, *r) == (local, remote))
+        .map(|(_, _, s)| s)
+        .collect()
+}
+
+/// Logs in through `gate` (auth off) and returns the session and the local port of boltgate's
+/// connection to Neo4j, as Neo4j lists it for the connection id its HELLO answer gave.
+fn session_and_upstream_port(gate: &Boltgate) -> (RawBolt, u16) {
+    let mut bolt = RawBolt::connect(gate.addr);
+    bolt.handshake(&HELLO_5_AND_4_4)
+        .expect("handshake answered");
+    let version = bolt.version.expect("a version agreed");
+    let requests =
+        boltgate_testkit::client::login_requests(version, &boltgate_testkit::client::Auth::None);
+    for r in &requests {
+        bolt.send(r);
+    }
+    let mut id = None;
+    for _ in 0..requests.len() {
+        match bolt.recv(WAIT) {
+            Got::Message(Response::Success(s)) => {
+                id = id.or(s.metadata.get_str("connection_id").map(str::to_string))
+            }
+            other => panic!("login: {other:?}\n{}", gate.log()),
+        }
+    }
+    let id = id.expect("HELLO SUCCESS names the connection");
+    bolt.run_and_pull(&format!(
+        "CALL dbms.listConnections() YIELD connectionId, clientAddress \
+         WHERE connectionId = '{id}' RETURN clientAddress"
+    ));
+    let mut address = None;
+    // RUN's SUCCESS, the RECORD, PULL's SUCCESS.
+    let mut summaries = 0;
+    while summaries < 2 {
+        match bolt.recv(WAIT) {
+            Got::Message(Response::Record(r)) => {
+                if let Some(Value::String(a)) = r.data.first() {
+                    address = Some(a.clone());
+                }
+            }
+            Got::Message(Response::Success(_)) => summaries += 1,
+            other => panic!("listConnections: {other:?}"),
+        }
+    }
+    let address = address.unwrap_or_else(|| panic!("Neo4j does not list {id}"));
+    let port = address
+        .rsplit(':')
+        .next()
+        .and_then(|p| p.parse().ok())
+        .unwrap_or_else(|| panic!("client address {address}"));
+    (bolt, port)
+}
+
+/// Polls `done` until it holds or [`WAIT`] passes.
+fn eventually(mut done: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + WAIT;
+    while Instant::now() < deadline {
+        if done() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    done()
+}
+
+fn gates(neo4j: &Neo4j) -> Vec<(&'static str, Boltgate)> {
+    ["bolt", "neo4j"]
+        .into_iter()
+        .map(|scheme| {
+            let uri = neo4j.uri_with_scheme(scheme);
+            (scheme, Boltgate::start(&[("boltgate.upstream.uri", &uri)]))
+        })
+        .collect()
+}
+
+fn neo4j() -> Neo4j {
+    Neo4j::start_with(&Neo4jConfig {
+        password: None,
+        ..Neo4jConfig::default()
+    })
+}
+
+#[test]
+fn a_session_that_says_goodbye_leaves_the_time_wait_to_neo4j() {
+    let neo4j = neo4j();
+    let server = neo4j.port;
+    for (scheme, gate) in gates(&neo4j) {
+        let (mut bolt, port) = session_and_upstream_port(&gate);
+        assert_eq!(states(port, server), [ESTABLISHED], "{scheme}");
+        bolt.send(&Request::Goodbye);
+        bolt.until_closed(WAIT);
+        assert!(
+            eventually(|| states(server, port).contains(&TIME_WAIT.to_string())),
+            "{scheme}: Neo4j's side of {port} never reached TIME_WAIT; boltgate's: {:?}\n{}",
+            states(port, server),
+            gate.log()
+        );
+        assert_eq!(
+            states(port, server),
+            Vec::<String>::new(),
+            "{scheme}: boltgate's side of {port} should be gone"
+        );
+    }
+}
+
+#[test]
+fn a_client_that_resets_gets_its_reset_passed_on_and_neither_side_keeps_the_connection() {
+    let neo4j = neo4j();
+    let server = neo4j.port;
+    for (scheme, gate) in gates(&neo4j) {
+        let (bolt, port) = session_and_upstream_port(&gate);
+        socket2::SockRef::from(&bolt.stream)
+            .set_linger(Some(Duration::ZERO))
+            .expect("SO_LINGER");
+        drop(bolt);
+        assert!(
+            eventually(|| states(port, server).is_empty() && states(server, port).is_empty()),
+            "{scheme}: the connection on port {port} is still there: boltgate's side {:?}, \
+             Neo4j's {:?}\n{}",
+            states(port, server),
+            states(server, port),
+            gate.log()
+        );
+        // Neo4j took it as a client going away: nothing in its log about the connection.
+        let logs = neo4j.logs();
+        assert!(
+            !logs.contains("ERROR"),
+            "{scheme}: Neo4j logged an error:\n{logs}"
+        );
+        // The gate still serves.
+        let (mut next, _) = session_and_upstream_port(&gate);
+        next.send(&Request::Goodbye);
+        next.until_closed(WAIT);
+    }
+}
