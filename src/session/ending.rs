@@ -65,19 +65,26 @@ pub fn log_unanswered(result: &Result<End, SessionError>, outstanding: usize) {
     }
 }
 
-/// Writes what is queued for the client and `last`, shuts its write side down, and runs `also`
-/// (the upstream side's own close), all within [`CLOSE_WITHIN`].
-pub async fn close<W, F>(client: &mut WireWriter<W>, last: Option<Frame>, also: F)
-where
+/// Writes what is queued for the client and `last`, shuts its write side down (not after the
+/// client's reset: nothing can reach it), and runs `also` (the upstream side's own close), all
+/// within [`CLOSE_WITHIN`].
+pub async fn close<W, F>(
+    client: &mut WireWriter<W>,
+    last: Option<Frame>,
+    client_reset: bool,
+    also: F,
+) where
     W: AsyncWrite + Unpin,
     F: Future<Output = ()>,
 {
     let close = async {
-        if let Some(frame) = last {
-            client.push_frame(frame);
+        if !client_reset {
+            if let Some(frame) = last {
+                client.push_frame(frame);
+            }
+            let _ = client.flush().await;
+            let _ = client.shutdown().await;
         }
-        let _ = client.flush().await;
-        let _ = client.shutdown().await;
         also.await;
     };
     let _ = tokio::time::timeout(CLOSE_WITHIN, close).await;

@@ -404,7 +404,8 @@ async fn relay_with(
             }
         }
     };
-    ending::close(&mut s.c_tx, ending::last_word(version, &result), upstreams).await;
+    let last = ending::last_word(version, &result);
+    ending::close(&mut s.c_tx, last, client_reset, upstreams).await;
     s.backends.clear();
     result
 }
