@@ -42,6 +42,7 @@ use boltgate_testkit::synthetic::{Options, SyntheticServer};
 use clap::Parser;
 
 mod bolt;
+mod cpu;
 #[path = "../support/pki.rs"]
 mod pki;
 mod relays;
@@ -436,12 +437,20 @@ async fn measure_all(
                 baseline: s.baseline.to_string(),
                 tls: s.tls,
                 values: Vec::new(),
+                cpu_per_op: Vec::new(),
             })
             .collect();
         for round in 1..=runs {
             for (s, out) in lineup.scenarios.iter().zip(series.iter_mut()) {
                 eprintln!("{} run {round}/{runs}: {}", workload.key(), s.name);
-                let value = workloads::measure(workload, &s.endpoint, params)
+                // The proxy in front of this endpoint (none for direct).
+                let pid = lineup
+                    .relays
+                    .iter()
+                    .find(|r| r.addr == s.endpoint.addr)
+                    .map(Relay::pid);
+                let cpu_before = pid.and_then(cpu::on_cpu_ns);
+                let measured = workloads::measure(workload, &s.endpoint, params)
                     .await
                     .map_err(|e| {
                         format!(
@@ -451,7 +460,15 @@ async fn measure_all(
                             logs(&lineup.relays)
                         )
                     })?;
-                out.values.push(value);
+                let cpu = match (cpu_before, pid.and_then(cpu::on_cpu_ns)) {
+                    (Some(a), Some(b)) if measured.ops > 0 && b >= a => {
+                        let per = workload.op().1;
+                        Some((b - a) as f64 / 1e3 / (measured.ops as f64 / per))
+                    }
+                    _ => None,
+                };
+                out.values.push(measured.value);
+                out.cpu_per_op.push(cpu);
             }
         }
         results.push((workload, series));

@@ -24,6 +24,17 @@ pub struct Series {
     pub baseline: String,
     pub tls: bool,
     pub values: Vec<f64>,
+    /// The proxy's CPU time per operation ([`Workload::op`]) in each run, µs; None without a
+    /// proxy (direct) or when /proc could not say.
+    pub cpu_per_op: Vec<Option<f64>>,
+}
+
+impl Series {
+    /// The median of [`Series::cpu_per_op`] over the runs that have one.
+    pub fn cpu_median(&self) -> Option<f64> {
+        let mut known: Vec<f64> = self.cpu_per_op.iter().flatten().copied().collect();
+        (!known.is_empty()).then(|| median(&mut known))
+    }
 }
 
 pub struct Report {
@@ -101,6 +112,49 @@ impl Report {
                 out.push('\n');
             }
         }
+        out.push_str(&self.cpu_markdown(&cols[1..]));
+        out
+    }
+
+    /// The proxies' CPU per operation, a row per workload (plaintext, then TLS).
+    fn cpu_markdown(&self, cols: &[&str]) -> String {
+        let mut out = format!(
+            "\n| proxy CPU, µs per operation (median of {}) | {} |\n|---|{}\n",
+            self.runs,
+            cols.join(" | "),
+            "---:|".repeat(cols.len())
+        );
+        for tls in [false, true] {
+            for (workload, series) in &self.results {
+                if !series
+                    .iter()
+                    .any(|s| s.tls == tls && s.cpu_median().is_some())
+                {
+                    continue;
+                }
+                let mut row = format!(
+                    "| {}{}: per {} |",
+                    if tls { "TLS: " } else { "" },
+                    workload.key(),
+                    workload.op().0
+                );
+                for col in cols {
+                    let name = if tls {
+                        format!("{col}-tls")
+                    } else {
+                        col.to_string()
+                    };
+                    let cell = series
+                        .iter()
+                        .find(|s| s.scenario == name)
+                        .and_then(Series::cpu_median)
+                        .map_or("-".to_string(), |c| format!("{c:.1}"));
+                    row.push_str(&format!(" {cell} |"));
+                }
+                out.push_str(&row);
+                out.push('\n');
+            }
+        }
         out
     }
 
@@ -132,6 +186,9 @@ impl Report {
                     "ratios": ratios,
                     "median_ratio": median_ratio,
                     "median_ratio_to_plaintext_direct": to_plain,
+                    "proxy_cpu_per": workload.op().0,
+                    "proxy_cpu_us_per_op": s.cpu_per_op,
+                    "proxy_cpu_us_per_op_median": s.cpu_median(),
                 }));
             }
         }

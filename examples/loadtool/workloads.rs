@@ -64,6 +64,17 @@ impl Workload {
         self != Workload::FirstRecord
     }
 
+    /// What the proxy's CPU is counted per, with how many of them (per 1,000 rows: a row
+    /// costs a fraction of a microsecond).
+    pub fn op(self) -> (&'static str, f64) {
+        match self {
+            Workload::SmallRows | Workload::WideRows => ("1,000 rows", 1000.0),
+            Workload::FirstRecord => ("stream", 1.0),
+            Workload::ReturnOne => ("query", 1.0),
+            Workload::Connect => ("connection", 1.0),
+        }
+    }
+
     pub fn unit(self) -> &'static str {
         match self {
             Workload::SmallRows | Workload::WideRows => "MB/s",
@@ -110,15 +121,36 @@ impl Params {
     }
 }
 
+/// One measurement: the workload's value, and how many of its operations (see
+/// [`Workload::op`]) the proxy handled for it.
+pub struct Measured {
+    pub value: f64,
+    pub ops: u64,
+}
+
 /// One measurement of `workload` against `endpoint`.
-pub async fn measure(workload: Workload, endpoint: &Endpoint, p: &Params) -> Result<f64, BoxError> {
-    match workload {
-        Workload::SmallRows => stream(endpoint, &p.small_query(p.small_rows), p.small_rows).await,
-        Workload::WideRows => stream(endpoint, &p.wide_query(p.wide_rows), p.wide_rows).await,
-        Workload::FirstRecord => first_record(endpoint, p).await,
-        Workload::ReturnOne => return_one(endpoint, p.concurrency, p.duration).await,
-        Workload::Connect => connect_rate(endpoint, p.connect_parallel, p.duration).await,
-    }
+pub async fn measure(
+    workload: Workload,
+    endpoint: &Endpoint,
+    p: &Params,
+) -> Result<Measured, BoxError> {
+    let (value, ops) = match workload {
+        Workload::SmallRows => (
+            stream(endpoint, &p.small_query(p.small_rows), p.small_rows).await?,
+            p.small_rows,
+        ),
+        Workload::WideRows => (
+            stream(endpoint, &p.wide_query(p.wide_rows), p.wide_rows).await?,
+            p.wide_rows,
+        ),
+        Workload::FirstRecord => (
+            first_record(endpoint, p).await?,
+            p.first_samples.max(1) as u64,
+        ),
+        Workload::ReturnOne => return_one(endpoint, p.concurrency, p.duration).await?,
+        Workload::Connect => connect_rate(endpoint, p.connect_parallel, p.duration).await?,
+    };
+    Ok(Measured { value, ops })
 }
 
 async fn query(conn: &mut Conn, text: &str) -> Result<RunResult, BoxError> {
@@ -162,12 +194,13 @@ async fn first_record(endpoint: &Endpoint, p: &Params) -> Result<f64, BoxError> 
     Ok(crate::report::median(&mut samples))
 }
 
-/// `RETURN 1` on `conns` connections, each one query after another, for `duration`: queries/s.
+/// `RETURN 1` on `conns` connections, each one query after another, for `duration`: queries/s
+/// and the number of queries.
 async fn return_one(
     endpoint: &Endpoint,
     conns: usize,
     duration: Duration,
-) -> Result<f64, BoxError> {
+) -> Result<(f64, u64), BoxError> {
     let mut warmed = Vec::with_capacity(conns);
     for _ in 0..conns.max(1) {
         warmed.push(warm(endpoint).await?);
@@ -194,16 +227,17 @@ async fn return_one(
     for task in tasks {
         total += task.await??;
     }
-    Ok(total as f64 / start.elapsed().as_secs_f64())
+    Ok((total as f64 / start.elapsed().as_secs_f64(), total))
 }
 
 /// New connections (TCP, TLS if any, Bolt handshake, HELLO, LOGON), `parallel` at a time, for
-/// `duration`: connections/s. Each is closed (with a reset) once LOGON succeeded.
+/// `duration`: connections/s and the number of connections. Each is closed (with a reset) once
+/// LOGON succeeded.
 async fn connect_rate(
     endpoint: &Endpoint,
     parallel: usize,
     duration: Duration,
-) -> Result<f64, BoxError> {
+) -> Result<(f64, u64), BoxError> {
     // One first, so a broken scenario fails here rather than inside the tasks.
     drop(Conn::open(endpoint).await?);
     let done = Arc::new(AtomicU64::new(0));
@@ -225,5 +259,6 @@ async fn connect_rate(
     for task in tasks {
         task.await??;
     }
-    Ok(done.load(Ordering::Relaxed) as f64 / start.elapsed().as_secs_f64())
+    let done = done.load(Ordering::Relaxed);
+    Ok((done as f64 / start.elapsed().as_secs_f64(), done + 1))
 }
