@@ -154,3 +154,57 @@ fn goodbye_is_relayed_and_forward_goodbye_false_keeps_falkordb_serving() {
     }
     assert_eq!(db.absorb_goodbye_slots(), 0, "a GOODBYE reached FalkorDB");
 }
+
+/// The CPU time (user and system, ms) `pid` spends over `window`, from /proc/<pid>/stat's
+/// utime and stime (clock ticks of 10 ms).
+fn cpu_ms_over(pid: u32, window: Duration) -> u64 {
+    let read = || {
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).expect("/proc stat");
+        // Fields after the command name (which may hold spaces): utime and stime are 14 and 15.
+        let rest = &stat[stat.rfind(')').expect("comm") + 2..];
+        let f: Vec<u64> = rest
+            .split_whitespace()
+            .map(|x| x.parse().unwrap_or(0))
+            .collect();
+        (f[11] + f[12]) * 10
+    };
+    let before = read();
+    std::thread::sleep(window);
+    read() - before
+}
+
+/// `boltgate.runtime.busy_polling=true`: a driver's queries work as before, and the proxy keeps
+/// its workers on CPU while nobody talks to it, where one without the setting sleeps.
+#[test]
+fn busy_polling_serves_a_driver_and_keeps_the_idle_proxy_on_cpu() {
+    let db = FalkorDb::start();
+    let busy = Boltgate::start(&[
+        ("boltgate.upstream.uri", &db.bolt_uri()),
+        ("boltgate.runtime.busy_polling", "true"),
+    ]);
+    let queries = json!(["RETURN 1 AS x", "UNWIND range(1, 3) AS i RETURN i"]).to_string();
+    let out = common::run_py("query.py", &[&busy.bolt_uri(), &queries], PY_TIMEOUT);
+    assert_eq!(out["results"][0]["records"], json!([[1]]), "{out}");
+    assert_eq!(
+        out["results"][1]["records"],
+        json!([[1], [2], [3]]),
+        "{out}"
+    );
+    assert!(
+        busy.log_contains("busy polling"),
+        "no start-up line about busy polling:\n{}",
+        busy.log()
+    );
+    let sleeping = proxy_to(&db);
+    let window = Duration::from_secs(1);
+    let (busy_ms, sleeping_ms) = (
+        cpu_ms_over(busy.pid, window),
+        cpu_ms_over(sleeping.pid, window),
+    );
+    // A spinning worker gets its share of a CPU however loaded the machine is; a sleeping
+    // proxy spends next to nothing.
+    assert!(
+        busy_ms >= 100 && busy_ms > sleeping_ms + 50,
+        "idle for {window:?}: {busy_ms} ms on CPU with busy polling, {sleeping_ms} ms without"
+    );
+}

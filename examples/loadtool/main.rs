@@ -6,6 +6,7 @@
 //! ./target/release/examples/loadtool                     # everything, median of 3 runs
 //! ./target/release/examples/loadtool --runs 1 --workloads small,return1 --no-tls --json
 //! ./target/release/examples/loadtool --pin              # the proxies on CPU 1, the load on CPU 0
+//! ./target/release/examples/loadtool --pin --busy-polling   # boltgate and HAProxy never sleep
 //! ./target/release/examples/loadtool --serve-synthetic   # prints its address, serves until killed
 //! ./target/release/examples/loadtool --proxy 127.0.0.1:7687 --proxy-rows 100000   # one stream
 //! ```
@@ -114,6 +115,11 @@ struct Args {
     /// rather than how it shares two cores with the load. Needs 2 CPUs or more.
     #[arg(long)]
     pin: bool,
+    /// Busy polling where a proxy has it: `boltgate.runtime.busy_polling=true` for every
+    /// boltgate scenario, `busy-polling` for HAProxy (nginx has no such setting). Those proxies
+    /// then keep their CPUs busy, and their CPU per operation says little.
+    #[arg(long)]
+    busy_polling: bool,
     /// Print one JSON document on stdout (the markdown table then goes to stderr).
     #[arg(long)]
     json: bool,
@@ -130,6 +136,9 @@ struct Args {
 
 fn main() -> Result<(), BoxError> {
     let args = Args::parse();
+    if args.busy_polling {
+        relays::set_busy_polling();
+    }
     if args.pin {
         // Before the runtime starts: its threads inherit this thread's CPU set.
         relays::pin_load_tool()?;
@@ -174,6 +183,9 @@ async fn run(args: Args) -> Result<(), BoxError> {
     let wanted = wanted_scenarios(&args.scenarios)?;
     let chosen = chosen_workloads(&args.workloads)?;
     let tls = !args.no_tls && args.upstream.is_none();
+    if args.busy_polling {
+        one_busy_proxy(&wanted, tls)?;
+    }
     let dir = tempfile::tempdir()?;
     let pki = pki::Pki::create(dir.path())?;
     let lineup = Lineup::start(&args, &wanted, tls, dir.path(), &pki).await?;
@@ -213,6 +225,28 @@ async fn run(args: Args) -> Result<(), BoxError> {
 }
 
 /// `--scenarios`, every name checked.
+/// Every proxy of a run is up for the whole run, and a spinning one takes the proxies' CPU from
+/// the others: `--busy-polling` measures one proxy beside direct. boltgate's plaintext and TLS
+/// scenarios are one process; any other proxy's TLS scenario is a second one.
+fn one_busy_proxy(wanted: &[&str], tls: bool) -> Result<(), BoxError> {
+    let proxies: Vec<&str> = wanted.iter().copied().filter(|s| *s != "direct").collect();
+    match proxies.as_slice() {
+        ["boltgate"] => Ok(()),
+        ["haproxy" | "routed" | "pooled" | "nginx"] if tls => Err(format!(
+            "--busy-polling with {} needs --no-tls (its TLS scenario is a second process)",
+            proxies[0]
+        )
+        .into()),
+        [_] => Ok(()),
+        _ => Err(format!(
+            "--busy-polling measures one proxy beside direct (a spinning proxy takes the CPU \
+             from the others): --scenarios direct,<one of boltgate, haproxy, routed, pooled>, not {}",
+            proxies.join(",")
+        )
+        .into()),
+    }
+}
+
 fn wanted_scenarios(list: &str) -> Result<Vec<&str>, BoxError> {
     const KNOWN: [&str; 6] = ["direct", "boltgate", "haproxy", "nginx", "routed", "pooled"];
     let wanted: Vec<&str> = list.split(',').map(str::trim).collect();

@@ -40,6 +40,18 @@ pub fn pin_load_tool() -> Result<(), BoxError> {
     Ok(())
 }
 
+/// `--busy-polling`: boltgate with `boltgate.runtime.busy_polling=true`, HAProxy with its
+/// `busy-polling` (nginx has no such setting), once set.
+static BUSY_POLLING: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+pub fn set_busy_polling() {
+    BUSY_POLLING.store(true, std::sync::atomic::Ordering::Relaxed);
+}
+
+fn busy_polling() -> bool {
+    BUSY_POLLING.load(std::sync::atomic::Ordering::Relaxed)
+}
+
 /// How long a process may take to start listening.
 const START_WAIT: Duration = Duration::from_secs(20);
 /// How long a process may take to exit after SIGTERM before it is killed.
@@ -191,8 +203,10 @@ pub fn boltgate_to(
              dbms.ssl.policy.bolt.enabled=true\n\
              dbms.ssl.policy.bolt.base_directory={}\n\
              dbms.ssl.policy.bolt.client_auth=NONE\n\
-             boltgate.log.level=warn\n{extra}",
-            dir.display()
+             boltgate.log.level=warn\n\
+             boltgate.runtime.busy_polling={}\n{extra}",
+            dir.display(),
+            busy_polling()
         ),
     )?;
     let mut cmd = Command::new(bin);
@@ -229,9 +243,10 @@ pub fn haproxy(
     std::fs::write(
         &config,
         format!(
-            "global\n    maxconn 4000\n\
+            "global\n    maxconn 4000\n{}\
              defaults\n    mode tcp\n    timeout connect 5s\n    timeout client 300s\n    timeout server 300s\n\
-             listen bolt\n    bind {addr}{ssl}\n    server synthetic {upstream}\n"
+             listen bolt\n    bind {addr}{ssl}\n    server synthetic {upstream}\n",
+            if busy_polling() { "    busy-polling\n" } else { "" }
         ),
     )?;
     let mut cmd = Command::new(bin);

@@ -309,6 +309,8 @@ pub struct Config {
     pub max_message_size: usize,
     /// `boltgate.shutdown.grace_period`.
     pub shutdown_grace_period: Duration,
+    /// `boltgate.runtime.busy_polling`.
+    pub busy_polling: bool,
     pub log: Log,
     pub admin: Admin,
     /// Neo4j settings in the file that boltgate does not use (refused with `--strict`), in file

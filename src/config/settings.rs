@@ -279,6 +279,8 @@ pub static SETTINGS: &[Setting] = &[
         "Require a PROXY protocol (v1 or v2) header on every connection, from trusted_networks only."),
     setting!("boltgate.proxy_protocol.trusted_networks", List, Is("127.0.0.1/32,::1/128"),
         "Networks (CIDR, comma-separated) of the load balancers allowed to send the PROXY protocol header."),
+    setting!("boltgate.runtime.busy_polling", Bool, Is("false"),
+        "Keep every runtime worker polling instead of sleeping (a CPU each, always busy) for lower latency where waking up is slow, as in VMs; HAProxy's busy-polling."),
     setting!("boltgate.shutdown.grace_period", Duration, Is("30s"),
         "On shutdown, time sessions get to reach a safe point before they are closed."),
     setting!("boltgate.log.format", LogFormat, Is("text"),

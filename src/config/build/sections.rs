@@ -98,6 +98,7 @@ impl Builder {
         let websocket = self.websocket();
         let proxy_protocol = self.proxy_protocol();
         let grace_period = self.duration("boltgate.shutdown.grace_period", true);
+        let busy_polling = self.bool("boltgate.runtime.busy_polling");
         let log = self.log();
         let admin = self.admin();
         let hardening = self.hardening();
@@ -153,6 +154,7 @@ impl Builder {
             proxy_protocol: proxy_protocol?,
             max_message_size: max_message_size?,
             shutdown_grace_period: grace_period?,
+            busy_polling: busy_polling?,
             log: log?,
             admin: admin?,
             ignored: self.ignored.clone(),
