@@ -484,8 +484,8 @@ fn runtime_builder() -> (tokio::runtime::Builder, &'static str, usize) {
 /// task is run again after its worker has polled the I/O driver without waiting, so a worker
 /// that holds one never sleeps in `epoll_wait`, and an arriving packet finds it awake. Waking a
 /// sleeping CPU is what a proxied round trip mostly costs where wake-ups are slow (a VM's idle
-/// vCPU): on this project's 2-vCPU machine, pinned, a 1-row result's first RECORD took 113 µs
-/// through boltgate against 17 µs direct, and 64 µs with busy polling (README, Performance).
+/// vCPU): on this project's 2-vCPU machine, pinned, a 1-row result's first RECORD took 112 µs
+/// through boltgate against 18 µs direct, and 66 µs with busy polling (README, Performance).
 /// The price is a CPU per worker, always busy. (Work stealing may leave two spinners on one
 /// worker for a while; each still keeps its worker polling.)
 fn busy_poll(workers: usize) {
