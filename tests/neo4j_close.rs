@@ -14,7 +14,7 @@
 
 mod common;
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use boltgate_proto::message::{Request, Response};
 use boltgate_proto::packstream::Value;
@@ -68,24 +68,13 @@ fn states(local: u16, remote: u16) -> Vec<String> {
 /// connection to Neo4j, as Neo4j lists it for the connection id its HELLO answer gave.
 fn session_and_upstream_port(gate: &Boltgate) -> (RawBolt, u16) {
     let mut bolt = RawBolt::connect(gate.addr);
-    bolt.handshake(&HELLO_5_AND_4_4)
-        .expect("handshake answered");
-    let version = bolt.version.expect("a version agreed");
-    let requests =
-        boltgate_testkit::client::login_requests(version, &boltgate_testkit::client::Auth::None);
-    for r in &requests {
-        bolt.send(r);
-    }
-    let mut id = None;
-    for _ in 0..requests.len() {
-        match bolt.recv(WAIT) {
-            Got::Message(Response::Success(s)) => {
-                id = id.or(s.metadata.get_str("connection_id").map(str::to_string))
-            }
-            other => panic!("login: {other:?}\n{}", gate.log()),
-        }
-    }
-    let id = id.expect("HELLO SUCCESS names the connection");
+    let (_, hello) = bolt
+        .try_login_hello(&HELLO_5_AND_4_4)
+        .unwrap_or_else(|e| panic!("{e}\n{}", gate.log()));
+    let id = hello
+        .get_str("connection_id")
+        .expect("HELLO SUCCESS names the connection")
+        .to_string();
     bolt.run_and_pull(&format!(
         "CALL dbms.listConnections() YIELD connectionId, clientAddress \
          WHERE connectionId = '{id}' RETURN clientAddress"
@@ -111,18 +100,6 @@ fn session_and_upstream_port(gate: &Boltgate) -> (RawBolt, u16) {
         .and_then(|p| p.parse().ok())
         .unwrap_or_else(|| panic!("client address {address}"));
     (bolt, port)
-}
-
-/// Polls `done` until it holds or [`WAIT`] passes.
-fn eventually(mut done: impl FnMut() -> bool) -> bool {
-    let deadline = Instant::now() + WAIT;
-    while Instant::now() < deadline {
-        if done() {
-            return true;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    done()
 }
 
 fn gates(neo4j: &Neo4j) -> Vec<(&'static str, Boltgate)> {
@@ -152,7 +129,8 @@ fn a_session_that_says_goodbye_leaves_the_time_wait_to_neo4j() {
         bolt.send(&Request::Goodbye);
         bolt.until_closed(WAIT);
         assert!(
-            eventually(|| states(server, port).contains(&TIME_WAIT.to_string())),
+            common::wait_until(WAIT, || states(server, port)
+                .contains(&TIME_WAIT.to_string())),
             "{scheme}: Neo4j's side of {port} never reached TIME_WAIT; boltgate's: {:?}\n{}",
             states(port, server),
             gate.log()
@@ -176,7 +154,8 @@ fn a_client_that_resets_gets_its_reset_passed_on_and_neither_side_keeps_the_conn
             .expect("SO_LINGER");
         drop(bolt);
         assert!(
-            eventually(|| states(port, server).is_empty() && states(server, port).is_empty()),
+            common::wait_until(WAIT, || states(port, server).is_empty()
+                && states(server, port).is_empty()),
             "{scheme}: the connection on port {port} is still there: boltgate's side {:?}, \
              Neo4j's {:?}\n{}",
             states(port, server),

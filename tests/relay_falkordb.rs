@@ -155,22 +155,12 @@ fn goodbye_is_relayed_and_forward_goodbye_false_keeps_falkordb_serving() {
     assert_eq!(db.absorb_goodbye_slots(), 0, "a GOODBYE reached FalkorDB");
 }
 
-/// The CPU time (user and system, ms) `pid` spends over `window`, from /proc/<pid>/stat's
-/// utime and stime (clock ticks of 10 ms).
+/// The time (ms) `pid`'s threads spend on CPU over `window`.
 fn cpu_ms_over(pid: u32, window: Duration) -> u64 {
-    let read = || {
-        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).expect("/proc stat");
-        // Fields after the command name (which may hold spaces): utime and stime are 14 and 15.
-        let rest = &stat[stat.rfind(')').expect("comm") + 2..];
-        let f: Vec<u64> = rest
-            .split_whitespace()
-            .map(|x| x.parse().unwrap_or(0))
-            .collect();
-        (f[11] + f[12]) * 10
-    };
-    let before = read();
+    let on_cpu = || boltgate_testkit::cpu::on_cpu_ns(pid).expect("the process's schedstat");
+    let before = on_cpu();
     std::thread::sleep(window);
-    read() - before
+    (on_cpu() - before) / 1_000_000
 }
 
 /// `boltgate.runtime.busy_polling=true`: a driver's queries work as before, and the proxy keeps

@@ -39,11 +39,11 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use boltgate_testkit::cpu;
 use boltgate_testkit::synthetic::{Options, SyntheticServer};
 use clap::Parser;
 
 mod bolt;
-mod cpu;
 #[path = "../support/pki.rs"]
 mod pki;
 mod relays;

@@ -87,11 +87,7 @@ impl Report {
                     workload.label(&self.params)
                 );
                 for col in cols {
-                    let name = if tls {
-                        format!("{col}-tls")
-                    } else {
-                        col.to_string()
-                    };
+                    let name = scenario_name(col, tls);
                     let cell = match series.iter().find(|s| s.scenario == name) {
                         Some(s) => match self.ratios(series, s) {
                             Some((_, m)) => format!("{m:.2}"),
@@ -139,11 +135,7 @@ impl Report {
                     workload.op().0
                 );
                 for col in cols {
-                    let name = if tls {
-                        format!("{col}-tls")
-                    } else {
-                        col.to_string()
-                    };
+                    let name = scenario_name(col, tls);
                     let cell = series
                         .iter()
                         .find(|s| s.scenario == name)
@@ -209,6 +201,15 @@ impl Report {
             "skipped": self.skipped,
             "results": rows,
         })
+    }
+}
+
+/// A table column's scenario: `col`, or its TLS twin `col-tls`.
+fn scenario_name(col: &str, tls: bool) -> String {
+    if tls {
+        format!("{col}-tls")
+    } else {
+        col.to_string()
     }
 }
 

@@ -21,15 +21,6 @@ const CLOSE_WITHIN: Duration = Duration::from_secs(2);
 /// once) before boltgate closes it itself.
 pub const GOODBYE_CLOSE_WAIT: Duration = Duration::from_secs(1);
 
-/// The client ended its connection with a reset (rather than a FIN or a GOODBYE).
-pub fn client_reset(result: &Result<End, SessionError>) -> bool {
-    let io = match result {
-        Err(SessionError::ClientIo(e)) | Err(SessionError::ClientFraming(ChunkError::Io(e))) => e,
-        _ => return false,
-    };
-    io.kind() == std::io::ErrorKind::ConnectionReset
-}
-
 /// The FAILURE the client gets as the session ends, if any: only for a message boltgate refused
 /// to forward (too large, not a message, past what it holds while the server is silent). A client that closed mid-message, an upstream that
 /// was lost, a shutdown: nothing, as the server itself would have said nothing.

@@ -79,16 +79,24 @@ impl SessionError {
     /// logged at debug, not as an error an operator must act on.
     pub fn is_disconnect(&self) -> bool {
         use std::io::ErrorKind::*;
+        matches!(
+            self.client_io_kind(),
+            Some(ConnectionReset | ConnectionAborted | BrokenPipe | UnexpectedEof)
+        )
+    }
+
+    /// The client ended its connection with a reset (rather than a FIN or a GOODBYE).
+    pub fn is_client_reset(&self) -> bool {
+        self.client_io_kind() == Some(std::io::ErrorKind::ConnectionReset)
+    }
+
+    /// The kind of the I/O error reading or writing the client failed with, if that ended it.
+    fn client_io_kind(&self) -> Option<std::io::ErrorKind> {
         match self {
-            SessionError::ClientIo(e) => matches!(
-                e.kind(),
-                ConnectionReset | ConnectionAborted | BrokenPipe | UnexpectedEof
-            ),
-            SessionError::ClientFraming(ChunkError::Io(e)) => matches!(
-                e.kind(),
-                ConnectionReset | ConnectionAborted | BrokenPipe | UnexpectedEof
-            ),
-            _ => false,
+            SessionError::ClientIo(e) | SessionError::ClientFraming(ChunkError::Io(e)) => {
+                Some(e.kind())
+            }
+            _ => None,
         }
     }
 }

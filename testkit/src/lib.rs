@@ -9,6 +9,7 @@
 //!   (FalkorDB falls over under heavy parallel load), and tests use it as a scripted server.
 //! - [`client`]: a minimal Bolt client (handshake, HELLO/LOGON, RUN+PULL pipelined, RESET,
 //!   GOODBYE) that counts records and bytes without decoding rows.
+//! - [`cpu`]: a process's time on CPU, its threads and children included, from /proc.
 //! - [`pki`]: a throwaway CA and certificates made at test time, and Neo4j's policy layout.
 //! - [`proxy`]: boltgate itself, started in-process on a free loopback port.
 //! - [`memory`]: one boltgate session over in-memory pipes (the session fuzzer's entry point).
@@ -16,6 +17,7 @@
 //!   and its regression replays.
 
 pub mod client;
+pub mod cpu;
 pub mod memory;
 pub mod pki;
 pub mod proxy;

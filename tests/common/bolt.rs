@@ -88,19 +88,27 @@ impl RawBolt {
     /// As [`RawBolt::login`], returning what went wrong instead of panicking, so a test can
     /// add the proxy's log to the message.
     pub fn try_login(&mut self, hello: &[u8; 20]) -> Result<Version, String> {
+        self.try_login_hello(hello).map(|(version, _)| version)
+    }
+
+    /// As [`RawBolt::try_login`], with the HELLO SUCCESS's metadata (`connection_id`, ...).
+    pub fn try_login_hello(&mut self, hello: &[u8; 20]) -> Result<(Version, Map), String> {
         let reply = self.handshake(hello).ok_or("handshake not answered")?;
         let version = self.version.ok_or(format!("refused: {reply:02x?}"))?;
         let requests = boltgate_testkit::client::login_requests(version, &Auth::None);
         for request in &requests {
             self.send(request);
         }
+        let mut hello_metadata = None;
         for _ in 0..requests.len() {
             match self.recv(Duration::from_secs(15)) {
-                Got::Message(Response::Success(_)) => {}
+                Got::Message(Response::Success(s)) => {
+                    hello_metadata.get_or_insert(s.metadata);
+                }
                 other => return Err(format!("login failed: {other:?}")),
             }
         }
-        Ok(version)
+        Ok((version, hello_metadata.unwrap_or_default()))
     }
 
     pub fn send(&mut self, request: &Request) {

@@ -167,9 +167,7 @@ impl Backend {
     /// Writes what is queued (GOODBYE included) and shuts the connection down: the end of the
     /// session (bounded by the caller).
     pub async fn close(&mut self) {
-        if self.owed.is_alive() {
-            let _ = self.tx.flush().await;
-        }
+        self.flush().await;
         let _ = self.tx.shutdown().await;
     }
 
@@ -181,26 +179,27 @@ impl Backend {
         }
     }
 
-    /// After a GOODBYE the caller queued: writes it and waits (up to `within`) for the server
-    /// to close first, then closes. Whichever side closes first keeps the connection in
-    /// TIME_WAIT for a minute, and on the connecting side that holds a local port for the
-    /// server's address: closing first, boltgate would hold one port per session ended and run
-    /// out of ports to an upstream (about 28,000 in Linux's default range, with no reuse off
-    /// loopback) at a few hundred sessions a second. Neo4j closes on GOODBYE, and its
+    /// After a GOODBYE the caller queued and flushed ([`Backend::flush`]): waits (up to
+    /// `within`) for the server to close first, then closes. Whichever side closes first keeps
+    /// the connection in TIME_WAIT for a minute, and on the connecting side that holds a local
+    /// port for the server's address: closing first, boltgate would hold one port per session
+    /// ended and run out of ports to an upstream (about 28,000 in Linux's default range, with no
+    /// reuse off loopback) at a few hundred sessions a second. Neo4j closes on GOODBYE, and its
     /// TIME_WAIT holds no port.
-    pub async fn close_after_goodbye(&mut self, within: std::time::Duration) {
-        let wait = async {
-            if !self.owed.is_alive() || self.tx.flush().await.is_err() {
-                return;
-            }
-            while !self.read_done {
-                if let Event::Closed(_) = std::future::poll_fn(|cx| self.poll_read(cx)).await {
-                    break;
-                }
-            }
-        };
-        let _ = tokio::time::timeout(within, wait).await;
+    pub async fn close_after_server(&mut self, within: std::time::Duration) {
+        if self.owed.is_alive() {
+            let _ = tokio::time::timeout(within, self.until_server_closes()).await;
+        }
         let _ = self.tx.shutdown().await;
+    }
+
+    /// Reads (and drops) what the server still sends until its side of the connection ends.
+    async fn until_server_closes(&mut self) {
+        while !self.read_done {
+            if let Event::Closed(_) = std::future::poll_fn(|cx| self.poll_read(cx)).await {
+                break;
+            }
+        }
     }
 
     /// The client reset its connection: pass the reset on to this one (`SO_LINGER` 0, no FIN),
@@ -220,11 +219,7 @@ impl Backend {
     pub async fn close_and_wait(&mut self, within: std::time::Duration) {
         let wait = async {
             self.close().await;
-            while !self.read_done {
-                if let Event::Closed(_) = std::future::poll_fn(|cx| self.poll_read(cx)).await {
-                    break;
-                }
-            }
+            self.until_server_closes().await;
             std::future::poll_fn(|cx| self.rx.io_mut().poll_transport_eof(cx)).await;
         };
         let _ = tokio::time::timeout(within, wait).await;

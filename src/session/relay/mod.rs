@@ -378,12 +378,12 @@ async fn relay_with(
     let goodbye = matches!(result, Ok(End::Goodbye)) && ctx.forward_goodbye;
     if goodbye {
         // Each upstream connection hears the client's GOODBYE, as from its own client.
-        let goodbye = Bytes::from_static(&[0xB0, sig::GOODBYE]);
+        let message = Bytes::from_static(&[0xB0, sig::GOODBYE]);
         for b in s.backends.values_mut().filter(|b| b.is_alive()) {
-            b.send(goodbye.clone(), Expect::Swallow("GOODBYE"));
+            b.send(message.clone(), Expect::Swallow("GOODBYE"));
         }
     }
-    let client_reset = ending::client_reset(&result);
+    let client_reset = result.as_ref().is_err_and(SessionError::is_client_reset);
     // The upstream connections get what is queued for them (GOODBYE included) and are shut
     // down, after the client, within the same bound.
     let upstreams = async {
@@ -398,7 +398,7 @@ async fn relay_with(
                 // Its place in the pool is freed once the server has seen it close.
                 b.close_and_wait(pool_conn::CLOSE_WAIT).await;
             } else if goodbye {
-                b.close_after_goodbye(ending::GOODBYE_CLOSE_WAIT).await;
+                b.close_after_server(ending::GOODBYE_CLOSE_WAIT).await;
             } else if !(client_reset && b.reset_if_idle()) {
                 b.close().await;
             }

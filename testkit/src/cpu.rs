@@ -1,11 +1,11 @@
-//! The CPU time a proxy spent, read from /proc: every thread of the process and of its
+//! The CPU time a process spent, read from /proc: every thread of the process and of its
 //! children (nginx's workers are children of the master the load tool started).
 //!
-//! Rates on this shared, noisy machine move by tens of percent between runs; the CPU a proxy
-//! spends per connection or per query moves far less, and it is what decides the rate once the
-//! proxy's CPU is the bottleneck (connect, pinned). Time on CPU comes from each thread's
-//! `schedstat` (nanoseconds, not the 10 ms ticks of `stat`); a thread that exits during a run
-//! takes its time with it, which none of the proxies measured here does.
+//! The load tool reports each proxy's CPU per operation with it: rates on this shared, noisy
+//! machine move by tens of percent between runs, CPU per connection or per query far less.
+//! Tests use it to tell a spinning process from a sleeping one. Time on CPU comes from each
+//! thread's `schedstat` (nanoseconds, not the 10 ms ticks of `stat`); a thread that exits
+//! during a measurement takes its time with it.
 
 use std::path::Path;
 
