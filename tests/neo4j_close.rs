@@ -10,7 +10,8 @@
 //! - A client that resets its connection: boltgate resets the idle upstream connection too, as
 //!   a blind relay does, and neither side keeps it.
 //!
-//! Both in the plain relay (`bolt://`) and the routed one (`neo4j://`).
+//! Both in the plain relay (`bolt://`) and the routed one (`neo4j://`), with a raw client and,
+//! for GOODBYE, the official Python driver.
 
 mod common;
 
@@ -119,6 +120,23 @@ fn neo4j() -> Neo4j {
     })
 }
 
+/// The connection on boltgate's local `port` ended with Neo4j's side in TIME_WAIT and nothing
+/// left on boltgate's.
+fn assert_time_wait_is_neo4js(who: &str, gate: &Boltgate, server: u16, port: u16) {
+    assert!(
+        common::wait_until(WAIT, || states(server, port)
+            .contains(&TIME_WAIT.to_string())),
+        "{who}: Neo4j's side of {port} never reached TIME_WAIT; boltgate's: {:?}\n{}",
+        states(port, server),
+        gate.log()
+    );
+    assert_eq!(
+        states(port, server),
+        Vec::<String>::new(),
+        "{who}: boltgate's side of {port} should be gone"
+    );
+}
+
 #[test]
 fn a_session_that_says_goodbye_leaves_the_time_wait_to_neo4j() {
     let neo4j = neo4j();
@@ -128,18 +146,38 @@ fn a_session_that_says_goodbye_leaves_the_time_wait_to_neo4j() {
         assert_eq!(states(port, server), [ESTABLISHED], "{scheme}");
         bolt.send(&Request::Goodbye);
         bolt.until_closed(WAIT);
+        assert_time_wait_is_neo4js(scheme, &gate, server, port);
+
+        // The official Python driver says GOODBYE as it closes: boltgate's connections for it
+        // (Neo4j lists them by the driver's user agent, which boltgate relays) end the same way.
+        let queries = serde_json::json!([
+            "CALL dbms.listConnections() YIELD clientAddress, userAgent \
+             WHERE userAgent STARTS WITH 'neo4j-python' RETURN clientAddress"
+        ])
+        .to_string();
+        let uri = format!("{scheme}://{}", gate.addr);
+        let out = common::run_py(
+            "query.py",
+            &[&uri, &queries, "--database", "neo4j"],
+            Duration::from_secs(120),
+        );
+        let rows = out["results"][0]["records"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
         assert!(
-            common::wait_until(WAIT, || states(server, port)
-                .contains(&TIME_WAIT.to_string())),
-            "{scheme}: Neo4j's side of {port} never reached TIME_WAIT; boltgate's: {:?}\n{}",
-            states(port, server),
-            gate.log()
+            !rows.is_empty(),
+            "{scheme}: Neo4j lists no driver connection: {out}"
         );
-        assert_eq!(
-            states(port, server),
-            Vec::<String>::new(),
-            "{scheme}: boltgate's side of {port} should be gone"
-        );
+        for row in rows {
+            let address = row[0].as_str().unwrap_or_default();
+            let port = address
+                .rsplit(':')
+                .next()
+                .and_then(|p| p.parse().ok())
+                .unwrap_or_else(|| panic!("client address {address}"));
+            assert_time_wait_is_neo4js(&format!("{scheme}, Python driver"), &gate, server, port);
+        }
     }
 }
 
