@@ -120,6 +120,11 @@ struct Args {
     /// then keep their CPUs busy, and their CPU per operation says little.
     #[arg(long)]
     busy_polling: bool,
+    /// A `key=value` line added to every boltgate scenario's configuration, e.g.
+    /// `dbms.ssl.policy.bolt.ciphers=TLS_AES_128_GCM_SHA256`; not one the load tool writes itself
+    /// (boltgate refuses a setting given twice). Repeatable.
+    #[arg(long = "boltgate-setting", value_name = "KEY=VALUE")]
+    boltgate_settings: Vec<String>,
     /// Print one JSON document on stdout (the markdown table then goes to stderr).
     #[arg(long)]
     json: bool,
@@ -139,6 +144,10 @@ fn main() -> Result<(), BoxError> {
     if args.busy_polling {
         relays::set_busy_polling();
     }
+    if let Some(bad) = args.boltgate_settings.iter().find(|s| !s.contains('=')) {
+        return Err(format!("--boltgate-setting {bad:?}: expected KEY=VALUE").into());
+    }
+    relays::set_boltgate_settings(&args.boltgate_settings);
     if args.pin {
         // Before the runtime starts: its threads inherit this thread's CPU set.
         relays::pin_load_tool()?;

@@ -52,6 +52,14 @@ fn busy_polling() -> bool {
     BUSY_POLLING.load(std::sync::atomic::Ordering::Relaxed)
 }
 
+/// `--boltgate-setting` lines, appended to every boltgate scenario's configuration.
+static BOLTGATE_SETTINGS: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+
+/// Sets the lines [`boltgate_to`] appends (once; later calls are ignored).
+pub fn set_boltgate_settings(settings: &[String]) {
+    let _ = BOLTGATE_SETTINGS.set(settings.iter().map(|s| format!("{s}\n")).collect());
+}
+
 /// How long a process may take to start listening.
 const START_WAIT: Duration = Duration::from_secs(20);
 /// How long a process may take to exit after SIGTERM before it is killed.
@@ -204,9 +212,10 @@ pub fn boltgate_to(
              dbms.ssl.policy.bolt.base_directory={}\n\
              dbms.ssl.policy.bolt.client_auth=NONE\n\
              boltgate.log.level=warn\n\
-             boltgate.runtime.busy_polling={}\n{extra}",
+             boltgate.runtime.busy_polling={}\n{extra}{}",
             dir.display(),
-            busy_polling()
+            busy_polling(),
+            BOLTGATE_SETTINGS.get().map_or("", String::as_str)
         ),
     )?;
     let mut cmd = Command::new(bin);

@@ -25,6 +25,14 @@ use super::trust::TrustedDir;
 use super::{TlsError, TlsPolicy};
 use crate::config::{ClientAuth, Scope, SslPolicyConfig};
 
+/// The suite is the first of the policy's (`ciphers`, or [`super::suites::SUITES`]) that the
+/// client offers, not the client's favourite: Neo4j on the JDK chooses so (docs/neo4j-parity.md,
+/// sets B and E), and an operator's order in `ciphers` then means what it says.
+fn own_order(mut config: ServerConfig) -> Arc<ServerConfig> {
+    config.ignore_client_order = true;
+    Arc::new(config)
+}
+
 impl TlsPolicy {
     /// This policy as a TLS server.
     pub fn server_config(&self) -> Result<Arc<ServerConfig>, TlsError> {
@@ -48,7 +56,7 @@ impl TlsPolicy {
                 ),
                 source,
             })?;
-        Ok(Arc::new(config))
+        Ok(own_order(config))
     }
 
     /// This policy as a TLS server whose certificate is served through a [`StapledCert`], so
@@ -69,7 +77,7 @@ impl TlsPolicy {
         let config = builder
             .with_client_cert_verifier(verifier)
             .with_cert_resolver(cert.clone());
-        Ok((Arc::new(config), cert))
+        Ok((own_order(config), cert))
     }
 
     fn client_verifier(&self) -> Result<Arc<dyn ClientCertVerifier>, TlsError> {

@@ -49,14 +49,24 @@ pub const EXPLAINED: &[(&str, &str)] = &[
 ];
 
 /// Differences this test found that were fixed in boltgate (for the doc).
-pub const FIXED: &[(&str, &str)] = &[(
-    "A. TLS, driver; C. plaintext, driver",
-    "boltgate refused a TLS client on DISABLED (or a plaintext one on REQUIRED) by closing the \
-     socket with the client's first bytes unread, so the kernel sent a reset and the driver \
-     said \"connection reset\" where Neo4j's orderly close gives \"closed during the TLS \
-     handshake\" / \"closed with incomplete handshake response\". boltgate now reads what the \
-     client already sent before closing (src/listener/mod.rs, `discard_received`).",
-)];
+pub const FIXED: &[(&str, &str)] = &[
+    (
+        "B. TLS 1.3, raw; E. TLS 1.3, raw",
+        "boltgate took the client's favourite among its suites (Python offers \
+         TLS_AES_256_GCM_SHA384 first), where Neo4j takes its own order: the operator's order in \
+         `ciphers` (E), and TLS_AES_128_GCM_SHA256 first by default (B). boltgate now follows its \
+         own order too, with TLS_AES_128_GCM_SHA256 first by default (src/tls/suites.rs, \
+         src/tls/server.rs `own_order`).",
+    ),
+    (
+        "A. TLS, driver; C. plaintext, driver",
+        "boltgate refused a TLS client on DISABLED (or a plaintext one on REQUIRED) by closing the \
+         socket with the client's first bytes unread, so the kernel sent a reset and the driver \
+         said \"connection reset\" where Neo4j's orderly close gives \"closed during the TLS \
+         handshake\" / \"closed with incomplete handshake response\". boltgate now reads what \
+         the client already sent before closing (src/listener/mod.rs, `discard_received`).",
+    ),
+];
 
 const ALERT_NAMES_THE_REASON: &str =
     "both refuse the client certificate in the TLS handshake; only \
@@ -184,6 +194,7 @@ pub fn config_sets(pki: &TestPki) -> Vec<ConfigSet> {
     encrypt_key(&b);
     let c = policy(pki, "c", Some(&revoked));
     let d = policy(pki, "d", Some(&revoked));
+    let e = policy(pki, "e", None);
 
     vec![
         ConfigSet {
@@ -220,7 +231,7 @@ pub fn config_sets(pki: &TestPki) -> Vec<ConfigSet> {
                 case("TLS, driver", driver(None)),
                 case(
                     "TLS 1.3, raw",
-                    tls(json!({"min": "TLSv1.3", "show_version": true})),
+                    tls(json!({"min": "TLSv1.3", "show_version": true, "show_cipher": true})),
                 ),
                 case("TLS 1.2 only, raw", tls(json!({"max": "TLSv1.2"}))),
                 case(
@@ -252,6 +263,12 @@ pub fn config_sets(pki: &TestPki) -> Vec<ConfigSet> {
                 ),
                 case("TLS, no client certificate, driver", driver(None)),
                 case("TLS, trusted client certificate, raw", tls(cert(&good))),
+                case(
+                    "TLS 1.2, trusted client certificate, raw",
+                    tls(
+                        json!({"cert": good.0, "key": good.1, "max": "TLSv1.2", "show_cipher": true}),
+                    ),
+                ),
                 case(
                     "TLS, trusted client certificate, driver",
                     driver(Some(&good)),
@@ -307,6 +324,28 @@ pub fn config_sets(pki: &TestPki) -> Vec<ConfigSet> {
                     "TLS 1.2, ECDHE-ECDSA-CHACHA20-POLY1305, raw",
                     tls(json!({"ciphers": "ECDHE-ECDSA-CHACHA20-POLY1305"})),
                 ),
+            ],
+        },
+        ConfigSet {
+            name: "E. TLSv1.3, ciphers in the operator's order",
+            about:
+                "`ciphers` lists TLS_AES_128_GCM_SHA256 before TLS_AES_256_GCM_SHA384; Python's \
+                    client offers TLS_AES_256_GCM_SHA384 first. Which suite a server picks shows \
+                    whose order it follows.",
+            settings: lines(&[
+                ("server.bolt.tls_level", "REQUIRED"),
+                ("dbms.ssl.policy.bolt.enabled", "true"),
+                ("dbms.ssl.policy.bolt.base_directory", &e),
+                ("dbms.ssl.policy.bolt.client_auth", "NONE"),
+                ("dbms.ssl.policy.bolt.tls_versions", "TLSv1.3"),
+                (
+                    "dbms.ssl.policy.bolt.ciphers",
+                    "TLS_AES_128_GCM_SHA256,TLS_AES_256_GCM_SHA384",
+                ),
+            ]),
+            cases: vec![
+                case("TLS, driver", driver(None)),
+                case("TLS 1.3, raw", tls(json!({"show_cipher": true}))),
             ],
         },
     ]

@@ -239,6 +239,42 @@ fn tls_versions_and_ciphers_are_enforced_as_seen_from_outside() {
     assert!(r.out.contains("TLS_AES_128_GCM_SHA256"), "{}", r.out);
 }
 
+/// The suite is boltgate's choice among what the client offers, as Neo4j's (docs/neo4j-parity.md,
+/// sets B and E): TLS_AES_128_GCM_SHA256 by default, else the first of `ciphers`.
+#[test]
+fn the_server_order_picks_the_suite_aes_128_by_default_else_the_ciphers_order() {
+    let s = Setup::default();
+    let port = free_port();
+    let _bg = boltgate(&s.conf(port, 1, ""), port);
+    let client_prefers_256 = [
+        "-tls1_3",
+        "-ciphersuites",
+        "TLS_AES_256_GCM_SHA384:TLS_AES_128_GCM_SHA256",
+    ];
+    let r = connect(&s, port, None, &client_prefers_256);
+    assert!(r.connected, "{}", r.out);
+    assert!(r.out.contains("TLS_AES_128_GCM_SHA256"), "{}", r.out);
+
+    let port = free_port();
+    let _ordered = boltgate(
+        &s.conf(
+            port,
+            1,
+            "dbms.ssl.policy.bolt.ciphers=TLS_CHACHA20_POLY1305_SHA256,TLS_AES_256_GCM_SHA384,\
+             TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256\n",
+        ),
+        port,
+    );
+    let client_order = [
+        "-tls1_3",
+        "-ciphersuites",
+        "TLS_AES_128_GCM_SHA256:TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256",
+    ];
+    let r = connect(&s, port, None, &client_order);
+    assert!(r.connected, "{}", r.out);
+    assert!(r.out.contains("TLS_CHACHA20_POLY1305_SHA256"), "{}", r.out);
+}
+
 #[test]
 fn a_bad_policy_stops_boltgate_before_it_listens_naming_setting_and_file() {
     let s = Setup::default();
