@@ -25,12 +25,24 @@ use super::trust::TrustedDir;
 use super::{TlsError, TlsPolicy};
 use crate::config::{ClientAuth, Scope, SslPolicyConfig};
 
-/// The suite is the first of the policy's (`ciphers`, or [`super::suites::SUITES`]) that the
-/// client offers, not the client's favourite: Neo4j on the JDK chooses so (docs/neo4j-parity.md,
-/// sets B and E), and an operator's order in `ciphers` then means what it says.
-fn own_order(mut config: ServerConfig) -> Arc<ServerConfig> {
+/// What every server configuration of a policy gets last:
+/// - the suite is the first of the policy's (`ciphers`, or [`super::suites::SUITES`]) that the
+///   client offers, not the client's favourite: Neo4j on the JDK chooses so
+///   (docs/neo4j-parity.md, sets B and E), and an operator's order in `ciphers` then means what
+///   it says;
+/// - session tickets are stateless (sealed with a key of this configuration's own, rotated
+///   every 6 hours): rustls' default keeps resumable sessions in a cache of 256, so a client
+///   could no longer resume once about 128 other connections had come in since its own, which a
+///   busy gateway reaches in a moment. A new configuration (a reload) has a new key, so no
+///   session from before a reload resumes, and a client certificate revoked meanwhile is checked
+///   again.
+fn finish(mut config: ServerConfig, policy: &TlsPolicy) -> Result<Arc<ServerConfig>, TlsError> {
     config.ignore_client_order = true;
-    Arc::new(config)
+    config.ticketer = rustls::crypto::ring::Ticketer::new().map_err(|source| TlsError::Rustls {
+        context: format!("{}: session tickets", policy.setting("enabled")),
+        source,
+    })?;
+    Ok(Arc::new(config))
 }
 
 impl TlsPolicy {
@@ -56,7 +68,7 @@ impl TlsPolicy {
                 ),
                 source,
             })?;
-        Ok(own_order(config))
+        finish(config, self)
     }
 
     /// This policy as a TLS server whose certificate is served through a [`StapledCert`], so
@@ -77,7 +89,7 @@ impl TlsPolicy {
         let config = builder
             .with_client_cert_verifier(verifier)
             .with_cert_resolver(cert.clone());
-        Ok((own_order(config), cert))
+        Ok((finish(config, self)?, cert))
     }
 
     fn client_verifier(&self) -> Result<Arc<dyn ClientCertVerifier>, TlsError> {

@@ -56,7 +56,7 @@ pub const FIXED: &[(&str, &str)] = &[
          TLS_AES_256_GCM_SHA384 first), where Neo4j takes its own order: the operator's order in \
          `ciphers` (E), and TLS_AES_128_GCM_SHA256 first by default (B). boltgate now follows its \
          own order too, with TLS_AES_128_GCM_SHA256 first by default (src/tls/suites.rs, \
-         src/tls/server.rs `own_order`).",
+         src/tls/server.rs `finish`).",
     ),
     (
         "A. TLS, driver; C. plaintext, driver",

@@ -275,6 +275,23 @@ fn the_server_order_picks_the_suite_aes_128_by_default_else_the_ciphers_order() 
     assert!(r.out.contains("TLS_CHACHA20_POLY1305_SHA256"), "{}", r.out);
 }
 
+/// Python's OpenSSL client resumes its TLS 1.3 session after 300 other clients connected
+/// meanwhile (rustls' default cache of 256 sessions had lost it after ~128).
+#[test]
+fn a_client_resumes_its_session_after_hundreds_of_others() {
+    let s = Setup::default();
+    let port = free_port();
+    let _bg = boltgate(&s.conf(port, 1, ""), port);
+    let r = common::driver::run_py(
+        "tls_resume.py",
+        &[&port.to_string(), p(&s.ca_file), "300"],
+        Duration::from_secs(120),
+    );
+    assert_eq!(r["version"], "TLSv1.3", "{r}");
+    assert_eq!(r["at_once"], true, "{r}");
+    assert_eq!(r["after_others"], true, "{r}");
+}
+
 #[test]
 fn a_bad_policy_stops_boltgate_before_it_listens_naming_setting_and_file() {
     let s = Setup::default();

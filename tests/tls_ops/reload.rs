@@ -8,7 +8,7 @@ use serde_json::json;
 
 use crate::common::{self, Boltgate, FalkorDb};
 use crate::settings;
-use crate::support::{install, presented, tls12_handshake, tls_connect, Ca, Leaf};
+use crate::support::{install, presented, tls12_handshake, tls_connect, Ca, Leaf, Resuming};
 
 const WAIT: Duration = Duration::from_secs(15);
 const PY_TIMEOUT: Duration = Duration::from_secs(60);
@@ -79,6 +79,13 @@ fn sighup_rotates_the_certificate_for_new_clients_and_open_connections_keep_work
     });
     assert_eq!(shown.leaf, old.der);
     assert_eq!(rt.block_on(before.run("RETURN 1")).map(rows).unwrap(), 1);
+    // A client's TLS session resumes until the reload, and not after it (a new ticket key).
+    let resuming = Resuming::new();
+    assert!(!rt.block_on(resuming.handshake_resumed(bg.addr)));
+    assert!(
+        rt.block_on(resuming.handshake_resumed(bg.addr)),
+        "a session resumes"
+    );
 
     install(&base, &new, &ca.pem);
     bg.signal("HUP");
@@ -99,6 +106,10 @@ fn sighup_rotates_the_certificate_for_new_clients_and_open_connections_keep_work
     );
     // The connection opened before keeps working.
     assert_eq!(rt.block_on(before.run("RETURN 2")).map(rows).unwrap(), 1);
+    assert!(
+        !rt.block_on(resuming.handshake_resumed(bg.addr)),
+        "no session from before the reload resumes"
+    );
 }
 
 #[test]

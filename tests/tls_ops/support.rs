@@ -392,6 +392,51 @@ pub async fn tls_connect_with(
     Ok((tls, presented))
 }
 
+/// A TLS client that keeps the sessions it is given (rustls' default cache), to see whether a
+/// server resumes them.
+pub struct Resuming(tokio_rustls::TlsConnector);
+
+impl Resuming {
+    pub fn new() -> Resuming {
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let config = rustls::ClientConfig::builder_with_provider(provider.clone())
+            .with_protocol_versions(&[&rustls::version::TLS13])
+            .unwrap()
+            .dangerous()
+            .with_custom_certificate_verifier(Arc::new(Capture {
+                seen: Arc::default(),
+                provider,
+            }))
+            .with_no_client_auth();
+        Resuming(tokio_rustls::TlsConnector::from(Arc::new(config)))
+    }
+
+    /// Connects and does the Bolt handshake (its answer is read after the server's session
+    /// tickets, which the client then keeps); true when the TLS session was a resumed one.
+    pub async fn handshake_resumed(&self, addr: SocketAddr) -> bool {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let tcp = tokio::net::TcpStream::connect(addr).await.expect("connect");
+        let mut tls = tokio::time::timeout(
+            Duration::from_secs(10),
+            self.0
+                .connect(ServerName::try_from("localhost").unwrap(), tcp),
+        )
+        .await
+        .expect("TLS handshake timeout")
+        .expect("TLS handshake");
+        let offer = [
+            0x60, 0x60, 0xb0, 0x17, 0, 0, 8, 5, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+        ];
+        tls.write_all(&offer).await.expect("Bolt handshake");
+        let mut version = [0u8; 4];
+        tokio::time::timeout(Duration::from_secs(10), tls.read_exact(&mut version))
+            .await
+            .expect("Bolt handshake answer timeout")
+            .expect("Bolt handshake answer");
+        tls.get_ref().1.handshake_kind() == Some(rustls::HandshakeKind::Resumed)
+    }
+}
+
 /// Whether a client offering TLS 1.2 only completes a handshake with `addr`.
 pub fn tls12_handshake(addr: SocketAddr) -> bool {
     tokio::runtime::Builder::new_current_thread()
