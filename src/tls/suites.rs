@@ -19,9 +19,10 @@ use super::TlsError;
 /// the list and its order), as Neo4j on the JDK does: docs/neo4j-parity.md (set E) shows Neo4j
 /// choosing the configured order over the client's, and TLS_AES_128_GCM_SHA256 over the
 /// client's first choice TLS_AES_256_GCM_SHA384 by default (set B). That default is also the
-/// cheaper one here: its key schedule uses SHA-256, which CPUs compute in hardware (SHA-NI),
-/// where SHA-384 runs in software on AMD in ring (README, Performance, session 15). TLS 1.2 keeps rustls'
-/// order, AES-256 first, which Neo4j also picks (set C).
+/// cheaper one here: its key schedule uses SHA-256, which ring computes with the CPU's SHA
+/// instructions where they exist, while its SHA-384 runs in plain code on AMD CPUs (README,
+/// Performance, session 15). TLS 1.2 keeps rustls' order, AES-256 first, which Neo4j also
+/// picks (set C). As a client (the cluster scope) boltgate offers them in this order.
 pub const SUITES: &[(&str, SupportedCipherSuite)] = &[
     ("TLS_AES_128_GCM_SHA256", cs::TLS13_AES_128_GCM_SHA256),
     ("TLS_AES_256_GCM_SHA384", cs::TLS13_AES_256_GCM_SHA384),
