@@ -368,17 +368,7 @@ pub async fn tls_connect_with(
     Presented,
 )> {
     let seen = Arc::new(Mutex::new(Presented::default()));
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let config = rustls::ClientConfig::builder_with_provider(provider.clone())
-        .with_protocol_versions(versions)
-        .unwrap()
-        .dangerous()
-        .with_custom_certificate_verifier(Arc::new(Capture {
-            seen: seen.clone(),
-            provider,
-        }))
-        .with_no_client_auth();
-    let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
+    let connector = tokio_rustls::TlsConnector::from(Arc::new(capturing(versions, seen.clone())));
     let tcp = tokio::time::timeout(Duration::from_secs(5), tokio::net::TcpStream::connect(addr))
         .await
         .expect("connect timeout")?;
@@ -392,22 +382,28 @@ pub async fn tls_connect_with(
     Ok((tls, presented))
 }
 
+/// A client offering `versions` that accepts any server certificate and records what it was
+/// shown in `seen`.
+fn capturing(
+    versions: &[&'static rustls::SupportedProtocolVersion],
+    seen: Arc<Mutex<Presented>>,
+) -> rustls::ClientConfig {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    rustls::ClientConfig::builder_with_provider(provider.clone())
+        .with_protocol_versions(versions)
+        .unwrap()
+        .dangerous()
+        .with_custom_certificate_verifier(Arc::new(Capture { seen, provider }))
+        .with_no_client_auth()
+}
+
 /// A TLS client that keeps the sessions it is given (rustls' default cache), to see whether a
 /// server resumes them.
 pub struct Resuming(tokio_rustls::TlsConnector);
 
 impl Resuming {
     pub fn new() -> Resuming {
-        let provider = Arc::new(rustls::crypto::ring::default_provider());
-        let config = rustls::ClientConfig::builder_with_provider(provider.clone())
-            .with_protocol_versions(&[&rustls::version::TLS13])
-            .unwrap()
-            .dangerous()
-            .with_custom_certificate_verifier(Arc::new(Capture {
-                seen: Arc::default(),
-                provider,
-            }))
-            .with_no_client_auth();
+        let config = capturing(&[&rustls::version::TLS13], Arc::default());
         Resuming(tokio_rustls::TlsConnector::from(Arc::new(config)))
     }
 
