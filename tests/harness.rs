@@ -94,15 +94,17 @@ fn a_hundred_thousand_rows_arrive_complete_and_in_order() {
     assert_eq!(out["checksum"], 2_505_808_350_000u64);
 }
 
+/// Three sessions: FalkorDB 4.16 crashes with four or more busy connections at once (it did
+/// here with eight, in CI). Eight at once run against Neo4j, in tests/neo4j_drivers.rs.
 #[test]
-fn eight_concurrent_sessions_each_get_their_own_results() {
+fn three_concurrent_sessions_each_get_their_own_results() {
     let mut db = FalkorDb::start();
     let out = db.run_py(
         "concurrent_sessions.py",
-        &["--threads", "8", "--queries", "50"],
+        &["--threads", "3", "--queries", "100"],
         PY_TIMEOUT,
     );
-    assert_eq!(out["ok"], 400, "{out}");
+    assert_eq!(out["ok"], 300, "{out}");
 }
 
 #[test]

@@ -410,6 +410,39 @@ fn go_driver_through_boltgate_to_neo4j_on_every_scheme() {
     check(Driver::Go);
 }
 
+/// Eight Python sessions at once, fifty queries each, through boltgate to Neo4j: each gets only
+/// its own results, on a plaintext and a TLS listener, in the plain relay and the routed one.
+/// (FalkorDB crashes with four busy connections, so the FalkorDB tests run three.)
+#[test]
+fn eight_concurrent_python_sessions_each_get_their_own_results() {
+    let f = fixture();
+    let basic = format!("neo4j:{PASSWORD}");
+    for scheme in ["bolt", "neo4j", "bolt+s", "neo4j+s"] {
+        let gate = f.gate(scheme);
+        // The script's --ca turns TLS on for a URI without "+s" (the driver refuses both).
+        let base = scheme.split('+').next().unwrap();
+        let uri = format!("{base}://{}", gate.addr);
+        let mut args = vec![
+            uri.as_str(),
+            "--database",
+            "neo4j",
+            "--basic",
+            &basic,
+            "--threads",
+            "8",
+            "--queries",
+            "50",
+        ];
+        let ca = ca_for(&f, scheme).map(|p| p.to_str().unwrap().to_string());
+        if let Some(ca) = &ca {
+            args.extend(["--ca", ca.as_str()]);
+        }
+        let out = common::try_run_py("concurrent_sessions.py", &args, RUNNER_TIMEOUT)
+            .unwrap_or_else(|e| panic!("{scheme}: {e}\n{}", gate.log()));
+        assert_eq!(out["ok"], 400, "{scheme}: {out}");
+    }
+}
+
 /// Handshake (offering 5.8 down to 5.0), HELLO and LOGON with basic auth; returns the HELLO and
 /// LOGON SUCCESS metadata.
 fn login(bolt: &mut RawBolt) -> (Map, Map) {

@@ -94,19 +94,19 @@ fn a_hundred_thousand_rows_stream_through_complete_and_in_order() {
     assert_eq!(out["checksum"], 2_505_808_350_000u64);
 }
 
+/// Three sessions, under the four busy connections FalkorDB 4.16 is known to crash at (README,
+/// "Transaction pooling"); eight at once go through boltgate to Neo4j in tests/neo4j_drivers.rs.
 #[test]
-fn eight_concurrent_sessions_each_get_their_own_results() {
+fn three_concurrent_sessions_each_get_their_own_results() {
     let mut db = FalkorDb::start();
     let mut gate = proxy_to(&db);
     let out = common::try_run_py(
         "concurrent_sessions.py",
-        &[&gate.bolt_uri(), "--threads", "8", "--queries", "50"],
+        &[&gate.bolt_uri(), "--threads", "3", "--queries", "100"],
         PY_TIMEOUT,
     )
     .unwrap_or_else(|e| {
-        // Eight busy connections are past what FalkorDB 4.16 is known to survive (4 or more;
-        // README, "Transaction pooling"):
-        // say which side went, so a server crash is not read as boltgate's.
+        // Say which side went, so a server crash is not read as boltgate's.
         panic!(
             "{e}\nFalkorDB running: {}, boltgate running: {}\n--- FalkorDB log ---\n{}\n--- boltgate log ---\n{}",
             db.is_running(),
@@ -115,7 +115,7 @@ fn eight_concurrent_sessions_each_get_their_own_results() {
             common::tail(&gate.log(), 6000)
         )
     });
-    assert_eq!(out["ok"], 400, "{out}");
+    assert_eq!(out["ok"], 300, "{out}");
     assert!(!gate.log_contains(" ERROR "), "{}", gate.log());
 }
 

@@ -27,6 +27,7 @@ def parser(description):
     p.add_argument("--connect-timeout", type=float, default=10.0)
     p.add_argument("--principal", help="log in as this user (scheme none: servers without auth "
                    "accept it, and boltgate matches it in reload_tls_allowed_users)")
+    p.add_argument("--basic", metavar="USER:PASSWORD", help="log in with basic auth (Neo4j)")
     return p
 
 
@@ -40,6 +41,9 @@ def driver(args, **extra):
     )
     if getattr(args, "principal", None):
         kw["auth"] = neo4j.Auth("none", args.principal, None)
+    if getattr(args, "basic", None):
+        user, _, password = args.basic.partition(":")
+        kw["auth"] = neo4j.basic_auth(user, password)
     if args.ca:
         kw["encrypted"] = True
         kw["trusted_certificates"] = neo4j.TrustCustomCAs(args.ca)
