@@ -27,6 +27,7 @@
 //! `boltgate-proto` crate, which has no I/O.
 
 pub mod admin;
+pub mod busy_poll;
 pub mod cli;
 pub mod config;
 pub mod error;
@@ -236,7 +237,7 @@ pub fn serve(mut config: Config, source: reload::ConfigSource) -> Result<(), Err
             fdlimit::fit(&limit, config.client.max_connections, configured);
     }
     let (mut builder, kind, workers) = runtime_builder();
-    let busy_polling = config.busy_polling;
+    let (busy_polling, busy_polling_window) = (config.busy_polling, config.busy_polling_window);
     let runtime = builder
         .enable_all()
         .build()
@@ -259,7 +260,9 @@ pub fn serve(mut config: Config, source: reload::ConfigSource) -> Result<(), Err
             "boltgate listening"
         );
         if busy_polling {
-            busy_poll(workers);
+            busy_poll::always(workers);
+        } else {
+            busy_poll::windowed(busy_polling_window);
         }
         let signals = tokio::spawn(signals(shutdown.clone(), server.reloader()));
         let repeats = tokio::spawn(async {
@@ -478,27 +481,4 @@ fn runtime_builder() -> (tokio::runtime::Builder, &'static str, usize) {
             workers,
         )
     }
-}
-
-/// `boltgate.runtime.busy_polling`: a task per worker that does nothing but yield. A yielded
-/// task is run again after its worker has polled the I/O driver without waiting, so a worker
-/// that holds one never sleeps in `epoll_wait`, and an arriving packet finds it awake. Waking a
-/// sleeping CPU is what a proxied round trip mostly costs where wake-ups are slow (a VM's idle
-/// vCPU): on this project's 2-vCPU machine, pinned, a 1-row result's first RECORD took 112 µs
-/// through boltgate against 18 µs direct, and 66 µs with busy polling (README, Performance).
-/// The price is a CPU per worker, always busy. (Work stealing may leave two spinners on one
-/// worker for a while; each still keeps its worker polling.)
-fn busy_poll(workers: usize) {
-    for _ in 0..workers {
-        tokio::spawn(async {
-            loop {
-                tokio::task::yield_now().await;
-            }
-        });
-    }
-    tracing::info!(
-        workers,
-        "busy polling: the runtime's workers poll for I/O without sleeping, a CPU each \
-         (boltgate.runtime.busy_polling=true)"
-    );
 }

@@ -198,3 +198,42 @@ fn busy_polling_serves_a_driver_and_keeps_the_idle_proxy_on_cpu() {
         "idle for {window:?}: {busy_ms} ms on CPU with busy polling, {sleeping_ms} ms without"
     );
 }
+
+/// `boltgate.runtime.busy_polling_window`: a driver's queries work as before; the idle proxy
+/// sleeps until a session writes, then stays on CPU for the window after the last write, and
+/// sleeps again once it has passed.
+#[test]
+fn a_busy_polling_window_keeps_the_proxy_on_cpu_after_a_query_and_no_longer() {
+    let db = FalkorDb::start();
+    let gate = Boltgate::start(&[
+        ("boltgate.upstream.uri", &db.bolt_uri()),
+        ("boltgate.runtime.busy_polling_window", "2s"),
+    ]);
+    assert!(
+        gate.log_contains("busy_polling_window"),
+        "no start-up line about the window:\n{}",
+        gate.log()
+    );
+    let measure = Duration::from_secs(1);
+    let before_any = cpu_ms_over(gate.pid, measure);
+    let queries = json!(["RETURN 1 AS x", "UNWIND range(1, 3) AS i RETURN i"]).to_string();
+    let out = common::run_py("query.py", &[&gate.bolt_uri(), &queries], PY_TIMEOUT);
+    assert_eq!(out["results"][0]["records"], json!([[1]]), "{out}");
+    assert_eq!(
+        out["results"][1]["records"],
+        json!([[1], [2], [3]]),
+        "{out}"
+    );
+    // The driver's last write went through boltgate just before it exited: inside the window.
+    let inside = cpu_ms_over(gate.pid, measure);
+    // Past the window: 2 s after the last write, and more.
+    std::thread::sleep(Duration::from_millis(1500));
+    let after = cpu_ms_over(gate.pid, measure);
+    // A spinning worker gets its share of a CPU however loaded the machine is; a sleeping
+    // proxy spends next to nothing.
+    assert!(
+        inside >= 100 && inside > before_any + 50 && inside > after + 50,
+        "on CPU over {measure:?}: {before_any} ms before any session, {inside} ms within the \
+         window after a query, {after} ms once it had passed"
+    );
+}

@@ -63,7 +63,8 @@ struct Args {
     /// Runs of every workload (scenarios interleaved within a run); the median is reported.
     #[arg(long, default_value_t = 3)]
     runs: usize,
-    /// Comma-separated scenarios: direct, boltgate, haproxy, nginx, routed, pooled.
+    /// Comma-separated scenarios: direct, boltgate, haproxy, haproxy-splice (plaintext, with
+    /// `option splice-auto`), nginx, routed, pooled.
     #[arg(long, default_value = "direct,boltgate,haproxy,nginx,routed")]
     scenarios: String,
     /// Comma-separated workloads: small, wide, first, return1, connect.
@@ -257,7 +258,15 @@ fn one_busy_proxy(wanted: &[&str], tls: bool) -> Result<(), BoxError> {
 }
 
 fn wanted_scenarios(list: &str) -> Result<Vec<&str>, BoxError> {
-    const KNOWN: [&str; 6] = ["direct", "boltgate", "haproxy", "nginx", "routed", "pooled"];
+    const KNOWN: [&str; 7] = [
+        "direct",
+        "boltgate",
+        "haproxy",
+        "haproxy-splice",
+        "nginx",
+        "routed",
+        "pooled",
+    ];
     let wanted: Vec<&str> = list.split(',').map(str::trim).collect();
     if let Some(bad) = wanted.iter().find(|w| !KNOWN.contains(w)) {
         return Err(format!("--scenarios: unknown {bad:?} ({})", KNOWN.join(", ")).into());
@@ -413,6 +422,7 @@ impl Lineup {
         let mut blind = Vec::new();
         for (name, tls_too) in [
             ("haproxy", false),
+            ("haproxy-splice", false),
             ("nginx", false),
             ("haproxy", true),
             ("nginx", true),
@@ -420,10 +430,10 @@ impl Lineup {
             if !wanted.contains(&name) || (tls_too && !tls) {
                 continue;
             }
-            let started = if name == "haproxy" {
-                relays::haproxy(&args.haproxy, dir, upstream, tls_too)?
-            } else {
-                relays::nginx(&args.nginx, dir, upstream, tls_too)?
+            let started = match name {
+                "haproxy" => relays::haproxy(&args.haproxy, dir, upstream, tls_too, false)?,
+                "haproxy-splice" => relays::haproxy(&args.haproxy, dir, upstream, false, true)?,
+                _ => relays::nginx(&args.nginx, dir, upstream, tls_too)?,
             };
             let label = if tls_too {
                 format!("{name}-tls")

@@ -223,12 +223,15 @@ pub fn boltgate_to(
     Relay::spawn(name, cmd, addr, dir.join(format!("{name}.log")))
 }
 
-/// HAProxy in TCP mode, TLS terminated when `tls`.
+/// HAProxy in TCP mode, TLS terminated when `tls`. `splice`: with `option splice-auto`, so the
+/// kernel moves the bytes between the two sockets through a pipe and HAProxy never copies them
+/// (plaintext only): the upper bound of a relay that does not look at what it relays.
 pub fn haproxy(
     bin: &Path,
     dir: &Path,
     upstream: SocketAddr,
     tls: bool,
+    splice: bool,
 ) -> Result<Started, BoxError> {
     if !bin.exists() {
         return Ok(Started::Skipped(format!(
@@ -236,7 +239,11 @@ pub fn haproxy(
             bin.display()
         )));
     }
-    let name = if tls { "haproxy-tls" } else { "haproxy" };
+    let name = match (tls, splice) {
+        (true, _) => "haproxy-tls",
+        (false, true) => "haproxy-splice",
+        (false, false) => "haproxy",
+    };
     let addr = loopback_addr()?;
     let ssl = if tls {
         // HAProxy wants the chain and the key in one file.
@@ -253,9 +260,10 @@ pub fn haproxy(
         &config,
         format!(
             "global\n    maxconn 4000\n{}\
-             defaults\n    mode tcp\n    timeout connect 5s\n    timeout client 300s\n    timeout server 300s\n\
+             defaults\n    mode tcp\n    timeout connect 5s\n    timeout client 300s\n    timeout server 300s\n{}\
              listen bolt\n    bind {addr}{ssl}\n    server synthetic {upstream}\n",
-            if busy_polling() { "    busy-polling\n" } else { "" }
+            if busy_polling() { "    busy-polling\n" } else { "" },
+            if splice { "    option splice-request\n    option splice-response\n" } else { "" }
         ),
     )?;
     let mut cmd = Command::new(bin);

@@ -69,7 +69,22 @@ impl Report {
     }
 
     pub fn markdown(&self) -> String {
-        let cols = ["direct", "boltgate", "haproxy", "nginx", "routed", "pooled"];
+        let spliced = self
+            .results
+            .iter()
+            .any(|(_, series)| series.iter().any(|s| s.scenario == "haproxy-splice"));
+        let cols: Vec<&str> = [
+            "direct",
+            "boltgate",
+            "haproxy",
+            "haproxy-splice",
+            "nginx",
+            "routed",
+            "pooled",
+        ]
+        .into_iter()
+        .filter(|c| *c != "haproxy-splice" || spliced)
+        .collect();
         let mut out = format!(
             "| workload (ratio to direct; TLS rows to direct-tls; median of {}) | {} |\n|---|{}\n",
             self.runs,
@@ -86,7 +101,7 @@ impl Report {
                     if tls { "TLS: " } else { "" },
                     workload.label(&self.params)
                 );
-                for col in cols {
+                for &col in &cols {
                     let name = scenario_name(col, tls);
                     let cell = match series.iter().find(|s| s.scenario == name) {
                         Some(s) => match self.ratios(series, s) {
@@ -134,7 +149,7 @@ impl Report {
                     workload.key(),
                     workload.op().0
                 );
-                for col in cols {
+                for &col in cols {
                     let name = scenario_name(col, tls);
                     let cell = series
                         .iter()

@@ -311,6 +311,8 @@ pub struct Config {
     pub shutdown_grace_period: Duration,
     /// `boltgate.runtime.busy_polling`.
     pub busy_polling: bool,
+    /// `boltgate.runtime.busy_polling_window`: zero when off.
+    pub busy_polling_window: Duration,
     pub log: Log,
     pub admin: Admin,
     /// Neo4j settings in the file that boltgate does not use (refused with `--strict`), in file

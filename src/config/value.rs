@@ -55,16 +55,17 @@ pub fn parse_bool(s: &str) -> Result<bool, ValueError> {
 
 /// A duration as Neo4j writes it: `500ms`, `10s`, `5m`, `1h`, `1d`, or a bare number of seconds.
 pub fn parse_duration(s: &str) -> Result<Duration, ValueError> {
-    const HINT: &str = "use a whole number with a unit: ms, s, m, h or d, e.g. 500ms or 10s; a bare number is seconds";
+    const HINT: &str = "use a whole number with a unit: us, ms, s, m, h or d, e.g. 500ms or 10s; a bare number is seconds";
     let bad = || ValueError::with_hint(format!("`{s}` is not a duration"), HINT);
     let digits_end = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
     if digits_end == 0 {
         return Err(bad());
     }
     let n: u64 = s[..digits_end].parse().map_err(|_| bad())?;
-    // Seconds per unit; `ms` is handled apart because it is the only sub-second unit.
+    // Seconds per unit; `us` (or `µs`) and `ms` are handled apart, being under a second.
     let unit = s[digits_end..].trim();
     let secs_per_unit: u64 = match unit {
+        "us" | "µs" => return Ok(Duration::from_micros(n)),
         "ms" => return Ok(Duration::from_millis(n)),
         "" | "s" => 1,
         "m" => 60,
@@ -80,7 +81,11 @@ pub fn parse_duration(s: &str) -> Result<Duration, ValueError> {
 /// Formats a duration the way [`parse_duration`] reads it, with the largest exact unit.
 pub fn format_duration(d: Duration) -> String {
     if d.subsec_nanos() != 0 {
-        return format!("{}ms", d.as_millis());
+        return if d.subsec_nanos().is_multiple_of(1_000_000) {
+            format!("{}ms", d.as_millis())
+        } else {
+            format!("{}us", d.as_micros())
+        };
     }
     let s = d.as_secs();
     if s == 0 {
@@ -351,6 +356,8 @@ mod tests {
     #[test]
     fn durations() {
         assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
+        assert_eq!(parse_duration("200us"), Ok(Duration::from_micros(200)));
+        assert_eq!(parse_duration("200µs"), Ok(Duration::from_micros(200)));
         assert_eq!(parse_duration("10s"), Ok(Duration::from_secs(10)));
         assert_eq!(parse_duration("5m"), Ok(Duration::from_secs(300)));
         assert_eq!(parse_duration("1h"), Ok(Duration::from_secs(3600)));
@@ -382,7 +389,9 @@ mod tests {
 
     #[test]
     fn durations_round_trip_through_format() {
-        for s in ["500ms", "10s", "5m", "1h", "1d", "0s", "90s", "1500ms"] {
+        for s in [
+            "500ms", "10s", "5m", "1h", "1d", "0s", "90s", "1500ms", "200us", "1500us",
+        ] {
             assert_eq!(format_duration(parse_duration(s).unwrap()), s);
         }
     }

@@ -230,6 +230,10 @@ impl<W: AsyncWrite + Unpin> WireWriter<W> {
                 return Poll::Ready(Err(io::ErrorKind::WriteZero.into()));
             }
             self.advance(n);
+            if !self.unflushed {
+                // An answer or the next request may follow soon (once per flush).
+                crate::busy_poll::wrote();
+            }
             self.unflushed = true;
         }
         if self.staged_large {

@@ -99,6 +99,7 @@ impl Builder {
         let proxy_protocol = self.proxy_protocol();
         let grace_period = self.duration("boltgate.shutdown.grace_period", true);
         let busy_polling = self.bool("boltgate.runtime.busy_polling");
+        let busy_polling_window = self.duration("boltgate.runtime.busy_polling_window", true);
         let log = self.log();
         let admin = self.admin();
         let hardening = self.hardening();
@@ -155,6 +156,7 @@ impl Builder {
             max_message_size: max_message_size?,
             shutdown_grace_period: grace_period?,
             busy_polling: busy_polling?,
+            busy_polling_window: busy_polling_window?,
             log: log?,
             admin: admin?,
             ignored: self.ignored.clone(),
