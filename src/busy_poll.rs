@@ -8,11 +8,12 @@
 //! I/O driver without waiting, so a worker holding one does not sleep.
 //! - `boltgate.runtime.busy_polling=true`: a spinner per worker, always (HAProxy's
 //!   `busy-polling`). A CPU per worker, always busy.
-//! - `boltgate.runtime.busy_polling_window=<duration>`: one spinner that runs only for that long
-//!   after a session last wrote to a socket (a request forwarded, an answer sent), and then
-//!   waits for the next write. An answer that comes back within the window finds the worker
-//!   awake, as Linux's `net.core.busy_poll` does for a socket read; an idle proxy sleeps. The
-//!   price is up to the window in CPU per write that is not followed by more work.
+//! - `boltgate.runtime.busy_polling_window=<duration>`: a spinner per worker that runs only for
+//!   that long after a session last wrote to a socket (a request forwarded, an answer sent),
+//!   and then waits for the next write. An answer that comes back within the window finds the
+//!   workers awake, as Linux's `net.core.busy_poll` does for a socket read; an idle proxy
+//!   sleeps. The price is up to the window in CPU, per worker, per write that is not followed
+//!   by more work.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::OnceLock;
@@ -38,14 +39,14 @@ pub fn always(workers: usize) {
     );
 }
 
-/// The windowed spinner's state, shared by every session of the process.
+/// The windowed spinners' state, shared by every session of the process.
 struct Window {
     /// The window, in nanoseconds.
     length: u64,
     /// Nanoseconds since `epoch` until which the spinner runs.
     until: AtomicU64,
-    /// The spinner waits on `wake`: a write must wake it (set only while it waits, so a busy
-    /// proxy pays an atomic load per write, not a notification).
+    /// Set when a spinner waits on `wake`, so that the next write wakes them all (a busy proxy
+    /// pays an atomic load per write, not a notification).
     waiting: AtomicBool,
     wake: Notify,
     epoch: Instant,
@@ -59,9 +60,11 @@ impl Window {
     }
 }
 
-/// `boltgate.runtime.busy_polling_window`: starts the spinner (a zero window starts nothing).
-/// Call once, inside the runtime.
-pub fn windowed(length: Duration) {
+/// `boltgate.runtime.busy_polling_window`: starts a spinner per worker (a zero window starts
+/// nothing). Call once, inside the runtime. Every worker spins during the window, not one: a
+/// worker asleep in `epoll_wait` holds tokio's I/O driver, and a spinning worker that cannot
+/// take the driver polls nothing, so the arriving answer would wake the sleeper after all.
+pub fn windowed(length: Duration, workers: usize) {
     if length.is_zero() {
         return;
     }
@@ -72,40 +75,47 @@ pub fn windowed(length: Duration) {
         wake: Notify::new(),
         epoch: Instant::now(),
     });
-    tokio::spawn(async move {
-        loop {
-            while window.now() < window.until.load(Ordering::Relaxed) {
-                tokio::task::yield_now().await;
-            }
-            window.waiting.store(true, Ordering::SeqCst);
-            // A write between the loop's last look and `waiting` saw no waiter: look again.
-            if window.now() < window.until.load(Ordering::SeqCst) {
-                window.waiting.store(false, Ordering::Relaxed);
-                continue;
-            }
-            // Notify keeps a permit for a wake sent before this wait starts.
-            window.wake.notified().await;
-        }
-    });
+    for _ in 0..workers {
+        tokio::spawn(spin(window));
+    }
     tracing::info!(
         window = ?length,
+        workers,
         "busy polling after every write to a socket, for the window \
          (boltgate.runtime.busy_polling_window)"
     );
 }
 
+async fn spin(window: &'static Window) {
+    loop {
+        while window.now() < window.until.load(Ordering::Relaxed) {
+            tokio::task::yield_now().await;
+        }
+        // Registered before `waiting` is set and `until` looked at again, so a write in
+        // between (whose `notify_waiters` wakes only registered waiters) is not missed.
+        let notified = window.wake.notified();
+        tokio::pin!(notified);
+        notified.as_mut().enable();
+        window.waiting.store(true, Ordering::SeqCst);
+        if window.now() < window.until.load(Ordering::SeqCst) {
+            continue;
+        }
+        notified.await;
+    }
+}
+
 /// A session wrote to a socket: an answer or the next request may follow soon. Keeps the
-/// spinner running for the window from now (nothing when no window is set).
+/// spinners running for the window from now (nothing when no window is set).
 #[inline]
 pub fn wrote() {
     if let Some(window) = WINDOW.get() {
-        // SeqCst with the spinner's store of `waiting` and load of `until`: each side sees the
-        // other's store, so a write never leaves the spinner asleep inside its window.
+        // SeqCst with a spinner's store of `waiting` and load of `until`: each side sees the
+        // other's store, so a write never leaves the spinners asleep inside its window.
         window
             .until
             .store(window.now() + window.length, Ordering::SeqCst);
         if window.waiting.load(Ordering::SeqCst) && window.waiting.swap(false, Ordering::SeqCst) {
-            window.wake.notify_one();
+            window.wake.notify_waiters();
         }
     }
 }

@@ -262,7 +262,7 @@ pub fn serve(mut config: Config, source: reload::ConfigSource) -> Result<(), Err
         if busy_polling {
             busy_poll::always(workers);
         } else {
-            busy_poll::windowed(busy_polling_window);
+            busy_poll::windowed(busy_polling_window, workers);
         }
         let signals = tokio::spawn(signals(shutdown.clone(), server.reloader()));
         let repeats = tokio::spawn(async {

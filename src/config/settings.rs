@@ -282,7 +282,7 @@ pub static SETTINGS: &[Setting] = &[
     setting!("boltgate.runtime.busy_polling", Bool, Is("false"),
         "Keep every runtime worker polling instead of sleeping (a CPU each, always busy) for lower latency where waking up is slow, as in VMs; HAProxy's busy-polling."),
     setting!("boltgate.runtime.busy_polling_window", Duration, Is("0s"),
-        "After each write to a socket, keep a runtime worker polling instead of sleeping for this long (e.g. 200us), so a quick answer finds it awake; 0s: off. Costs up to the window in CPU per write."),
+        "After each write to a socket, keep the runtime workers polling instead of sleeping for this long (e.g. 100us), so a quick answer finds them awake; 0s: off. Costs up to the window in CPU, per worker, per write."),
     setting!("boltgate.shutdown.grace_period", Duration, Is("30s"),
         "On shutdown, time sessions get to reach a safe point before they are closed."),
     setting!("boltgate.log.format", LogFormat, Is("text"),
