@@ -53,6 +53,7 @@
 
 mod answers;
 mod backend;
+mod backends;
 mod error;
 mod members;
 mod pool_conn;
@@ -79,7 +80,6 @@ use bytes::{Bytes, BytesMut};
 use futures_util::{FutureExt, StreamExt};
 use tokio_util::codec::FramedRead;
 
-use self::backend::Backend;
 use super::buffers;
 use super::ending;
 use super::error::NoMember;
@@ -136,11 +136,7 @@ type CRx = FramedRead<Prefixed<ReadHalf>, ChunkCodec>;
 /// The members' answers go out as slices of the runs they arrived in ([`super::wire`]).
 type CTx = WireWriter<WriteHalf>;
 
-/// The session's upstream connections by id. The ids are the session's own counter, so SipHash's
-/// defence against chosen keys buys nothing here, and the map is looked up several times for
-/// every forwarded message. Boxed: a table starts with room for several entries, and a plain
-/// session, which has one, would otherwise hold three empty `Backend`s (2 KiB) for its life.
-type Backends = HashMap<u64, Box<Backend>, BuildFastHasher>;
+use backends::Backends;
 
 enum Slot {
     Backend(u64),
