@@ -43,7 +43,7 @@ pub fn always(workers: usize) {
 struct Window {
     /// The window, in nanoseconds.
     length: u64,
-    /// Nanoseconds since `epoch` until which the spinner runs.
+    /// Nanoseconds since `epoch` until which the spinners run.
     until: AtomicU64,
     /// Set when a spinner waits on `wake`, so that the next write wakes them all (a busy proxy
     /// pays an atomic load per write, not a notification).

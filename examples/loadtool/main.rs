@@ -64,7 +64,7 @@ struct Args {
     #[arg(long, default_value_t = 3)]
     runs: usize,
     /// Comma-separated scenarios: direct, boltgate, haproxy, haproxy-splice (plaintext, with
-    /// `option splice-auto`), nginx, routed, pooled.
+    /// `option splice-request` and `splice-response`), nginx, routed, pooled.
     #[arg(long, default_value = "direct,boltgate,haproxy,nginx,routed")]
     scenarios: String,
     /// Comma-separated workloads: small, wide, first, return1, connect.

@@ -223,9 +223,10 @@ pub fn boltgate_to(
     Relay::spawn(name, cmd, addr, dir.join(format!("{name}.log")))
 }
 
-/// HAProxy in TCP mode, TLS terminated when `tls`. `splice`: with `option splice-auto`, so the
-/// kernel moves the bytes between the two sockets through a pipe and HAProxy never copies them
-/// (plaintext only): the upper bound of a relay that does not look at what it relays.
+/// HAProxy in TCP mode, TLS terminated when `tls`. `splice`: with `option splice-request` and
+/// `option splice-response`, so the kernel moves the bytes between the two sockets through a
+/// pipe and HAProxy never copies them (plaintext only): the best a relay that does not look at
+/// what it relays can do.
 pub fn haproxy(
     bin: &Path,
     dir: &Path,

@@ -53,7 +53,8 @@ pub fn parse_bool(s: &str) -> Result<bool, ValueError> {
     }
 }
 
-/// A duration as Neo4j writes it: `500ms`, `10s`, `5m`, `1h`, `1d`, or a bare number of seconds.
+/// A duration as Neo4j writes it: `500ms`, `10s`, `5m`, `1h`, `1d`, or a bare number of seconds;
+/// also `100us` (or `100µs`), for `boltgate.runtime.busy_polling_window`.
 pub fn parse_duration(s: &str) -> Result<Duration, ValueError> {
     const HINT: &str = "use a whole number with a unit: us, ms, s, m, h or d, e.g. 500ms or 10s; a bare number is seconds";
     let bad = || ValueError::with_hint(format!("`{s}` is not a duration"), HINT);
